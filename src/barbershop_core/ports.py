@@ -1,0 +1,259 @@
+"""Every port of the core, in one place.
+
+Adapters implement these Protocols; use cases depend on nothing else. Repositories
+assign ``id`` to an entity in :meth:`add` and persist changes to it in :meth:`save`;
+nothing is durable before :meth:`UnitOfWork.commit`.
+
+Failures an adapter must translate into these exceptions (never a driver's own):
+:class:`UniqueViolation` for a uniqueness clash, :class:`StorageUnavailable` for a
+database or network fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+import attrs
+
+from barbershop_core.model import (
+    AuditEvent,
+    Channel,
+    Client,
+    ClientNotification,
+    Consent,
+    IdempotencyRecord,
+    Manager,
+    NotificationTemplate,
+    Partner,
+    Person,
+    Purchase,
+)
+from barbershop_core.values import PhoneNumber
+
+
+class StorageUnavailable(Exception):
+    """The store failed (connection lost, timeout, deadlock): the work may be retried."""
+
+
+class UniqueViolation(Exception):
+    """A uniqueness rule of the store was broken; ``what`` names it (``person_phone``…)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(what)
+
+
+class QueueUnavailable(Exception):
+    """The hand-off to the queue failed; the scheduler's sweep will pick the work up."""
+
+
+class PersonRepository(Protocol):
+    async def add(self, person: Person) -> None:
+        """Raises :class:`UniqueViolation` (``person_phone`` / ``person_login``)."""
+
+    async def get(self, person_id: int) -> Person | None: ...
+    async def get_by_phone(self, phone: PhoneNumber) -> Person | None: ...
+    async def save(self, person: Person) -> None: ...
+
+
+class ClientRepository(Protocol):
+    async def add(self, client: Client) -> None:
+        """Raises :class:`UniqueViolation` (``client_person``) for a second client of a person."""
+
+    async def get(self, client_id: int) -> Client | None: ...
+    async def get_by_person(self, person_id: int) -> Client | None: ...
+    async def save(self, client: Client) -> None: ...
+
+
+class ConsentRepository(Protocol):
+    async def add(self, consent: Consent) -> None: ...
+    async def list_for_client(self, client_id: int) -> Sequence[Consent]:
+        """Oldest first; the latest record of a type is the one in force."""
+
+
+class NotificationRepository(Protocol):
+    async def add(self, notification: ClientNotification) -> None: ...
+    async def get(self, notification_id: int) -> ClientNotification | None: ...
+    async def get_for_update(self, notification_id: int) -> ClientNotification | None:
+        """Like :meth:`get`, but locks the row until the unit of work ends."""
+
+    async def save(self, notification: ClientNotification) -> None: ...
+    async def list_for_client(self, client_id: int) -> Sequence[ClientNotification]: ...
+    async def list_needing_attention(self, limit: int) -> Sequence[ClientNotification]: ...
+    async def list_held(self, channel: str | None, limit: int) -> Sequence[ClientNotification]: ...
+    async def due_ids(self, now: datetime, limit: int) -> Sequence[int]:
+        """Ids of notifications due for an attempt (scheduled, time come, no live lease)."""
+
+    async def with_expired_secrets(self, now: datetime, limit: int) -> Sequence[ClientNotification]: ...
+
+
+class AuditLog(Protocol):
+    async def append(self, event: AuditEvent) -> None: ...
+    async def list_recent(
+        self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
+    ) -> Sequence[AuditEvent]: ...
+
+
+class ReferenceDataRepository(Protocol):
+    async def list_channels(self) -> Sequence[Channel]: ...
+    async def get_channel(self, code: str) -> Channel | None: ...
+    async def save_channel(self, channel: Channel) -> None:
+        """Insert or update by ``code``."""
+
+    async def list_templates(self) -> Sequence[NotificationTemplate]: ...
+    async def get_template(self, code: str, channel: str) -> NotificationTemplate | None: ...
+    async def save_template(self, template: NotificationTemplate) -> None:
+        """Insert or update by ``(code, channel)``."""
+
+
+class ManagerRepository(Protocol):
+    async def add(self, manager: Manager) -> None:
+        """Raises :class:`UniqueViolation` (``manager_login``)."""
+
+    async def get(self, manager_id: int) -> Manager | None: ...
+    async def get_by_login(self, login: str) -> Manager | None: ...
+    async def save(self, manager: Manager) -> None: ...
+    async def count(self) -> int: ...
+
+
+class PartnerRepository(Protocol):
+    async def add(self, partner: Partner) -> None:
+        """Raises :class:`UniqueViolation` (``partner_name``)."""
+
+    async def get(self, partner_id: int) -> Partner | None: ...
+    async def get_by_name(self, name: str) -> Partner | None: ...
+    async def get_by_key_digest(self, key_digest: str) -> Partner | None: ...
+    async def save(self, partner: Partner) -> None: ...
+
+
+class PurchaseRepository(Protocol):
+    async def add(self, purchase: Purchase) -> None: ...
+    async def list_for_client(self, client_id: int) -> Sequence[Purchase]: ...
+
+
+class IdempotencyRepository(Protocol):
+    async def add(self, record: IdempotencyRecord) -> None:
+        """Raises :class:`UniqueViolation` (``idempotency_key``) when the key is taken."""
+
+    async def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...
+    async def save(self, record: IdempotencyRecord) -> None: ...
+    async def delete(self, scope: str, key: str) -> None: ...
+    async def purge_expired(self, now: datetime) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; leaving without commit rolls back."""
+
+    persons: PersonRepository
+    clients: ClientRepository
+    consents: ConsentRepository
+    notifications: NotificationRepository
+    audit: AuditLog
+    reference: ReferenceDataRepository
+    managers: ManagerRepository
+    partners: PartnerRepository
+    purchases: PurchaseRepository
+    idempotency: IdempotencyRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+
+
+class PasswordHasher(Protocol):
+    """Slow, salted password hashing. Async so that adapters keep it off the event loop."""
+
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class PasswordGenerator(Protocol):
+    def generate(self) -> str:
+        """A fresh random temporary password."""
+
+
+class KeyDigester(Protocol):
+    """A keyed fast hash for random API keys (they need no slow hashing)."""
+
+    def digest(self, key: str) -> str: ...
+
+
+class SecretBox(Protocol):
+    """Authenticated encryption of a secret that must wait in the store (temporary password)."""
+
+    def seal(self, plaintext: str) -> bytes: ...
+    def open(self, sealed: bytes) -> str: ...
+
+
+class NotificationQueue(Protocol):
+    async def enqueue(self, notification_id: int) -> None:
+        """Hand a committed notification to the workers; raises :class:`QueueUnavailable`."""
+
+
+@attrs.frozen
+class OutgoingMessage:
+    notification_id: int
+    """Also the provider-side idempotency key where the provider supports one."""
+    channel: str
+    template_code: str
+    phone: PhoneNumber
+    account: str | None
+    text: str
+
+
+@attrs.frozen
+class SendReceipt:
+    provider_message_id: str
+
+
+class DeliveryFailed(Exception):
+    """A channel could not hand the message over.
+
+    ``retryable`` is True for faults that may pass (timeout, 429, 5xx) and False for
+    those that will not (invalid number, blocked recipient).
+    """
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        super().__init__(reason)
+
+
+class NotificationChannel(Protocol):
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        """Raises :class:`DeliveryFailed`."""
+
+
+class ChannelDirectory(Protocol):
+    """The channel adapters this installation has, by channel code."""
+
+    def get(self, code: str) -> NotificationChannel | None: ...
+
+
+@attrs.frozen
+class ReferenceSnapshot:
+    channels: Sequence[Channel]
+    templates: Sequence[NotificationTemplate]
+
+
+class ReferenceDataSource(Protocol):
+    async def fetch(self) -> ReferenceSnapshot:
+        """Raises :class:`StorageUnavailable` when the source cannot be read."""

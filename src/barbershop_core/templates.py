@@ -1,0 +1,41 @@
+"""Notification template bodies: ``{placeholder}`` syntax, checked before use."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Final
+
+from barbershop_core.errors import ValidationError
+
+PLACEHOLDERS: Final = frozenset({"first_name", "login", "password", "expires_at"})
+
+DEFAULT_BODIES: Final = {
+    "REG_WELCOME": (
+        "{first_name}, добро пожаловать в барбершоп! Логин: {login}, временный пароль: {password}. "
+        "Пароль действует до {expires_at}, при первом входе его нужно сменить."
+    ),
+}
+
+
+def placeholders(body: str) -> frozenset[str]:
+    try:
+        names = {field for _, field, _, _ in string.Formatter().parse(body) if field is not None}
+    except ValueError as exc:
+        raise ValidationError(f"Ошибка в тексте шаблона: {exc}", field="body") from exc
+    unknown = names - PLACEHOLDERS
+    if unknown:
+        raise ValidationError(f"Неизвестные поля шаблона: {', '.join(sorted(unknown))}", field="body")
+    return frozenset(names)
+
+
+def needs_password(body: str) -> bool:
+    return "password" in placeholders(body)
+
+
+def render(body: str, values: Mapping[str, str]) -> str:
+    names = placeholders(body)
+    missing = names - values.keys()
+    if missing:
+        raise ValidationError(f"Нет значений для полей шаблона: {', '.join(sorted(missing))}", field="body")
+    return body.format_map({name: values[name] for name in names})

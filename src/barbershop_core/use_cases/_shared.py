@@ -1,0 +1,222 @@
+"""Pieces several use cases share: request context, audit, channel resolution, credentials."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+
+from barbershop_core.errors import ChannelUnavailable, ConsentRequired, NotFound, TemplateMissing, ValidationError
+from barbershop_core.model import (
+    CONSENT_TYPES,
+    Actor,
+    AddressKind,
+    AuditAction,
+    AuditEvent,
+    Channel,
+    Client,
+    ConsentCode,
+    NotificationTemplate,
+    Person,
+    TemplateKind,
+)
+from barbershop_core.policies import RegistrationPolicy
+from barbershop_core.ports import (
+    Clock,
+    NotificationQueue,
+    PasswordGenerator,
+    PasswordHasher,
+    QueueUnavailable,
+    SecretBox,
+    UnitOfWork,
+)
+from barbershop_core.templates import DEFAULT_BODIES, needs_password
+
+log = logging.getLogger("barbershop_core")
+
+
+@attrs.frozen
+class Context:
+    """Who asks, and the request id that ties log lines and audit events together."""
+
+    actor: Actor
+    request_id: str | None = None
+
+
+async def audit(
+    uow: UnitOfWork,
+    context: Context,
+    action: AuditAction,
+    at: datetime,
+    *,
+    person: Person | None = None,
+    client: Client | None = None,
+    notification_id: int | None = None,
+    **details: str,
+) -> None:
+    await uow.audit.append(
+        AuditEvent(
+            action=action,
+            actor=str(context.actor),
+            occurred_at=at,
+            request_id=context.request_id,
+            person_id=person.id if person else (client.person_id if client else None),
+            client_id=client.id if client else None,
+            notification_id=notification_id,
+            masked_phone=person.phone.masked if person else None,
+            details=dict(details),
+        )
+    )
+
+
+async def active_channel_codes(uow: UnitOfWork) -> tuple[str, ...]:
+    return tuple(channel.code for channel in await uow.reference.list_channels() if channel.is_active)
+
+
+def parse_consents(raw: Mapping[str, bool]) -> dict[str, bool]:
+    known = {consent_type.code for consent_type in CONSENT_TYPES}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValidationError(f"Неизвестный тип согласия: {', '.join(sorted(unknown))}", field="consents")
+    return dict(raw)
+
+
+def has_marketing_consent(consents: Mapping[str, bool]) -> bool:
+    return consents.get(ConsentCode.MARKETING, False)
+
+
+@attrs.frozen
+class Delivery:
+    """Where a notification goes; ``hold_reason`` is set when it must wait (A7)."""
+
+    channel: str
+    template_code: str
+    kind: TemplateKind
+    body: str | None
+    hold_reason: str | None = None
+
+
+async def resolve_delivery(
+    uow: UnitOfWork,
+    *,
+    channel_code: str,
+    template_code: str,
+    policy: RegistrationPolicy,
+    postpone: bool,
+    client_accounts: Mapping[str, str],
+    marketing_consent: bool,
+) -> Delivery:
+    """Variant 2: validate a named channel and template against current reference data.
+
+    Raises A7's :class:`ChannelUnavailable` / :class:`TemplateMissing` unless the caller
+    asked to postpone, in which case the notification is held instead.
+    """
+    channel = await uow.reference.get_channel(channel_code)
+    template = await _find_template(uow, template_code, channel_code, policy) if channel else None
+    kind = template.kind if template else await _kind_of(uow, template_code)
+    if kind is TemplateKind.MARKETING and not marketing_consent:
+        raise ConsentRequired()
+    problem = await _channel_problem(uow, channel, channel_code, template, template_code, client_accounts)
+    if postpone:
+        reason = problem.message if problem else "Отложено менеджером"
+        return Delivery(channel_code, template_code, kind, template.body if template else None, reason)
+    if problem:
+        raise problem
+    assert template is not None  # _channel_problem reports a missing template
+    return Delivery(channel_code, template_code, kind, template.body)
+
+
+async def _channel_problem(
+    uow: UnitOfWork,
+    channel: Channel | None,
+    channel_code: str,
+    template: NotificationTemplate | None,
+    template_code: str,
+    client_accounts: Mapping[str, str],
+) -> ChannelUnavailable | TemplateMissing | None:
+    active = await active_channel_codes(uow)
+    if channel is None:
+        return ChannelUnavailable(channel_code, active, f"Неизвестный канал «{channel_code}»")
+    if not channel.is_active:
+        return ChannelUnavailable(channel_code, active)
+    if channel.address_kind is AddressKind.ACCOUNT and not client_accounts.get(channel_code):
+        return ChannelUnavailable(
+            channel_code, active, f"У клиента нет привязанного аккаунта для канала «{channel.title}»"
+        )
+    if template is None:
+        return TemplateMissing(template_code, channel_code, active)
+    return None
+
+
+async def _find_template(
+    uow: UnitOfWork, code: str, channel: str, policy: RegistrationPolicy
+) -> NotificationTemplate | None:
+    template = await uow.reference.get_template(code, channel)
+    if template is not None and template.is_active:
+        return template
+    if template is None and policy.create_missing_templates and code in DEFAULT_BODIES:
+        template = NotificationTemplate(code, channel, TemplateKind.SERVICE, DEFAULT_BODIES[code])
+        await uow.reference.save_template(template)
+        log.info("created default template %s for channel %s", code, channel)
+        return template
+    return None
+
+
+async def _kind_of(uow: UnitOfWork, template_code: str) -> TemplateKind:
+    """The kind of a template known on any channel; an unknown code is treated as service."""
+    for template in await uow.reference.list_templates():
+        if template.code == template_code:
+            return template.kind
+    return TemplateKind.SERVICE
+
+
+@attrs.frozen
+class TemporaryPassword:
+    """A fresh temporary password: its hash for the person, sealed for the message."""
+
+    password_hash: str
+    sealed: bytes
+    expires_at: datetime
+
+    def secret_for(self, body: str | None) -> tuple[bytes | None, datetime | None]:
+        """The sealed password for a message whose template shows it (or is not known yet)."""
+        if body is not None and not needs_password(body):
+            return None, None
+        return self.sealed, self.expires_at
+
+
+async def new_temporary_password(
+    *,
+    hasher: PasswordHasher,
+    passwords: PasswordGenerator,
+    secret_box: SecretBox,
+    clock: Clock,
+    policy: RegistrationPolicy,
+) -> TemporaryPassword:
+    """Made before a transaction opens, so the slow hash never holds a database lock."""
+    password = passwords.generate()
+    return TemporaryPassword(
+        password_hash=await hasher.hash(password),
+        sealed=secret_box.seal(password),
+        expires_at=clock.now() + policy.temporary_password_ttl,
+    )
+
+
+async def hand_off(queue: NotificationQueue, notification_id: int) -> bool:
+    """After commit: give the notification to the workers; the sweep covers a failure."""
+    try:
+        await queue.enqueue(notification_id)
+    except QueueUnavailable:
+        log.warning("queue unavailable; notification %s is left for the sweep", notification_id)
+        return False
+    return True
+
+
+async def require_client(uow: UnitOfWork, client_id: int) -> tuple[Client, Person]:
+    client = await uow.clients.get(client_id)
+    person = await uow.persons.get(client.person_id) if client else None
+    if client is None or person is None:
+        raise NotFound(f"Клиент {client_id} не найден")
+    return client, person

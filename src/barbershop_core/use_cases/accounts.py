@@ -1,0 +1,181 @@
+"""Who may use the system: managers (login + password) and partners (API key)."""
+
+from __future__ import annotations
+
+import secrets
+
+import attrs
+
+from barbershop_core.errors import InvalidCredentials, LoginTaken, NotFound, ValidationError
+from barbershop_core.model import Manager, Partner
+from barbershop_core.ports import (
+    Clock,
+    KeyDigester,
+    PasswordGenerator,
+    PasswordHasher,
+    UniqueViolation,
+    UnitOfWorkFactory,
+)
+from barbershop_core.values import Login
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+API_KEY_PREFIX = "bsk_"
+
+
+def check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"Пароль должен быть не короче {MIN_PASSWORD_LENGTH} символов", field="password")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError(f"Пароль должен быть не длиннее {MAX_PASSWORD_LENGTH} символов", field="password")
+    if password.strip() != password or not password.isprintable():
+        raise ValidationError("Пароль не должен начинаться или заканчиваться пробелом", field="password")
+
+
+@attrs.frozen
+class NewManager:
+    manager: Manager
+    generated_password: str | None
+    """Set when no password was given: show it once, the manager must change it."""
+
+
+async def create_manager(
+    login: str,
+    password: str | None,
+    *,
+    display_name: str | None = None,
+    uow_factory: UnitOfWorkFactory,
+    hasher: PasswordHasher,
+    passwords: PasswordGenerator,
+    clock: Clock,
+) -> NewManager:
+    parsed = Login.parse(login)
+    generated = None
+    if password is None:
+        generated = password = passwords.generate()
+    else:
+        check_new_password(password)
+    manager = Manager(
+        login=parsed,
+        display_name=(display_name or parsed.value).strip()[:100],
+        password_hash=await hasher.hash(password),
+        created_at=clock.now(),
+        must_change_password=generated is not None,
+    )
+    try:
+        async with uow_factory() as uow:
+            if await uow.managers.get_by_login(parsed.value) is not None:
+                raise LoginTaken()
+            await uow.managers.add(manager)
+            await uow.commit()
+    except UniqueViolation as exc:
+        raise LoginTaken() from exc
+    return NewManager(manager, generated)
+
+
+async def authenticate_manager(
+    login: str, password: str, *, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher
+) -> Manager:
+    """Verify a manager's password; upgrade its hash when the parameters have grown."""
+    async with uow_factory() as uow:
+        manager = await uow.managers.get_by_login(login.strip())
+        if manager is None or not manager.is_active:
+            # Spend the same time as a real check, so timing does not reveal logins.
+            await hasher.hash(password)
+            raise InvalidCredentials()
+        if not await hasher.verify(manager.password_hash, password):
+            raise InvalidCredentials()
+        if hasher.needs_rehash(manager.password_hash):
+            manager.password_hash = await hasher.hash(password)
+            await uow.managers.save(manager)
+            await uow.commit()
+    return manager
+
+
+async def get_manager(manager_id: int, *, uow_factory: UnitOfWorkFactory) -> Manager:
+    async with uow_factory() as uow:
+        manager = await uow.managers.get(manager_id)
+    if manager is None or not manager.is_active:
+        raise NotFound("Менеджер не найден")
+    return manager
+
+
+async def change_manager_password(
+    manager_id: int,
+    current_password: str,
+    new_password: str,
+    *,
+    uow_factory: UnitOfWorkFactory,
+    hasher: PasswordHasher,
+) -> Manager:
+    check_new_password(new_password)
+    if new_password == current_password:
+        raise ValidationError("Новый пароль должен отличаться от текущего", field="new_password")
+    new_hash = await hasher.hash(new_password)
+    async with uow_factory() as uow:
+        manager = await uow.managers.get(manager_id)
+        if manager is None or not await hasher.verify(manager.password_hash, current_password):
+            raise InvalidCredentials()
+        manager.password_hash = new_hash
+        manager.must_change_password = False
+        await uow.managers.save(manager)
+        await uow.commit()
+    return manager
+
+
+async def count_managers(*, uow_factory: UnitOfWorkFactory) -> int:
+    async with uow_factory() as uow:
+        return await uow.managers.count()
+
+
+@attrs.frozen
+class NewPartner:
+    partner: Partner
+    api_key: str
+    """Shown once; only its digest is stored."""
+
+
+def _partner_name(name: str) -> str:
+    text = name.strip()
+    if not 2 <= len(text) <= 50 or not all(ch.isalnum() or ch in "-_." for ch in text):
+        raise ValidationError("Имя партнёра: 2–50 символов, буквы, цифры и - _ .", field="name")
+    return text
+
+
+async def create_partner(
+    name: str, *, uow_factory: UnitOfWorkFactory, digester: KeyDigester, clock: Clock
+) -> NewPartner:
+    partner_name = _partner_name(name)
+    api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    partner = Partner(name=partner_name, key_digest=digester.digest(api_key), created_at=clock.now())
+    try:
+        async with uow_factory() as uow:
+            if await uow.partners.get_by_name(partner_name) is not None:
+                raise ValidationError("Партнёр с таким именем уже есть", field="name")
+            await uow.partners.add(partner)
+            await uow.commit()
+    except UniqueViolation as exc:
+        raise ValidationError("Партнёр с таким именем уже есть", field="name") from exc
+    return NewPartner(partner, api_key)
+
+
+async def revoke_partner(name: str, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> Partner:
+    async with uow_factory() as uow:
+        partner = await uow.partners.get_by_name(name.strip())
+        if partner is None:
+            raise NotFound("Партнёр не найден")
+        if partner.revoked_at is None:
+            partner.revoked_at = clock.now()
+            await uow.partners.save(partner)
+            await uow.commit()
+    return partner
+
+
+async def authenticate_partner(api_key: str, *, uow_factory: UnitOfWorkFactory, digester: KeyDigester) -> Partner:
+    if not api_key.startswith(API_KEY_PREFIX) or len(api_key) > 200:
+        raise InvalidCredentials("Неверный ключ партнёра")
+    async with uow_factory() as uow:
+        partner = await uow.partners.get_by_key_digest(digester.digest(api_key))
+    if partner is None or not partner.is_active:
+        raise InvalidCredentials("Неверный ключ партнёра")
+    return partner

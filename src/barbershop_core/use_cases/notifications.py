@@ -1,0 +1,490 @@
+"""Notifications: schedule (step 7), send (step 8, A4), resend / release (A4, A7), delivery reports."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+
+import attrs
+
+from barbershop_core.errors import NotFound, NotificationInProgress, ValidationError
+from barbershop_core.model import (
+    Actor,
+    AddressKind,
+    AuditAction,
+    Client,
+    ClientNotification,
+    NotificationStatus,
+    Person,
+)
+from barbershop_core.policies import RegistrationPolicy, RetryPolicy
+from barbershop_core.ports import (
+    ChannelDirectory,
+    Clock,
+    DeliveryFailed,
+    NotificationChannel,
+    NotificationQueue,
+    OutgoingMessage,
+    PasswordGenerator,
+    PasswordHasher,
+    SecretBox,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from barbershop_core.templates import needs_password, render
+from barbershop_core.use_cases._shared import (
+    Context,
+    active_channel_codes,
+    audit,
+    hand_off,
+    has_marketing_consent,
+    log,
+    new_temporary_password,
+    require_client,
+    resolve_delivery,
+)
+from barbershop_core.use_cases.clients import current_consents
+
+
+@attrs.frozen
+class NotificationDeps:
+    uow_factory: UnitOfWorkFactory
+    hasher: PasswordHasher
+    passwords: PasswordGenerator
+    secret_box: SecretBox
+    clock: Clock
+    queue: NotificationQueue
+    policy: RegistrationPolicy = RegistrationPolicy()
+
+
+@attrs.frozen
+class ScheduleNotification:
+    client_id: int
+    context: Context
+    template_code: str | None = None
+    channel: str | None = None
+    postpone: bool = False
+
+
+async def get_notification(notification_id: int, *, uow_factory: UnitOfWorkFactory) -> ClientNotification:
+    async with uow_factory() as uow:
+        notification = await uow.notifications.get(notification_id)
+    if notification is None:
+        raise NotFound(f"Уведомление {notification_id} не найдено")
+    return notification
+
+
+async def schedule_notification(command: ScheduleNotification, deps: NotificationDeps) -> ClientNotification:
+    """Step 7 on its own. A message that shows a password issues a fresh temporary one."""
+    return await _create(
+        deps,
+        client_id=command.client_id,
+        context=command.context,
+        template_code=command.template_code or deps.policy.welcome_template,
+        channel=command.channel or deps.policy.default_channel,
+        postpone=command.postpone,
+        replaces=None,
+    )
+
+
+@attrs.frozen
+class ResendNotification:
+    notification_id: int
+    channel: str
+    context: Context
+
+
+async def resend_notification(command: ResendNotification, deps: NotificationDeps) -> ClientNotification:
+    """A4 / A7: a held notification is released through ``channel``; a finished one is sent anew.
+
+    A new message that carries a password carries a new one: the old one may have leaked
+    or expired with the failed message.
+    """
+    async with deps.uow_factory() as uow:
+        original = await uow.notifications.get(command.notification_id)
+        if original is None:
+            raise NotFound(f"Уведомление {command.notification_id} не найдено")
+        if original.status is NotificationStatus.HELD:
+            return await _release(uow, original, command, deps)
+    if original.status is NotificationStatus.SCHEDULED:
+        raise NotificationInProgress()
+    return await _create(
+        deps,
+        client_id=original.client_id,
+        context=command.context,
+        template_code=original.template_code,
+        channel=command.channel,
+        postpone=False,
+        replaces=original.id,
+    )
+
+
+async def _release(
+    uow: UnitOfWork, notification: ClientNotification, command: ResendNotification, deps: NotificationDeps
+) -> ClientNotification:
+    client, person = await require_client(uow, notification.client_id)
+    consents = current_consents(await uow.consents.list_for_client(client.id))
+    await resolve_delivery(
+        uow,
+        channel_code=command.channel,
+        template_code=notification.template_code,
+        policy=deps.policy,
+        postpone=False,
+        client_accounts=client.channel_accounts,
+        marketing_consent=has_marketing_consent(consents),
+    )
+    now = deps.clock.now()
+    notification.release(now, command.channel)
+    await uow.notifications.save(notification)
+    await audit(
+        uow,
+        command.context,
+        AuditAction.NOTIFICATION_RELEASED,
+        now,
+        person=person,
+        client=client,
+        notification_id=notification.id,
+        channel=command.channel,
+    )
+    await uow.commit()
+    await hand_off(deps.queue, notification.id)
+    return notification
+
+
+async def _create(
+    deps: NotificationDeps,
+    *,
+    client_id: int,
+    context: Context,
+    template_code: str,
+    channel: str,
+    postpone: bool,
+    replaces: int | None,
+) -> ClientNotification:
+    temporary = await new_temporary_password(
+        hasher=deps.hasher,
+        passwords=deps.passwords,
+        secret_box=deps.secret_box,
+        clock=deps.clock,
+        policy=deps.policy,
+    )
+    async with deps.uow_factory() as uow:
+        client, person = await require_client(uow, client_id)
+        consents = current_consents(await uow.consents.list_for_client(client.id))
+        delivery = await resolve_delivery(
+            uow,
+            channel_code=channel,
+            template_code=template_code,
+            policy=deps.policy,
+            postpone=postpone,
+            client_accounts=client.channel_accounts,
+            marketing_consent=has_marketing_consent(consents),
+        )
+        now = deps.clock.now()
+        secret, secret_expires_at = temporary.secret_for(delivery.body)
+        if secret is not None:
+            person.set_temporary_password(temporary.password_hash, temporary.expires_at)
+            await uow.persons.save(person)
+            await audit(uow, context, AuditAction.CREDENTIALS_ISSUED, now, person=person, client=client)
+        notification = ClientNotification.new(
+            client_id=client.id,
+            channel=delivery.channel,
+            template_code=delivery.template_code,
+            kind=delivery.kind,
+            now=now,
+            held=delivery.hold_reason is not None,
+            hold_reason=delivery.hold_reason,
+            secret=secret,
+            secret_expires_at=secret_expires_at,
+            resend_of=replaces,
+        )
+        await uow.notifications.add(notification)
+        if replaces is not None:
+            original = await uow.notifications.get_for_update(replaces)
+            assert original is not None  # read a moment ago; notifications are never deleted
+            original.superseded_by = notification.id
+            await uow.notifications.save(original)
+        action = AuditAction.NOTIFICATION_HELD if delivery.hold_reason else AuditAction.NOTIFICATION_SCHEDULED
+        await audit(
+            uow,
+            context,
+            action,
+            now,
+            person=person,
+            client=client,
+            notification_id=notification.id,
+            channel=delivery.channel,
+            template=delivery.template_code,
+        )
+        await uow.commit()
+    if notification.status is NotificationStatus.SCHEDULED:
+        await hand_off(deps.queue, notification.id)
+    return notification
+
+
+class AttemptResult(enum.StrEnum):
+    SENT = "sent"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    HELD = "held"
+    SKIPPED = "skipped"
+    """Not due, already leased by another worker, or already finished."""
+
+
+@attrs.frozen
+class DeliveryDeps:
+    uow_factory: UnitOfWorkFactory
+    channels: ChannelDirectory
+    secret_box: SecretBox
+    clock: Clock
+    retry: RetryPolicy = RetryPolicy()
+
+
+WORKER = Context(Actor.system("worker"))
+
+_EXPIRED = "Срок действия временного пароля истёк"
+
+
+@attrs.frozen
+class _Prepared:
+    message: OutgoingMessage
+    channel: NotificationChannel
+
+
+async def attempt_delivery(notification_id: int, deps: DeliveryDeps) -> AttemptResult:
+    """Step 8: one send attempt, safe to run from many workers at once.
+
+    The attempt is claimed with a lease in one transaction, the provider is called with
+    no transaction open, and the outcome is recorded in another. A worker that dies in
+    between leaves the lease to run out; the notification id doubles as the provider's
+    idempotency key so that the retry does not reach the client twice.
+    """
+    prepared = await _claim(notification_id, deps)
+    if isinstance(prepared, AttemptResult):
+        return prepared
+    try:
+        receipt = await prepared.channel.send(prepared.message)
+    except DeliveryFailed as failure:
+        return await _record_failure(notification_id, failure, deps)
+    return await _record_sent(notification_id, receipt.provider_message_id, deps)
+
+
+async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | AttemptResult:  # noqa: PLR0911 -- one early answer per reason not to send
+    async with deps.uow_factory() as uow:
+        notification = await uow.notifications.get_for_update(notification_id)
+        now = deps.clock.now()
+        if notification is None or not notification.is_due(now):
+            return AttemptResult.SKIPPED
+        client, person = await require_client(uow, notification.client_id)
+        if notification.secret_expired(now):
+            notification.fail(now, _EXPIRED)
+            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+        channel = await uow.reference.get_channel(notification.channel)
+        adapter = deps.channels.get(notification.channel)
+        template = await uow.reference.get_template(notification.template_code, notification.channel)
+        if channel is None or not channel.is_active or adapter is None:
+            notification.hold(now, f"Канал «{notification.channel}» недоступен")
+            return await _finish(uow, notification, person, client, now, AttemptResult.HELD)
+        if template is None or not template.is_active:
+            notification.hold(now, f"Нет шаблона «{notification.template_code}» для канала «{notification.channel}»")
+            return await _finish(uow, notification, person, client, now, AttemptResult.HELD)
+        account = client.channel_accounts.get(channel.code)
+        if channel.address_kind is AddressKind.ACCOUNT and not account:
+            notification.record_permanent_failure(now, f"У клиента нет аккаунта для канала «{channel.title}»")
+            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+        values = {
+            "first_name": str(person.first_name),
+            "login": str(person.login),
+            "expires_at": _format_expiry(notification),
+        }
+        if notification.secret is not None:
+            values["password"] = deps.secret_box.open(notification.secret)
+        if "password" not in values and needs_password(template.body):
+            notification.record_permanent_failure(now, "Временный пароль для сообщения уже недоступен")
+            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+        notification.claim(now, now + deps.retry.lease)
+        await uow.notifications.save(notification)
+        await uow.commit()
+    message = OutgoingMessage(
+        notification_id=notification.id,
+        channel=notification.channel,
+        template_code=notification.template_code,
+        phone=person.phone,
+        account=account,
+        text=render(template.body, values),
+    )
+    return _Prepared(message, adapter)
+
+
+def _format_expiry(notification: ClientNotification) -> str:
+    expires = notification.secret_expires_at
+    return expires.strftime("%d.%m.%Y %H:%M UTC") if expires else ""
+
+
+async def _record_sent(notification_id: int, provider_message_id: str, deps: DeliveryDeps) -> AttemptResult:
+    async with deps.uow_factory() as uow:
+        notification = await uow.notifications.get_for_update(notification_id)
+        assert notification is not None  # notifications are never deleted
+        client, person = await require_client(uow, notification.client_id)
+        now = deps.clock.now()
+        notification.record_sent(now, provider_message_id)
+        return await _finish(uow, notification, person, client, now, AttemptResult.SENT)
+
+
+async def _record_failure(notification_id: int, failure: DeliveryFailed, deps: DeliveryDeps) -> AttemptResult:
+    async with deps.uow_factory() as uow:
+        notification = await uow.notifications.get_for_update(notification_id)
+        assert notification is not None  # notifications are never deleted
+        client, person = await require_client(uow, notification.client_id)
+        now = deps.clock.now()
+        if notification.is_final:
+            # A provider's delivery report overtook our own record of the attempt.
+            log.warning("notification %s finished while its attempt failed: %s", notification.id, failure.reason)
+            return AttemptResult.SKIPPED
+        if not failure.retryable:
+            notification.record_permanent_failure(now, failure.reason)
+            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+        retry_at = deps.retry.retry_at(notification.attempt_count + 1, now)
+        notification.record_retryable_failure(now, failure.reason, retry_at)
+        await audit(
+            uow,
+            WORKER,
+            AuditAction.NOTIFICATION_ATTEMPT_FAILED,
+            now,
+            person=person,
+            client=client,
+            notification_id=notification.id,
+            attempt=str(notification.attempt_count),
+            error=failure.reason,
+        )
+        outcome = AttemptResult.FAILED if retry_at is None else AttemptResult.RETRY_SCHEDULED
+        return await _finish(uow, notification, person, client, now, outcome)
+
+
+_STATUS_ACTIONS = {
+    NotificationStatus.SENT: AuditAction.NOTIFICATION_SENT,
+    NotificationStatus.DELIVERED: AuditAction.NOTIFICATION_DELIVERED,
+    NotificationStatus.FAILED: AuditAction.NOTIFICATION_FAILED,
+    NotificationStatus.HELD: AuditAction.NOTIFICATION_HELD,
+    NotificationStatus.SCHEDULED: AuditAction.NOTIFICATION_SCHEDULED,
+}
+
+
+async def _finish(
+    uow: UnitOfWork,
+    notification: ClientNotification,
+    person: Person,
+    client: Client,
+    now: datetime,
+    outcome: AttemptResult,
+    context: Context = WORKER,
+) -> AttemptResult:
+    """Save, audit the status the notification is in, alert a manager when it needs one."""
+    await uow.notifications.save(notification)
+    if outcome is not AttemptResult.RETRY_SCHEDULED:
+        await audit(
+            uow,
+            context,
+            _STATUS_ACTIONS[notification.status],
+            now,
+            person=person,
+            client=client,
+            notification_id=notification.id,
+            channel=notification.channel,
+        )
+    if notification.needs_attention:
+        await audit(
+            uow,
+            context,
+            AuditAction.MANAGER_ALERTED,
+            now,
+            person=person,
+            client=client,
+            notification_id=notification.id,
+            active_channels=",".join(await active_channel_codes(uow)),
+        )
+    await uow.commit()
+    log.info("notification %s: %s", notification.id, outcome)
+    return outcome
+
+
+@attrs.frozen
+class DeliveryReport:
+    notification_id: int
+    status: str
+    context: Context
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+@attrs.frozen
+class ReportOutcome:
+    notification: ClientNotification
+    changed: bool
+
+
+async def apply_delivery_report(
+    report: DeliveryReport, *, uow_factory: UnitOfWorkFactory, clock: Clock
+) -> ReportOutcome:
+    """A provider's status report: idempotent, and never moves a status backwards."""
+    try:
+        status = NotificationStatus(report.status)
+    except ValueError:
+        status = None
+    if status not in (NotificationStatus.DELIVERED, NotificationStatus.FAILED):
+        raise ValidationError("Статус доставки: delivered или failed", field="status")
+    async with uow_factory() as uow:
+        notification = await uow.notifications.get_for_update(report.notification_id)
+        if notification is None:
+            raise NotFound(f"Уведомление {report.notification_id} не найдено")
+        if (
+            report.provider_message_id
+            and notification.provider_message_id
+            and report.provider_message_id != notification.provider_message_id
+        ):
+            raise ValidationError("Отчёт относится к другому сообщению", field="provider_message_id")
+        now = clock.now()
+        changed = notification.apply_delivery_report(now, status, report.error)
+        if changed:
+            client, person = await require_client(uow, notification.client_id)
+            await _finish(uow, notification, person, client, now, AttemptResult.SKIPPED, report.context)
+    return ReportOutcome(notification, changed)
+
+
+@attrs.frozen
+class Alert:
+    """A4 / A7: a notification a manager must act on, and the channels to pick from."""
+
+    notification: ClientNotification
+    active_channels: Sequence[str]
+
+
+async def list_alerts(*, uow_factory: UnitOfWorkFactory, limit: int = 100) -> list[Alert]:
+    async with uow_factory() as uow:
+        active = await active_channel_codes(uow)
+        pending = await uow.notifications.list_needing_attention(limit)
+    return [Alert(notification, tuple(c for c in active if c != notification.channel)) for notification in pending]
+
+
+async def due_notification_ids(*, uow_factory: UnitOfWorkFactory, clock: Clock, limit: int = 500) -> list[int]:
+    """For the scheduler's sweep: committed work that no worker has taken (or finished)."""
+    async with uow_factory() as uow:
+        return list(await uow.notifications.due_ids(clock.now(), limit))
+
+
+async def expire_temporary_secrets(*, uow_factory: UnitOfWorkFactory, clock: Clock, limit: int = 500) -> int:
+    """Wipe sealed passwords past their expiry; a message still waiting for one fails."""
+    async with uow_factory() as uow:
+        now = clock.now()
+        expired = await uow.notifications.with_expired_secrets(now, limit)
+        for notification in expired:
+            client, person = await require_client(uow, notification.client_id)
+            if notification.status in (NotificationStatus.SCHEDULED, NotificationStatus.HELD):
+                notification.fail(now, _EXPIRED)
+                await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+            else:
+                notification.wipe_secret()
+                await uow.notifications.save(notification)
+        await uow.commit()
+    return len(expired)

@@ -1,0 +1,303 @@
+"""Seed 002: a partner registers promo participants with their purchases.
+
+The rules of the partner contract live here, not in the HTTP layer, so a Python system
+calling the library gets the same checks and the same Russian messages.
+Unknown fields are ignored (a tolerant reader: partners may send more than we use).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import attrs
+
+from barbershop_core.errors import (
+    IdempotencyInFlight,
+    IdempotencyKeyReused,
+    InvalidPhone,
+    TemporaryError,
+    ValidationError,
+)
+from barbershop_core.model import (
+    Actor,
+    AuditAction,
+    AuditEvent,
+    Client,
+    IdempotencyRecord,
+    IdempotencyState,
+    Partner,
+    Person,
+    Purchase,
+    partner_source,
+)
+from barbershop_core.policies import PromoPolicy
+from barbershop_core.ports import Clock, StorageUnavailable, UniqueViolation, UnitOfWork, UnitOfWorkFactory
+from barbershop_core.use_cases._shared import log
+from barbershop_core.values import Email, FullName, Login, Money, PhoneNumber
+
+PURCHASE_NAME_MAX = 50
+IDEMPOTENCY_KEY_MAX = 255
+
+
+@attrs.frozen
+class PurchaseLine:
+    name: str
+    price: Money
+
+
+@attrs.frozen
+class PromoRegistration:
+    fio: FullName
+    phone: PhoneNumber
+    email: Email
+    purchases: tuple[PurchaseLine, ...]
+
+    def fingerprint(self) -> str:
+        """Identifies the body's meaning: the same registration typed differently matches."""
+        lines = ";".join(f"{line.name}={line.price}" for line in self.purchases)
+        canonical = f"{self.fio}|{self.phone}|{self.email}|{lines}"
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_MISSING = {
+    "fio": "Не указано ФИО",
+    "phone": "Не указан номер телефона",
+    "email": "Не указан email",
+    "purchases": "Не указаны покупки",
+}
+_NOT_A_STRING = {
+    "fio": "ФИО должно быть строкой",
+    "phone": "Номер телефона должен быть строкой",
+    "email": "Email должен быть строкой",
+}
+
+
+_DEFAULT_POLICY = PromoPolicy()
+
+
+def parse_promo_registration(payload: object, policy: PromoPolicy = _DEFAULT_POLICY) -> PromoRegistration:
+    """Check a decoded JSON body; the first problem found is raised with its own message."""
+    if not isinstance(payload, Mapping):
+        raise ValidationError("Тело запроса должно быть JSON-объектом")
+    fio = FullName.parse(_string(payload, "fio"))
+    phone_text = _string(payload, "phone")
+    try:
+        phone = PhoneNumber.parse_strict_e164(phone_text)
+    except InvalidPhone:
+        raise InvalidPhone("Номер телефона должен быть в формате E.164, например +79111234567") from None
+    email = Email.parse(_string(payload, "email"))
+    return PromoRegistration(fio, phone, email, _purchases(payload, policy))
+
+
+def _string(payload: Mapping[object, object], field: str) -> str:
+    value = payload.get(field)
+    if value is None:
+        raise ValidationError(_MISSING[field], field=field)
+    if not isinstance(value, str):
+        raise ValidationError(_NOT_A_STRING[field], field=field)
+    if not value.strip():
+        raise ValidationError(_MISSING[field], field=field)
+    return value
+
+
+def _purchases(payload: Mapping[object, object], policy: PromoPolicy) -> tuple[PurchaseLine, ...]:
+    raw = payload.get("purchases")
+    if raw is None:
+        raise ValidationError(_MISSING["purchases"], field="purchases")
+    if not isinstance(raw, list):
+        raise ValidationError("Покупки должны быть списком", field="purchases")
+    if not raw:
+        raise ValidationError("Нужна хотя бы одна покупка", field="purchases")
+    if len(raw) > policy.max_purchases:
+        raise ValidationError(f"Не больше {policy.max_purchases} покупок в одной регистрации", field="purchases")
+    return tuple(_purchase(item, number) for number, item in enumerate(raw, start=1))
+
+
+def _purchase(item: object, number: int) -> PurchaseLine:
+    field = f"purchases[{number - 1}]"
+    if not isinstance(item, Mapping):
+        raise ValidationError(f"Покупка №{number} должна быть объектом", field=field)
+    name = item.get("name")
+    if name is None or (isinstance(name, str) and not name.strip()):
+        raise ValidationError(f"Не указано название покупки №{number}", field=f"{field}.name")
+    if not isinstance(name, str):
+        raise ValidationError(f"Название покупки №{number} должно быть строкой", field=f"{field}.name")
+    name = " ".join(name.split())
+    if len(name) > PURCHASE_NAME_MAX:
+        raise ValidationError(f"Название покупки №{number} длиннее {PURCHASE_NAME_MAX} символов", field=f"{field}.name")
+    price = item.get("price")
+    if price is None:
+        raise ValidationError(f"Не указана цена покупки №{number}", field=f"{field}.price")
+    try:
+        money = Money.parse(price, field=f"{field}.price")
+    except ValidationError as exc:
+        detail = exc.message[0].lower() + exc.message[1:]
+        raise ValidationError(f"Покупка №{number}: {detail}", field=exc.field) from None
+    return PurchaseLine(name, money)
+
+
+@attrs.frozen
+class RegisterPromoParticipant:
+    registration: PromoRegistration
+    partner: Partner
+    idempotency_key: str | None = None
+    request_id: str | None = None
+
+
+@attrs.frozen
+class PromoResult:
+    client_id: int
+    replayed: bool = False
+    """True when an earlier identical request's answer was returned and nothing was added."""
+
+
+@attrs.frozen
+class PromoDeps:
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    policy: PromoPolicy = PromoPolicy()
+
+
+async def register_promo_participant(command: RegisterPromoParticipant, deps: PromoDeps) -> PromoResult:
+    """One phone, one client: a known phone adds purchases to that client.
+
+    Idempotent per partner: an ``Idempotency-Key`` replays its first answer for 24 hours
+    (another body with the same key is refused; a key still being worked on is refused
+    too); without a key the same body within five minutes adds nothing twice.
+    """
+    registration = command.registration
+    fingerprint = registration.fingerprint()
+    scope = str(Actor.partner(command.partner.id))
+    if command.idempotency_key is not None:
+        key, ttl = f"key:{_idempotency_key(command.idempotency_key)}", deps.policy.idempotency_key_ttl
+    else:
+        key, ttl = f"auto:{fingerprint}", deps.policy.replay_window
+    try:
+        replayed = await _claim(scope, key, fingerprint, ttl, deps)
+        if replayed is not None:
+            return PromoResult(replayed, replayed=True)
+        try:
+            client_id = await _register_with_retry(command, scope, key, deps)
+        except BaseException:
+            await _release(scope, key, deps)
+            raise
+    except StorageUnavailable as exc:
+        log.error("ERROR_REGISTER_CLIENT partner=%s phone=%s", command.partner.id, registration.phone.masked)
+        raise TemporaryError() from exc
+    return PromoResult(client_id)
+
+
+def _idempotency_key(raw: str) -> str:
+    key = raw.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise ValidationError("Некорректный заголовок Idempotency-Key", field="Idempotency-Key")
+    return key
+
+
+async def _claim(scope: str, key: str, fingerprint: str, ttl: timedelta, deps: PromoDeps) -> int | None:
+    """Record the key as in flight, or answer from the record already there."""
+    try:
+        async with deps.uow_factory() as uow:
+            now = deps.clock.now()
+            record = await uow.idempotency.get(scope, key)
+            if record is not None and record.expires_at <= now:
+                await uow.idempotency.delete(scope, key)
+                record = None
+            if record is not None:
+                return _answer(record, fingerprint)
+            await uow.idempotency.add(IdempotencyRecord(scope, key, fingerprint, now, now + ttl))
+            await uow.commit()
+            return None
+    except UniqueViolation:
+        async with deps.uow_factory() as uow:
+            record = await uow.idempotency.get(scope, key)
+        if record is None:
+            raise StorageUnavailable("idempotency key vanished while being claimed") from None
+        return _answer(record, fingerprint)
+
+
+def _answer(record: IdempotencyRecord, fingerprint: str) -> int:
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    if record.state is IdempotencyState.IN_FLIGHT or record.result_id is None:
+        raise IdempotencyInFlight()
+    return record.result_id
+
+
+async def _release(scope: str, key: str, deps: PromoDeps) -> None:
+    try:
+        async with deps.uow_factory() as uow:
+            await uow.idempotency.delete(scope, key)
+            await uow.commit()
+    except StorageUnavailable:
+        log.warning("could not release idempotency key for %s; it expires on its own", scope)
+
+
+async def _register_with_retry(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> int:
+    try:
+        return await _register(command, scope, key, deps)
+    except UniqueViolation:
+        # Another request created this phone's person or client a moment ago: now it is known.
+        return await _register(command, scope, key, deps)
+
+
+async def _register(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> int:
+    registration = command.registration
+    partner = command.partner
+    async with deps.uow_factory() as uow:
+        now = deps.clock.now()
+        person = await uow.persons.get_by_phone(registration.phone)
+        if person is None:
+            person = Person(
+                phone=registration.phone,
+                first_name=registration.fio.first_name,
+                login=Login.from_phone(registration.phone),
+                created_at=now,
+            )
+            await uow.persons.add(person)
+        client = await _participant(uow, person, registration, partner, now)
+        for line in registration.purchases:
+            await uow.purchases.add(Purchase(client.id, partner.id, line.name, line.price, now))
+        record = await uow.idempotency.get(scope, key)
+        assert record is not None  # claimed by this request and only it may release it
+        record.state = IdempotencyState.COMPLETED
+        record.result_id = client.id
+        await uow.idempotency.save(record)
+        await uow.audit.append(
+            AuditEvent(
+                action=AuditAction.PROMO_REGISTERED,
+                actor=scope,
+                occurred_at=now,
+                request_id=command.request_id,
+                person_id=person.id,
+                client_id=client.id,
+                masked_phone=registration.phone.masked,
+                details={"purchases": str(len(registration.purchases)), "email": registration.email.masked},
+            )
+        )
+        await uow.commit()
+    return client.id
+
+
+async def _participant(
+    uow: UnitOfWork, person: Person, registration: PromoRegistration, partner: Partner, now: datetime
+) -> Client:
+    client = await uow.clients.get_by_person(person.id)
+    if client is None:
+        client = Client(
+            person_id=person.id,
+            registered_at=now,
+            registered_by=str(Actor.partner(partner.id)),
+            source=partner_source(partner.name),
+            full_name=registration.fio,
+            email=registration.email,
+        )
+        await uow.clients.add(client)
+        return client
+    if client.full_name is None or client.email is None:
+        client.full_name = client.full_name or registration.fio
+        client.email = client.email or registration.email
+        await uow.clients.save(client)
+    return client

@@ -1,0 +1,483 @@
+"""In-memory fakes of every port, shared by all tests.
+
+The fake unit of work behaves like a database where it matters to the use cases: a
+transaction sees a private copy, nothing is durable before commit, a uniqueness clash
+raises :class:`UniqueViolation` (also when another transaction committed the same
+phone first), ids come from sequences, and an entity changed without ``save`` stays
+unchanged. Faults can be injected by operation name (``"clients.add"``, ``"commit"``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from barbershop_core.model import (
+    AuditEvent,
+    Channel,
+    Client,
+    ClientNotification,
+    Consent,
+    IdempotencyRecord,
+    Manager,
+    NotificationStatus,
+    NotificationTemplate,
+    Partner,
+    Person,
+    Purchase,
+)
+from barbershop_core.ports import (
+    DeliveryFailed,
+    NotificationChannel,
+    OutgoingMessage,
+    QueueUnavailable,
+    ReferenceSnapshot,
+    SendReceipt,
+    UniqueViolation,
+)
+from barbershop_core.values import PhoneNumber
+
+# Uniqueness rules of the store: table → [(constraint name, key of a row)].
+_UNIQUE: dict[str, list[tuple[str, Callable[[Any], Hashable]]]] = {
+    "persons": [("person_phone", lambda p: p.phone), ("person_login", lambda p: p.login)],
+    "clients": [("client_person", lambda c: c.person_id)],
+    "managers": [("manager_login", lambda m: m.login.value)],
+    "partners": [("partner_name", lambda p: p.name), ("partner_key", lambda p: p.key_digest)],
+}
+
+
+class InMemoryDatabase:
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[Hashable, Any]] = {}
+        self._sequences: dict[str, itertools.count[int]] = {}
+        self.failures: dict[str, BaseException] = {}
+        self.commits = 0
+
+    def next_id(self, table: str) -> int:
+        return next(self._sequences.setdefault(table, itertools.count(1)))
+
+    def fail(self, operation: str, error: BaseException) -> None:
+        """Make the next ``operation`` (``"persons.add"``, ``"commit"``…) raise ``error`` once."""
+        self.failures[operation] = error
+
+    def check(self, operation: str) -> None:
+        error = self.failures.pop(operation, None)
+        if error is not None:
+            raise error
+
+    def rows(self, table: str) -> list[Any]:
+        """Committed rows, for assertions."""
+        return [copy.deepcopy(row) for row in self.tables.get(table, {}).values()]
+
+
+class _Transaction:
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self.db = db
+        self.tables = {name: dict(rows) for name, rows in db.tables.items()}
+        self.dirty: set[tuple[str, Hashable]] = set()
+
+    def get(self, table: str, key: Hashable) -> Any:
+        return copy.deepcopy(self.tables.get(table, {}).get(key))
+
+    def all(self, table: str) -> list[Any]:
+        return [copy.deepcopy(row) for row in self.tables.get(table, {}).values()]
+
+    def put(self, table: str, key: Hashable, row: Any) -> None:
+        self._check_unique(self.tables.get(table, {}), table, key, row)
+        self.tables.setdefault(table, {})[key] = copy.deepcopy(row)
+        self.dirty.add((table, key))
+
+    def delete(self, table: str, key: Hashable) -> None:
+        self.tables.get(table, {}).pop(key, None)
+        self.dirty.add((table, key))
+
+    def commit(self) -> None:
+        self.db.check("commit")
+        for table, key in self.dirty:
+            row = self.tables.get(table, {}).get(key)
+            if row is not None:
+                self._check_unique(self.db.tables.get(table, {}), table, key, row)
+        for table, key in self.dirty:
+            committed = self.db.tables.setdefault(table, {})
+            if key in self.tables.get(table, {}):
+                committed[key] = self.tables[table][key]
+            else:
+                committed.pop(key, None)
+        self.dirty.clear()
+        self.db.commits += 1
+
+    @staticmethod
+    def _check_unique(rows: dict[Hashable, Any], table: str, key: Hashable, row: Any) -> None:
+        for name, unique_key in _UNIQUE.get(table, []):
+            value = unique_key(row)
+            if any(other_key != key and unique_key(other) == value for other_key, other in rows.items()):
+                raise UniqueViolation(name)
+
+
+class _Repository:
+    table: str
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def _tx(self) -> _Transaction:
+        return self._uow.transaction
+
+    def _add(self, entity: Any) -> None:
+        self._uow.db.check(f"{self.table}.add")
+        entity.id = self._uow.db.next_id(self.table)
+        try:
+            self._tx.put(self.table, entity.id, entity)
+        except UniqueViolation:
+            entity.id = 0
+            raise
+
+    def _save(self, entity: Any) -> None:
+        self._uow.db.check(f"{self.table}.save")
+        if self._tx.get(self.table, entity.id) is None:
+            raise KeyError(f"{self.table} {entity.id} was never added")
+        self._tx.put(self.table, entity.id, entity)
+
+    def _get(self, key: Hashable) -> Any:
+        self._uow.db.check(f"{self.table}.get")
+        return self._tx.get(self.table, key)
+
+    def _where(self, predicate: Callable[[Any], bool]) -> list[Any]:
+        return [row for row in self._tx.all(self.table) if predicate(row)]
+
+    def _first(self, predicate: Callable[[Any], bool]) -> Any:
+        found = self._where(predicate)
+        return found[0] if found else None
+
+
+class FakePersons(_Repository):
+    table = "persons"
+
+    async def add(self, person: Person) -> None:
+        self._add(person)
+
+    async def get(self, person_id: int) -> Person | None:
+        return self._get(person_id)  # type: ignore[no-any-return]
+
+    async def get_by_phone(self, phone: PhoneNumber) -> Person | None:
+        self._uow.db.check("persons.get_by_phone")
+        return self._first(lambda p: p.phone == phone)  # type: ignore[no-any-return]
+
+    async def save(self, person: Person) -> None:
+        self._save(person)
+
+
+class FakeClients(_Repository):
+    table = "clients"
+
+    async def add(self, client: Client) -> None:
+        self._add(client)
+
+    async def get(self, client_id: int) -> Client | None:
+        return self._get(client_id)  # type: ignore[no-any-return]
+
+    async def get_by_person(self, person_id: int) -> Client | None:
+        return self._first(lambda c: c.person_id == person_id)  # type: ignore[no-any-return]
+
+    async def save(self, client: Client) -> None:
+        self._save(client)
+
+
+class FakeConsents(_Repository):
+    table = "consents"
+
+    async def add(self, consent: Consent) -> None:
+        self._add(consent)
+
+    async def list_for_client(self, client_id: int) -> Sequence[Consent]:
+        return sorted(self._where(lambda c: c.client_id == client_id), key=lambda c: c.id)
+
+
+class FakeNotifications(_Repository):
+    table = "notifications"
+
+    async def add(self, notification: ClientNotification) -> None:
+        self._add(notification)
+
+    async def get(self, notification_id: int) -> ClientNotification | None:
+        return self._get(notification_id)  # type: ignore[no-any-return]
+
+    async def get_for_update(self, notification_id: int) -> ClientNotification | None:
+        return self._get(notification_id)  # type: ignore[no-any-return]
+
+    async def save(self, notification: ClientNotification) -> None:
+        self._save(notification)
+
+    async def list_for_client(self, client_id: int) -> Sequence[ClientNotification]:
+        return sorted(self._where(lambda n: n.client_id == client_id), key=lambda n: n.id)
+
+    async def list_needing_attention(self, limit: int) -> Sequence[ClientNotification]:
+        return sorted(self._where(lambda n: n.needs_attention), key=lambda n: n.id)[:limit]
+
+    async def list_held(self, channel: str | None, limit: int) -> Sequence[ClientNotification]:
+        held = self._where(
+            lambda n: n.status is NotificationStatus.HELD and (channel is None or n.channel == channel)
+        )
+        return sorted(held, key=lambda n: n.id)[:limit]
+
+    async def due_ids(self, now: datetime, limit: int) -> Sequence[int]:
+        due = sorted(self._where(lambda n: n.is_due(now)), key=lambda n: (n.next_attempt_at, n.id))
+        return [n.id for n in due[:limit]]
+
+    async def with_expired_secrets(self, now: datetime, limit: int) -> Sequence[ClientNotification]:
+        return sorted(self._where(lambda n: n.secret is not None and n.secret_expired(now)), key=lambda n: n.id)[
+            :limit
+        ]
+
+
+class FakeAudit(_Repository):
+    table = "audit"
+
+    async def append(self, event: AuditEvent) -> None:
+        self._uow.db.check("audit.append")
+        self._tx.put(self.table, self._uow.db.next_id(self.table), event)
+
+    async def list_recent(
+        self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
+    ) -> Sequence[AuditEvent]:
+        events = self._where(
+            lambda e: (client_id is None or e.client_id == client_id)
+            and (notification_id is None or e.notification_id == notification_id)
+        )
+        return list(reversed(events))[:limit]
+
+
+class FakeReference(_Repository):
+    table = "channels"
+
+    async def list_channels(self) -> Sequence[Channel]:
+        return self._tx.all("channels")
+
+    async def get_channel(self, code: str) -> Channel | None:
+        return self._tx.get("channels", code)  # type: ignore[no-any-return]
+
+    async def save_channel(self, channel: Channel) -> None:
+        self._tx.put("channels", channel.code, channel)
+
+    async def list_templates(self) -> Sequence[NotificationTemplate]:
+        return self._tx.all("templates")
+
+    async def get_template(self, code: str, channel: str) -> NotificationTemplate | None:
+        return self._tx.get("templates", (code, channel))  # type: ignore[no-any-return]
+
+    async def save_template(self, template: NotificationTemplate) -> None:
+        self._tx.put("templates", (template.code, template.channel), template)
+
+
+class FakeManagers(_Repository):
+    table = "managers"
+
+    async def add(self, manager: Manager) -> None:
+        self._add(manager)
+
+    async def get(self, manager_id: int) -> Manager | None:
+        return self._get(manager_id)  # type: ignore[no-any-return]
+
+    async def get_by_login(self, login: str) -> Manager | None:
+        return self._first(lambda m: m.login.value == login)  # type: ignore[no-any-return]
+
+    async def save(self, manager: Manager) -> None:
+        self._save(manager)
+
+    async def count(self) -> int:
+        return len(self._tx.all(self.table))
+
+
+class FakePartners(_Repository):
+    table = "partners"
+
+    async def add(self, partner: Partner) -> None:
+        self._add(partner)
+
+    async def get(self, partner_id: int) -> Partner | None:
+        return self._get(partner_id)  # type: ignore[no-any-return]
+
+    async def get_by_name(self, name: str) -> Partner | None:
+        return self._first(lambda p: p.name == name)  # type: ignore[no-any-return]
+
+    async def get_by_key_digest(self, key_digest: str) -> Partner | None:
+        return self._first(lambda p: p.key_digest == key_digest)  # type: ignore[no-any-return]
+
+    async def save(self, partner: Partner) -> None:
+        self._save(partner)
+
+
+class FakePurchases(_Repository):
+    table = "purchases"
+
+    async def add(self, purchase: Purchase) -> None:
+        self._add(purchase)
+
+    async def list_for_client(self, client_id: int) -> Sequence[Purchase]:
+        return sorted(self._where(lambda p: p.client_id == client_id), key=lambda p: p.id)
+
+
+class FakeIdempotency(_Repository):
+    table = "idempotency"
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        self._uow.db.check("idempotency.add")
+        key = (record.scope, record.key)
+        committed = self._uow.db.tables.get(self.table, {})
+        if self._tx.get(self.table, key) is not None or key in committed:
+            raise UniqueViolation("idempotency_key")
+        self._tx.put(self.table, key, record)
+
+    async def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        return self._tx.get(self.table, (scope, key))  # type: ignore[no-any-return]
+
+    async def save(self, record: IdempotencyRecord) -> None:
+        self._tx.put(self.table, (record.scope, record.key), record)
+
+    async def delete(self, scope: str, key: str) -> None:
+        self._tx.delete(self.table, (scope, key))
+
+    async def purge_expired(self, now: datetime) -> int:
+        expired = self._where(lambda r: r.expires_at <= now)
+        for record in expired:
+            self._tx.delete(self.table, (record.scope, record.key))
+        return len(expired)
+
+
+class FakeUnitOfWork:
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self.db = db
+        self.transaction = _Transaction(db)
+        self.persons = FakePersons(self)
+        self.clients = FakeClients(self)
+        self.consents = FakeConsents(self)
+        self.notifications = FakeNotifications(self)
+        self.audit = FakeAudit(self)
+        self.reference = FakeReference(self)
+        self.managers = FakeManagers(self)
+        self.partners = FakePartners(self)
+        self.purchases = FakePurchases(self)
+        self.idempotency = FakeIdempotency(self)
+
+    async def __aenter__(self) -> Self:
+        self.db.check("begin")
+        self.transaction = _Transaction(self.db)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.rollback()
+
+    async def commit(self) -> None:
+        self.transaction.commit()
+
+    async def rollback(self) -> None:
+        self.transaction = _Transaction(self.db)
+
+
+class FakeClock:
+    def __init__(self, start: datetime = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+class FakeHasher:
+    """Fast and deterministic; ``needs_rehash`` answers what a test sets."""
+
+    def __init__(self) -> None:
+        self.rehash: set[str] = set()
+        self.hashed: list[str] = []
+
+    async def hash(self, password: str) -> str:
+        self.hashed.append(password)
+        return "fake$" + hashlib.sha256(password.encode()).hexdigest()
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return password_hash == "fake$" + hashlib.sha256(password.encode()).hexdigest()
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return password_hash in self.rehash
+
+
+class FakePasswordGenerator:
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self.issued: list[str] = []
+
+    def generate(self) -> str:
+        password = f"Temp{next(self._counter):06d}xy"
+        self.issued.append(password)
+        return password
+
+
+class FakeSecretBox:
+    """Reversible but not plain: sealed values never contain the password as written."""
+
+    def seal(self, plaintext: str) -> bytes:
+        return b"sealed:" + plaintext.encode()[::-1]
+
+    def open(self, sealed: bytes) -> str:
+        assert sealed.startswith(b"sealed:")
+        return sealed[len(b"sealed:") :][::-1].decode()
+
+
+class FakeKeyDigester:
+    def digest(self, key: str) -> str:
+        return hashlib.sha256(b"pepper" + key.encode()).hexdigest()
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.enqueued: list[int] = []
+        self.available = True
+
+    async def enqueue(self, notification_id: int) -> None:
+        if not self.available:
+            raise QueueUnavailable("queue is down")
+        self.enqueued.append(notification_id)
+
+
+class ScriptedChannel:
+    """Answers each send with the next scripted outcome; sends succeed once the script ends."""
+
+    def __init__(self, outcomes: Iterable[DeliveryFailed | str] = ()) -> None:
+        self._outcomes = list(outcomes)
+        self.sent: list[OutgoingMessage] = []
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        self.sent.append(message)
+        outcome = self._outcomes.pop(0) if self._outcomes else f"msg-{message.notification_id}-{len(self.sent)}"
+        if isinstance(outcome, DeliveryFailed):
+            raise outcome
+        return SendReceipt(outcome)
+
+
+class FakeChannelDirectory:
+    def __init__(self, channels: dict[str, NotificationChannel] | None = None) -> None:
+        self.channels = channels or {}
+
+    def get(self, code: str) -> NotificationChannel | None:
+        return self.channels.get(code)
+
+
+class StaticReferenceSource:
+    def __init__(self, snapshot: ReferenceSnapshot) -> None:
+        self.snapshot = snapshot
+
+    async def fetch(self) -> ReferenceSnapshot:
+        return self.snapshot
