@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+import attrs
+
 from barbershop_core.model import (
     AuditEvent,
     Channel,
@@ -80,6 +82,8 @@ class _Transaction:
         self.db = db
         self.tables = {name: dict(rows) for name, rows in db.tables.items()}
         self.dirty: set[tuple[str, Hashable]] = set()
+        self.inserted: dict[tuple[str, Hashable], tuple[str, Any]] = {}
+        """Rows inserted under a key-unique constraint: (table, key) → (constraint, committed row seen)."""
 
     def get(self, table: str, key: Hashable) -> Any:
         return copy.deepcopy(self.tables.get(table, {}).get(key))
@@ -98,6 +102,10 @@ class _Transaction:
 
     def commit(self) -> None:
         self.db.check("commit")
+        for (table, key), (name, seen) in self.inserted.items():
+            # Another transaction committed a row with this key after we inserted ours.
+            if self.db.tables.get(table, {}).get(key) is not seen:
+                raise UniqueViolation(name)
         for table, key in self.dirty:
             row = self.tables.get(table, {}).get(key)
             if row is not None:
@@ -241,7 +249,8 @@ class FakeAudit(_Repository):
 
     async def append(self, event: AuditEvent) -> None:
         self._uow.db.check("audit.append")
-        self._tx.put(self.table, self._uow.db.next_id(self.table), event)
+        event_id = self._uow.db.next_id(self.table)
+        self._tx.put(self.table, event_id, attrs.evolve(event, id=event_id))
 
     async def list_recent(
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
@@ -250,7 +259,7 @@ class FakeAudit(_Repository):
             lambda e: (client_id is None or e.client_id == client_id)
             and (notification_id is None or e.notification_id == notification_id)
         )
-        return list(reversed(events))[:limit]
+        return sorted(events, key=lambda e: e.id, reverse=True)[:limit]
 
 
 class FakeReference(_Repository):
@@ -330,9 +339,12 @@ class FakeIdempotency(_Repository):
         self._uow.db.check("idempotency.add")
         key = (record.scope, record.key)
         committed = self._uow.db.tables.get(self.table, {})
-        if self._tx.get(self.table, key) is not None or key in committed:
+        # A key this transaction deleted (an expired record) may be claimed again in it.
+        deleted_here = (self.table, key) in self._tx.dirty
+        if self._tx.get(self.table, key) is not None or (key in committed and not deleted_here):
             raise UniqueViolation("idempotency_key")
         self._tx.put(self.table, key, record)
+        self._tx.inserted[(self.table, key)] = ("idempotency_key", committed.get(key))
 
     async def get(self, scope: str, key: str) -> IdempotencyRecord | None:
         return self._tx.get(self.table, (scope, key))  # type: ignore[no-any-return]

@@ -20,9 +20,18 @@ DEFAULT_BODIES: Final = {
 
 def placeholders(body: str) -> frozenset[str]:
     try:
-        names = {field for _, field, _, _ in string.Formatter().parse(body) if field is not None}
+        fields = [
+            (field, spec, conversion)
+            for _, field, spec, conversion in string.Formatter().parse(body)
+            if field is not None
+        ]
     except ValueError as exc:
         raise ValidationError(f"Ошибка в тексте шаблона: {exc}", field="body") from exc
+    # A conversion or format spec ({first_name:d}, {first_name!r}, nested {x:{y}}) would make
+    # render() fail or misbehave on a body that passed this check.
+    if any(spec or conversion for _, spec, conversion in fields):
+        raise ValidationError("Поля шаблона пишутся без форматирования, например {first_name}", field="body")
+    names = {field for field, _, _ in fields}
     unknown = names - PLACEHOLDERS
     if unknown:
         raise ValidationError(f"Неизвестные поля шаблона: {', '.join(sorted(unknown))}", field="body")

@@ -1,0 +1,106 @@
+"""Async engines for PostgreSQL (psycopg 3) and the embedded SQLite file (aiosqlite).
+
+SQLite has one writer at a time. Python's sqlite3 starts a transaction lazily, on the
+first write, so two transactions that both read and then write collide with
+"database is locked" no matter how long the busy timeout is. Here SQLAlchemy emits
+``BEGIN IMMEDIATE`` itself (the event recipe of SQLAlchemy's SQLite documentation,
+"Serializable isolation / Savepoints / Transactional DDL"): every transaction takes the
+write lock when it starts, waiting up to the busy timeout for it, so concurrent units
+of work queue up instead of failing. WAL lets readers outside a transaction read on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30
+"""How long a SQLite transaction waits for the write lock before giving up (A3)."""
+POSTGRES_CONNECT_TIMEOUT_SECONDS: Final = 10
+
+
+@attrs.frozen
+class DatabaseSettings:
+    url: str
+    """``postgresql+psycopg://user@host/db`` or ``sqlite+aiosqlite:///path/to/file.sqlite3``."""
+    pool_size: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    max_overflow: int = attrs.field(default=10, validator=attrs.validators.ge(0))
+    echo: bool = False
+    """Log every SQL statement (parameters are never logged: they hold phones)."""
+
+
+def database_url(url: str) -> URL:
+    """Parse a URL, filling in this project's async driver when only the database is named."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    return parsed
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """The application's engine. Dispose of it (``await engine.dispose()``) on shutdown."""
+    url = database_url(settings.url)
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return create_async_engine(
+            url,
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_pre_ping=True,
+            echo=settings.echo,
+            hide_parameters=True,
+            connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
+        )
+    if backend == "sqlite":
+        return _sqlite_engine(url, settings)
+    raise ValueError(f"unsupported database {backend!r}: use postgresql+psycopg or sqlite+aiosqlite")
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
+    pool: dict[str, Any] = {}
+    if _is_memory(url):
+        # One shared connection (StaticPool): fine for a single unit of work at a time only.
+        pass
+    else:
+        assert url.database is not None
+        if not url.database.startswith("file:"):
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        pool = {"pool_size": settings.pool_size, "max_overflow": settings.max_overflow}
+    engine = create_async_engine(
+        url,
+        echo=settings.echo,
+        hide_parameters=True,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        **pool,
+    )
+    event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", _begin_immediate)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
+    # Stop the driver from emitting BEGIN (and COMMIT before DDL) on its own; _begin_immediate does it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, and much faster
+    finally:
+        cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,145 @@
+"""The one composition root: builds every adapter from :class:`Settings` and hands out the
+dependency bundles the use cases take. The HTTP app, the worker, the scheduler and the
+CLI all start here; nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import attrs
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+from taskiq import AsyncBroker
+
+from adapters.aesgcm_secret_box import AesGcmSecretBox
+from adapters.argon2_hasher import Argon2Hasher, Argon2Parameters
+from adapters.channels.directory import StaticChannelDirectory
+from adapters.hmac_key_digester import HmacKeyDigester
+from adapters.key_derivation import derive_key
+from adapters.password_generator import SecretsPasswordGenerator
+from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from adapters.system_clock import SystemClock
+from adapters.taskiq_queue import TaskiqNotificationQueue
+from barbershop_core.ports import Clock, KeyDigester, NotificationQueue, PasswordGenerator, SecretBox, UnitOfWorkFactory
+from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
+from barbershop_core.use_cases.promo import PromoDeps
+from barbershop_core.use_cases.registration import RegistrationDeps
+from entrypoints.channels import build_channels
+from entrypoints.settings import Settings
+from entrypoints.tasks import build_broker, register_send_task
+
+
+@attrs.define
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    hasher: Argon2Hasher
+    passwords: PasswordGenerator
+    secret_box: SecretBox
+    digester: KeyDigester
+    http_client: httpx.AsyncClient
+    channels: StaticChannelDirectory
+    broker: AsyncBroker
+    queue: NotificationQueue
+    token_key: bytes
+    """Signs manager bearer tokens and session cookies."""
+    callback_key: bytes
+    """Master key of delivery-callback signatures; each channel's secret derives from it."""
+
+    def registration(self) -> RegistrationDeps:
+        return RegistrationDeps(
+            uow_factory=self.uow_factory,
+            hasher=self.hasher,
+            passwords=self.passwords,
+            secret_box=self.secret_box,
+            clock=self.clock,
+            queue=self.queue,
+            policy=self.settings.registration_policy(),
+        )
+
+    def notifications(self) -> NotificationDeps:
+        return NotificationDeps(
+            uow_factory=self.uow_factory,
+            hasher=self.hasher,
+            passwords=self.passwords,
+            secret_box=self.secret_box,
+            clock=self.clock,
+            queue=self.queue,
+            policy=self.settings.registration_policy(),
+        )
+
+    def delivery(self) -> DeliveryDeps:
+        return delivery_deps(self.uow_factory, self.channels, self.secret_box, self.clock, self.settings)
+
+    def promo(self) -> PromoDeps:
+        return PromoDeps(uow_factory=self.uow_factory, clock=self.clock, policy=self.settings.promo_policy())
+
+    def callback_secret(self, channel: str) -> bytes:
+        return derive_key(self.callback_key, f"callback:{channel}")
+
+    async def aclose(self) -> None:
+        await self.broker.shutdown()
+        await self.http_client.aclose()
+        await self.engine.dispose()
+        self.hasher.close()
+
+
+def delivery_deps(
+    uow_factory: UnitOfWorkFactory,
+    channels: StaticChannelDirectory,
+    secret_box: SecretBox,
+    clock: Clock,
+    settings: Settings,
+) -> DeliveryDeps:
+    return DeliveryDeps(
+        uow_factory=uow_factory,
+        channels=channels,
+        secret_box=secret_box,
+        clock=clock,
+        retry=settings.retry_policy(),
+    )
+
+
+def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
+    """Build every adapter. Call :meth:`Container.aclose` when done; start the broker yourself."""
+    master = settings.master_secret()
+    engine = create_engine(
+        DatabaseSettings(
+            url=settings.effective_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            echo=settings.db_echo,
+        )
+    )
+    uow_factory = SqlAlchemyUnitOfWorkFactory(engine)
+    clock = clock or SystemClock()
+    secret_box = AesGcmSecretBox(derive_key(master, "secret-box"))
+    http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+    channels = build_channels(settings, http_client)
+    broker = build_broker(settings)
+    send_task = register_send_task(broker, delivery_deps(uow_factory, channels, secret_box, clock, settings))
+    return Container(
+        settings=settings,
+        engine=engine,
+        uow_factory=uow_factory,
+        clock=clock,
+        hasher=Argon2Hasher(
+            Argon2Parameters(
+                time_cost=settings.argon2_time_cost,
+                memory_cost_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+            ),
+            max_threads=settings.hash_threads,
+        ),
+        passwords=SecretsPasswordGenerator(),
+        secret_box=secret_box,
+        digester=HmacKeyDigester(derive_key(master, "partner-keys")),
+        http_client=http_client,
+        channels=channels,
+        broker=broker,
+        queue=TaskiqNotificationQueue(send_task),
+        token_key=derive_key(master, "tokens"),
+        callback_key=derive_key(master, "callbacks"),
+    )

@@ -1,0 +1,219 @@
+"""``barbershop``: the one command line of the product.
+
+serve · worker · scheduler · db upgrade · manager create · partner create / revoke ·
+sync-reference. Every command reads the same settings (``BARBERSHOP_*``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from barbershop_core.errors import DomainError
+from barbershop_core.use_cases.accounts import count_managers, create_manager, create_partner, revoke_partner
+from entrypoints.bootstrap import Container, build_container
+from entrypoints.logging_setup import configure_logging
+from entrypoints.settings import Settings, SettingsError
+
+log = logging.getLogger("barbershop.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        settings = Settings.from_env()
+        result: int = args.run(args, settings)
+    except SettingsError as exc:
+        print(f"barbershop: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"barbershop: {exc.message} [{exc.code}]", file=sys.stderr)
+        return 1
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="barbershop", description="Регистрация клиентов барбершопа")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API and the manager's page")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="API processes (needs PostgreSQL + Redis above 1)")
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run a Taskiq worker that sends notifications")
+    worker.add_argument("--concurrency", type=int, default=20, help="notifications sent at once")
+    worker.set_defaults(run=_worker)
+
+    scheduler = commands.add_parser(
+        "scheduler", help="re-queue due notifications and sync reference data (run exactly one)"
+    )
+    scheduler.set_defaults(run=_scheduler)
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(run=_db_upgrade)
+
+    manager = commands.add_parser("manager", help="manager accounts").add_subparsers(
+        dest="manager_command", required=True
+    )
+    manager_create = manager.add_parser("create", help="create a manager (password from stdin, or generated)")
+    manager_create.add_argument("--login", required=True)
+    manager_create.add_argument("--name", default=None, help="display name")
+    manager_create.set_defaults(run=_manager_create)
+
+    partner = commands.add_parser("partner", help="partner API keys").add_subparsers(
+        dest="partner_command", required=True
+    )
+    partner_create = partner.add_parser("create", help="create a partner and print its API key once")
+    partner_create.add_argument("--name", required=True)
+    partner_create.set_defaults(run=_partner_create)
+    partner_revoke = partner.add_parser("revoke", help="revoke a partner's key")
+    partner_revoke.add_argument("--name", required=True)
+    partner_revoke.set_defaults(run=_partner_revoke)
+
+    sync = commands.add_parser("sync-reference", help="sync channels and templates from BARBERSHOP_REFERENCE_SOURCE")
+    sync.set_defaults(run=_sync_reference)
+    return parser
+
+
+def _with_container(settings: Settings, work: Callable[[Container], Awaitable[int]]) -> int:
+    async def run() -> int:
+        container = build_container(settings)
+        try:
+            return await work(container)
+        finally:
+            await container.aclose()
+
+    return asyncio.run(run())
+
+
+def _migrate(settings: Settings) -> None:
+    from adapters.sqlalchemy.migrate import upgrade  # noqa: PLC0415 -- alembic is only needed here
+
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    _migrate(settings)
+    print("База данных обновлена.")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn  # noqa: PLC0415 -- the server is only needed by this command
+
+    if args.workers > 1 and (settings.embedded or not settings.broker_url):
+        print("barbershop: several API processes need PostgreSQL and Redis", file=sys.stderr)
+        return 2
+    if settings.embedded:
+        _migrate(settings)
+
+    async def hint(container: Container) -> int:
+        if await count_managers(uow_factory=container.uow_factory) == 0:
+            print("Менеджеров ещё нет. Создайте первого: barbershop manager create --login admin")
+        return 0
+
+    _with_container(settings, hint)
+    print(f"barbershop: http://{args.host}:{args.port}/  (OpenAPI: /schema)")
+    uvicorn.run(
+        "entrypoints.http.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        server_header=False,
+    )
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from entrypoints.worker import run_worker  # noqa: PLC0415 -- keeps the CLI's start fast
+
+    return _with_container(settings, lambda container: run_worker(container, concurrency=args.concurrency))
+
+
+def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from entrypoints.sweeper import run_forever  # noqa: PLC0415 -- keeps the CLI's start fast
+
+    async def run(container: Container) -> int:
+        await container.broker.startup()
+        await run_forever(container, sync_reference=True)
+        return 0
+
+    return _with_container(settings, run)
+
+
+def _read_password() -> str | None:
+    """A piped password is read from stdin; at a terminal the password is generated."""
+    if sys.stdin.isatty():
+        return None
+    line = sys.stdin.readline().rstrip("\n")
+    return line or None
+
+
+def _manager_create(args: argparse.Namespace, settings: Settings) -> int:
+    password = _read_password()
+
+    async def run(container: Container) -> int:
+        created = await create_manager(
+            args.login,
+            password,
+            display_name=args.name,
+            uow_factory=container.uow_factory,
+            hasher=container.hasher,
+            passwords=container.passwords,
+            clock=container.clock,
+        )
+        print(f"Менеджер «{created.manager.login}» создан (id {created.manager.id}).")
+        if created.generated_password:
+            print(f"Временный пароль (показан один раз, смените при первом входе): {created.generated_password}")
+        return 0
+
+    return _with_container(settings, run)
+
+
+def _partner_create(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(container: Container) -> int:
+        created = await create_partner(
+            args.name, uow_factory=container.uow_factory, digester=container.digester, clock=container.clock
+        )
+        print(f"Партнёр «{created.partner.name}» создан (id {created.partner.id}).")
+        print(f"API-ключ (показан один раз): {created.api_key}")
+        return 0
+
+    return _with_container(settings, run)
+
+
+def _partner_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(container: Container) -> int:
+        partner = await revoke_partner(args.name, uow_factory=container.uow_factory, clock=container.clock)
+        print(f"Ключ партнёра «{partner.name}» отозван.")
+        return 0
+
+    return _with_container(settings, run)
+
+
+def _sync_reference(args: argparse.Namespace, settings: Settings) -> int:
+    from entrypoints.sweeper import sync_reference_once  # noqa: PLC0415 -- keeps the CLI's start fast
+
+    async def run(container: Container) -> int:
+        if not await sync_reference_once(container) and settings.reference_source is None:
+            print("barbershop: BARBERSHOP_REFERENCE_SOURCE is not set", file=sys.stderr)
+            return 2
+        print("Справочники синхронизированы.")
+        return 0
+
+    return _with_container(settings, run)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""The Litestar app: ``create_app`` is what ``barbershop serve`` runs (uvicorn, ``factory=True``).
+
+Nothing is built at import time. The lifespan builds the container from settings (or
+takes the one a test passes in), starts the broker, runs the in-process sweep on the
+embedded default, and at shutdown stops what it started and closes what it built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.datastructures import State
+
+from entrypoints.bootstrap import Container, build_container
+from entrypoints.http.auth import LOGIN_THROTTLE, TOKEN_SIGNER, require_manager
+from entrypoints.http.controllers import auth, clients, health, notifications, persons, reference, registrations
+from entrypoints.http.controllers.health import BROKER_STARTED
+from entrypoints.http.deps import CONTAINER, DEPENDENCIES
+from entrypoints.http.openapi import MANAGER_SECURITY, openapi_config
+from entrypoints.http.problems import MAX_BODY_BYTES, handle_exception, unsupported_media_type
+from entrypoints.http.request_id import echo_request_id
+from entrypoints.http.throttle import LoginThrottle
+from entrypoints.http.tokens import TokenSigner
+from entrypoints.settings import Settings
+from entrypoints.sweeper import running_in_background
+
+log = logging.getLogger("barbershop.http")
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def require_json(request: Request[Any, Any, Any]) -> None:
+    """``before_request`` of the JSON API: a body in another format is 415, not a guess."""
+    if request.method not in _BODY_METHODS:
+        return
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return  # no declared type: the body is parsed as JSON, and malformed JSON is 400
+    media_type = content_type.partition(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise unsupported_media_type(media_type)
+
+
+def _manager_router() -> Router:
+    return Router(
+        "/",
+        route_handlers=[
+            auth.change_password,
+            persons.check_person_phone,
+            persons.list_persons,
+            persons.create_person_alone,
+            clients.create_client_of_person,
+            clients.list_clients,
+            clients.client_card,
+            clients.update_client_card,
+            registrations.register,
+            notifications.create_notification,
+            notifications.notification_alerts,
+            notifications.notification_status,
+            notifications.resend,
+            reference.channels,
+            reference.notification_templates,
+        ],
+        guards=[require_manager],
+        security=MANAGER_SECURITY,
+        before_request=require_json,
+    )
+
+
+def _public_router() -> Router:
+    return Router(
+        "/",
+        route_handlers=[auth.login, notifications.delivery_callback, health.live, health.ready],
+        before_request=require_json,
+    )
+
+
+def _package_version() -> str:
+    try:
+        return version("barbershop-core")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0.0.0"
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
+    """The ASGI app. ``container``: use this one (tests) instead of building one from ``settings``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = container is None
+        built = container if container is not None else build_container(settings or Settings.from_env())
+        try:
+            app.state[CONTAINER] = built
+            app.state[TOKEN_SIGNER] = TokenSigner(built.token_key, built.settings.token_ttl, built.clock)
+            await built.broker.startup()
+            app.state[BROKER_STARTED] = True
+            async with contextlib.AsyncExitStack() as background:
+                if built.settings.embedded:
+                    # No separate scheduler on the embedded default: the sweep runs here.
+                    await background.enter_async_context(running_in_background(built, sync_reference=True))
+                yield
+        finally:
+            app.state[BROKER_STARTED] = False
+            if owned:
+                await built.aclose()
+
+    return Litestar(
+        route_handlers=[_public_router(), _manager_router()],
+        dependencies=DEPENDENCIES,
+        exception_handlers={Exception: handle_exception},
+        before_send=[echo_request_id],
+        lifespan=[lifespan],
+        state=State({LOGIN_THROTTLE: LoginThrottle()}),
+        openapi_config=openapi_config(_package_version()),
+        request_max_body_size=MAX_BODY_BYTES,
+        logging_config=None,
+        debug=False,
+    )

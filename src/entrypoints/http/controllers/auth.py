@@ -1,0 +1,130 @@
+"""``POST /api/auth/login`` and ``POST /api/auth/change-password``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, post
+from litestar.params import Body
+
+from barbershop_core.errors import InvalidCredentials, ValidationError
+from barbershop_core.model import Manager
+from barbershop_core.use_cases.accounts import authenticate_manager, change_manager_password
+from entrypoints.bootstrap import Container
+from entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, signer_of, throttle_of
+from entrypoints.http.convert import manager_body
+from entrypoints.http.openapi import BODY_PROBLEMS, example, ok, problems
+from entrypoints.http.problems import example_document, too_many_attempts
+from entrypoints.http.schemas import ChangePasswordRequest, LoginRequest, LoginResponse, ManagerOut
+
+_LOGIN = "/api/auth/login"
+_CHANGE = "/api/auth/change-password"
+
+_MANAGER_EXAMPLE = {"id": 1, "login": "admin", "display_name": "Анна", "must_change_password": False}
+
+
+@post(
+    _LOGIN,
+    status_code=200,
+    tags=["auth"],
+    summary="Вход менеджера",
+    description=(
+        "Проверяет логин и пароль и выдаёт bearer-токен с ограниченным сроком. Если `must_change_password`, "
+        "все запросы, кроме смены пароля, отвечают 403 `password_change_required`. Не больше 5 неудачных "
+        "попыток на логин и 20 на адрес за 15 минут — дальше 429 `too_many_attempts` с `Retry-After`."
+    ),
+    responses={
+        **ok(
+            LoginResponse,
+            "Токен выдан",
+            [
+                example(
+                    "token",
+                    {
+                        "access_token": "eyJzdWIiOjEsImlhdCI6MTc2MzgxMjAwMCwiZXhwIjoxNzYzODU1MjAwfQ.c2lnbmF0dXJl",
+                        "token_type": "bearer",
+                        "expires_at": "2025-11-23T02:00:00Z",
+                        "expires_in": 43200,
+                        "must_change_password": False,
+                        "manager": _MANAGER_EXAMPLE,
+                    },
+                )
+            ],
+        ),
+        **problems(
+            _LOGIN,
+            (*BODY_PROBLEMS, 401, 429, 500, 503),
+            examples={
+                401: [example("invalid_credentials", example_document(InvalidCredentials(), _LOGIN))],
+                429: [example("too_many_attempts", example_document(too_many_attempts(840), _LOGIN))],
+            },
+        ),
+    },
+)
+async def login(
+    data: Annotated[
+        LoginRequest, Body(examples=[example("login", {"login": "admin", "password": "correct horse battery"})])
+    ],
+    request: Request[Any, Any, Any],
+    container: Container,
+) -> LoginResponse:
+    throttle = throttle_of(request.app.state)
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.begin(data.login, address)
+    if wait is not None:
+        raise too_many_attempts(wait)
+    manager = await authenticate_manager(data.login, data.password, uow_factory=container.uow_factory, hasher=container.hasher)
+    throttle.succeeded(data.login, address)
+    issued = signer_of(request.app.state).issue(manager.id)
+    return LoginResponse(
+        access_token=issued.token,
+        token_type="bearer",
+        expires_at=issued.expires_at,
+        expires_in=int(container.settings.token_ttl.total_seconds()),
+        must_change_password=manager.must_change_password,
+        manager=manager_body(manager),
+    )
+
+
+@post(
+    _CHANGE,
+    status_code=200,
+    tags=["auth"],
+    summary="Смена пароля менеджера",
+    description="Задаёт новый пароль (не короче 10 символов) и снимает требование сменить временный.",
+    opt={ALLOW_TEMPORARY_PASSWORD: True},
+    responses={
+        **ok(ManagerOut, "Пароль изменён", [example("changed", _MANAGER_EXAMPLE)]),
+        **problems(
+            _CHANGE,
+            (*BODY_PROBLEMS, 401, 500, 503),
+            examples={
+                401: [example("invalid_credentials", example_document(InvalidCredentials(), _CHANGE))],
+                422: [
+                    example(
+                        "too_short",
+                        example_document(
+                            ValidationError("Пароль должен быть не короче 10 символов", field="password"), _CHANGE
+                        ),
+                    )
+                ],
+            },
+        ),
+    },
+)
+async def change_password(
+    data: Annotated[
+        ChangePasswordRequest,
+        Body(
+            examples=[
+                example("change", {"current_password": "Temporary-Pass-1", "new_password": "a much longer secret"})
+            ]
+        ),
+    ],
+    manager: Manager,
+    container: Container,
+) -> ManagerOut:
+    changed = await change_manager_password(
+        manager.id, data.current_password, data.new_password, uow_factory=container.uow_factory, hasher=container.hasher
+    )
+    return manager_body(changed)

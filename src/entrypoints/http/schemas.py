@@ -1,0 +1,328 @@
+"""Request and response bodies of the JSON API: attrs classes, snake_case names.
+
+Constraints are declared twice on purpose, in one alias each: ``msgspec.Meta`` is what
+Litestar's decoder enforces, ``KwargDefinition`` is what the OpenAPI document shows.
+The domain checks the meaning (a phone is E.164, a name is printable) with Russian messages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import attrs
+from litestar.params import KwargDefinition
+from msgspec import Meta
+
+from barbershop_core.model import AddressKind, AttemptOutcome, NotificationStatus, TemplateKind
+
+PhoneText = Annotated[
+    str,
+    Meta(min_length=1, max_length=32),
+    KwargDefinition(
+        min_length=1, max_length=32, description="Телефон как его ввёл менеджер: `+79111234567`, `8 911 123-45-67`"
+    ),
+]
+FirstNameText = Annotated[str, Meta(min_length=1, max_length=50), KwargDefinition(min_length=1, max_length=50)]
+LoginText = Annotated[str, Meta(min_length=1, max_length=64), KwargDefinition(min_length=1, max_length=64)]
+PasswordText = Annotated[str, Meta(min_length=1, max_length=128), KwargDefinition(min_length=1, max_length=128)]
+Code = Annotated[
+    str,
+    Meta(min_length=1, max_length=64),
+    KwargDefinition(min_length=1, max_length=64, description="Код из справочника"),
+]
+EmailText = Annotated[str, Meta(min_length=1, max_length=50), KwargDefinition(min_length=1, max_length=50)]
+Id = Annotated[int, Meta(ge=1, le=2**31 - 1), KwargDefinition(ge=1, le=2**31 - 1)]
+AccountText = Annotated[str, Meta(min_length=1, max_length=100), KwargDefinition(min_length=1, max_length=100)]
+Consents = Annotated[
+    dict[str, bool],
+    KwargDefinition(description="Согласия клиента по типам: `personal_data`, `marketing` (A5)"),
+]
+ChannelAccounts = Annotated[
+    dict[str, AccountText],
+    KwargDefinition(description="Аккаунты клиента в каналах, которым мало телефона (например, `vk`)"),
+]
+
+
+@attrs.frozen(kw_only=True)
+class Link:
+    href: str
+    method: str = "GET"
+
+
+def client_links(client_id: int) -> dict[str, Link]:
+    """A1.1 the card and A1.2 the update of a client."""
+    href = f"/api/clients/{client_id}"
+    return {"card": Link(href=href, method="GET"), "update": Link(href=href, method="PATCH")}
+
+
+# --- auth ------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class LoginRequest:
+    login: LoginText
+    password: PasswordText
+
+
+@attrs.frozen(kw_only=True)
+class ManagerOut:
+    id: int
+    login: str
+    display_name: str
+    must_change_password: bool
+
+
+@attrs.frozen(kw_only=True)
+class LoginResponse:
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_at: datetime
+    expires_in: int
+    """Seconds until the token expires."""
+    must_change_password: bool
+    """True: call ``POST /api/auth/change-password`` before anything else."""
+    manager: ManagerOut
+
+
+@attrs.frozen(kw_only=True)
+class ChangePasswordRequest:
+    current_password: PasswordText
+    new_password: PasswordText
+
+
+# --- persons and clients ---------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class PhoneCheckRequest:
+    phone: PhoneText
+
+
+@attrs.frozen(kw_only=True)
+class PhoneCheckOut:
+    phone: str
+    """Normalised to E.164."""
+    exists: bool
+    person_id: int | None
+    client_id: int | None
+
+
+@attrs.frozen(kw_only=True)
+class PersonCreateRequest:
+    phone: PhoneText
+    first_name: FirstNameText
+    login: LoginText | None = None
+    """Defaults to the phone."""
+
+
+@attrs.frozen(kw_only=True)
+class PersonOut:
+    id: int
+    phone: str
+    first_name: str
+    login: str
+    created_at: datetime
+    must_change_password: bool
+    temporary_password_expires_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class ClientCreateRequest:
+    person_id: Id
+    consents: Consents = attrs.field(factory=dict)
+    channel_accounts: ChannelAccounts = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class ClientOut:
+    id: int
+    person_id: int
+    registered_at: datetime
+    registered_by: str
+    source: str
+    channel_accounts: dict[str, str]
+    links: dict[str, Link]
+
+
+@attrs.frozen(kw_only=True)
+class ClientUpdateRequest:
+    """A1.2: only the fields present change; ``consents`` adds records, never deletes."""
+
+    first_name: FirstNameText | None = None
+    phone: PhoneText | None = None
+    email: EmailText | None = None
+    consents: Consents = attrs.field(factory=dict)
+    channel_accounts: ChannelAccounts | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StatusChangeOut:
+    status: NotificationStatus
+    at: datetime
+    reason: str | None
+
+
+@attrs.frozen(kw_only=True)
+class AttemptOut:
+    number: int
+    channel: str
+    at: datetime
+    outcome: AttemptOutcome
+    provider_message_id: str | None
+    error: str | None
+
+
+@attrs.frozen(kw_only=True)
+class NotificationOut:
+    id: int
+    client_id: int
+    channel: str
+    template_code: str
+    kind: TemplateKind
+    status: NotificationStatus
+    created_at: datetime
+    next_attempt_at: datetime | None
+    provider_message_id: str | None
+    last_error: str | None
+    resend_of: int | None
+    superseded_by: int | None
+    attempt_count: int
+    needs_attention: bool
+    """Failed or held and not replaced yet: a manager should pick another channel (A4, A7)."""
+    attempts: list[AttemptOut]
+    history: list[StatusChangeOut]
+
+
+@attrs.frozen(kw_only=True)
+class PurchaseOut:
+    id: int
+    partner_id: int
+    name: str
+    price: str
+    """Roubles with kopecks, as a decimal string: ``"1999.90"``."""
+    registered_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class ClientCardOut:
+    """A1.1: everything a manager sees about one client."""
+
+    id: int
+    person_id: int
+    phone: str
+    first_name: str
+    login: str
+    must_change_password: bool
+    registered_at: datetime
+    registered_by: str
+    source: str
+    full_name: str | None
+    email: str | None
+    channel_accounts: dict[str, str]
+    consents: dict[str, bool]
+    notifications: list[NotificationOut]
+    purchases: list[PurchaseOut]
+    links: dict[str, Link]
+
+
+# --- registration (UC04) ----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class RegistrationRequest:
+    phone: PhoneText
+    first_name: FirstNameText
+    channel: Code | None = None
+    """Variant 2: a channel checked against current reference data; the default channel otherwise."""
+    template_code: Code | None = None
+    consents: Consents = attrs.field(factory=dict)
+    channel_accounts: ChannelAccounts = attrs.field(factory=dict)
+    postpone_notification: bool = False
+    """A7: register now and hold the welcome message until a manager picks a channel."""
+
+
+@attrs.frozen(kw_only=True)
+class RegistrationOut:
+    person_id: int
+    client_id: int
+    login: str
+    phone: str
+    notification_id: int | None
+    notification_status: NotificationStatus | None
+    idempotent: bool
+    """A6: the same phone within 5 minutes; nothing new was created."""
+    links: dict[str, Link]
+
+
+# --- notifications ---------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class NotificationCreateRequest:
+    client_id: Id
+    template_code: Code | None = None
+    channel: Code | None = None
+    postpone: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ResendRequest:
+    channel: Code
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryCallbackRequest:
+    status: Literal["delivered", "failed"]
+    provider_message_id: Annotated[
+        str, Meta(min_length=1, max_length=200), KwargDefinition(min_length=1, max_length=200)
+    ] | None = None
+    error: Annotated[str, Meta(max_length=500), KwargDefinition(max_length=500)] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryCallbackOut:
+    notification_id: int
+    status: NotificationStatus
+    changed: bool
+    """False: a repeated or older report; nothing changed (idempotent, never backwards)."""
+
+
+@attrs.frozen(kw_only=True)
+class AlertOut:
+    """A4 / A7: a notification a manager must act on, and the channels to pick from."""
+
+    notification: NotificationOut
+    active_channels: list[str]
+    resend: Link
+
+
+# --- reference data and health ------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ChannelOut:
+    code: str
+    title: str
+    is_active: bool
+    address_kind: AddressKind
+
+
+@attrs.frozen(kw_only=True)
+class TemplateOut:
+    code: str
+    channel: str
+    kind: TemplateKind
+    body: str
+    is_active: bool
+
+
+@attrs.frozen(kw_only=True)
+class LiveOut:
+    status: Literal["ok"]
+
+
+@attrs.frozen(kw_only=True)
+class ReadyOut:
+    status: Literal["ok"]
+    checks: dict[str, str]

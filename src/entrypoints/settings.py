@@ -1,0 +1,153 @@
+"""Settings from the environment (``BARBERSHOP_*``), read once by the composition root.
+
+With nothing set, the product runs embedded: a SQLite file, the queue inside the
+process, and the local message channel, all under ``./data``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+import attrs
+
+from barbershop_core.policies import PromoPolicy, RegistrationPolicy, RetryPolicy
+from barbershop_core.reference import LOCAL_CHANNEL
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@attrs.frozen
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    """None: a SQLite file in ``data_dir``."""
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_echo: bool = False
+    broker_url: str | None = None
+    """``redis://…`` for a Redis Stream broker; None: the queue runs inside the process."""
+    secret_key: str | None = None
+    """Master secret; None: generated once into ``data_dir/secret.key``."""
+    default_region: str = "RU"
+    default_channel: str = LOCAL_CHANNEL
+    temporary_password_ttl: timedelta = timedelta(hours=72)
+    create_missing_templates: bool = False
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19 * 1024
+    argon2_parallelism: int = 1
+    hash_threads: int = 4
+    token_ttl: timedelta = timedelta(hours=12)
+    reference_source: str | None = None
+    """A JSON file path or an http(s) URL that the scheduler syncs channels and templates from."""
+    sweep_interval: timedelta = timedelta(seconds=15)
+    environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    """The raw environment, for adapters' own variables (channel credentials)."""
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'barbershop.sqlite3').resolve()}"
+
+    @property
+    def local_messages_file(self) -> Path:
+        return self.data_dir / "messages.jsonl"
+
+    def registration_policy(self) -> RegistrationPolicy:
+        return RegistrationPolicy(
+            default_region=self.default_region,
+            default_channel=self.default_channel,
+            temporary_password_ttl=self.temporary_password_ttl,
+            create_missing_templates=self.create_missing_templates,
+        )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy()
+
+    def promo_policy(self) -> PromoPolicy:
+        return PromoPolicy()
+
+    def master_secret(self) -> bytes:
+        """The configured secret, or one kept in ``data_dir/secret.key`` (created 0600)."""
+        if self.secret_key:
+            if len(self.secret_key) < 32:
+                raise SettingsError("BARBERSHOP_SECRET_KEY must have at least 32 characters")
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        reader = _Reader(env)
+        return cls(
+            data_dir=Path(reader.text("DATA_DIR", "data")),
+            database_url=reader.optional("DATABASE_URL"),
+            db_pool_size=reader.integer("DB_POOL_SIZE", 10),
+            db_max_overflow=reader.integer("DB_MAX_OVERFLOW", 10),
+            db_echo=reader.flag("DB_ECHO", default=False),
+            broker_url=reader.optional("BROKER_URL"),
+            secret_key=reader.optional("SECRET_KEY"),
+            default_region=reader.text("DEFAULT_REGION", "RU").upper(),
+            default_channel=reader.text("DEFAULT_CHANNEL", LOCAL_CHANNEL),
+            temporary_password_ttl=timedelta(hours=reader.integer("TEMP_PASSWORD_TTL_HOURS", 72)),
+            create_missing_templates=reader.flag("CREATE_MISSING_TEMPLATES", default=False),
+            argon2_time_cost=reader.integer("ARGON2_TIME_COST", 2, minimum=2),
+            argon2_memory_kib=reader.integer("ARGON2_MEMORY_KIB", 19 * 1024, minimum=19 * 1024),
+            argon2_parallelism=reader.integer("ARGON2_PARALLELISM", 1),
+            hash_threads=reader.integer("HASH_THREADS", 4),
+            token_ttl=timedelta(minutes=reader.integer("TOKEN_TTL_MINUTES", 12 * 60)),
+            reference_source=reader.optional("REFERENCE_SOURCE"),
+            sweep_interval=timedelta(seconds=reader.integer("SWEEP_INTERVAL_SECONDS", 15)),
+            environ=env,
+        )
+
+
+@attrs.frozen
+class _Reader:
+    env: Mapping[str, str]
+    prefix: str = "BARBERSHOP_"
+
+    def optional(self, name: str) -> str | None:
+        value = self.env.get(self.prefix + name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{self.prefix}{name} must be a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise SettingsError(f"{self.prefix}{name} must be at least {minimum}")
+        return value
+
+    def flag(self, name: str, *, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{self.prefix}{name} must be true or false, got {raw!r}")

@@ -1,0 +1,81 @@
+"""Periodic housekeeping: re-queue due notifications, wipe expired secrets, sync reference data.
+
+Run by ``barbershop scheduler`` (exactly one instance per installation: it is safe to
+run two — every step is idempotent and claims are leased — but pointless), and inside
+``barbershop serve`` on the embedded default, where there is no separate scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from barbershop_core.ports import QueueUnavailable, StorageUnavailable
+from barbershop_core.use_cases.notifications import due_notification_ids, expire_temporary_secrets
+from barbershop_core.use_cases.reference_data import sync_reference_data
+from entrypoints.bootstrap import Container
+from entrypoints.reference_source import build_reference_source
+
+log = logging.getLogger("barbershop.scheduler")
+
+REFERENCE_SYNC_INTERVAL = timedelta(minutes=15)
+
+
+async def sweep_once(container: Container) -> int:
+    """Queue every notification that is due and not leased; returns how many were queued."""
+    ids = await due_notification_ids(uow_factory=container.uow_factory, clock=container.clock)
+    queued = 0
+    for notification_id in ids:
+        try:
+            await container.queue.enqueue(notification_id)
+        except QueueUnavailable:
+            log.warning("queue unavailable; %s due notifications wait for the next sweep", len(ids) - queued)
+            break
+        queued += 1
+    expired = await expire_temporary_secrets(uow_factory=container.uow_factory, clock=container.clock)
+    if expired:
+        log.info("wiped %s expired temporary passwords", expired)
+    async with container.uow_factory() as uow:
+        await uow.idempotency.purge_expired(container.clock.now())
+        await uow.commit()
+    return queued
+
+
+async def sync_reference_once(container: Container) -> bool:
+    source = build_reference_source(container.settings, container.http_client)
+    if source is None:
+        return False
+    report = await sync_reference_data(source=source, uow_factory=container.uow_factory, clock=container.clock)
+    return report.changed
+
+
+async def run_forever(container: Container, *, sync_reference: bool) -> None:
+    """Sweep every ``sweep_interval``; sync reference data every 15 minutes when asked to."""
+    interval = container.settings.sweep_interval.total_seconds()
+    next_sync = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await sweep_once(container)
+            if sync_reference and loop.time() >= next_sync:
+                await sync_reference_once(container)
+                next_sync = loop.time() + REFERENCE_SYNC_INTERVAL.total_seconds()
+        except StorageUnavailable:
+            log.warning("database unavailable; the sweep tries again in %ss", interval)
+        except Exception:
+            log.exception("sweep failed; it tries again in %ss", interval)
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def running_in_background(container: Container, *, sync_reference: bool) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(run_forever(container, sync_reference=sync_reference), name="barbershop-sweeper")
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

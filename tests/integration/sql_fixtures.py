@@ -1,0 +1,161 @@
+"""Databases for the SQL adapter's tests: the in-memory fake, a migrated SQLite file, PostgreSQL.
+
+PostgreSQL: ``BARBERSHOP_TEST_DATABASE_URL`` names the server (default: the local one,
+trust auth). Each test session creates a database of its own there, migrates it, and
+drops it at the end; each test starts from empty tables and the shipped reference data.
+An unreachable server skips the PostgreSQL tests, or fails them under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import attrs
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg import sql
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from adapters.sqlalchemy.migrate import upgrade
+from adapters.sqlalchemy.repositories import channel_values, template_values
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from barbershop_core.ports import UnitOfWorkFactory
+from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
+from barbershop_core.use_cases.reference_data import install_default_reference_data
+from tests.fakes import FakeUnitOfWork, InMemoryDatabase
+
+TEST_DATABASE_URL_ENV = "BARBERSHOP_TEST_DATABASE_URL"
+DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POOL = {"pool_size": 25, "max_overflow": 5}  # enough for 20 concurrent units of work
+
+
+@attrs.frozen
+class Backend:
+    """One store behind the ports: ``name`` is ``fake``, ``sqlite`` or ``postgres``."""
+
+    name: str
+    uow_factory: UnitOfWorkFactory
+    engine: AsyncEngine | None = None
+
+    @property
+    def sql(self) -> AsyncEngine:
+        assert self.engine is not None, "this test needs a SQL backend"
+        return self.engine
+
+    async def count(self, table: sa.Table) -> int:
+        async with self.sql.connect() as connection:
+            return int((await connection.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
+
+
+def _libpq(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _unreachable(reason: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} — PostgreSQL is required under CI=true", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A migrated database of this test session's own; dropped when the session ends."""
+    server = make_url(os.environ.get(TEST_DATABASE_URL_ENV, DEFAULT_TEST_DATABASE_URL))
+    try:
+        admin = psycopg.connect(_libpq(server), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        _unreachable(
+            f"PostgreSQL is unreachable at {server.render_as_string(hide_password=True)} "
+            f"(set {TEST_DATABASE_URL_ENV}): {str(error).strip().splitlines()[0]}"
+        )
+    name = f"barbershop_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            url = server.set(database=name).render_as_string(hide_password=False)
+            upgrade(url)
+            yield url
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def reset_postgres(connection: AsyncConnection) -> None:
+    """Empty every table and put the shipped reference data back, as the migration leaves it."""
+    names = ", ".join(table.name for table in tables.metadata.sorted_tables)
+    await connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    await connection.execute(sa.insert(tables.channels), [channel_values(c) for c in DEFAULT_CHANNELS])
+    await connection.execute(
+        sa.insert(tables.notification_templates), [template_values(t) for t in DEFAULT_TEMPLATES]
+    )
+
+
+@pytest.fixture
+async def postgres_engine(postgres_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(DatabaseSettings(postgres_database_url, **POOL))
+    async with engine.begin() as connection:
+        await reset_postgres(connection)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated once per session; each test works on a copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "migrated.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+async def sqlite_engine(migrated_sqlite_file: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    path = tmp_path / "data" / "barbershop.sqlite3"
+    path.parent.mkdir()
+    shutil.copyfile(migrated_sqlite_file, path)
+    engine = create_engine(DatabaseSettings(f"sqlite+aiosqlite:///{path}", **POOL))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def fake_backend() -> Backend:
+    db = InMemoryDatabase()
+
+    def uow_factory() -> FakeUnitOfWork:
+        return FakeUnitOfWork(db)
+
+    await install_default_reference_data(uow_factory=uow_factory)  # what the migration seeds
+    return Backend("fake", uow_factory)
+
+
+@pytest.fixture
+def sqlite_backend(sqlite_engine: AsyncEngine) -> Backend:
+    return Backend("sqlite", SqlAlchemyUnitOfWorkFactory(sqlite_engine), sqlite_engine)
+
+
+@pytest.fixture
+def postgres_backend(postgres_engine: AsyncEngine) -> Backend:
+    return Backend("postgres", SqlAlchemyUnitOfWorkFactory(postgres_engine), postgres_engine)
+
+
+ALL_BACKENDS = [
+    pytest.param("fake"),
+    pytest.param("sqlite"),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+SQL_BACKENDS = ALL_BACKENDS[1:]
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Parametrize a test with ``@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)``."""
+    chosen: Backend = request.getfixturevalue(f"{request.param}_backend")
+    return chosen

@@ -1,0 +1,690 @@
+"""The repository and unit-of-work contract, the same on the in-memory fake, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import attrs
+import pytest
+
+from barbershop_core.model import (
+    AddressKind,
+    AttemptOutcome,
+    AuditAction,
+    AuditEvent,
+    Channel,
+    Client,
+    ClientNotification,
+    Consent,
+    IdempotencyRecord,
+    IdempotencyState,
+    Manager,
+    NotificationStatus,
+    NotificationTemplate,
+    Partner,
+    Person,
+    Purchase,
+    TemplateKind,
+)
+from barbershop_core.ports import UniqueViolation, UnitOfWork
+from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
+from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
+from tests.integration.sql_fixtures import ALL_BACKENDS, Backend
+
+pytestmark = pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
+
+NOW = datetime(2026, 11, 22, 9, 0, 0, 123456, tzinfo=UTC)
+MOSCOW = timezone(timedelta(hours=3))
+PHONE = PhoneNumber("+79111234567")
+OTHER_PHONE = PhoneNumber("+79217654321")
+
+
+def a_person(phone: PhoneNumber = PHONE, login: str | None = None) -> Person:
+    return Person(
+        phone=phone,
+        first_name=FirstName("Иван"),
+        login=Login(login or phone.e164),
+        created_at=NOW,
+        password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+        must_change_password=True,
+        temporary_password_expires_at=datetime(2026, 11, 25, 12, 0, tzinfo=MOSCOW),
+    )
+
+
+def a_notification(client_id: int, *, now: datetime = NOW, held: bool = False) -> ClientNotification:
+    return ClientNotification.new(
+        client_id=client_id,
+        channel="sms",
+        template_code="REG_WELCOME",
+        kind=TemplateKind.SERVICE,
+        now=now,
+        held=held,
+        hold_reason="Отложено менеджером" if held else None,
+        secret=b"sealed:\x00\xffsecret",
+        secret_expires_at=now + timedelta(hours=72),
+    )
+
+
+async def add_client(uow: UnitOfWork, phone: PhoneNumber = PHONE) -> Client:
+    person = a_person(phone)
+    await uow.persons.add(person)
+    client = Client(person_id=person.id, registered_at=NOW, registered_by="manager:1", source="manager")
+    await uow.clients.add(client)
+    return client
+
+
+async def add_partner(uow: UnitOfWork, name: str = "retail-1") -> Partner:
+    partner = Partner(name=name, key_digest=f"digest-of-{name}", created_at=NOW)
+    await uow.partners.add(partner)
+    return partner
+
+
+# -- unit of work -------------------------------------------------------------------------
+
+
+async def test_add_assigns_ids_and_a_committed_person_reads_back_equal(backend: Backend) -> None:
+    person, other = a_person(), a_person(OTHER_PHONE)
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(person)
+        await uow.persons.add(other)
+        await uow.commit()
+    assert person.id > 0
+    assert other.id > 0
+    assert person.id != other.id
+    async with backend.uow_factory() as uow:
+        stored = await uow.persons.get(person.id)
+        assert await uow.persons.get_by_phone(PHONE) == person
+        assert await uow.persons.get(person.id + other.id + 1000) is None
+        assert await uow.persons.get_by_phone(PhoneNumber("+79990000000")) is None
+    assert stored == person
+    assert isinstance(stored.phone, PhoneNumber)
+    assert isinstance(stored.login, Login)
+    assert isinstance(stored.first_name, FirstName)
+
+
+async def test_timezone_aware_datetimes_come_back_aware_and_as_the_same_instant(backend: Backend) -> None:
+    person = a_person()
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(person)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        stored = await uow.persons.get(person.id)
+    assert stored is not None
+    assert stored.temporary_password_expires_at is not None
+    assert stored.temporary_password_expires_at.utcoffset() is not None
+    assert stored.temporary_password_expires_at == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    assert stored.created_at == NOW  # microseconds included
+    assert stored.created_at.utcoffset() == timedelta(0)
+
+
+async def test_leaving_without_commit_rolls_back(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(a_person())
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) is None
+
+
+async def test_an_error_inside_the_block_rolls_back_and_propagates(backend: Backend) -> None:
+    with pytest.raises(LookupError, match="boom"):
+        async with backend.uow_factory() as uow:
+            await uow.persons.add(a_person())
+            raise LookupError("boom")
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) is None
+
+
+async def test_explicit_rollback_discards_the_work_since_the_last_commit(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(a_person())
+        await uow.commit()
+        await uow.persons.add(a_person(OTHER_PHONE))
+        await uow.rollback()
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) is not None
+        assert await uow.persons.get_by_phone(OTHER_PHONE) is None
+
+
+async def test_the_unit_of_work_stays_usable_after_commit(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        await uow.commit()
+        assert await uow.clients.get(client.id) == client
+        await uow.consents.add(Consent(client.id, "personal_data", True, NOW, "manager:1"))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert len(await uow.consents.list_for_client(client.id)) == 1
+
+
+async def test_a_change_without_save_is_not_stored(backend: Backend) -> None:
+    person = a_person()
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(person)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        loaded = await uow.persons.get(person.id)
+        assert loaded is not None
+        loaded.first_name = FirstName("Пётр")
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        again = await uow.persons.get(person.id)
+    assert again is not None
+    assert again.first_name == FirstName("Иван")
+
+
+async def test_save_stores_every_changed_field(backend: Backend) -> None:
+    person = a_person()
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(person)
+        await uow.commit()
+    person.phone = OTHER_PHONE
+    person.login = Login("ivan.petrov")
+    person.first_name = FirstName("Пётр")
+    person.password_hash = "$argon2id$new"
+    person.must_change_password = False
+    person.temporary_password_expires_at = None
+    async with backend.uow_factory() as uow:
+        await uow.persons.save(person)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get(person.id) == person
+        assert await uow.persons.get_by_phone(PHONE) is None
+
+
+async def test_saving_an_entity_that_was_never_added_is_refused(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        with pytest.raises(KeyError):
+            await uow.persons.save(a_person())
+
+
+# -- uniqueness ---------------------------------------------------------------------------
+
+
+async def test_a_second_person_with_the_same_phone_is_a_person_phone_violation(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(a_person())
+        await uow.commit()
+    duplicate = a_person(login="another-login")
+    async with backend.uow_factory() as uow:
+        with pytest.raises(UniqueViolation) as raised:
+            await uow.persons.add(duplicate)
+    assert raised.value.what == "person_phone"
+    assert duplicate.id == 0
+    # Nothing of the driver's error (which quotes the raw phone) travels with it.
+    assert PHONE.e164 not in str(raised.value)
+    assert raised.value.__cause__ is None
+    assert raised.value.__context__ is None
+
+
+async def test_a_clash_within_one_transaction_is_caught_too(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(a_person())
+        with pytest.raises(UniqueViolation, match="person_phone"):
+            await uow.persons.add(a_person(login="another-login"))
+
+
+async def test_a_clash_costs_only_its_statement_and_the_transaction_goes_on(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(a_person())
+        with pytest.raises(UniqueViolation):
+            await uow.persons.add(a_person(login="another-login"))
+        await uow.persons.add(a_person(OTHER_PHONE))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) is not None
+        assert await uow.persons.get_by_phone(OTHER_PHONE) is not None
+
+
+async def test_a_taken_login_is_a_person_login_violation(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(a_person(login="ivan"))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        with pytest.raises(UniqueViolation) as raised:
+            await uow.persons.add(a_person(OTHER_PHONE, login="ivan"))
+    assert raised.value.what == "person_login"
+
+
+async def test_saving_a_person_onto_a_taken_phone_is_a_person_phone_violation(backend: Backend) -> None:
+    first, second = a_person(), a_person(OTHER_PHONE)
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(first)
+        await uow.persons.add(second)
+        await uow.commit()
+    second.phone = PHONE
+    async with backend.uow_factory() as uow:
+        with pytest.raises(UniqueViolation) as raised:
+            await uow.persons.save(second)
+    assert raised.value.what == "person_phone"
+
+
+async def test_a_second_client_of_one_person_is_a_client_person_violation(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        with pytest.raises(UniqueViolation) as raised:
+            await uow.clients.add(attrs.evolve(client, id=0, source="partner:retail-1"))
+    assert raised.value.what == "client_person"
+
+
+async def test_a_taken_manager_login_is_a_manager_login_violation(backend: Backend) -> None:
+    def manager() -> Manager:
+        return Manager(login=Login("admin"), display_name="Admin", password_hash="h", created_at=NOW)
+
+    async with backend.uow_factory() as uow:
+        await uow.managers.add(manager())
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        with pytest.raises(UniqueViolation) as raised:
+            await uow.managers.add(manager())
+    assert raised.value.what == "manager_login"
+
+
+async def test_partner_name_and_key_digest_are_each_unique(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await add_partner(uow, "retail-1")
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        with pytest.raises(UniqueViolation) as by_name:
+            await uow.partners.add(Partner(name="retail-1", key_digest="fresh", created_at=NOW))
+    async with backend.uow_factory() as uow:
+        with pytest.raises(UniqueViolation) as by_key:
+            await uow.partners.add(Partner(name="retail-2", key_digest="digest-of-retail-1", created_at=NOW))
+    assert by_name.value.what == "partner_name"
+    assert by_key.value.what == "partner_key"
+
+
+# -- clients, consents, managers, partners, purchases --------------------------------------
+
+
+async def test_a_client_round_trips_with_its_value_objects_and_accounts(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        person = a_person()
+        await uow.persons.add(person)
+        client = Client(
+            person_id=person.id,
+            registered_at=NOW,
+            registered_by="partner:3",
+            source="partner:retail-1",
+            full_name=FullName("Иванов Иван Иванович"),
+            email=Email("ivan@example.ru"),
+            channel_accounts={"vk": "id12345", "telegram": "@ivan"},
+        )
+        await uow.clients.add(client)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.clients.get(client.id) == client
+        assert await uow.clients.get_by_person(person.id) == client
+        assert await uow.clients.get_by_person(person.id + 1000) is None
+    client.email = Email("ivan.new@example.ru")
+    client.channel_accounts = {}
+    client.full_name = None
+    async with backend.uow_factory() as uow:
+        await uow.clients.save(client)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.clients.get(client.id) == client
+
+
+async def test_consents_are_listed_oldest_first(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        other = await add_client(uow, OTHER_PHONE)
+        await uow.consents.add(Consent(client.id, "marketing", True, NOW, "manager:1"))
+        await uow.consents.add(Consent(other.id, "marketing", True, NOW, "manager:1"))
+        later = Consent(client.id, "marketing", False, NOW + timedelta(minutes=1), "manager:2")
+        await uow.consents.add(later)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        history = await uow.consents.list_for_client(client.id)
+    assert [(c.granted, c.recorded_by) for c in history] == [(True, "manager:1"), (False, "manager:2")]
+    assert history[-1] == later
+    assert history[0].id < history[1].id
+
+
+async def test_managers_are_found_by_id_and_login_saved_and_counted(backend: Backend) -> None:
+    manager = Manager(login=Login("admin"), display_name="Админ", password_hash="h1", created_at=NOW)
+    async with backend.uow_factory() as uow:
+        assert await uow.managers.count() == 0
+        await uow.managers.add(manager)
+        await uow.managers.add(Manager(login=Login("desk"), display_name="Desk", password_hash="h", created_at=NOW))
+        await uow.commit()
+    manager.password_hash = "h2"
+    manager.must_change_password = True
+    manager.is_active = False
+    async with backend.uow_factory() as uow:
+        await uow.managers.save(manager)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.managers.count() == 2
+        assert await uow.managers.get(manager.id) == manager
+        assert await uow.managers.get_by_login("admin") == manager
+        assert await uow.managers.get_by_login("ADMIN") is None
+        assert await uow.managers.get_by_login("nobody") is None
+
+
+async def test_partners_are_found_by_id_name_and_key_digest_and_can_be_revoked(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        partner = await add_partner(uow)
+        await uow.commit()
+    partner.revoked_at = NOW + timedelta(days=1)
+    async with backend.uow_factory() as uow:
+        await uow.partners.save(partner)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.partners.get(partner.id) == partner
+        assert await uow.partners.get_by_name("retail-1") == partner
+        assert await uow.partners.get_by_key_digest("digest-of-retail-1") == partner
+        assert await uow.partners.get_by_key_digest("unknown") is None
+        assert await uow.partners.get_by_name("unknown") is None
+
+
+async def test_purchases_keep_exact_prices_in_order(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        partner = await add_partner(uow)
+        prices = [Decimal("99999999.99"), Decimal("0.01"), Decimal("1234.50")]
+        added = [Purchase(client.id, partner.id, f"Товар {n}", Money(price), NOW) for n, price in enumerate(prices)]
+        for purchase in added:
+            await uow.purchases.add(purchase)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        stored = await uow.purchases.list_for_client(client.id)
+        assert await uow.purchases.list_for_client(client.id + 1000) == []
+    assert stored == added
+    assert [p.price.amount for p in stored] == prices
+    assert str(stored[2].price) == "1234.50"
+
+
+# -- notifications ------------------------------------------------------------------------
+
+
+async def test_a_notification_round_trips_with_secret_history_and_attempts(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notification = a_notification(client.id)
+        await uow.notifications.add(notification)
+        await uow.commit()
+    assert notification.id > 0
+    async with backend.uow_factory() as uow:
+        stored = await uow.notifications.get(notification.id)
+        assert await uow.notifications.get(notification.id + 1000) is None
+    assert stored == notification
+    assert stored.secret == b"sealed:\x00\xffsecret"
+    assert stored.kind is TemplateKind.SERVICE
+    assert stored.status is NotificationStatus.SCHEDULED
+
+
+async def test_saving_a_notification_appends_its_new_history_and_attempts(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notification = a_notification(client.id)
+        await uow.notifications.add(notification)
+        await uow.commit()
+    later = NOW + timedelta(seconds=5)
+    async with backend.uow_factory() as uow:
+        loaded = await uow.notifications.get_for_update(notification.id)
+        assert loaded is not None
+        loaded.claim(later, later + timedelta(minutes=2))
+        loaded.record_retryable_failure(later, "timeout", later + timedelta(seconds=30))
+        await uow.notifications.save(loaded)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        again = await uow.notifications.get_for_update(notification.id)
+        assert again is not None
+        again.record_sent(later + timedelta(seconds=31), "provider-42")
+        again.apply_delivery_report(later + timedelta(seconds=40), NotificationStatus.DELIVERED, None)
+        await uow.notifications.save(again)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        final = await uow.notifications.get(notification.id)
+    assert final == again
+    assert final is not None
+    assert [change.status for change in final.history] == [
+        NotificationStatus.SCHEDULED,
+        NotificationStatus.SENT,
+        NotificationStatus.DELIVERED,
+    ]
+    assert [(a.number, a.outcome) for a in final.attempts] == [
+        (1, AttemptOutcome.RETRYABLE_FAILURE),
+        (2, AttemptOutcome.SENT),
+    ]
+    assert final.secret is None
+    assert final.provider_message_id == "provider-42"
+
+
+async def test_notifications_of_a_client_are_listed_in_creation_order(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        other = await add_client(uow, OTHER_PHONE)
+        first, foreign, second = a_notification(client.id), a_notification(other.id), a_notification(client.id)
+        for notification in (first, foreign, second):
+            await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.notifications.list_for_client(client.id) == [first, second]
+        assert await uow.notifications.list_for_client(client.id + other.id + 1000) == []
+
+
+async def test_due_ids_are_scheduled_due_unleased_oldest_first_and_limited(backend: Backend) -> None:
+    now = NOW + timedelta(hours=1)
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        late = a_notification(client.id, now=NOW + timedelta(minutes=10))
+        early = a_notification(client.id, now=NOW)
+        future = a_notification(client.id, now=now + timedelta(seconds=1))
+        leased = a_notification(client.id, now=NOW)
+        leased.claim(now, now + timedelta(minutes=2))
+        lease_over = a_notification(client.id, now=NOW + timedelta(minutes=20))
+        lease_over.claim(NOW + timedelta(minutes=30), now)  # the lease ends exactly now
+        held = a_notification(client.id, now=NOW, held=True)
+        sent = a_notification(client.id, now=NOW)
+        sent.record_sent(NOW, "provider-1")
+        exactly_now = a_notification(client.id, now=now)
+        for notification in (late, early, future, leased, lease_over, held, sent, exactly_now):
+            await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        due = await uow.notifications.due_ids(now, 10)
+        first_two = await uow.notifications.due_ids(now, 2)
+    assert list(due) == [early.id, late.id, lease_over.id, exactly_now.id]
+    assert list(first_two) == [early.id, late.id]
+
+
+async def test_notifications_needing_attention_are_failed_or_held_and_not_superseded(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        failed, held, superseded, scheduled = (a_notification(client.id) for _ in range(4))
+        failed.fail(NOW, "Попытки отправки исчерпаны")
+        held.hold(NOW, "Канал недоступен")
+        superseded.fail(NOW, "нет")
+        for notification in (failed, held, superseded, scheduled):
+            await uow.notifications.add(notification)
+        replacement = a_notification(client.id)
+        replacement.resend_of = superseded.id
+        await uow.notifications.add(replacement)
+        superseded.superseded_by = replacement.id
+        await uow.notifications.save(superseded)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        attention = await uow.notifications.list_needing_attention(10)
+        only_one = await uow.notifications.list_needing_attention(1)
+        stored_replacement = await uow.notifications.get(replacement.id)
+    assert [n.id for n in attention] == [failed.id, held.id]
+    assert [n.id for n in only_one] == [failed.id]
+    assert stored_replacement is not None
+    assert stored_replacement.resend_of == superseded.id
+
+
+async def test_held_notifications_are_listed_by_channel(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        held_sms = a_notification(client.id, held=True)
+        held_vk = attrs.evolve(a_notification(client.id, held=True), channel="vk")
+        for notification in (held_sms, held_vk, a_notification(client.id)):
+            await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert [n.id for n in await uow.notifications.list_held(None, 10)] == [held_sms.id, held_vk.id]
+        assert [n.id for n in await uow.notifications.list_held("vk", 10)] == [held_vk.id]
+        assert [n.id for n in await uow.notifications.list_held(None, 1)] == [held_sms.id]
+
+
+async def test_notifications_with_expired_secrets_are_found(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        expired = a_notification(client.id, now=NOW - timedelta(hours=73))
+        fresh = a_notification(client.id)
+        wiped = a_notification(client.id, now=NOW - timedelta(hours=73))
+        wiped.wipe_secret()
+        for notification in (expired, fresh, wiped):
+            await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        found = await uow.notifications.with_expired_secrets(NOW, 10)
+    assert [n.id for n in found] == [expired.id]
+
+
+# -- audit --------------------------------------------------------------------------------
+
+
+async def test_audit_events_are_listed_newest_first_filtered_and_limited(backend: Backend) -> None:
+    def event(action: AuditAction, client_id: int | None, notification_id: int | None = None) -> AuditEvent:
+        return AuditEvent(
+            action=action,
+            actor="manager:1",
+            occurred_at=NOW,
+            request_id="req-1",
+            person_id=7,
+            client_id=client_id,
+            notification_id=notification_id,
+            masked_phone=PHONE.masked,
+            details={"channel": "sms", "exists": "false"},
+        )
+
+    async with backend.uow_factory() as uow:
+        for appended in (
+            event(AuditAction.PERSON_CREATED, None),
+            event(AuditAction.CLIENT_CREATED, 1),
+            event(AuditAction.NOTIFICATION_SCHEDULED, 1, 5),
+            event(AuditAction.CLIENT_CREATED, 2),
+        ):
+            await uow.audit.append(appended)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        everything = await uow.audit.list_recent()
+        of_client = await uow.audit.list_recent(client_id=1)
+        of_notification = await uow.audit.list_recent(notification_id=5)
+        newest = await uow.audit.list_recent(limit=1)
+    assert [e.action for e in everything] == [
+        AuditAction.CLIENT_CREATED,
+        AuditAction.NOTIFICATION_SCHEDULED,
+        AuditAction.CLIENT_CREATED,
+        AuditAction.PERSON_CREATED,
+    ]
+    assert [e.id for e in everything] == sorted((e.id for e in everything), reverse=True)
+    assert all(e.id > 0 for e in everything)
+    assert [e.action for e in of_client] == [AuditAction.NOTIFICATION_SCHEDULED, AuditAction.CLIENT_CREATED]
+    assert [attrs.evolve(e, id=0) for e in of_notification] == [event(AuditAction.NOTIFICATION_SCHEDULED, 1, 5)]
+    assert newest == everything[:1]
+
+
+# -- reference data -----------------------------------------------------------------------
+
+
+async def test_the_shipped_channels_and_welcome_templates_are_there_from_the_start(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        channels = await uow.reference.list_channels()
+        templates = await uow.reference.list_templates()
+        vk = await uow.reference.get_channel("vk")
+        welcome = await uow.reference.get_template("REG_WELCOME", "local")
+    assert sorted(channels, key=lambda c: c.code) == sorted(DEFAULT_CHANNELS, key=lambda c: c.code)
+    assert sorted(templates, key=lambda t: t.channel) == sorted(DEFAULT_TEMPLATES, key=lambda t: t.channel)
+    assert vk is not None
+    assert vk.address_kind is AddressKind.ACCOUNT
+    assert welcome in DEFAULT_TEMPLATES
+
+
+async def test_saving_reference_data_inserts_or_updates_by_its_key(backend: Backend) -> None:
+    changed_sms = Channel("sms", "SMS-шлюз", is_active=False)
+    new_channel = Channel("max", "MAX", address_kind=AddressKind.ACCOUNT)
+    promo = NotificationTemplate("PROMO", "max", TemplateKind.MARKETING, "{first_name}, скидка!")
+    async with backend.uow_factory() as uow:
+        await uow.reference.save_channel(changed_sms)
+        await uow.reference.save_channel(new_channel)
+        await uow.reference.save_template(promo)
+        await uow.reference.save_template(attrs.evolve(promo, body="{first_name}, скидка 20%!", is_active=False))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.reference.get_channel("sms") == changed_sms
+        assert await uow.reference.get_channel("max") == new_channel
+        assert await uow.reference.get_channel("nope") is None
+        assert await uow.reference.get_template("PROMO", "max") == attrs.evolve(
+            promo, body="{first_name}, скидка 20%!", is_active=False
+        )
+        assert await uow.reference.get_template("PROMO", "sms") is None
+        assert len(await uow.reference.list_channels()) == len(DEFAULT_CHANNELS) + 1
+
+
+# -- idempotency records ------------------------------------------------------------------
+
+
+def a_record(key: str = "key:abc", *, expires_at: datetime = NOW + timedelta(hours=24)) -> IdempotencyRecord:
+    return IdempotencyRecord("partner:1", key, "f" * 64, NOW, expires_at)
+
+
+async def test_an_idempotency_record_is_claimed_once_completed_and_released(backend: Backend) -> None:
+    record = a_record()
+    async with backend.uow_factory() as uow:
+        await uow.idempotency.add(record)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        with pytest.raises(UniqueViolation) as raised:
+            await uow.idempotency.add(a_record())
+    assert raised.value.what == "idempotency_key"
+    record.state = IdempotencyState.COMPLETED
+    record.result_id = 42
+    async with backend.uow_factory() as uow:
+        await uow.idempotency.save(record)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.idempotency.get("partner:1", "key:abc") == record
+        assert await uow.idempotency.get("partner:2", "key:abc") is None
+        await uow.idempotency.delete("partner:1", "key:abc")
+        await uow.idempotency.delete("partner:1", "key:never-there")
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.idempotency.get("partner:1", "key:abc") is None
+        await uow.idempotency.add(a_record())  # the key may be claimed again
+        await uow.commit()
+
+
+async def test_an_expired_key_deleted_in_a_transaction_may_be_claimed_again_in_it(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.idempotency.add(a_record(expires_at=NOW))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        await uow.idempotency.delete("partner:1", "key:abc")
+        await uow.idempotency.add(a_record())
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        stored = await uow.idempotency.get("partner:1", "key:abc")
+    assert stored is not None
+    assert stored.expires_at == NOW + timedelta(hours=24)
+
+
+async def test_purging_removes_only_expired_idempotency_records(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.idempotency.add(a_record("key:old", expires_at=NOW - timedelta(seconds=1)))
+        await uow.idempotency.add(a_record("key:edge", expires_at=NOW))
+        await uow.idempotency.add(a_record("key:live", expires_at=NOW + timedelta(seconds=1)))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.idempotency.purge_expired(NOW) == 2
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.idempotency.get("partner:1", "key:live") is not None
+        assert await uow.idempotency.get("partner:1", "key:old") is None
+        assert await uow.idempotency.purge_expired(NOW) == 0
