@@ -26,6 +26,7 @@ from tests.fakes import (
 )
 
 MANAGER = Context(Actor.manager(1), request_id="req-1")
+DEFAULT_PROMO_POLICY = PromoPolicy()
 
 
 @attrs.define
@@ -73,7 +74,7 @@ class World:
             uow_factory=self.uow, channels=self.channels, secret_box=self.secret_box, clock=self.clock, retry=self.retry
         )
 
-    def promo(self, policy: PromoPolicy = PromoPolicy()) -> PromoDeps:
+    def promo(self, policy: PromoPolicy = DEFAULT_PROMO_POLICY) -> PromoDeps:
         return PromoDeps(uow_factory=self.uow, clock=self.clock, policy=policy)
 
 

@@ -39,6 +39,7 @@ from barbershop_core.ports import (
     OutgoingMessage,
     QueueUnavailable,
     ReferenceSnapshot,
+    SecretUnreadable,
     SendReceipt,
     UniqueViolation,
 )
@@ -229,9 +230,7 @@ class FakeNotifications(_Repository):
         return sorted(self._where(lambda n: n.needs_attention), key=lambda n: n.id)[:limit]
 
     async def list_held(self, channel: str | None, limit: int) -> Sequence[ClientNotification]:
-        held = self._where(
-            lambda n: n.status is NotificationStatus.HELD and (channel is None or n.channel == channel)
-        )
+        held = self._where(lambda n: n.status is NotificationStatus.HELD and (channel is None or n.channel == channel))
         return sorted(held, key=lambda n: n.id)[:limit]
 
     async def due_ids(self, now: datetime, limit: int) -> Sequence[int]:
@@ -239,9 +238,7 @@ class FakeNotifications(_Repository):
         return [n.id for n in due[:limit]]
 
     async def with_expired_secrets(self, now: datetime, limit: int) -> Sequence[ClientNotification]:
-        return sorted(self._where(lambda n: n.secret is not None and n.secret_expired(now)), key=lambda n: n.id)[
-            :limit
-        ]
+        return sorted(self._where(lambda n: n.secret is not None and n.secret_expired(now)), key=lambda n: n.id)[:limit]
 
 
 class FakeAudit(_Repository):
@@ -256,8 +253,10 @@ class FakeAudit(_Repository):
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
     ) -> Sequence[AuditEvent]:
         events = self._where(
-            lambda e: (client_id is None or e.client_id == client_id)
-            and (notification_id is None or e.notification_id == notification_id)
+            lambda e: (
+                (client_id is None or e.client_id == client_id)
+                and (notification_id is None or e.notification_id == notification_id)
+            )
         )
         return sorted(events, key=lambda e: e.id, reverse=True)[:limit]
 
@@ -444,7 +443,8 @@ class FakeSecretBox:
         return b"sealed:" + plaintext.encode()[::-1]
 
     def open(self, sealed: bytes) -> str:
-        assert sealed.startswith(b"sealed:")
+        if not sealed.startswith(b"sealed:"):
+            raise SecretUnreadable("not sealed by this box")
         return sealed[len(b"sealed:") :][::-1].decode()
 
 

@@ -8,11 +8,13 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from barbershop_core.ports import SecretUnreadable
+
 _NONCE_BYTES = 12
 _VERSION = b"\x01"
 
 
-class SecretBoxError(Exception):
+class SecretBoxError(SecretUnreadable):
     """A sealed value could not be opened: wrong key, or tampered with."""
 
 

@@ -196,11 +196,16 @@ class KeyDigester(Protocol):
     def digest(self, key: str) -> str: ...
 
 
+class SecretUnreadable(Exception):
+    """A sealed secret does not open: the key changed, or the value was tampered with."""
+
+
 class SecretBox(Protocol):
     """Authenticated encryption of a secret that must wait in the store (temporary password)."""
 
     def seal(self, plaintext: str) -> bytes: ...
-    def open(self, sealed: bytes) -> str: ...
+    def open(self, sealed: bytes) -> str:
+        """Raises :class:`SecretUnreadable`."""
 
 
 class NotificationQueue(Protocol):

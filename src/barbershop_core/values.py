@@ -36,7 +36,12 @@ class PhoneNumber:
             raise InvalidPhone() from exc
         if not phonenumbers.is_valid_number(parsed):
             raise InvalidPhone()
-        return cls(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        # A few service numbers are valid yet shorter than 7 digits (Iran's +98 9601): the
+        # partner API could not accept them, and a mask would show every digit.
+        if not _E164.match(e164):
+            raise InvalidPhone()
+        return cls(e164)
 
     @classmethod
     def parse_strict_e164(cls, raw: str) -> PhoneNumber:

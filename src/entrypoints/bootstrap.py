@@ -8,7 +8,7 @@ from __future__ import annotations
 import attrs
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
-from taskiq import AsyncBroker
+from taskiq import AsyncBroker, InMemoryBroker
 
 from adapters.aesgcm_secret_box import AesGcmSecretBox
 from adapters.argon2_hasher import Argon2Hasher, Argon2Parameters
@@ -80,6 +80,9 @@ class Container:
         return derive_key(self.callback_key, f"callback:{channel}")
 
     async def aclose(self) -> None:
+        if isinstance(self.broker, InMemoryBroker):
+            # In-process sends finish before the database they write to goes away.
+            await self.broker.wait_all()
         await self.broker.shutdown()
         await self.http_client.aclose()
         await self.engine.dispose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote
 
 from barbershop_core.values import mask_phone
 
@@ -20,6 +21,13 @@ def mask_phones(text: str) -> str:
         digits = "+" + "".join(ch for ch in match.group(0) if ch.isdigit())
         return mask_phone(digits)
 
+    if "%" in text:
+        # A URL in an access log line: ``?phone=%2B79111234567`` hides the phone from the
+        # pattern until it is decoded, so a line that holds one is logged decoded and masked.
+        decoded = unquote(text)
+        masked = _PHONE.sub(replace, decoded)
+        if masked != decoded:
+            return masked
     return _PHONE.sub(replace, text)
 
 

@@ -93,9 +93,7 @@ async def reset_postgres(connection: AsyncConnection) -> None:
     names = ", ".join(table.name for table in tables.metadata.sorted_tables)
     await connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     await connection.execute(sa.insert(tables.channels), [channel_values(c) for c in DEFAULT_CHANNELS])
-    await connection.execute(
-        sa.insert(tables.notification_templates), [template_values(t) for t in DEFAULT_TEMPLATES]
-    )
+    await connection.execute(sa.insert(tables.notification_templates), [template_values(t) for t in DEFAULT_TEMPLATES])
 
 
 @pytest.fixture

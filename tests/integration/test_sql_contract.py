@@ -126,10 +126,13 @@ async def test_leaving_without_commit_rolls_back(backend: Backend) -> None:
 
 
 async def test_an_error_inside_the_block_rolls_back_and_propagates(backend: Backend) -> None:
-    with pytest.raises(LookupError, match="boom"):
+    async def add_then_fail() -> None:
         async with backend.uow_factory() as uow:
             await uow.persons.add(a_person())
             raise LookupError("boom")
+
+    with pytest.raises(LookupError, match="boom"):
+        await add_then_fail()
     async with backend.uow_factory() as uow:
         assert await uow.persons.get_by_phone(PHONE) is None
 

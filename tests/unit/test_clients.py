@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from barbershop_core.errors import ClientExists, InvalidPhone, LoginTaken, NotFound, PersonExists, ValidationError
-from barbershop_core.model import AuditAction
+from barbershop_core.model import AuditAction, Person
 from barbershop_core.use_cases.clients import (
     ClientCard,
     CreateClient,
@@ -25,7 +25,11 @@ from barbershop_core.use_cases.clients import (
     get_person,
     update_client,
 )
-from barbershop_core.use_cases.promo import RegisterPromoParticipant, parse_promo_registration, register_promo_participant
+from barbershop_core.use_cases.promo import (
+    RegisterPromoParticipant,
+    parse_promo_registration,
+    register_promo_participant,
+)
 from barbershop_core.values import Email, FirstName, Login, PhoneNumber
 from tests.conftest import MANAGER, World
 from tests.unit.support import (
@@ -64,7 +68,9 @@ async def _update(world: World, client_id: int = 1, **changes: Any) -> ClientCar
 
 
 async def test_checking_an_unknown_phone_answers_the_normalised_phone_and_not_exists(world: World) -> None:
-    check = await check_phone("8 (911) 123-45-67", MANAGER, uow_factory=world.uow, clock=world.clock, policy=world.policy)
+    check = await check_phone(
+        "8 (911) 123-45-67", MANAGER, uow_factory=world.uow, clock=world.clock, policy=world.policy
+    )
 
     assert check == PhoneCheck(phone=PHONE, exists=False, person_id=None, client_id=None)
 
@@ -127,6 +133,25 @@ async def test_creating_a_person_with_an_explicit_login_keeps_it(world: World) -
 
     [person] = rows(world, "persons")
     assert person.login == Login("ivan.petrov")
+
+
+async def test_creating_a_person_whose_login_is_their_own_phone_is_allowed(world: World) -> None:
+    await _create_person(world, "8 911 123 45 67", login=PHONE)
+
+    [person] = rows(world, "persons")
+    assert person.login == Login(PHONE)
+
+
+async def test_creating_a_person_whose_login_is_another_phone_is_refused(world: World) -> None:
+    with pytest.raises(ValidationError) as error:
+        await _create_person(world, OTHER_PHONE, login=PHONE)
+
+    assert (error.value.message, error.value.field) == (
+        "Логин в виде номера телефона может быть только номером этого человека",
+        "login",
+    )
+    assert rows(world, "persons") == []
+    assert (await register(world)).idempotent is False  # so that phone's owner can still be registered
 
 
 async def test_creating_a_person_with_a_taken_phone_answers_person_exists_with_the_client(world: World) -> None:
@@ -194,7 +219,9 @@ async def test_making_a_person_a_client_records_the_client_consents_and_audit(wo
     person_id = await _create_person(world)
 
     client = await create_client(
-        CreateClient(person_id=person_id, context=MANAGER, consents={"marketing": True}, channel_accounts={"vk": "id7"}),
+        CreateClient(
+            person_id=person_id, context=MANAGER, consents={"marketing": True}, channel_accounts={"vk": "id7"}
+        ),
         uow_factory=world.uow,
         clock=world.clock,
     )
@@ -252,7 +279,12 @@ async def test_making_one_person_a_client_twice_at_once_leaves_one_client(world:
 async def test_the_client_card_shows_person_consents_notifications_and_purchases(world: World) -> None:
     result = await register(world, consents={"personal_data": True})
     partner = await make_partner(world)
-    payload = {"fio": "Иванов Иван", "phone": PHONE, "email": "i@example.com", "purchases": [{"name": "Воск", "price": 9}]}
+    payload = {
+        "fio": "Иванов Иван",
+        "phone": PHONE,
+        "email": "i@example.com",
+        "purchases": [{"name": "Воск", "price": 9}],
+    }
     await register_promo_participant(
         RegisterPromoParticipant(parse_promo_registration(payload), partner), world.promo()
     )
@@ -354,8 +386,9 @@ async def test_changing_the_phone_to_one_taken_concurrently_answers_person_exist
 
     created, updated = await asyncio.gather(create, update, return_exceptions=True)
 
+    assert isinstance(created, Person)
     assert isinstance(updated, PersonExists)
-    assert (updated.person_id, updated.client_id) == (created.id, None)  # type: ignore[union-attr]
+    assert (updated.person_id, updated.client_id) == (created.id, None)
     assert [p.phone for p in rows(world, "persons")] == [PhoneNumber(PHONE), PhoneNumber(OTHER_PHONE)]
 
 
@@ -399,7 +432,11 @@ async def test_updating_with_the_same_values_audits_no_change(world: World) -> N
 
 @pytest.mark.parametrize(
     ("changes", "error_type"),
-    [({"phone": "12"}, InvalidPhone), ({"email": "not-an-email"}, ValidationError), ({"first_name": ""}, ValidationError)],
+    [
+        ({"phone": "12"}, InvalidPhone),
+        ({"email": "not-an-email"}, ValidationError),
+        ({"first_name": ""}, ValidationError),
+    ],
 )
 async def test_updating_with_bad_input_changes_nothing(
     world: World, changes: dict[str, str], error_type: type[Exception]

@@ -11,6 +11,7 @@ import pytest
 from barbershop_core.errors import (
     ChannelUnavailable,
     ConsentRequired,
+    InvalidTransition,
     NotFound,
     NotificationInProgress,
     ValidationError,
@@ -87,7 +88,9 @@ async def resend(world: World, notification_id: int = 1, channel: str = "sms") -
     return await resend_notification(ResendNotification(notification_id, channel, MANAGER), world.notifications())
 
 
-async def report(world: World, status: str, notification_id: int = 1, **options: str) -> tuple[bool, NotificationStatus]:
+async def report(
+    world: World, status: str, notification_id: int = 1, **options: str
+) -> tuple[bool, NotificationStatus]:
     outcome = await apply_delivery_report(
         DeliveryReport(notification_id, status, PROVIDER, **options), uow_factory=world.uow, clock=world.clock
     )
@@ -541,6 +544,38 @@ async def test_scheduling_a_marketing_message_needs_the_latest_consent_to_be_gra
     assert notification.kind is TemplateKind.MARKETING
 
 
+async def _withdraw_marketing_consent(world: World) -> None:
+    await update_client(
+        UpdateClient(client_id=1, context=MANAGER, consents={"marketing": False}),
+        uow_factory=world.uow,
+        clock=world.clock,
+        policy=world.policy,
+    )
+
+
+async def test_releasing_a_held_marketing_message_after_consent_was_withdrawn_is_refused(world: World) -> None:
+    await add_marketing_template(world)
+    await register(world, template_code="PROMO_AUTUMN", consents={"marketing": True}, postpone_notification=True)
+    await _withdraw_marketing_consent(world)
+
+    with pytest.raises(ConsentRequired):
+        await resend(world, 1, "sms")
+
+    assert stored(world).status is NotificationStatus.HELD
+
+
+async def test_a_marketing_message_is_not_sent_once_the_client_withdrew_consent(world: World) -> None:
+    channel = sms(world)
+    await add_marketing_template(world)
+    await register(world, template_code="PROMO_AUTUMN", consents={"marketing": True})
+    await _withdraw_marketing_consent(world)
+
+    assert await attempt(world) is AttemptResult.FAILED
+
+    assert channel.sent == []
+    assert stored(world).last_error == "Нет согласия клиента на рекламные сообщения"
+
+
 async def test_getting_a_notification_answers_it_or_not_found(world: World) -> None:
     await register(world)
 
@@ -640,6 +675,37 @@ async def test_resending_a_scheduled_notification_answers_notification_in_progre
 
     assert (error.value.code, error.value.message) == ("notification_in_progress", "Уведомление ещё отправляется")
     assert len(rows(world, "notifications")) == 1
+
+
+async def test_resending_an_already_resent_failure_refuses_a_second_replacement(world: World) -> None:
+    sms(world, [DeliveryFailed("blocked", retryable=False)])
+    await register(world)
+    await attempt(world)
+    await resend(world, 1, "whatsapp")
+
+    with pytest.raises(InvalidTransition) as error:
+        await resend(world, 1, "whatsapp")
+
+    assert error.value.message == "Уведомление уже отправлено заново: №2"
+    assert len(rows(world, "notifications")) == 2
+
+
+async def test_a_secret_that_no_longer_opens_fails_the_notification_without_sending(world: World) -> None:
+    await register(world)
+    async with world.uow() as uow:
+        notification = await uow.notifications.get(1)
+        assert notification is not None
+        notification.secret = b"sealed with an old key"
+        await uow.notifications.save(notification)
+        await uow.commit()
+
+    assert await attempt(world) is AttemptResult.FAILED
+
+    failed = stored(world)
+    assert failed.status is NotificationStatus.FAILED
+    assert failed.secret is None
+    assert failed.last_error == "Временный пароль не расшифровывается (сменился ключ?)"
+    assert world.channels.channels["sms"].sent == []
 
 
 async def test_resending_an_unknown_notification_answers_not_found(world: World) -> None:
@@ -788,7 +854,9 @@ async def test_expiring_secrets_fails_waiting_notifications_and_leaves_fresh_one
     expired = await expire_temporary_secrets(uow_factory=world.uow, clock=world.clock)
 
     assert expired == 2
-    assert [(stored(world, i).status, stored(world, i).last_error, stored(world, i).secret is None) for i in (1, 2)] == [
+    assert [
+        (stored(world, i).status, stored(world, i).last_error, stored(world, i).secret is None) for i in (1, 2)
+    ] == [
         (NotificationStatus.FAILED, "Срок действия временного пароля истёк", True),
         (NotificationStatus.FAILED, "Срок действия временного пароля истёк", True),
     ]

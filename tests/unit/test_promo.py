@@ -161,7 +161,11 @@ def test_no_purchases_and_eleven_purchases_are_refused_and_one_to_ten_accepted()
         (purchase(price=True), "Покупка №2: цена должна быть числом", "purchases[1].price"),
         (purchase(price=0), "Покупка №2: цена должна быть положительным числом", "purchases[1].price"),
         (purchase(price=-10.5), "Покупка №2: цена должна быть положительным числом", "purchases[1].price"),
-        (purchase(price=10.999), "Покупка №2: цена может иметь не более двух знаков после запятой", "purchases[1].price"),
+        (
+            purchase(price=10.999),
+            "Покупка №2: цена может иметь не более двух знаков после запятой",
+            "purchases[1].price",
+        ),
         (purchase(price=10**8), "Покупка №2: цена должна быть меньше 100 000 000", "purchases[1].price"),
         (purchase(price=1e8), "Покупка №2: цена должна быть меньше 100 000 000", "purchases[1].price"),
         (purchase(price=float("nan")), "Покупка №2: цена должна быть числом", "purchases[1].price"),

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from barbershop_core.errors import ValidationError
-from barbershop_core.model import AddressKind, AuditAction, Channel, NotificationStatus, NotificationTemplate, TemplateKind
+from barbershop_core.model import (
+    AddressKind,
+    AuditAction,
+    Channel,
+    NotificationStatus,
+    NotificationTemplate,
+    TemplateKind,
+)
 from barbershop_core.ports import ReferenceSnapshot
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES, LOCAL_CHANNEL
 from barbershop_core.templates import DEFAULT_BODIES
@@ -164,7 +171,9 @@ async def test_sync_does_not_deactivate_again_what_is_already_inactive(world: Wo
 
 
 async def test_sync_reactivates_a_channel_the_source_lists_again(world: World) -> None:
-    await sync(world, [c for c in DEFAULT_CHANNELS if c.code != "vk"], [t for t in DEFAULT_TEMPLATES if t.channel != "vk"])
+    await sync(
+        world, [c for c in DEFAULT_CHANNELS if c.code != "vk"], [t for t in DEFAULT_TEMPLATES if t.channel != "vk"]
+    )
 
     report = await sync(world, list(DEFAULT_CHANNELS), list(DEFAULT_TEMPLATES))
 
@@ -233,7 +242,9 @@ async def test_an_invalid_snapshot_is_rejected_and_changes_nothing(
 async def test_a_channel_deactivated_by_sync_holds_its_waiting_notifications(world: World) -> None:
     await register(world)
 
-    await sync(world, [c for c in DEFAULT_CHANNELS if c.code != "sms"], [t for t in DEFAULT_TEMPLATES if t.channel != "sms"])
+    await sync(
+        world, [c for c in DEFAULT_CHANNELS if c.code != "sms"], [t for t in DEFAULT_TEMPLATES if t.channel != "sms"]
+    )
     result = await attempt_delivery(1, world.delivery())
 
     assert result is AttemptResult.HELD

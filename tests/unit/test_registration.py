@@ -21,8 +21,8 @@ from barbershop_core.errors import (
     ValidationError,
 )
 from barbershop_core.model import (
+    Actor,
     AuditAction,
-    Channel,
     ConsentCode,
     NotificationStatus,
     NotificationTemplate,
@@ -31,8 +31,13 @@ from barbershop_core.model import (
 from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import StorageUnavailable
 from barbershop_core.templates import DEFAULT_BODIES
+from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import CreatePerson, create_person
-from barbershop_core.use_cases.promo import RegisterPromoParticipant, parse_promo_registration, register_promo_participant
+from barbershop_core.use_cases.promo import (
+    RegisterPromoParticipant,
+    parse_promo_registration,
+    register_promo_participant,
+)
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationResult, register_client
 from barbershop_core.values import FirstName, Login, PhoneNumber
 from tests.conftest import MANAGER, World
@@ -187,9 +192,9 @@ async def test_registration_succeeds_and_leaves_the_notification_for_the_sweep_w
 
 
 async def test_registration_records_who_registered_and_the_client_channel_accounts(world: World) -> None:
-    other = attrs.evolve(MANAGER, actor=attrs.evolve(MANAGER.actor, id="7"))
-
-    await register(world, context=other, channel="vk", channel_accounts={"vk": "id42"})
+    await register(
+        world, context=Context(Actor.manager(7), request_id="req-7"), channel="vk", channel_accounts={"vk": "id42"}
+    )
 
     [client] = rows(world, "clients")
     assert client.registered_by == "manager:7"
@@ -305,7 +310,15 @@ async def test_registering_an_invalid_phone_answers_check_the_number_and_stores_
 
 @pytest.mark.parametrize(
     "operation",
-    ["persons.get_by_phone", "persons.add", "clients.add", "consents.add", "notifications.add", "audit.append", "commit"],
+    [
+        "persons.get_by_phone",
+        "persons.add",
+        "clients.add",
+        "consents.add",
+        "notifications.add",
+        "audit.append",
+        "commit",
+    ],
 )
 async def test_a_storage_failure_while_registering_answers_temporary_error_and_persists_nothing(
     world: World, operation: str
@@ -446,9 +459,7 @@ async def test_two_registrations_of_one_phone_at_the_same_moment_create_one_clie
     def command(name: str) -> RegisterClient:
         return RegisterClient(phone=PHONE, first_name=name, context=MANAGER)
 
-    first, second = await asyncio.gather(
-        register_client(command("Иван"), deps), register_client(command("Ваня"), deps)
-    )
+    first, second = await asyncio.gather(register_client(command("Иван"), deps), register_client(command("Ваня"), deps))
 
     assert (first.idempotent, second.idempotent) == (False, True)
     assert (second.person_id, second.client_id, second.notification_id) == (
@@ -613,4 +624,3 @@ async def test_a_request_may_name_another_existing_service_template(world: World
 
     [notification] = rows(world, "notifications")
     assert (notification.template_code, notification.kind) == ("REG_SHORT", TemplateKind.SERVICE)
-

@@ -65,6 +65,11 @@ def test_strict_e164_accepts_only_numbers_already_in_e164() -> None:
             PhoneNumber.parse_strict_e164(raw)
 
 
+def test_a_valid_service_number_shorter_than_seven_digits_is_refused_as_not_e164() -> None:
+    with pytest.raises(InvalidPhone):
+        PhoneNumber.parse("+98 9601")  # Iran's UAN: valid for phonenumbers, but a mask would show it whole
+
+
 def test_strict_e164_still_checks_the_number_is_valid() -> None:
     with pytest.raises(InvalidPhone):
         PhoneNumber.parse_strict_e164("+70000000000")

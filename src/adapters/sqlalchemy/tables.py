@@ -152,7 +152,7 @@ client_notifications: Final = sa.Table(
     _created(),
     sa.Column("next_attempt_at", UtcDateTime(), nullable=True),
     sa.Column("lease_until", UtcDateTime(), nullable=True),
-    sa.Column("provider_message_id", sa.String(HASH_LENGTH), nullable=True),
+    sa.Column("provider_message_id", sa.Text(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Column("secret", sa.LargeBinary(), nullable=True, comment="sealed temporary password, wiped once used"),
     sa.Column("secret_expires_at", UtcDateTime(), nullable=True, index=True),
@@ -179,7 +179,7 @@ notification_attempts: Final = sa.Table(
     sa.Column("channel", sa.String(CODE_LENGTH), nullable=False),
     sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("outcome", sa.String(32), nullable=False),
-    sa.Column("provider_message_id", sa.String(HASH_LENGTH), nullable=True),
+    sa.Column("provider_message_id", sa.Text(), nullable=True),
     sa.Column("error", sa.Text(), nullable=True),
 )
 

@@ -72,7 +72,7 @@ async def audit(
 
 
 async def active_channel_codes(uow: UnitOfWork) -> tuple[str, ...]:
-    return tuple(channel.code for channel in await uow.reference.list_channels() if channel.is_active)
+    return tuple(sorted(channel.code for channel in await uow.reference.list_channels() if channel.is_active))
 
 
 def parse_consents(raw: Mapping[str, bool]) -> dict[str, bool]:

@@ -99,6 +99,10 @@ async def create_person(
     phone = PhoneNumber.parse(command.phone, policy.default_region)
     first_name = FirstName.parse(command.first_name)
     login = Login.parse(command.login) if command.login else Login.from_phone(phone)
+    if login != Login.from_phone(phone) and login.value.startswith("+") and login.value[1:].isdigit():
+        # Logins default to phones: another person's phone as this one's login would make
+        # registering that phone clash on the login forever.
+        raise ValidationError("Логин в виде номера телефона может быть только номером этого человека", field="login")
     try:
         async with uow_factory() as uow:
             existing = await uow.persons.get_by_phone(phone)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import attrs
 
-from barbershop_core.errors import NotFound, NotificationInProgress, ValidationError
+from barbershop_core.errors import ConsentRequired, InvalidTransition, NotFound, NotificationInProgress, ValidationError
 from barbershop_core.model import (
     Actor,
     AddressKind,
@@ -17,6 +17,7 @@ from barbershop_core.model import (
     ClientNotification,
     NotificationStatus,
     Person,
+    TemplateKind,
 )
 from barbershop_core.policies import RegistrationPolicy, RetryPolicy
 from barbershop_core.ports import (
@@ -29,6 +30,7 @@ from barbershop_core.ports import (
     PasswordGenerator,
     PasswordHasher,
     SecretBox,
+    SecretUnreadable,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -109,6 +111,8 @@ async def resend_notification(command: ResendNotification, deps: NotificationDep
             return await _release(uow, original, command, deps)
     if original.status is NotificationStatus.SCHEDULED:
         raise NotificationInProgress()
+    if original.superseded_by is not None:
+        raise InvalidTransition(f"Уведомление уже отправлено заново: №{original.superseded_by}")
     return await _create(
         deps,
         client_id=original.client_id,
@@ -280,6 +284,12 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
         if notification.secret_expired(now):
             notification.fail(now, _EXPIRED)
             return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+        if notification.kind is TemplateKind.MARKETING and not has_marketing_consent(
+            current_consents(await uow.consents.list_for_client(client.id))
+        ):
+            # A5 holds until the message leaves: the client may withdraw consent while it waits.
+            notification.fail(now, ConsentRequired.title)
+            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
         channel = await uow.reference.get_channel(notification.channel)
         adapter = deps.channels.get(notification.channel)
         template = await uow.reference.get_template(notification.template_code, notification.channel)
@@ -299,7 +309,11 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
             "expires_at": _format_expiry(notification),
         }
         if notification.secret is not None:
-            values["password"] = deps.secret_box.open(notification.secret)
+            try:
+                values["password"] = deps.secret_box.open(notification.secret)
+            except SecretUnreadable:
+                notification.record_permanent_failure(now, "Временный пароль не расшифровывается (сменился ключ?)")
+                return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
         if "password" not in values and needs_password(template.body):
             notification.record_permanent_failure(now, "Временный пароль для сообщения уже недоступен")
             return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
@@ -479,12 +493,9 @@ async def expire_temporary_secrets(*, uow_factory: UnitOfWorkFactory, clock: Clo
         now = clock.now()
         expired = await uow.notifications.with_expired_secrets(now, limit)
         for notification in expired:
+            # Only waiting notifications hold a secret: every way out of waiting wipes it.
             client, person = await require_client(uow, notification.client_id)
-            if notification.status in (NotificationStatus.SCHEDULED, NotificationStatus.HELD):
-                notification.fail(now, _EXPIRED)
-                await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
-            else:
-                notification.wipe_secret()
-                await uow.notifications.save(notification)
+            notification.fail(now, _EXPIRED)
+            await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
         await uow.commit()
     return len(expired)

@@ -30,12 +30,12 @@ from entrypoints.http.problems import ApiProblem, unauthorized
 from entrypoints.http.throttle import LoginThrottle
 from entrypoints.http.tokens import InvalidToken, TokenSigner
 
-TOKEN_SIGNER: Final = "token_signer"
+TOKEN_SIGNER: Final = "token_signer"  # noqa: S105 -- the name of a state key, not a secret
 LOGIN_THROTTLE: Final = "login_throttle"
 PARTNER: Final = "barbershop_partner"
 PROVIDER_CHANNEL: Final = "barbershop_provider_channel"
 
-ALLOW_TEMPORARY_PASSWORD: Final = "allow_temporary_password"
+ALLOW_TEMPORARY_PASSWORD: Final = "allow_temporary_password"  # noqa: S105 -- a route option, not a secret
 """Route ``opt`` flag: reachable by a manager who has not changed the temporary password yet."""
 
 SIGNATURE_HEADER: Final = "X-Signature"
@@ -98,7 +98,9 @@ async def require_partner(connection: Connection, _: BaseRouteHandler) -> None:
         raise ApiProblem(401, "unauthorized", "Нужен ключ партнёра", "Передайте ключ в заголовке X-API-Key")
     container = container_of(connection.app.state)
     try:
-        partner = await authenticate_partner(key.strip(), uow_factory=container.uow_factory, digester=container.digester)
+        partner = await authenticate_partner(
+            key.strip(), uow_factory=container.uow_factory, digester=container.digester
+        )
     except InvalidCredentials:
         raise ApiProblem(401, "unauthorized", "Неверный ключ партнёра", "Ключ партнёра неверен или отозван") from None
     connection.state[PARTNER] = partner

@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 converter = cattrs.Converter()
 converter.register_unstructure_hook(PhoneNumber, lambda phone: phone.e164)
-converter.register_unstructure_hook(Money, lambda money: str(money))
+converter.register_unstructure_hook(Money, str)
 for _text_value in (FirstName, FullName, Login, Email):
     converter.register_unstructure_hook(_text_value, lambda value: value.value)
 converter.register_unstructure_hook(Decimal, str)

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from barbershop_core.model import Actor, Manager
 from barbershop_core.use_cases._shared import Context
@@ -36,19 +36,19 @@ def provide_container(state: State) -> Container:
     return container_of(state)
 
 
-def provide_registration(container: Container) -> RegistrationDeps:
+def provide_registration(container: NamedDependency[Container]) -> RegistrationDeps:
     return container.registration()
 
 
-def provide_notifications(container: Container) -> NotificationDeps:
+def provide_notifications(container: NamedDependency[Container]) -> NotificationDeps:
     return container.notifications()
 
 
-def provide_delivery(container: Container) -> DeliveryDeps:
+def provide_delivery(container: NamedDependency[Container]) -> DeliveryDeps:
     return container.delivery()
 
 
-def provide_promo(container: Container) -> PromoDeps:
+def provide_promo(container: NamedDependency[Container]) -> PromoDeps:
     return container.promo()
 
 
@@ -59,7 +59,7 @@ def provide_manager(request: Request[Any, Any, Any]) -> Manager:
     return manager
 
 
-def provide_context(request: Request[Any, Any, Any], manager: Manager) -> Context:
+def provide_context(request: Request[Any, Any, Any], manager: NamedDependency[Manager]) -> Context:
     """Who asks (the logged-in manager) and the request id, for the use cases' audit."""
     return Context(Actor.manager(manager.id), request_id_of(request.scope))
 

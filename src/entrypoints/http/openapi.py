@@ -20,7 +20,7 @@ BEARER: Final = "ManagerToken"
 PARTNER_KEY: Final = "PartnerApiKey"
 SIGNATURE: Final = "ProviderSignature"
 
-MANAGER_SECURITY: Final = [{BEARER: []}]
+MANAGER_SECURITY: Final[list[dict[str, list[str]]]] = [{BEARER: []}]
 
 MANAGER_PROBLEMS: Final = (401, 403, 500, 503)
 """Every manager operation: no token (401), temporary password (403), and the server's own."""
@@ -75,9 +75,7 @@ def example(name: str, value: Any, summary: str | None = None) -> Example:
     return Example(id=name, summary=summary or name, value=value)
 
 
-def ok(
-    data: Any, description: str, examples: Sequence[Example] = (), *, status: int = 200
-) -> dict[int, ResponseSpec]:
+def ok(data: Any, description: str, examples: Sequence[Example] = (), *, status: int = 200) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(
             data_container=data, description=description, examples=list(examples) or None, generate_examples=False

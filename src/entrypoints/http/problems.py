@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -23,10 +23,10 @@ from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
     NotFoundException,
-    RequestEntityTooLarge,
     SerializationException,
     ValidationException,
 )
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from barbershop_core.errors import (
     ChannelUnavailable,
@@ -49,7 +49,7 @@ from barbershop_core.errors import (
 )
 from barbershop_core.ports import StorageUnavailable, UniqueViolation
 from entrypoints.http.request_id import request_id_of
-from entrypoints.http.schemas import client_links
+from entrypoints.http.schemas import Link, client_links
 from entrypoints.logging_setup import mask_phones
 
 log = logging.getLogger("barbershop.http")
@@ -183,28 +183,21 @@ def _domain_status(error: DomainError) -> int:
 
 
 def _domain_extensions(error: DomainError) -> dict[str, Any]:
-    if isinstance(error, ValidationError) and not isinstance(error, InvalidPhone):
-        return {"errors": [FieldError(field=error.field or "body", message=error.message)]}
-    if isinstance(error, InvalidPhone):
-        return {"errors": [FieldError(field=error.field or "phone", message=error.message)]}
-    if isinstance(error, ClientExists):
-        return {"client_id": error.client_id, "person_id": error.person_id, "links": client_links(error.client_id)}
-    if isinstance(error, PersonExists):
-        extensions: dict[str, Any] = {"person_id": error.person_id}
+    """The extension members a domain error carries (per-field errors, ids and links, channels)."""
+    extensions: dict[str, Any] = {}
+    if isinstance(error, ValidationError):
+        extensions["errors"] = [FieldError(field=error.field or "body", message=error.message)]
+    elif isinstance(error, ClientExists | PersonExists):
+        extensions["person_id"] = error.person_id
         if error.client_id is not None:
             extensions |= {"client_id": error.client_id, "links": client_links(error.client_id)}
-        return extensions
-    if isinstance(error, ChannelUnavailable):
-        return {"channel": error.channel, "active_channels": list(error.active_channels)}
-    if isinstance(error, TemplateMissing):
-        return {
-            "channel": error.channel,
-            "template_code": error.template_code,
-            "active_channels": list(error.active_channels),
-        }
-    if isinstance(error, TemporaryError):
-        return {"retry_after": RETRY_AFTER_TEMPORARY}
-    return {}
+    elif isinstance(error, ChannelUnavailable | TemplateMissing):
+        extensions |= {"channel": error.channel, "active_channels": list(error.active_channels)}
+        if isinstance(error, TemplateMissing):
+            extensions["template_code"] = error.template_code
+    elif isinstance(error, TemporaryError):
+        extensions["retry_after"] = RETRY_AFTER_TEMPORARY
+    return extensions
 
 
 def _domain_problem(error: DomainError) -> ApiProblem:
@@ -241,23 +234,30 @@ def _russian_type(spec: str) -> str:
     return " или ".join(dict.fromkeys(names))
 
 
+_BOUND_WORDS: Final = {">=": "Не меньше", ">": "Больше", "<=": "Не больше", "<": "Меньше"}
+
+
+def _length_message(kind: str, op: str, limit: str) -> str:
+    if kind == "str":
+        return f"Не длиннее {limit} символов" if op == "<=" else f"Не короче {limit} символов"
+    return f"Не больше {limit} элементов" if op == "<=" else f"Не меньше {limit} элементов"
+
+
+_TRANSLATIONS: Final[tuple[tuple[re.Pattern[str], Callable[..., str]], ...]] = (
+    (_LENGTH, _length_message),
+    (_BOUND, lambda op, limit: f"{_BOUND_WORDS[op]} {limit}"),
+    (_EXPECTED, lambda expected, _got: f"Ожидается {_russian_type(expected)}"),
+    (re.compile(r"Expected `str` matching regex"), lambda: "Недопустимые символы"),
+)
+
+
 def _russian_message(message: str) -> tuple[str, str | None]:
     """msgspec's English message in Russian, and the missing field's name when it names one."""
     if match := _MISSING_FIELD.search(message):
         return "Обязательное поле", match.group(1)
-    if match := _LENGTH.search(message):
-        kind, op, limit = match.groups()
-        if kind == "str":
-            return (f"Не длиннее {limit} символов" if op == "<=" else f"Не короче {limit} символов"), None
-        return (f"Не больше {limit} элементов" if op == "<=" else f"Не меньше {limit} элементов"), None
-    if match := _BOUND.search(message):
-        op, limit = match.groups()
-        words = {">=": "Не меньше", ">": "Больше", "<=": "Не больше", "<": "Меньше"}
-        return f"{words[op]} {limit}", None
-    if match := _EXPECTED.search(message):
-        return f"Ожидается {_russian_type(match.group(1))}", None
-    if message.startswith("Invalid enum value"):
-        return "Недопустимое значение", None
+    for pattern, translate in _TRANSLATIONS:
+        if match := pattern.search(message):
+            return translate(*match.groups()), None
     return "Недопустимое значение", None
 
 

@@ -20,7 +20,7 @@ _SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 def request_id_of(scope: Scope) -> str:
     """The id of this request; the first call decides it and the scope keeps it."""
-    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]  # ASGI's optional "state" key
+    state: dict[str, Any] = scope.setdefault("state", {})
     existing = state.get(_STATE_KEY)
     if isinstance(existing, str):
         return existing

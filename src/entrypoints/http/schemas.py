@@ -8,13 +8,18 @@ The domain checks the meaning (a phone is E.164, a name is printable) with Russi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import attrs
 from litestar.params import KwargDefinition
 from msgspec import Meta
 
 from barbershop_core.model import AddressKind, AttemptOutcome, NotificationStatus, TemplateKind
+
+NO_CONTROL: Final = r"^[^\u0000-\u001f\u007f]*$"
+"""Identifiers and codes: no control characters (a NUL is not even storable in PostgreSQL)."""
+NO_NUL: Final = r"^[^\u0000]*$"
+"""Free text from a provider: anything but NUL."""
 
 PhoneText = Annotated[
     str,
@@ -24,24 +29,38 @@ PhoneText = Annotated[
     ),
 ]
 FirstNameText = Annotated[str, Meta(min_length=1, max_length=50), KwargDefinition(min_length=1, max_length=50)]
-LoginText = Annotated[str, Meta(min_length=1, max_length=64), KwargDefinition(min_length=1, max_length=64)]
+LoginText = Annotated[
+    str,
+    Meta(min_length=1, max_length=64, pattern=NO_CONTROL),
+    KwargDefinition(min_length=1, max_length=64, pattern=NO_CONTROL),
+]
 PasswordText = Annotated[str, Meta(min_length=1, max_length=128), KwargDefinition(min_length=1, max_length=128)]
 Code = Annotated[
     str,
-    Meta(min_length=1, max_length=64),
-    KwargDefinition(min_length=1, max_length=64, description="Код из справочника"),
+    Meta(min_length=1, max_length=64, pattern=NO_CONTROL),
+    KwargDefinition(min_length=1, max_length=64, pattern=NO_CONTROL, description="Код из справочника"),
 ]
 EmailText = Annotated[str, Meta(min_length=1, max_length=50), KwargDefinition(min_length=1, max_length=50)]
 Id = Annotated[int, Meta(ge=1, le=2**31 - 1), KwargDefinition(ge=1, le=2**31 - 1)]
-AccountText = Annotated[str, Meta(min_length=1, max_length=100), KwargDefinition(min_length=1, max_length=100)]
+AccountText = Annotated[
+    str,
+    Meta(min_length=1, max_length=100, pattern=NO_CONTROL),
+    KwargDefinition(min_length=1, max_length=100, pattern=NO_CONTROL),
+]
 Consents = Annotated[
     dict[str, bool],
     KwargDefinition(description="Согласия клиента по типам: `personal_data`, `marketing` (A5)"),
 ]
 ChannelAccounts = Annotated[
-    dict[str, AccountText],
+    dict[Code, AccountText],
     KwargDefinition(description="Аккаунты клиента в каналах, которым мало телефона (например, `vk`)"),
 ]
+ProviderText = Annotated[
+    str,
+    Meta(min_length=1, max_length=200, pattern=NO_NUL),
+    KwargDefinition(min_length=1, max_length=200, pattern=NO_NUL),
+]
+ProviderError = Annotated[str, Meta(max_length=500, pattern=NO_NUL), KwargDefinition(max_length=500, pattern=NO_NUL)]
 
 
 @attrs.frozen(kw_only=True)
@@ -274,10 +293,8 @@ class ResendRequest:
 @attrs.frozen(kw_only=True)
 class DeliveryCallbackRequest:
     status: Literal["delivered", "failed"]
-    provider_message_id: Annotated[
-        str, Meta(min_length=1, max_length=200), KwargDefinition(min_length=1, max_length=200)
-    ] | None = None
-    error: Annotated[str, Meta(max_length=500), KwargDefinition(max_length=500)] | None = None
+    provider_message_id: ProviderText | None = None
+    error: ProviderError | None = None
 
 
 @attrs.frozen(kw_only=True)

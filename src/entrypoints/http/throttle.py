@@ -44,7 +44,10 @@ class LoginThrottle:
     def begin(self, login: str, address: str) -> int | None:
         """Count an attempt; return seconds to wait instead when either key is over its limit."""
         now = self._now()
-        keys = ((self._login_key(login), self._policy.failures_per_login), (f"a:{address}", self._policy.failures_per_address))
+        keys = (
+            (self._login_key(login), self._policy.failures_per_login),
+            (f"a:{address}", self._policy.failures_per_address),
+        )
         waits = [wait for key, limit in keys if (wait := self._wait(key, limit, now)) is not None]
         if waits:
             return max(waits)

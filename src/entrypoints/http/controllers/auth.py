@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, post
+from litestar.di import NamedDependency
 from litestar.params import Body
 
 from barbershop_core.errors import InvalidCredentials, ValidationError
@@ -66,19 +67,21 @@ async def login(
         LoginRequest, Body(examples=[example("login", {"login": "admin", "password": "correct horse battery"})])
     ],
     request: Request[Any, Any, Any],
-    container: Container,
+    container: NamedDependency[Container],
 ) -> LoginResponse:
     throttle = throttle_of(request.app.state)
     address = request.client.host if request.client else "unknown"
     wait = throttle.begin(data.login, address)
     if wait is not None:
         raise too_many_attempts(wait)
-    manager = await authenticate_manager(data.login, data.password, uow_factory=container.uow_factory, hasher=container.hasher)
+    manager = await authenticate_manager(
+        data.login, data.password, uow_factory=container.uow_factory, hasher=container.hasher
+    )
     throttle.succeeded(data.login, address)
     issued = signer_of(request.app.state).issue(manager.id)
     return LoginResponse(
         access_token=issued.token,
-        token_type="bearer",
+        token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
         expires_at=issued.expires_at,
         expires_in=int(container.settings.token_ttl.total_seconds()),
         must_change_password=manager.must_change_password,
@@ -121,8 +124,8 @@ async def change_password(
             ]
         ),
     ],
-    manager: Manager,
-    container: Container,
+    manager: NamedDependency[Manager],
+    container: NamedDependency[Container],
 ) -> ManagerOut:
     changed = await change_manager_password(
         manager.id, data.current_password, data.new_password, uow_factory=container.uow_factory, hasher=container.hasher

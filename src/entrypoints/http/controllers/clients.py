@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Response, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import Body
 
 from barbershop_core.errors import ClientExists, InvalidPhone, NotFound, PersonExists, ValidationError
@@ -71,8 +72,8 @@ async def create_client_of_person(
         ClientCreateRequest,
         Body(examples=[example("client", {"person_id": 41, "consents": {"personal_data": True}})]),
     ],
-    context: Context,
-    registration: RegistrationDeps,
+    context: NamedDependency[Context],
+    registration: NamedDependency[RegistrationDeps],
 ) -> Response[ClientOut]:
     client = await create_client(
         CreateClient(
@@ -102,7 +103,7 @@ async def create_client_of_person(
         ),
     },
 )
-async def list_clients(phone: PhoneQuery, registration: RegistrationDeps) -> list[ClientCardOut]:
+async def list_clients(phone: PhoneQuery, registration: NamedDependency[RegistrationDeps]) -> list[ClientCardOut]:
     cards = await find_clients_by_phone(phone, uow_factory=registration.uow_factory, policy=registration.policy)
     return cards_body(cards)
 
@@ -120,7 +121,7 @@ async def list_clients(phone: PhoneQuery, registration: RegistrationDeps) -> lis
         ),
     },
 )
-async def client_card(client_id: ClientId, registration: RegistrationDeps) -> ClientCardOut:
+async def client_card(client_id: ClientId, registration: NamedDependency[RegistrationDeps]) -> ClientCardOut:
     card = await get_client_card(client_id, uow_factory=registration.uow_factory)
     return card_body(card)
 
@@ -163,8 +164,8 @@ async def update_client_card(
         ClientUpdateRequest,
         Body(examples=[example("update", {"first_name": "Пётр", "consents": {"marketing": True}})]),
     ],
-    context: Context,
-    registration: RegistrationDeps,
+    context: NamedDependency[Context],
+    registration: NamedDependency[RegistrationDeps],
 ) -> ClientCardOut:
     card = await update_client(
         UpdateClient(

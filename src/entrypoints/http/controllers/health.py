@@ -7,6 +7,7 @@ import logging
 from typing import Any, Final
 
 from litestar import Request, get
+from litestar.di import NamedDependency
 from redis.asyncio import Redis
 from sqlalchemy import text
 from taskiq import AsyncBroker
@@ -68,7 +69,7 @@ def not_ready(checks: dict[str, str]) -> ApiProblem:
         ),
     },
 )
-async def ready(request: Request[Any, Any, Any], container: Container) -> ReadyOut:
+async def ready(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> ReadyOut:
     checks = {
         "database": await _check("database", _database(container)),
         "broker": await _check("broker", _broker(container.broker))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Response, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import Body, Parameter
 
 from barbershop_core.errors import (
@@ -73,7 +73,12 @@ _A7_EXAMPLES = [
                 example(
                     "scheduled",
                     examples.NOTIFICATION
-                    | {"status": "scheduled", "attempt_count": 0, "attempts": [], "history": examples.NOTIFICATION["history"][:1]},
+                    | {
+                        "status": "scheduled",
+                        "attempt_count": 0,
+                        "attempts": [],
+                        "history": examples.NOTIFICATION["history"][:1],
+                    },
                 ),
                 example("held", examples.HELD_NOTIFICATION),
             ],
@@ -94,8 +99,8 @@ async def create_notification(
         NotificationCreateRequest,
         Body(examples=[example("welcome", {"client_id": 42, "channel": "sms", "template_code": "REG_WELCOME"})]),
     ],
-    context: Context,
-    notification_deps: NotificationDeps,
+    context: NamedDependency[Context],
+    notification_deps: NamedDependency[NotificationDeps],
 ) -> Response[NotificationOut]:
     notification = await schedule_notification(
         ScheduleNotification(
@@ -143,7 +148,7 @@ async def create_notification(
     },
 )
 async def notification_alerts(
-    notification_deps: NotificationDeps,
+    notification_deps: NamedDependency[NotificationDeps],
     limit: Annotated[int, Parameter(ge=1, le=500, description="Сколько оповещений показать")] = 100,
 ) -> list[AlertOut]:
     alerts = await list_alerts(uow_factory=notification_deps.uow_factory, limit=limit)
@@ -163,11 +168,15 @@ async def notification_alerts(
         **problems(
             _EXAMPLE_ONE,
             (400, 404, 422, *MANAGER_PROBLEMS),
-            examples={404: [example("not_found", example_document(NotFound("Уведомление 43 не найдено"), _EXAMPLE_ONE))]},
+            examples={
+                404: [example("not_found", example_document(NotFound("Уведомление 43 не найдено"), _EXAMPLE_ONE))]
+            },
         ),
     },
 )
-async def notification_status(notification_id: NotificationId, notification_deps: NotificationDeps) -> NotificationOut:
+async def notification_status(
+    notification_id: NotificationId, notification_deps: NamedDependency[NotificationDeps]
+) -> NotificationOut:
     notification = await get_notification(notification_id, uow_factory=notification_deps.uow_factory)
     return notification_body(notification)
 
@@ -183,7 +192,12 @@ async def notification_status(notification_id: NotificationId, notification_deps
         "Ещё отправляемое (`scheduled`) — 409 `notification_in_progress`."
     ),
     responses={
-        **ok(NotificationOut, "Создано новое уведомление, заменяющее прежнее", [example("new", examples.NOTIFICATION | {"id": 44, "resend_of": 43})], status=201),
+        **ok(
+            NotificationOut,
+            "Создано новое уведомление, заменяющее прежнее",
+            [example("new", examples.NOTIFICATION | {"id": 44, "resend_of": 43})],
+            status=201,
+        ),
         **ok(
             NotificationOut,
             "Отложенное уведомление отправлено через выбранный канал",
@@ -203,8 +217,8 @@ async def notification_status(notification_id: NotificationId, notification_deps
 async def resend(
     notification_id: NotificationId,
     data: Annotated[ResendRequest, Body(examples=[example("telegram", {"channel": "telegram"})])],
-    context: Context,
-    notification_deps: NotificationDeps,
+    context: NamedDependency[Context],
+    notification_deps: NamedDependency[NotificationDeps],
 ) -> Response[NotificationOut]:
     notification = await resend_notification(
         ResendNotification(notification_id=notification_id, channel=data.channel, context=context),
@@ -252,7 +266,9 @@ _EXAMPLE_CALLBACK = f"{_EXAMPLE_ONE}/delivery-callback"
                     example(
                         "invalid_signature",
                         example_document(
-                            ApiProblem(401, "invalid_signature", "Неверная подпись", "Подпись не совпадает с телом запроса"),
+                            ApiProblem(
+                                401, "invalid_signature", "Неверная подпись", "Подпись не совпадает с телом запроса"
+                            ),
                             _EXAMPLE_CALLBACK,
                         ),
                     )
@@ -278,9 +294,9 @@ async def delivery_callback(
         DeliveryCallbackRequest,
         Body(examples=[example("delivered", {"status": "delivered", "provider_message_id": "sms-7f3a"})]),
     ],
-    provider_channel: str,
-    request_id: str,
-    notification_deps: NotificationDeps,
+    provider_channel: NamedDependency[str],
+    request_id: NamedDependency[str],
+    notification_deps: NamedDependency[NotificationDeps],
 ) -> DeliveryCallbackOut:
     outcome = await apply_delivery_report(
         DeliveryReport(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import get, post
+from litestar.di import NamedDependency
 from litestar.params import Body, Parameter
 
 from barbershop_core.errors import InvalidPhone, LoginTaken, PersonExists
@@ -72,8 +73,8 @@ PhoneQuery = Annotated[
 )
 async def check_person_phone(
     data: Annotated[PhoneCheckRequest, Body(examples=[example("check", {"phone": "8 911 123-45-67"})])],
-    context: Context,
-    registration: RegistrationDeps,
+    context: NamedDependency[Context],
+    registration: NamedDependency[RegistrationDeps],
 ) -> PhoneCheckOut:
     checked = await check_phone(
         data.phone, context, uow_factory=registration.uow_factory, clock=registration.clock, policy=registration.policy
@@ -95,7 +96,7 @@ async def check_person_phone(
         ),
     },
 )
-async def list_persons(phone: PhoneQuery, registration: RegistrationDeps) -> list[PersonOut]:
+async def list_persons(phone: PhoneQuery, registration: NamedDependency[RegistrationDeps]) -> list[PersonOut]:
     found = await find_persons_by_phone(phone, uow_factory=registration.uow_factory, policy=registration.policy)
     return [person_body(person) for person in found]
 
@@ -107,7 +108,16 @@ async def list_persons(phone: PhoneQuery, registration: RegistrationDeps) -> lis
     summary="Создать персону (шаг 5)",
     description="Только персона, без клиента и без уведомления. Логин по умолчанию — телефон.",
     responses={
-        **ok(PersonOut, "Персона создана", [example("created", _PERSON_EXAMPLE | {"must_change_password": False, "temporary_password_expires_at": None})], status=201),
+        **ok(
+            PersonOut,
+            "Персона создана",
+            [
+                example(
+                    "created", _PERSON_EXAMPLE | {"must_change_password": False, "temporary_password_expires_at": None}
+                )
+            ],
+            status=201,
+        ),
         **problems(
             _PERSONS,
             (*BODY_PROBLEMS, 409, *MANAGER_PROBLEMS),
@@ -125,8 +135,8 @@ async def create_person_alone(
     data: Annotated[
         PersonCreateRequest, Body(examples=[example("person", {"phone": "+79111234567", "first_name": "Иван"})])
     ],
-    context: Context,
-    registration: RegistrationDeps,
+    context: NamedDependency[Context],
+    registration: NamedDependency[RegistrationDeps],
 ) -> PersonOut:
     person = await create_person(
         CreatePerson(phone=data.phone, first_name=data.first_name, context=context, login=data.login),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from litestar import get
+from litestar.di import NamedDependency
 
+from barbershop_core.templates import DEFAULT_BODIES
 from barbershop_core.use_cases.reference_data import list_channels, list_templates
 from barbershop_core.use_cases.registration import RegistrationDeps
-from barbershop_core.templates import DEFAULT_BODIES
 from entrypoints.http.convert import to_body
 from entrypoints.http.openapi import MANAGER_PROBLEMS, example, ok, problems
 from entrypoints.http.schemas import ChannelOut, TemplateOut
@@ -34,7 +35,7 @@ from entrypoints.http.schemas import ChannelOut, TemplateOut
         **problems("/api/channels", MANAGER_PROBLEMS),
     },
 )
-async def channels(registration: RegistrationDeps) -> list[ChannelOut]:
+async def channels(registration: NamedDependency[RegistrationDeps]) -> list[ChannelOut]:
     return [to_body(ChannelOut, channel) for channel in await list_channels(uow_factory=registration.uow_factory)]
 
 
@@ -65,5 +66,5 @@ async def channels(registration: RegistrationDeps) -> list[ChannelOut]:
         **problems("/api/notification-templates", MANAGER_PROBLEMS),
     },
 )
-async def notification_templates(registration: RegistrationDeps) -> list[TemplateOut]:
+async def notification_templates(registration: NamedDependency[RegistrationDeps]) -> list[TemplateOut]:
     return [to_body(TemplateOut, template) for template in await list_templates(uow_factory=registration.uow_factory)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Response, post
+from litestar.di import NamedDependency
 from litestar.params import Body
 
 from barbershop_core.errors import (
@@ -93,7 +94,8 @@ _ACTIVE = ("sms", "telegram", "whatsapp", "local")
                 503: [example("temporary_error", example_document(TemporaryError(), _PATH), "Временная ошибка (A3)")],
             },
             descriptions={
-                409: "A1: клиент уже существует (`client_exists`) — с `client_id` и ссылками `links.card`, `links.update`",
+                409: "A1: клиент уже существует (`client_exists`) — с `client_id` и ссылками "
+                "`links.card`, `links.update`",
                 422: "A2 `invalid_phone`, A7 `channel_unavailable` / `template_missing` с `active_channels`, "
                 "A5 `consent_required`, `validation_error`",
                 503: "A3: временная ошибка (`temporary_error`), ничего не сохранено; см. Retry-After",
@@ -122,8 +124,8 @@ async def register(
             ]
         ),
     ],
-    context: Context,
-    registration: RegistrationDeps,
+    context: NamedDependency[Context],
+    registration: NamedDependency[RegistrationDeps],
 ) -> Response[RegistrationOut]:
     result = await register_client(
         RegisterClient(

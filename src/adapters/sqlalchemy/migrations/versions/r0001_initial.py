@@ -149,7 +149,7 @@ def _notification_tables() -> None:
         sa.Column("created_at", _instant(), nullable=False),
         sa.Column("next_attempt_at", _instant(), nullable=True),
         sa.Column("lease_until", _instant(), nullable=True),
-        sa.Column("provider_message_id", sa.String(255), nullable=True),
+        sa.Column("provider_message_id", sa.Text(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("secret", sa.LargeBinary(), nullable=True, comment="sealed temporary password, wiped once used"),
         sa.Column("secret_expires_at", _instant(), nullable=True),
@@ -190,7 +190,7 @@ def _notification_tables() -> None:
         sa.Column("channel", sa.String(64), nullable=False),
         sa.Column("at", _instant(), nullable=False),
         sa.Column("outcome", sa.String(32), nullable=False),
-        sa.Column("provider_message_id", sa.String(255), nullable=True),
+        sa.Column("provider_message_id", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["notification_id"], ["client_notifications.id"], name=op.f("fk_notification_attempts_notification_id")

@@ -1,0 +1,162 @@
+"""Manager login, the bearer token, the temporary password, and the brute-force limits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from barbershop_core.use_cases.accounts import create_manager
+from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, assert_problem
+
+MANAGER_ROUTES = [
+    ("GET", "/api/channels"),
+    ("GET", "/api/notification-templates"),
+    ("GET", "/api/notifications/alerts"),
+    ("GET", "/api/persons?phone=%2B79111234567"),
+    ("GET", "/api/clients?phone=%2B79111234567"),
+    ("GET", "/api/clients/1"),
+    ("PATCH", "/api/clients/1"),
+    ("GET", "/api/notifications/1"),
+    ("POST", "/api/persons/check"),
+    ("POST", "/api/persons"),
+    ("POST", "/api/clients"),
+    ("POST", "/api/registrations"),
+    ("POST", "/api/notifications"),
+    ("POST", "/api/notifications/1/resend"),
+    ("POST", "/api/auth/change-password"),
+]
+
+
+def test_login_returns_a_bearer_token_with_its_expiry_and_the_manager(api: Api) -> None:
+    answer = api.login()
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 12 * 3600
+    assert body["must_change_password"] is False
+    assert body["manager"]["login"] == MANAGER_LOGIN
+    assert body["manager"]["display_name"] == "Анна"
+    assert "password_hash" not in answer.text
+
+
+def test_a_wrong_password_is_401_invalid_credentials(api: Api) -> None:
+    answer = api.login(password="not the password at all")
+
+    problem = assert_problem(answer, 401, "invalid_credentials")
+    assert problem["title"] == "Неверный логин или пароль"
+
+
+def test_an_unknown_login_is_the_same_401_as_a_wrong_password(api: Api) -> None:
+    assert_problem(api.login(login="nobody-here"), 401, "invalid_credentials")
+
+
+@pytest.mark.parametrize(("method", "path"), MANAGER_ROUTES)
+def test_every_manager_endpoint_needs_the_token(sqlite_api: Api, method: str, path: str) -> None:
+    answer = sqlite_api.client.request(method, path, json={})
+
+    assert_problem(answer, 401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer nonsense",
+        "Bearer a.b",
+        "Basic Zm9vOmJhcg==",
+        "Bearer eyJzdWIiOjEsImV4cCI6OTk5OTk5OTk5OX0.AAAA",
+    ],
+)
+def test_a_malformed_or_forged_token_is_401(sqlite_api: Api, authorization: str) -> None:
+    answer = sqlite_api.client.get("/api/channels", headers={"Authorization": authorization})
+
+    assert_problem(answer, 401, "unauthorized")
+
+
+def test_a_token_stops_working_when_it_expires(sqlite_api: Api) -> None:
+    assert sqlite_api.get("/api/channels").status_code == 200
+
+    sqlite_api.clock.advance(timedelta(hours=12, seconds=1))
+
+    assert_problem(sqlite_api.get("/api/channels"), 401, "unauthorized")
+
+
+def test_a_manager_with_a_temporary_password_must_change_it_before_anything_else(api: Api) -> None:
+    created = api.run(
+        create_manager,
+        "newcomer",
+        None,
+        uow_factory=api.container.uow_factory,
+        hasher=api.container.hasher,
+        passwords=api.container.passwords,
+        clock=api.clock,
+    )
+    temporary = created.generated_password
+    assert temporary is not None
+    login = api.login("newcomer", temporary)
+    assert login.json()["must_change_password"] is True
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    blocked = api.client.get("/api/channels", headers=headers)
+    changed = api.client.post(
+        "/api/auth/change-password",
+        json={"current_password": temporary, "new_password": "my own long password"},
+        headers=headers,
+    )
+    allowed = api.client.get("/api/channels", headers=headers)
+
+    assert_problem(blocked, 403, "password_change_required")
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["must_change_password"] is False
+    assert allowed.status_code == 200
+    assert api.login("newcomer", "my own long password").json()["must_change_password"] is False
+    assert_problem(api.login("newcomer", temporary), 401, "invalid_credentials")
+
+
+def test_change_password_needs_the_current_password(api: Api) -> None:
+    answer = api.post(
+        "/api/auth/change-password", {"current_password": "wrong wrong wrong", "new_password": "another long one"}
+    )
+
+    assert_problem(answer, 401, "invalid_credentials")
+    assert api.login().status_code == 200
+
+
+def test_change_password_refuses_a_short_new_password_in_russian(api: Api) -> None:
+    answer = api.post("/api/auth/change-password", {"current_password": MANAGER_PASSWORD, "new_password": "short"})
+
+    problem = assert_problem(answer, 422, "validation_error")
+    assert problem["errors"] == [
+        {"field": "password", "message": "Пароль должен быть не короче 10 символов", "source": "body"}
+    ]
+
+
+def test_five_failures_for_one_login_lock_it_for_fifteen_minutes_with_retry_after(sqlite_api: Api) -> None:
+    for _ in range(5):
+        assert_problem(sqlite_api.login(password="wrong password"), 401, "invalid_credentials")
+
+    locked = sqlite_api.login()  # even the right password waits: the login is under attack
+
+    problem = assert_problem(locked, 429, "too_many_attempts")
+    retry_after = int(locked.headers["retry-after"])
+    assert 0 < retry_after <= 15 * 60
+    assert problem["retry_after"] == retry_after
+    assert sqlite_api.login(login="someone-else").status_code == 401  # other logins are not locked
+
+
+def test_a_successful_login_forgives_the_earlier_failures_of_that_login(sqlite_api: Api) -> None:
+    for _ in range(4):
+        sqlite_api.login(password="wrong password")
+    assert sqlite_api.login().status_code == 200
+
+    for _ in range(4):
+        assert sqlite_api.login(password="wrong password").status_code == 401
+    assert sqlite_api.login().status_code == 200
+
+
+def test_twenty_failures_from_one_address_lock_every_login_from_it(sqlite_api: Api) -> None:
+    for number in range(20):
+        assert sqlite_api.login(login=f"guess-{number}", password="wrong password").status_code == 401
+
+    assert_problem(sqlite_api.login(login="guess-new", password="whatever"), 429, "too_many_attempts")

@@ -1,0 +1,157 @@
+"""Engines, settings and the translation of database failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sqlalchemy.engine import DatabaseSettings, create_engine, database_url
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
+from barbershop_core.model import Client
+from barbershop_core.ports import StorageUnavailable
+from barbershop_core.values import PhoneNumber
+from tests.integration.sql_fixtures import SQL_BACKENDS, Backend
+from tests.integration.test_sql_contract import NOW, a_person
+
+PHONE = PhoneNumber("+79111234567")
+
+
+def test_a_bare_database_url_gets_the_async_driver() -> None:
+    assert database_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert database_url("sqlite:///data/x.sqlite3").drivername == "sqlite+aiosqlite"
+    assert database_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+
+
+def test_an_unsupported_database_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported database"):
+        create_engine(DatabaseSettings("mysql+aiomysql://u@h/db"))
+
+
+def test_pool_sizes_are_validated() -> None:
+    with pytest.raises(ValueError, match="pool_size"):
+        DatabaseSettings("sqlite+aiosqlite:///x", pool_size=0)
+    with pytest.raises(ValueError, match="max_overflow"):
+        DatabaseSettings("sqlite+aiosqlite:///x", max_overflow=-1)
+
+
+async def test_the_sqlite_file_gets_its_directory_and_safe_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "barbershop.sqlite3"
+    engine = create_engine(DatabaseSettings(f"sqlite+aiosqlite:///{path}"))
+    try:
+        assert path.parent.is_dir()
+        async with engine.connect() as connection:
+            pragmas = [
+                (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
+                for name in ("foreign_keys", "journal_mode", "busy_timeout")
+            ]
+        assert pragmas == [1, "wal", 30000]
+    finally:
+        await engine.dispose()
+
+
+async def test_an_in_memory_sqlite_database_works_for_one_unit_of_work_at_a_time() -> None:
+    engine = create_engine(DatabaseSettings("sqlite+aiosqlite://"))
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            await connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        async with engine.connect() as connection:
+            assert (await connection.exec_driver_sql("SELECT x FROM t")).scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://postgres@127.0.0.1:1/nowhere", "sqlite+aiosqlite:///{tmp_path}"],
+    ids=["postgres-refused", "sqlite-unopenable"],
+)
+async def test_an_unreachable_database_is_storage_unavailable(url: str, tmp_path: Path) -> None:
+    threads_before = set(threading.enumerate())
+    engine = create_engine(DatabaseSettings(url.format(tmp_path=tmp_path)))  # a directory is no database file
+    try:
+        with pytest.raises(StorageUnavailable, match="database unavailable"):
+            async with SqlAlchemyUnitOfWorkFactory(engine)():
+                pass
+    finally:
+        await engine.dispose()
+    # aiosqlite stops the worker thread of a failed connection in the background; let it
+    # finish while this test's event loop still runs, or it reports to a closed loop.
+    for _ in range(500):
+        if not [thread for thread in threading.enumerate() if thread not in threads_before]:
+            break
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_a_row_the_database_refuses_is_storage_unavailable_without_the_driver_text(backend: Backend) -> None:
+    orphan = Client(person_id=987654, registered_at=NOW, registered_by="manager:1", source="manager")
+    async with backend.uow_factory() as uow:
+        with pytest.raises(StorageUnavailable, match="refused the row") as raised:
+            await uow.clients.add(orphan)
+    assert raised.value.__cause__ is None
+    assert raised.value.__context__ is None
+    assert "987654" not in str(raised.value)
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_echo_logs_statements_but_never_their_parameters(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = backend.sql.url.render_as_string(hide_password=False)
+    engine = create_engine(DatabaseSettings(url, echo=True))
+    try:
+        async with SqlAlchemyUnitOfWorkFactory(engine)() as uow:
+            await uow.persons.add(a_person(PHONE))
+            await uow.persons.get_by_phone(PHONE)
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    assert "INSERT INTO persons" in caplog.text
+    assert PHONE.e164 not in caplog.text
+    assert "argon2id" not in caplog.text
+
+
+async def test_sqlite_writers_that_read_first_wait_for_each_other_instead_of_failing(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    """Deferred transactions would fail here with "database is locked"; BEGIN IMMEDIATE queues them."""
+    factory = SqlAlchemyUnitOfWorkFactory(sqlite_engine)
+
+    async def read_then_write(phone: str) -> None:
+        async with factory() as uow:
+            assert await uow.persons.get_by_phone(PhoneNumber(phone)) is None
+            await asyncio.sleep(0.05)  # the other writer runs meanwhile
+            await uow.persons.add(a_person(PhoneNumber(phone)))
+            await uow.commit()
+
+    await asyncio.gather(*(read_then_write(f"+7911123450{n}") for n in range(5)))
+    async with sqlite_engine.connect() as connection:
+        assert (await connection.exec_driver_sql("SELECT count(*) FROM persons")).scalar_one() == 5
+
+
+async def test_a_unit_of_work_is_used_only_inside_its_block(sqlite_engine: AsyncEngine) -> None:
+    uow = SqlAlchemyUnitOfWork(sqlite_engine)
+    with pytest.raises(RuntimeError, match="outside"):
+        await uow.persons.get(1)
+    async with uow:
+        with pytest.raises(RuntimeError, match="already open"):
+            await uow.__aenter__()
+    async with uow:  # and may be entered again afterwards
+        assert await uow.persons.get(1) is None
+
+
+async def test_naive_datetimes_are_refused(sqlite_engine: AsyncEngine) -> None:
+    person = a_person(PHONE)
+    person.created_at = datetime(2026, 1, 1, 12, 0)
+    async with SqlAlchemyUnitOfWork(sqlite_engine) as uow:
+        with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+            await uow.persons.add(person)

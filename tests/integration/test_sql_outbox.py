@@ -1,0 +1,82 @@
+"""The outbox: due notifications are claimed safely by several workers at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import attrs
+import pytest
+
+from barbershop_core.model import NotificationStatus
+from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery
+from barbershop_core.use_cases.registration import RegisterClient, register_client
+from tests.conftest import MANAGER, World
+from tests.fakes import ScriptedChannel
+from tests.integration.sql_fixtures import SQL_BACKENDS, Backend
+from tests.integration.test_sql_contract import NOW, a_notification, add_client
+
+
+async def add_due_notifications(backend: Backend, count: int) -> list[int]:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notifications = [a_notification(client.id, now=NOW + timedelta(seconds=n)) for n in range(count)]
+        for notification in notifications:
+            await uow.notifications.add(notification)
+        await uow.commit()
+    return [n.id for n in notifications]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_workers_claiming_at_once_get_different_notifications_without_waiting(backend: Backend) -> None:
+    ids = await add_due_notifications(backend, 5)
+    later = NOW + timedelta(hours=1)
+    async with backend.uow_factory() as first:
+        claimed_first = await first.notifications.due_ids(later, 2)
+        async with backend.uow_factory() as second:
+            # SKIP LOCKED: the second worker neither waits for nor repeats the first one's rows.
+            claimed_second = await asyncio.wait_for(second.notifications.due_ids(later, 10), timeout=5)
+    assert list(claimed_first) == ids[:2]
+    assert list(claimed_second) == ids[2:]
+    async with backend.uow_factory() as third:
+        assert list(await third.notifications.due_ids(later, 10)) == ids
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_get_for_update_waits_until_the_holder_finishes(backend: Backend) -> None:
+    [notification_id] = await add_due_notifications(backend, 1)
+    async with backend.uow_factory() as holder:
+        held = await holder.notifications.get_for_update(notification_id)
+        assert held is not None
+
+        async def second_worker() -> NotificationStatus:
+            async with backend.uow_factory() as uow:
+                notification = await uow.notifications.get_for_update(notification_id)
+                assert notification is not None
+                return notification.status
+
+        waiting = asyncio.create_task(second_worker())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        held.fail(NOW, "отменено")
+        await holder.notifications.save(held)
+        await holder.commit()
+        assert await asyncio.wait_for(waiting, timeout=5) is NotificationStatus.FAILED
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_two_workers_sending_one_notification_at_once_send_it_once(backend: Backend) -> None:
+    world = World()
+    sms = ScriptedChannel()
+    world.channels.channels["sms"] = sms
+    registration = attrs.evolve(world.registration(), uow_factory=backend.uow_factory)
+    registered = await register_client(RegisterClient("+79111234567", "Иван", MANAGER, channel="sms"), registration)
+    assert registered.notification_id is not None
+    delivery = attrs.evolve(world.delivery(), uow_factory=backend.uow_factory)
+
+    outcomes = await asyncio.gather(*(attempt_delivery(registered.notification_id, delivery) for _ in range(2)))
+
+    assert sorted(outcomes) == sorted([AttemptResult.SENT, AttemptResult.SKIPPED])
+    assert len(sms.sent) == 1

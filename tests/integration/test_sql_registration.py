@@ -1,0 +1,291 @@
+"""UC04 and seed 002 on the real databases: atomicity (A3), the race of A6, the whole flow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+import attrs
+import pytest
+import sqlalchemy as sa
+
+from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from barbershop_core.errors import ClientExists, TemporaryError
+from barbershop_core.model import NotificationStatus, Partner
+from barbershop_core.ports import StorageUnavailable
+from barbershop_core.use_cases.accounts import create_partner
+from barbershop_core.use_cases.clients import get_client_card
+from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery
+from barbershop_core.use_cases.promo import (
+    PromoDeps,
+    RegisterPromoParticipant,
+    parse_promo_registration,
+    register_promo_participant,
+)
+from barbershop_core.use_cases.registration import (
+    RegisterClient,
+    RegistrationDeps,
+    RegistrationResult,
+    register_client,
+)
+from tests.conftest import MANAGER, World
+from tests.fakes import FakeHasher, ScriptedChannel
+from tests.integration.sql_fixtures import SQL_BACKENDS, Backend
+
+PHONE = "+79111234567"
+TYPED_PHONE = "8 (911) 123-45-67"
+MASKED_PHONE = "+7911*****67"
+WRITTEN_BY_REGISTRATION = (
+    tables.persons,
+    tables.clients,
+    tables.consents,
+    tables.client_notifications,
+    tables.notification_status_changes,
+    tables.audit_events,
+)
+
+
+def new_world() -> World:
+    world = World()
+    world.channels.channels["sms"] = ScriptedChannel()
+    return world
+
+
+def registration_deps(world: World, uow_factory: Callable[[], Any]) -> RegistrationDeps:
+    return attrs.evolve(world.registration(), uow_factory=uow_factory)
+
+
+async def register(deps: RegistrationDeps, phone: str = TYPED_PHONE) -> RegistrationResult:
+    command = RegisterClient(
+        phone=phone,
+        first_name="Иван",
+        context=MANAGER,
+        channel="sms",
+        consents={"personal_data": True, "marketing": False},
+    )
+    return await register_client(command, deps)
+
+
+async def nothing_persisted(backend: Backend) -> bool:
+    return all([await backend.count(table) == 0 for table in WRITTEN_BY_REGISTRATION])
+
+
+class FaultyUnitOfWork:
+    """The real unit of work, with one operation (``"clients.add"``, ``"commit"``) replaced by ``fault``."""
+
+    def __init__(
+        self,
+        inner: SqlAlchemyUnitOfWork,
+        operation: str,
+        fault: Callable[[SqlAlchemyUnitOfWork, Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]],
+    ) -> None:
+        self._inner = inner
+        self._operation = operation
+        self._fault = fault
+
+    async def __aenter__(self) -> SqlAlchemyUnitOfWork:
+        uow = await self._inner.__aenter__()
+        owner_name, _, method = self._operation.rpartition(".")
+        owner = getattr(uow, owner_name) if owner_name else uow
+        setattr(owner, method, self._fault(uow, getattr(owner, method)))
+        return uow
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+
+def raise_storage_unavailable(
+    uow: SqlAlchemyUnitOfWork, original: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    async def fail(*args: Any) -> None:
+        raise StorageUnavailable("injected fault")
+
+    return fail
+
+
+def assert_a3_logged(caplog: pytest.LogCaptureFixture, world: World, error: TemporaryError) -> None:
+    """ERROR_REGISTER_CLIENT with the masked phone; no raw phone or password in the log or the traceback."""
+    [record] = [r for r in caplog.records if "ERROR_REGISTER_CLIENT" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert MASKED_PHONE in record.getMessage()
+    traceback_text = "".join(traceback.format_exception(error))
+    for text in (caplog.text, traceback_text):
+        assert PHONE not in text
+        assert "9111234567" not in text
+        for password in world.passwords.issued:
+            assert password not in text
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+@pytest.mark.parametrize("operation", ["clients.add", "consents.add", "notifications.add", "audit.append", "commit"])
+async def test_a_fault_between_the_inserts_leaves_nothing_and_answers_temporary_error(
+    backend: Backend, operation: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    world = new_world()
+
+    def faulty() -> FaultyUnitOfWork:
+        uow = backend.uow_factory()
+        assert isinstance(uow, SqlAlchemyUnitOfWork)
+        return FaultyUnitOfWork(uow, operation, raise_storage_unavailable)
+
+    with pytest.raises(TemporaryError) as raised:
+        await register(registration_deps(world, faulty))
+
+    assert raised.value.code == "temporary_error"
+    assert raised.value.message == "Временная ошибка, попробуйте снова"
+    assert await nothing_persisted(backend)
+    assert world.queue.enqueued == []
+    assert_a3_logged(caplog, world, raised.value)
+    # The store is fine afterwards: the manager's retry goes through.
+    retried = await register(registration_deps(world, backend.uow_factory))
+    assert not retried.idempotent
+    assert await backend.count(tables.persons) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_connection_broken_mid_transaction_leaves_nothing_and_answers_temporary_error(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server drops the session after the person was inserted, before the client is."""
+    caplog.set_level(logging.INFO)
+    world = new_world()
+    terminated: list[int] = []
+
+    def terminate_then_continue(
+        uow: SqlAlchemyUnitOfWork, original: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        async def add(*args: Any) -> Any:
+            pid = (await uow.connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+            async with backend.sql.connect() as admin:
+                killed = await admin.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+                assert killed.scalar_one() is True
+            terminated.append(pid)
+            return await original(*args)
+
+        return add
+
+    def faulty() -> FaultyUnitOfWork:
+        uow = backend.uow_factory()
+        assert isinstance(uow, SqlAlchemyUnitOfWork)
+        return FaultyUnitOfWork(uow, "clients.add", terminate_then_continue)
+
+    with pytest.raises(TemporaryError) as raised:
+        await register(registration_deps(world, faulty))
+
+    assert terminated
+    assert raised.value.message == "Временная ошибка, попробуйте снова"
+    assert isinstance(raised.value.__cause__, StorageUnavailable)
+    assert await nothing_persisted(backend)
+    assert world.queue.enqueued == []
+    assert_a3_logged(caplog, world, raised.value)
+    retried = await register(registration_deps(world, backend.uow_factory))
+    assert not retried.idempotent
+
+
+class BarrierHasher(FakeHasher):
+    """Holds every registration after its phone check until all of them passed it."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self.barrier = asyncio.Barrier(parties)
+
+    async def hash(self, password: str) -> str:
+        await self.barrier.wait()
+        return await super().hash(password)
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_twenty_simultaneous_registrations_of_one_phone_make_one_client(backend: Backend) -> None:
+    """A6: every request passed the read check, so only the unique index can keep them apart."""
+    callers = 20
+    world = new_world()
+    world.hasher = BarrierHasher(callers)
+    deps = registration_deps(world, backend.uow_factory)
+
+    results = await asyncio.gather(*(register(deps, PHONE) for _ in range(callers)))
+
+    assert len(world.hasher.hashed) == callers  # nobody was stopped by the read-then-write check
+    assert await backend.count(tables.persons) == 1
+    assert await backend.count(tables.clients) == 1
+    assert await backend.count(tables.client_notifications) == 1
+    assert len({(r.person_id, r.client_id) for r in results}) == 1
+    assert sorted(r.idempotent for r in results) == [False] + [True] * (callers - 1)
+    created = next(r for r in results if not r.idempotent)
+    assert all(r.notification_id == created.notification_id for r in results)
+    assert world.queue.enqueued == [created.notification_id]
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_registration_runs_end_to_end_on_the_database(backend: Backend) -> None:
+    world = new_world()
+    sms = ScriptedChannel()
+    world.channels.channels["sms"] = sms
+    deps = registration_deps(world, backend.uow_factory)
+
+    created = await register(deps)
+    again = await register(deps, PHONE)
+    assert created.notification_id is not None
+    delivered = await attempt_delivery(
+        created.notification_id, attrs.evolve(world.delivery(), uow_factory=deps.uow_factory)
+    )
+    world.clock.advance(timedelta(minutes=6))
+    with pytest.raises(ClientExists) as exists:
+        await register(deps)
+
+    assert created.phone == PHONE
+    assert created.notification_status is NotificationStatus.SCHEDULED
+    assert world.queue.enqueued == [created.notification_id]
+    assert again.idempotent
+    assert (again.person_id, again.client_id) == (created.person_id, created.client_id)
+    assert delivered is AttemptResult.SENT
+    assert exists.value.client_id == created.client_id
+    card = await get_client_card(created.client_id, uow_factory=backend.uow_factory)
+    assert card.person.phone.e164 == PHONE
+    assert card.person.must_change_password
+    assert card.consents == {"personal_data": True, "marketing": False}
+    [notification] = card.notifications
+    assert notification.status is NotificationStatus.SENT
+    assert notification.secret is None  # wiped once sent
+    assert [a.outcome.value for a in notification.attempts] == ["sent"]
+    [message] = sms.sent
+    assert "Иван" in message.text
+    assert world.passwords.issued[0] in message.text
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_a_retried_promo_registration_adds_its_purchases_once(backend: Backend) -> None:
+    world = new_world()
+    partner: Partner = (
+        await create_partner("retail-1", uow_factory=backend.uow_factory, digester=world.digester, clock=world.clock)
+    ).partner
+    deps = PromoDeps(uow_factory=backend.uow_factory, clock=world.clock)
+    registration = parse_promo_registration(
+        {
+            "fio": "Иванов Иван Иванович",
+            "phone": PHONE,
+            "email": "ivan@example.ru",
+            "purchases": [{"name": "Шампунь", "price": 499.9}, {"name": "Стрижка", "price": 1500}],
+        }
+    )
+    command = RegisterPromoParticipant(registration, partner, idempotency_key="order-1")
+
+    first = await register_promo_participant(command, deps)
+    retried = await register_promo_participant(command, deps)
+
+    assert not first.replayed
+    assert retried.replayed
+    assert retried.client_id == first.client_id
+    card = await get_client_card(first.client_id, uow_factory=backend.uow_factory)
+    assert [(p.name, str(p.price)) for p in card.purchases] == [("Шампунь", "499.90"), ("Стрижка", "1500.00")]
+    assert card.client.full_name is not None
+    assert card.client.source == "partner:retail-1"
