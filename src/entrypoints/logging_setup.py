@@ -47,3 +47,5 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # At DEBUG SQLAlchemy logs result rows, and rows hold phones.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)

@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import NoReturn
 
@@ -28,9 +29,11 @@ from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.repositories import channel_values, template_values
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from barbershop_core.ports import UnitOfWorkFactory
+from barbershop_core.model import Client, ClientNotification, Partner, Person, TemplateKind
+from barbershop_core.ports import UnitOfWork, UnitOfWorkFactory
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
 from barbershop_core.use_cases.reference_data import install_default_reference_data
+from barbershop_core.values import FirstName, Login, PhoneNumber
 from tests.fakes import FakeUnitOfWork, InMemoryDatabase
 
 TEST_DATABASE_URL_ENV = "BARBERSHOP_TEST_DATABASE_URL"
@@ -157,3 +160,51 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     """Parametrize a test with ``@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)``."""
     chosen: Backend = request.getfixturevalue(f"{request.param}_backend")
     return chosen
+
+
+# -- entities to store ------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 22, 9, 0, 0, 123456, tzinfo=UTC)
+MOSCOW = timezone(timedelta(hours=3))
+PHONE = PhoneNumber("+79111234567")
+OTHER_PHONE = PhoneNumber("+79217654321")
+
+
+def a_person(phone: PhoneNumber = PHONE, login: str | None = None) -> Person:
+    return Person(
+        phone=phone,
+        first_name=FirstName("Иван"),
+        login=Login(login or phone.e164),
+        created_at=NOW,
+        password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+        must_change_password=True,
+        temporary_password_expires_at=datetime(2026, 11, 25, 12, 0, tzinfo=MOSCOW),
+    )
+
+
+def a_notification(client_id: int, *, now: datetime = NOW, held: bool = False) -> ClientNotification:
+    return ClientNotification.new(
+        client_id=client_id,
+        channel="sms",
+        template_code="REG_WELCOME",
+        kind=TemplateKind.SERVICE,
+        now=now,
+        held=held,
+        hold_reason="Отложено менеджером" if held else None,
+        secret=b"sealed:\x00\xffsecret",
+        secret_expires_at=now + timedelta(hours=72),
+    )
+
+
+async def add_client(uow: UnitOfWork, phone: PhoneNumber = PHONE) -> Client:
+    person = a_person(phone)
+    await uow.persons.add(person)
+    client = Client(person_id=person.id, registered_at=NOW, registered_by="manager:1", source="manager")
+    await uow.clients.add(client)
+    return client
+
+
+async def add_partner(uow: UnitOfWork, name: str = "retail-1") -> Partner:
+    partner = Partner(name=name, key_digest=f"digest-of-{name}", created_at=NOW)
+    await uow.partners.add(partner)
+    return partner

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -15,7 +15,6 @@ from barbershop_core.model import (
     AuditEvent,
     Channel,
     Client,
-    ClientNotification,
     Consent,
     IdempotencyRecord,
     IdempotencyState,
@@ -23,62 +22,25 @@ from barbershop_core.model import (
     NotificationStatus,
     NotificationTemplate,
     Partner,
-    Person,
     Purchase,
     TemplateKind,
 )
-from barbershop_core.ports import UniqueViolation, UnitOfWork
+from barbershop_core.ports import UniqueViolation
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
-from tests.integration.sql_fixtures import ALL_BACKENDS, Backend
+from tests.integration.sql_fixtures import (
+    ALL_BACKENDS,
+    NOW,
+    OTHER_PHONE,
+    PHONE,
+    Backend,
+    a_notification,
+    a_person,
+    add_client,
+    add_partner,
+)
 
 pytestmark = pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
-
-NOW = datetime(2026, 11, 22, 9, 0, 0, 123456, tzinfo=UTC)
-MOSCOW = timezone(timedelta(hours=3))
-PHONE = PhoneNumber("+79111234567")
-OTHER_PHONE = PhoneNumber("+79217654321")
-
-
-def a_person(phone: PhoneNumber = PHONE, login: str | None = None) -> Person:
-    return Person(
-        phone=phone,
-        first_name=FirstName("Иван"),
-        login=Login(login or phone.e164),
-        created_at=NOW,
-        password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-        must_change_password=True,
-        temporary_password_expires_at=datetime(2026, 11, 25, 12, 0, tzinfo=MOSCOW),
-    )
-
-
-def a_notification(client_id: int, *, now: datetime = NOW, held: bool = False) -> ClientNotification:
-    return ClientNotification.new(
-        client_id=client_id,
-        channel="sms",
-        template_code="REG_WELCOME",
-        kind=TemplateKind.SERVICE,
-        now=now,
-        held=held,
-        hold_reason="Отложено менеджером" if held else None,
-        secret=b"sealed:\x00\xffsecret",
-        secret_expires_at=now + timedelta(hours=72),
-    )
-
-
-async def add_client(uow: UnitOfWork, phone: PhoneNumber = PHONE) -> Client:
-    person = a_person(phone)
-    await uow.persons.add(person)
-    client = Client(person_id=person.id, registered_at=NOW, registered_by="manager:1", source="manager")
-    await uow.clients.add(client)
-    return client
-
-
-async def add_partner(uow: UnitOfWork, name: str = "retail-1") -> Partner:
-    partner = Partner(name=name, key_digest=f"digest-of-{name}", created_at=NOW)
-    await uow.partners.add(partner)
-    return partner
-
 
 # -- unit of work -------------------------------------------------------------------------
 

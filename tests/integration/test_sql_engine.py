@@ -17,8 +17,7 @@ from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUni
 from barbershop_core.model import Client
 from barbershop_core.ports import StorageUnavailable
 from barbershop_core.values import PhoneNumber
-from tests.integration.sql_fixtures import SQL_BACKENDS, Backend
-from tests.integration.test_sql_contract import NOW, a_person
+from tests.integration.sql_fixtures import NOW, SQL_BACKENDS, Backend, a_person
 
 PHONE = PhoneNumber("+79111234567")
 

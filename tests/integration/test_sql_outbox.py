@@ -13,8 +13,7 @@ from barbershop_core.use_cases.notifications import AttemptResult, attempt_deliv
 from barbershop_core.use_cases.registration import RegisterClient, register_client
 from tests.conftest import MANAGER, World
 from tests.fakes import ScriptedChannel
-from tests.integration.sql_fixtures import SQL_BACKENDS, Backend
-from tests.integration.test_sql_contract import NOW, a_notification, add_client
+from tests.integration.sql_fixtures import NOW, SQL_BACKENDS, Backend, a_notification, add_client
 
 
 async def add_due_notifications(backend: Backend, count: int) -> list[int]:

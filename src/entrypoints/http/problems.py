@@ -271,7 +271,8 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
             continue
         message, missing = _russian_message(str(item.get("message", "")))
         key = str(item.get("key", ""))
-        source = str(item.get("source", "body"))
+        raw_source = item.get("source", "body")
+        source = str(getattr(raw_source, "value", raw_source))  # Litestar gives a ParamType for parameters
         if key in ("data", ""):
             key = ""
         if missing:

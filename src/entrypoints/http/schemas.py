@@ -123,8 +123,8 @@ class PhoneCheckOut:
     phone: str
     """Normalised to E.164."""
     exists: bool
-    person_id: int | None
-    client_id: int | None
+    person_id: int | None = None
+    client_id: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -143,7 +143,7 @@ class PersonOut:
     login: str
     created_at: datetime
     must_change_password: bool
-    temporary_password_expires_at: datetime | None
+    temporary_password_expires_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -179,7 +179,7 @@ class ClientUpdateRequest:
 class StatusChangeOut:
     status: NotificationStatus
     at: datetime
-    reason: str | None
+    reason: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -188,8 +188,8 @@ class AttemptOut:
     channel: str
     at: datetime
     outcome: AttemptOutcome
-    provider_message_id: str | None
-    error: str | None
+    provider_message_id: str | None = None
+    error: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -201,11 +201,11 @@ class NotificationOut:
     kind: TemplateKind
     status: NotificationStatus
     created_at: datetime
-    next_attempt_at: datetime | None
-    provider_message_id: str | None
-    last_error: str | None
-    resend_of: int | None
-    superseded_by: int | None
+    next_attempt_at: datetime | None = None
+    provider_message_id: str | None = None
+    last_error: str | None = None
+    resend_of: int | None = None
+    superseded_by: int | None = None
     attempt_count: int
     needs_attention: bool
     """Failed or held and not replaced yet: a manager should pick another channel (A4, A7)."""
@@ -236,8 +236,8 @@ class ClientCardOut:
     registered_at: datetime
     registered_by: str
     source: str
-    full_name: str | None
-    email: str | None
+    full_name: str | None = None
+    email: str | None = None
     channel_accounts: dict[str, str]
     consents: dict[str, bool]
     notifications: list[NotificationOut]
@@ -267,8 +267,8 @@ class RegistrationOut:
     client_id: int
     login: str
     phone: str
-    notification_id: int | None
-    notification_status: NotificationStatus | None
+    notification_id: int | None = None
+    notification_status: NotificationStatus | None = None
     idempotent: bool
     """A6: the same phone within 5 minutes; nothing new was created."""
     links: dict[str, Link]
