@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -52,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     scheduler = commands.add_parser(
-        "scheduler", help="re-queue due notifications and sync reference data (run exactly one)"
+        "scheduler",
+        help="queue due notifications (retries, abandoned attempts), sync reference data (run one)",
+        description=SCHEDULER_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     scheduler.set_defaults(run=_scheduler)
 
@@ -141,12 +146,33 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return _with_container(settings, lambda container: run_worker(container, concurrency=args.concurrency))
 
 
+SCHEDULER_DESCRIPTION = """\
+Every BARBERSHOP_SWEEP_INTERVAL_SECONDS: queue the notifications the database says are due
+(committed while Redis was down, retries whose backoff time came, attempts abandoned by a
+dead worker once their lease ran out), wipe expired temporary passwords; every 15 minutes:
+sync channels and templates from BARBERSHOP_REFERENCE_SOURCE.
+
+Run it as a single instance: one is enough, and a second only doubles the queue traffic.
+Two running at once are still safe: a sweep only queues notification ids, and a worker's
+leased claim skips any id that is not due, already leased or finished, so a notification
+queued twice is sent once; the reference sync is idempotent (it writes what the source
+says). Without BARBERSHOP_BROKER_URL it sends the due notifications itself, in-process.
+"""
+
+
 def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
     from entrypoints.sweeper import run_forever  # noqa: PLC0415 -- keeps the CLI's start fast
 
     async def run(container: Container) -> int:
         await container.broker.startup()
-        await run_forever(container, sync_reference=True)
+        sweeping = asyncio.create_task(run_forever(container, sync_reference=True), name="barbershop-scheduler")
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, sweeping.cancel)
+        log.info("scheduler started: sweep every %ss", settings.sweep_interval.total_seconds())
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
+        log.info("scheduler stopped")
         return 0
 
     return _with_container(settings, run)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Final, TextIO
 from urllib.parse import unquote
 
 from barbershop_core.values import mask_phone
@@ -40,12 +41,22 @@ class PhoneMaskingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
+def log_handler(stream: TextIO | None = None) -> logging.Handler:
+    """The handler every process logs through (stderr by default): one format, phones masked."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(PhoneMaskingFilter())
+    return handler
+
+
+QUIET_LOGGERS: Final = {"sqlalchemy.engine": logging.WARNING, "aiosqlite": logging.INFO}
+"""Libraries that at DEBUG log statement parameters and result rows, which hold personal data."""
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    handler = log_handler()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # At DEBUG SQLAlchemy logs result rows, and rows hold phones.
-    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    for name, quiet_level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet_level)

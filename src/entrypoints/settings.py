@@ -46,6 +46,13 @@ class Settings:
     reference_source: str | None = None
     """A JSON file path or an http(s) URL that the scheduler syncs channels and templates from."""
     sweep_interval: timedelta = timedelta(seconds=15)
+    """How often the scheduler queues due notifications: a retry leaves at most this late."""
+    retry_base_delay: timedelta = timedelta(seconds=30)
+    """A4: the first retry's delay; each next one is four times longer (with jitter)."""
+    send_lease: timedelta = timedelta(minutes=2)
+    """How long a worker owns a send attempt; must exceed the slowest provider call."""
+    broker_redelivery: timedelta = timedelta(minutes=2)
+    """A Redis message left unacknowledged this long is reclaimed by another worker."""
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     """The raw environment, for adapters' own variables (channel credentials)."""
 
@@ -72,7 +79,7 @@ class Settings:
         )
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy()
+        return RetryPolicy(base_delay=self.retry_base_delay, lease=self.send_lease)
 
     def promo_policy(self) -> PromoPolicy:
         return PromoPolicy()
@@ -113,7 +120,10 @@ class Settings:
             hash_threads=reader.integer("HASH_THREADS", 4),
             token_ttl=timedelta(minutes=reader.integer("TOKEN_TTL_MINUTES", 12 * 60)),
             reference_source=reader.optional("REFERENCE_SOURCE"),
-            sweep_interval=timedelta(seconds=reader.integer("SWEEP_INTERVAL_SECONDS", 15)),
+            sweep_interval=reader.seconds("SWEEP_INTERVAL_SECONDS", 15),
+            retry_base_delay=reader.seconds("RETRY_BASE_SECONDS", 30),
+            send_lease=reader.seconds("SEND_LEASE_SECONDS", 120),
+            broker_redelivery=reader.seconds("BROKER_REDELIVERY_SECONDS", 120),
             environ=env,
         )
 
@@ -141,6 +151,19 @@ class _Reader:
         if value < minimum:
             raise SettingsError(f"{self.prefix}{name} must be at least {minimum}")
         return value
+
+    def seconds(self, name: str, default: float) -> timedelta:
+        """A positive number of seconds; fractions allowed (tests run the pipeline fast)."""
+        raw = self.optional(name)
+        if raw is None:
+            return timedelta(seconds=default)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{self.prefix}{name} must be a number of seconds, got {raw!r}") from None
+        if not 0 < value < 10**7:
+            raise SettingsError(f"{self.prefix}{name} must be a positive number of seconds")
+        return timedelta(seconds=value)
 
     def flag(self, name: str, *, default: bool) -> bool:
         raw = self.optional(name)

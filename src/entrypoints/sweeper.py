@@ -1,8 +1,15 @@
 """Periodic housekeeping: re-queue due notifications, wipe expired secrets, sync reference data.
 
-Run by ``barbershop scheduler`` (exactly one instance per installation: it is safe to
-run two — every step is idempotent and claims are leased — but pointless), and inside
-``barbershop serve`` on the embedded default, where there is no separate scheduler.
+Run by ``barbershop scheduler``, and inside ``barbershop serve`` on the embedded default,
+where there is no separate scheduler. The sweep is what makes the pipeline reliable: the
+database, not Redis, says what is due — notifications committed while Redis was down,
+retries whose backoff time came (A4), attempts whose worker died and whose lease ran out.
+
+``barbershop scheduler`` is meant to run as a single instance per installation. Two at
+once are still safe, only wasteful: a sweep merely queues notification ids, and a
+worker's leased claim skips an id that is not due, already leased or finished, so an id
+queued twice is sent once; the reference sync writes what the source says, so running
+it twice changes nothing more.
 """
 
 from __future__ import annotations

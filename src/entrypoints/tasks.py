@@ -1,42 +1,117 @@
-"""The Taskiq side: the broker from settings and the task ``notifications.send``."""
+"""The Taskiq side: the broker from settings and the task ``notifications.send``.
+
+Who owns what. The database owns every notification's state: when it is due, who holds
+the current attempt (a lease), how many attempts were made and when the next one is
+(A4's backoff). Redis only carries "look at notification 42 now". So a lost, repeated
+or late message costs nothing: the scheduler's sweep queues whatever the database says
+is due, and a worker's claim skips a notification that is not due, leased or finished.
+Taskiq's retry middleware is not used.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import AsyncGenerator, Coroutine
+from typing import Any, Final
 
-from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from taskiq import AckableMessage, AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
 from barbershop_core.use_cases.notifications import AttemptResult, DeliveryDeps, attempt_delivery
 from entrypoints.settings import Settings
 
-SEND_NOTIFICATION = "notifications.send"
-STREAM = "barbershop:notifications"
-CONSUMER_GROUP = "barbershop-workers"
+SEND_NOTIFICATION: Final = "notifications.send"
+STREAM: Final = "barbershop:notifications"
+CONSUMER_GROUP: Final = "barbershop-workers"
+STREAM_MAXLEN: Final = 100_000
+RECLAIM_LOCK_TIMEOUT_SECONDS: Final = 30.0
+XREAD_BLOCK_MS: Final = 2_000
+REDIS_CONNECT_TIMEOUT_SECONDS: Final = 2.0
+REDIS_SOCKET_TIMEOUT_SECONDS: Final = 10.0
+"""Longer than ``XREAD_BLOCK_MS``: a blocking read must not time out by itself."""
+_RECONNECT_FIRST_DELAY: Final = 0.5
+_RECONNECT_MAX_DELAY: Final = 15.0
 
-log = logging.getLogger("barbershop.worker")
+log = logging.getLogger("barbershop.queue")
+
+
+class NotificationStreamBroker(RedisStreamBroker):
+    """taskiq-redis's Stream broker, made to ride out Redis going away.
+
+    * ``startup`` does not fail while Redis is down: the API starts, registrations
+      succeed (their hand-off fails and the sweep queues them later), and the consumer
+      group is declared when Redis answers.
+    * ``listen`` reconnects with backoff instead of failing, and declares the consumer
+      group again when Redis lost it (``NOGROUP``: a Redis without persistence restarted).
+      The group starts at the beginning of the stream (``consumer_id="0"``), so messages
+      added while it did not exist are read too; on an existing group the id is unused.
+    """
+
+    async def startup(self) -> None:
+        try:
+            await super().startup()
+        except (RedisError, OSError) as exc:
+            log.warning("Redis unavailable at startup (%s); the queue is used once it answers", type(exc).__name__)
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        delay = _RECONNECT_FIRST_DELAY
+        while True:
+            messages = super().listen()
+            try:
+                await self._declare_consumer_group()
+                async for message in messages:
+                    delay = _RECONNECT_FIRST_DELAY
+                    yield message
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("consumer group %s is gone (Redis restarted empty?); declaring it again", CONSUMER_GROUP)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("Redis unavailable (%s); the worker reconnects in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RECONNECT_MAX_DELAY)
+            finally:
+                await messages.aclose()
 
 
 def build_broker(settings: Settings) -> AsyncBroker:
     """Redis Stream broker when ``BARBERSHOP_BROKER_URL`` is set, the in-process one otherwise.
 
-    The Stream broker acknowledges a message only after its task ran, so a worker that
-    dies mid-task leaves it to be reclaimed: ``idle_timeout`` is how long a message may
-    stay unacknowledged before another worker reclaims it (ours: two minutes, longer than
-    any send attempt with its timeouts); ``unacknowledged_lock_timeout`` bounds the reclaim
-    lock so a SIGKILLed worker cannot block reclaiming forever (taskiq-redis #131); and
-    ``maxlen`` keeps the stream from growing without end.
+    Why the Stream broker: it acknowledges a message only after its task ran (the worker
+    runs with ``AcknowledgeType.WHEN_EXECUTED``), so a message whose worker died stays in
+    the consumer group's pending list; the list and pub/sub brokers drop it. Settings:
+
+    * ``idle_timeout`` (``BARBERSHOP_BROKER_REDELIVERY_SECONDS``, default two minutes
+      instead of taskiq-redis's ten): a message unacknowledged this long is reclaimed
+      (``XAUTOCLAIM``) by another worker. taskiq-redis 1.2 reclaims only after a read
+      that brought new messages, so on an idle queue the sweep's re-queue (after the
+      send lease ran out) is what brings an abandoned notification back; the reclaimed
+      copy that follows finds it finished and is acknowledged.
+    * ``unacknowledged_lock_timeout``: the reclaim lock expires by itself, so a worker
+      SIGKILLed while holding it cannot stop reclaiming for good (taskiq-redis #131).
+    * ``maxlen``: the stream is trimmed (approximately) to this many entries instead of
+      growing forever. Trimming drops acknowledged entries in practice; should a backlog
+      ever exceed it, the dropped notifications are still due in the database and the
+      sweep queues them again.
+    * connect and socket timeouts, so that a Redis that hangs cannot hang a registration
+      (the hand-off gives up and the sweep covers it).
     """
     if settings.broker_url:
-        return RedisStreamBroker(
+        return NotificationStreamBroker(
             url=settings.broker_url,
             queue_name=STREAM,
             consumer_group_name=CONSUMER_GROUP,
-            maxlen=100_000,
-            idle_timeout=120_000,
-            unacknowledged_lock_timeout=30.0,
+            consumer_id="0",
+            maxlen=STREAM_MAXLEN,
+            idle_timeout=int(settings.broker_redelivery.total_seconds() * 1000),
+            unacknowledged_lock_timeout=RECLAIM_LOCK_TIMEOUT_SECONDS,
+            xread_block=XREAD_BLOCK_MS,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
         )
     return InMemoryBroker(max_async_tasks=20, propagate_exceptions=False)
 
@@ -45,6 +120,7 @@ def register_send_task(
     broker: AsyncBroker, deps: DeliveryDeps
 ) -> AsyncTaskiqDecoratedTask[[int], Coroutine[Any, Any, str]]:
     async def send_notification(notification_id: int) -> str:
+        """One attempt; the outcome is committed before the task returns and the message is acknowledged."""
         outcome: AttemptResult = await attempt_delivery(notification_id, deps)
         log.info("notifications.send %s -> %s", notification_id, outcome)
         return outcome.value

@@ -1,12 +1,31 @@
-"""``barbershop worker``: consume ``notifications.send`` from Redis."""
+"""``barbershop worker``: consume ``notifications.send`` from Redis.
+
+Each message is acknowledged only after its task ran (``AcknowledgeType.WHEN_EXECUTED``),
+and the task returns only after the attempt's outcome is committed: a worker that dies
+mid-task leaves its message pending in Redis and its attempt leased in the database,
+and another worker takes over once the lease runs out. SIGTERM / SIGINT stop taking
+messages and let the running sends finish (up to ``SHUTDOWN_GRACE_SECONDS``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
 
-from taskiq.api import run_receiver_task
+from taskiq import AcknowledgeType
+from taskiq.receiver import Receiver
 
 from entrypoints.bootstrap import Container
+from entrypoints.tasks import CONSUMER_GROUP, STREAM
+
+SHUTDOWN_GRACE_SECONDS: Final = 30.0
+_RESTART_DELAY_SECONDS: Final = 1.0
+
+log = logging.getLogger("barbershop.worker")
 
 
 async def run_worker(container: Container, *, concurrency: int) -> int:
@@ -16,6 +35,30 @@ async def run_worker(container: Container, *, concurrency: int) -> int:
             file=sys.stderr,
         )
         return 2
-    await container.broker.startup()
-    await run_receiver_task(container.broker, max_async_tasks=concurrency, run_startup=False)
+    broker = container.broker
+    broker.is_worker_process = True
+    await broker.startup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("worker started: stream %s, group %s, %s sends at once", STREAM, CONSUMER_GROUP, concurrency)
+    # Tasks are coroutines; the executor only serves taskiq's sync-task path, unused here.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        while not stop.is_set():
+            receiver = Receiver(
+                broker,
+                executor=executor,
+                max_async_tasks=concurrency,
+                run_startup=False,
+                ack_type=AcknowledgeType.WHEN_EXECUTED,
+                propagate_exceptions=False,
+                wait_tasks_timeout=SHUTDOWN_GRACE_SECONDS,
+            )
+            try:
+                await receiver.listen(stop)
+            except Exception:
+                log.exception("the worker's receiver failed; it starts again in %ss", _RESTART_DELAY_SECONDS)
+                await asyncio.sleep(_RESTART_DELAY_SECONDS)
+    log.info("worker stopped")
     return 0

@@ -24,6 +24,7 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from litestar.testing import TestClient
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import InMemoryBroker
 
 from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
@@ -202,6 +203,39 @@ def sqlite_api(sqlite_settings: Settings, clock: FakeClock, portal: BlockingPort
         yield ready
 
 
+async def _execute(engine: AsyncEngine, *statements: str) -> None:
+    async with engine.begin() as connection:
+        for statement in statements:
+            await connection.exec_driver_sql(statement)
+
+
+_FAIL_CLIENT_INSERTS = {
+    "sqlite": (
+        ("CREATE TRIGGER fail_clients BEFORE INSERT ON clients BEGIN SELECT RAISE(ABORT, 'disk failure'); END",),
+        ("DROP TRIGGER fail_clients",),
+    ),
+    "postgres": (
+        (
+            "CREATE FUNCTION fail_clients() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'disk failure'; END $$",
+            "CREATE TRIGGER fail_clients BEFORE INSERT ON clients FOR EACH ROW EXECUTE FUNCTION fail_clients()",
+        ),
+        ("DROP TRIGGER fail_clients ON clients", "DROP FUNCTION fail_clients()"),
+    ),
+}
+
+
+@contextlib.contextmanager
+def clients_table_refusing_rows(api: Api) -> Iterator[None]:
+    """A3: the database fails in the middle of a registration's transaction (after the person row)."""
+    create, drop = _FAIL_CLIENT_INSERTS[api.backend]
+    api.run(_execute, api.container.engine, *create)
+    try:
+        yield
+    finally:
+        api.run(_execute, api.container.engine, *drop)
+
+
 def assert_problem(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """A problem details answer with this status and code, and every member RFC 9457 names."""
     assert answer.status_code == status, answer.text
@@ -210,7 +244,9 @@ def assert_problem(answer: httpx.Response, status: int, code: str) -> dict[str, 
     assert body["code"] == code, body
     assert body["status"] == status
     assert body["type"] == f"urn:barbershop:problem:{code}"
-    assert body["title"] and body["detail"] and body["instance"].startswith("/")
+    assert body["title"]
+    assert body["detail"]
+    assert body["instance"].startswith("/")
     assert body["request_id"] == answer.headers["x-request-id"]
     assert "Traceback" not in answer.text
     return body

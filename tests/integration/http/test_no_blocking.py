@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import argon2
 import httpx
 import pytest
 from anyio.from_thread import BlockingPortal
@@ -42,19 +46,54 @@ def real_argon2_api(
         yield api
 
 
-def _register(api: Api) -> httpx.Response:
-    # A client per thread over the same app and event loop (httpx clients are not shared across threads).
+def _client(api: Api) -> TestClient[Any]:
+    """Another client of the same app on the same event loop (an httpx client per thread)."""
     client: TestClient[Any] = TestClient(api.client.app)
     client.blocking_portal = api.portal
+    return client
+
+
+def _register(api: Api, client: TestClient[Any]) -> httpx.Response:
     return client.post("/api/registrations", json={"phone": new_phone(), "first_name": "Иван"}, headers=api.auth)
 
 
-def test_liveness_answers_within_50_ms_while_20_registrations_hash(real_argon2_api: Api) -> None:
+@pytest.fixture
+def hashing_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ids of the threads argon2 hashes on (the library's method, wrapped to note its thread)."""
+    threads: list[int] = []
+    original = argon2.PasswordHasher.hash
+
+    def noting_thread(self: argon2.PasswordHasher, password: str | bytes, *, salt: bytes | None = None) -> str:
+        threads.append(threading.get_ident())
+        return original(self, password, salt=salt)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "hash", noting_thread)
+    return threads
+
+
+async def _current_thread() -> int:
+    return threading.get_ident()
+
+
+def test_liveness_answers_within_50_ms_while_20_registrations_hash(
+    real_argon2_api: Api, hashing_threads: list[int]
+) -> None:
     api = real_argon2_api
-    latencies: list[float] = []
+    # Made before the clock starts: building an httpx client is slow work of the test, not of the app.
+    clients = [_client(api) for _ in range(REGISTRATIONS)]
+    # Warm up with one burst: the first one loads phone metadata, compiles SQL and opens the pool's
+    # connections, one-time costs (about 0.15 s on the loop) that have nothing to do with hashing.
     with ThreadPoolExecutor(max_workers=REGISTRATIONS) as pool:
+        assert {answer.status_code for answer in pool.map(lambda client: _register(api, client), clients)} == {201}
+    latencies: list[float] = []
+    # The test process has piled up every earlier test's objects; a full garbage collection of
+    # that heap stops the world for ~0.2 s. Freezing it keeps the measurement about hashing.
+    gc.collect()
+    gc.freeze()
+    with contextlib.ExitStack() as unfreeze, ThreadPoolExecutor(max_workers=REGISTRATIONS) as pool:
+        unfreeze.callback(gc.unfreeze)
         started = time.perf_counter()
-        pending = [pool.submit(_register, api) for _ in range(REGISTRATIONS)]
+        pending = [pool.submit(_register, api, client) for client in clients]
         while not all(future.done() for future in pending):
             before = time.perf_counter()
             answer = api.client.get("/health/live")
@@ -64,8 +103,13 @@ def test_liveness_answers_within_50_ms_while_20_registrations_hash(real_argon2_a
         answers = [future.result() for future in pending]
 
     assert [answer.status_code for answer in answers] == [201] * REGISTRATIONS
-    assert api.rows("persons") == REGISTRATIONS
+    assert api.rows("persons") == 2 * REGISTRATIONS
     # The hashing took long enough for liveness to be asked many times while it ran...
     assert len(latencies) >= 10, (len(latencies), registering)
-    # ...and the event loop answered every time within budget.
-    assert max(latencies) < LIVENESS_BUDGET_SECONDS, [round(x * 1000) for x in latencies]
+    # ...the event loop answered every time within budget...
+    assert max(latencies) < LIVENESS_BUDGET_SECONDS, sorted(round(x * 1000) for x in latencies)[-5:]
+    # ...because not one hash ran on it (a 20 ms hash on the loop could still slip under 50 ms).
+    loop_thread = api.run(_current_thread)
+    assert len(hashing_threads) == 2 * REGISTRATIONS
+    assert loop_thread not in hashing_threads
+    assert len(set(hashing_threads)) > 1  # the pool hashes in parallel

@@ -69,7 +69,8 @@ def test_the_status_shows_attempts_and_history_and_never_the_secret(api: Api) ->
     assert body["attempts"][0]["outcome"] == "sent"
     assert body["provider_message_id"] == body["attempts"][0]["provider_message_id"]
     assert [change["status"] for change in body["history"]] == ["scheduled", "sent"]
-    assert "secret" not in body and "password" not in answer.text
+    assert "secret" not in body
+    assert "password" not in answer.text
 
 
 def test_an_unknown_notification_is_404(api: Api) -> None:
