@@ -32,6 +32,8 @@ class Settings:
     db_echo: bool = False
     broker_url: str | None = None
     """``redis://…`` for a Redis Stream broker; None: the queue runs inside the process."""
+    broker_stream: str = "barbershop:notifications"
+    """The Redis stream key of the queue; installations sharing one Redis need different ones."""
     secret_key: str | None = None
     """Master secret; None: generated once into ``data_dir/secret.key``."""
     default_region: str = "RU"
@@ -109,6 +111,7 @@ class Settings:
             db_max_overflow=reader.integer("DB_MAX_OVERFLOW", 10),
             db_echo=reader.flag("DB_ECHO", default=False),
             broker_url=reader.optional("BROKER_URL"),
+            broker_stream=reader.text("BROKER_STREAM", "barbershop:notifications"),
             secret_key=reader.optional("SECRET_KEY"),
             default_region=reader.text("DEFAULT_REGION", "RU").upper(),
             default_channel=reader.text("DEFAULT_CHANNEL", LOCAL_CHANNEL),

@@ -25,7 +25,6 @@ from barbershop_core.use_cases.notifications import AttemptResult, DeliveryDeps,
 from entrypoints.settings import Settings
 
 SEND_NOTIFICATION: Final = "notifications.send"
-STREAM: Final = "barbershop:notifications"
 CONSUMER_GROUP: Final = "barbershop-workers"
 STREAM_MAXLEN: Final = 100_000
 RECLAIM_LOCK_TIMEOUT_SECONDS: Final = 30.0
@@ -67,9 +66,12 @@ class NotificationStreamBroker(RedisStreamBroker):
                     delay = _RECONNECT_FIRST_DELAY
                     yield message
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                # NOGROUP: the group is gone; UNBLOCKED: the stream was deleted under a blocked read.
+                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
-                log.warning("consumer group %s is gone (Redis restarted empty?); declaring it again", CONSUMER_GROUP)
+                log.warning(
+                    "stream %s lost its consumer group (Redis restarted empty?); declaring it again", self.queue_name
+                )
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("Redis unavailable (%s); the worker reconnects in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
@@ -103,7 +105,7 @@ def build_broker(settings: Settings) -> AsyncBroker:
     if settings.broker_url:
         return NotificationStreamBroker(
             url=settings.broker_url,
-            queue_name=STREAM,
+            queue_name=settings.broker_stream,
             consumer_group_name=CONSUMER_GROUP,
             consumer_id="0",
             maxlen=STREAM_MAXLEN,

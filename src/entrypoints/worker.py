@@ -20,7 +20,7 @@ from taskiq import AcknowledgeType
 from taskiq.receiver import Receiver
 
 from entrypoints.bootstrap import Container
-from entrypoints.tasks import CONSUMER_GROUP, STREAM
+from entrypoints.tasks import CONSUMER_GROUP
 
 SHUTDOWN_GRACE_SECONDS: Final = 30.0
 _RESTART_DELAY_SECONDS: Final = 1.0
@@ -42,7 +42,8 @@ async def run_worker(container: Container, *, concurrency: int) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker started: stream %s, group %s, %s sends at once", STREAM, CONSUMER_GROUP, concurrency)
+    stream = container.settings.broker_stream
+    log.info("worker started: stream %s, group %s, %s sends at once", stream, CONSUMER_GROUP, concurrency)
     # Tasks are coroutines; the executor only serves taskiq's sync-task path, unused here.
     with ThreadPoolExecutor(max_workers=1) as executor:
         while not stop.is_set():

@@ -8,7 +8,6 @@ embedded default, and at shutdown stops what it started and closes what it built
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -28,8 +27,6 @@ from entrypoints.http.throttle import LoginThrottle
 from entrypoints.http.tokens import TokenSigner
 from entrypoints.settings import Settings
 from entrypoints.sweeper import running_in_background
-
-log = logging.getLogger("barbershop.http")
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

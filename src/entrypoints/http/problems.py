@@ -148,7 +148,7 @@ def unsupported_media_type(media_type: str) -> ApiProblem:
         415,
         "unsupported_media_type",
         "Неподдерживаемый формат запроса",
-        "Отправьте тело запроса в JSON (Content-Type: application/json)",
+        f"Формат «{media_type[:100]}» не поддерживается: отправьте JSON (Content-Type: application/json)",
     )
 
 

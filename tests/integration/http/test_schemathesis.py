@@ -17,6 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -78,6 +79,7 @@ def test_every_operation_answers_as_documented(server: Server, auth: dict[str, s
     failures: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result  # the document itself must be valid
         operation = result.ok()
         operations += 1
         try:

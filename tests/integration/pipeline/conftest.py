@@ -3,9 +3,10 @@ product's own ``barbershop worker`` / ``scheduler`` / ``sync-reference`` process
 real Redis and a real database, sending through real channel adapters to fake providers
 on 127.0.0.1.
 
-Redis: the shared server (``BARBERSHOP_TEST_REDIS_URL``, default 127.0.0.1:6379/0; the
-tests delete only the product's stream key there), or, for fault tests, a
-``redis-server`` of the test's own on a free port. An unreachable Redis skips the tests,
+Redis: the shared server (``BARBERSHOP_TEST_REDIS_URL``, default 127.0.0.1:6379/0), or,
+for fault tests, a ``redis-server`` of the test's own on a free port. Each test has a
+stream of its own (``BARBERSHOP_BROKER_STREAM``), deleted afterwards, so test sessions
+running at once on the shared server do not read each other's messages. An unreachable Redis skips the tests,
 or fails them under ``CI=true``. Time is real: the settings shrink the backoff, the
 lease and the sweep interval so that the whole directory runs in well under a minute.
 """
@@ -19,6 +20,7 @@ import hmac
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +39,7 @@ from barbershop_core.use_cases.accounts import create_manager
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from entrypoints.tasks import CONSUMER_GROUP, STREAM
+from entrypoints.tasks import CONSUMER_GROUP
 from tests.integration.pipeline.support import (
     DEFAULT_REDIS_URL,
     REDIS_URL_ENV,
@@ -67,23 +69,23 @@ FAST: dict[str, str] = {
 """Backoff 0.25 s → 1 s → 4 s; a sweep every 0.1 s."""
 
 
-def forget_queue(url: str) -> None:
-    """Delete the product's stream (and its reclaim lock) on the shared server, nothing else."""
-    client = redis.Redis.from_url(url)
+def forget_queue(url: str, stream: str) -> None:
+    """Delete a test's stream (and its reclaim lock), nothing else."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
-        client.delete(STREAM, f"autoclaim:{CONSUMER_GROUP}:{STREAM}")
+        client.delete(stream, f"autoclaim:{CONSUMER_GROUP}:{stream}")
+    except redis.ConnectionError:
+        pass  # a fault test's own server, stopped: nothing to clean
     finally:
         client.close()
 
 
 @pytest.fixture
-def shared_redis() -> Iterator[str]:
+def shared_redis() -> str:
     url = os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL)
     if not redis_answers(url):
         unreachable(f"Redis is unreachable at {url} (set {REDIS_URL_ENV})")
-    forget_queue(url)
-    yield url
-    forget_queue(url)
+    return url
 
 
 @pytest.fixture
@@ -223,18 +225,22 @@ class Pipeline:
 
         return self.run(read)[::-1]  # stored newest first; oldest first here
 
+    @property
+    def stream(self) -> str:
+        return self.env["BARBERSHOP_BROKER_STREAM"]
+
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.env["BARBERSHOP_BROKER_URL"])
 
     def stream_entries(self) -> list[bytes]:
         """The raw task messages in the stream, as Redis keeps them."""
         with contextlib.closing(self.redis()) as client:
-            return [fields[b"data"] for _, fields in client.xrange(STREAM)]
+            return [fields[b"data"] for _, fields in client.xrange(self.stream)]
 
     def pending(self) -> int:
         """Messages delivered to a worker and not acknowledged yet."""
         with contextlib.closing(self.redis()) as client:
-            summary = client.xpending(STREAM, CONSUMER_GROUP)
+            summary = client.xpending(self.stream, CONSUMER_GROUP)
         return int(summary["pending"])
 
     def stop_processes(self) -> None:
@@ -258,6 +264,7 @@ def open_pipeline(tmp_path: Path, fake_sms: FakeSmsRu, portal: BlockingPortal) -
             "BARBERSHOP_DATA_DIR": str(data_dir),
             "BARBERSHOP_DATABASE_URL": database_url,
             "BARBERSHOP_BROKER_URL": broker_url,
+            "BARBERSHOP_BROKER_STREAM": f"barbershop-test:{uuid.uuid4().hex[:12]}:notifications",
             "BARBERSHOP_SECRET_KEY": SECRET_KEY,
             "BARBERSHOP_DEFAULT_CHANNEL": "sms",
             "BARBERSHOP_SMSRU_API_ID": SMSRU_API_ID,
@@ -294,5 +301,6 @@ def open_pipeline(tmp_path: Path, fake_sms: FakeSmsRu, portal: BlockingPortal) -
             if pipeline is not None:
                 pipeline.stop_processes()
             portal.call(container.aclose)
+            forget_queue(broker_url, environment["BARBERSHOP_BROKER_STREAM"])
 
     return opened

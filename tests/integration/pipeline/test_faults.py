@@ -124,3 +124,34 @@ def test_a_worker_killed_after_vk_took_the_message_does_not_make_vk_send_it_agai
     keys = {request.form()["random_id"] for request in vk.requests}
     assert keys == {str(random_id(notification_id))}
     assert sent["provider_message_id"] == "1001"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known gap: SMS.ru has no idempotency key, and the core re-sends an attempt whose lease ran out "
+        "without an outcome; it cannot tell 'the provider never got it' from 'the worker died after the "
+        "provider took it'. Needs the core change proposed with issue 5 (treat an abandoned attempt on a "
+        "channel without an idempotency key as an unknown outcome: alert, do not re-send)."
+    ),
+)
+def test_a_worker_killed_after_sms_ru_took_the_message_does_not_make_the_client_get_it_twice(
+    open_pipeline: OpenPipeline, own_redis: RedisServer, sqlite_url: str, fake_sms: FakeSmsRu
+) -> None:
+    fake_sms.script = [accept_and_hang()]
+    with open_pipeline(sqlite_url, own_redis.url, BARBERSHOP_SEND_LEASE_SECONDS="1") as pipeline:
+        doomed = pipeline.worker("worker-doomed")
+        notification_id = pipeline.register(PHONE)["notification_id"]
+        wait_for(lambda: len(fake_sms.requests) == 1, timeout=15, what="the first send to reach SMS.ru")
+        doomed.kill()
+
+        pipeline.worker("worker-b")
+        pipeline.scheduler()
+        eventually(
+            lambda: pipeline.notification(notification_id)["status"],
+            lambda status: status != "scheduled",
+            within=30,
+            what="the notification to leave 'scheduled'",
+        )
+    accepted = len(fake_sms.accepted)
+    assert accepted == 1, "the client got the welcome message twice"
