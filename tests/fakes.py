@@ -430,6 +430,11 @@ class FakePasswordGenerator:
         self._counter = itertools.count(1)
         self.issued: list[str] = []
 
+    def generate_code(self) -> str:
+        code = f"{next(self._counter):08d}"
+        self.issued.append(code)
+        return code
+
     def generate(self) -> str:
         password = f"Temp{next(self._counter):06d}xy"
         self.issued.append(password)
@@ -467,8 +472,9 @@ class RecordingQueue:
 class ScriptedChannel:
     """Answers each send with the next scripted outcome; sends succeed once the script ends."""
 
-    def __init__(self, outcomes: Iterable[DeliveryFailed | str] = ()) -> None:
+    def __init__(self, outcomes: Iterable[DeliveryFailed | str] = (), *, deduplicates: bool = True) -> None:
         self._outcomes = list(outcomes)
+        self.deduplicates = deduplicates
         self.sent: list[OutgoingMessage] = []
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:

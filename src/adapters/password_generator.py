@@ -17,6 +17,10 @@ class SecretsPasswordGenerator:
             raise ValueError("a temporary password needs at least 10 characters")
         self._length = length
 
+    def generate_code(self) -> str:
+        """Eight digits: 10^8 codes, guarded by the login throttle, expiry and forced change."""
+        return f"{secrets.randbelow(10**8):08d}"
+
     def generate(self) -> str:
         while True:
             password = "".join(secrets.choice(_ALPHABET) for _ in range(self._length))

@@ -21,6 +21,9 @@ class RegistrationPolicy:
     temporary_password_ttl: timedelta = timedelta(hours=72)
     create_missing_templates: bool = False
     """Variant 3: create a built-in default template when a known one is missing."""
+    code_only_channels: frozenset[str] = frozenset({"telegram"})
+    """Channels that carry a numeric code and no text (Telegram Gateway): the temporary
+    password sent through them is digits only."""
 
 
 @attrs.frozen

@@ -189,6 +189,9 @@ class PasswordGenerator(Protocol):
     def generate(self) -> str:
         """A fresh random temporary password."""
 
+    def generate_code(self) -> str:
+        """A fresh random temporary password of digits only, for code-only channels."""
+
 
 class KeyDigester(Protocol):
     """A keyed fast hash for random API keys (they need no slow hashing)."""
@@ -243,6 +246,15 @@ class DeliveryFailed(Exception):
 
 
 class NotificationChannel(Protocol):
+    @property
+    def deduplicates(self) -> bool:
+        """True when sending the same ``notification_id`` twice reaches the client once.
+
+        Decides what happens to an attempt whose worker died: on such a channel it is
+        simply sent again; on any other it may already have reached the client, so it
+        fails and a manager decides (at most once towards the client).
+        """
+
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         """Raises :class:`DeliveryFailed`."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from barbershop_core.model import AddressKind, Channel, NotificationTemplate, TemplateKind
-from barbershop_core.templates import DEFAULT_BODIES
+from barbershop_core.policies import RegistrationPolicy
+from barbershop_core.templates import CODE_ONLY_BODY, DEFAULT_BODIES
 
 LOCAL_CHANNEL: Final = "local"
 
@@ -18,6 +19,11 @@ DEFAULT_CHANNELS: Final = (
 )
 
 DEFAULT_TEMPLATES: Final = tuple(
-    NotificationTemplate("REG_WELCOME", channel.code, TemplateKind.SERVICE, DEFAULT_BODIES["REG_WELCOME"])
+    NotificationTemplate(
+        "REG_WELCOME",
+        channel.code,
+        TemplateKind.SERVICE,
+        CODE_ONLY_BODY if channel.code in RegistrationPolicy().code_only_channels else DEFAULT_BODIES["REG_WELCOME"],
+    )
     for channel in DEFAULT_CHANNELS
 )

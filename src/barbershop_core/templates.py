@@ -10,6 +10,9 @@ from barbershop_core.errors import ValidationError
 
 PLACEHOLDERS: Final = frozenset({"first_name", "login", "password", "expires_at"})
 
+CODE_ONLY_BODY: Final = "{password}"
+"""The whole message on a code-only channel: the provider wraps the code in its own words."""
+
 DEFAULT_BODIES: Final = {
     "REG_WELCOME": (
         "{first_name}, добро пожаловать в барбершоп! Логин: {login}, временный пароль: {password}. "

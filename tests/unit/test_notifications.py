@@ -589,23 +589,56 @@ async def test_getting_a_notification_answers_it_or_not_found(world: World) -> N
 
 
 async def test_resending_a_held_notification_releases_it_through_the_new_channel(world: World) -> None:
+    whatsapp = ScriptedChannel()
+    world.channels.channels["whatsapp"] = whatsapp
+    await register(world, postpone_notification=True)
+
+    released = await resend(world, 1, "whatsapp")
+
+    assert (released.id, released.status, released.channel) == (1, NotificationStatus.SCHEDULED, "whatsapp")
+    assert [(h.status, h.reason) for h in stored(world).history] == [
+        (NotificationStatus.HELD, "Отложено менеджером"),
+        (NotificationStatus.SCHEDULED, "Канал: whatsapp"),
+    ]
+    assert world.queue.enqueued == [1]
+    [event] = [e for e in audit_events(world) if e.action is AuditAction.NOTIFICATION_RELEASED]
+    assert event.details == {"channel": "whatsapp"}
+    assert await attempt(world) is AttemptResult.SENT
+    assert whatsapp.sent[0].text.endswith("при первом входе его нужно сменить.")
+    assert world.passwords.issued == [world.passwords.issued[0]]
+    assert world.passwords.issued[0] in whatsapp.sent[0].text
+
+
+async def test_a_welcome_by_telegram_carries_only_a_numeric_code_as_the_temporary_password(world: World) -> None:
+    telegram = ScriptedChannel()
+    world.channels.channels["telegram"] = telegram
+    await register(world, channel="telegram")
+
+    assert await attempt(world) is AttemptResult.SENT
+
+    [code] = world.passwords.issued
+    assert code.isdigit()
+    assert len(code) == 8
+    assert telegram.sent[0].text == code
+    [person] = rows(world, "persons")
+    assert person.password_hash == await world.hasher.hash(code)
+
+
+async def test_releasing_a_held_text_welcome_into_telegram_issues_a_numeric_code_instead(world: World) -> None:
     telegram = ScriptedChannel()
     world.channels.channels["telegram"] = telegram
     await register(world, postpone_notification=True)
 
-    released = await resend(world, 1, "telegram")
-
-    assert (released.id, released.status, released.channel) == (1, NotificationStatus.SCHEDULED, "telegram")
-    assert [(h.status, h.reason) for h in stored(world).history] == [
-        (NotificationStatus.HELD, "Отложено менеджером"),
-        (NotificationStatus.SCHEDULED, "Канал: telegram"),
-    ]
-    assert world.queue.enqueued == [1]
-    [event] = [e for e in audit_events(world) if e.action is AuditAction.NOTIFICATION_RELEASED]
-    assert event.details == {"channel": "telegram"}
+    await resend(world, 1, "telegram")
     assert await attempt(world) is AttemptResult.SENT
-    assert telegram.sent[0].text.endswith("при первом входе его нужно сменить.")
-    assert world.passwords.issued[0] in telegram.sent[0].text
+
+    text_password, code = world.passwords.issued
+    assert not text_password.isdigit()
+    assert code.isdigit()
+    assert telegram.sent[0].text == code
+    [person] = rows(world, "persons")
+    assert person.password_hash == await world.hasher.hash(code)
+    assert AuditAction.CREDENTIALS_ISSUED in [e.action for e in audit_events(world) if e.notification_id is None][1:]
 
 
 async def test_releasing_a_held_notification_into_an_inactive_channel_answers_channel_unavailable(
@@ -706,6 +739,47 @@ async def test_a_secret_that_no_longer_opens_fails_the_notification_without_send
     assert failed.secret is None
     assert failed.last_error == "Временный пароль не расшифровывается (сменился ключ?)"
     assert world.channels.channels["sms"].sent == []
+
+
+async def _abandon_first_attempt(world: World) -> None:
+    """A worker claimed the attempt and died: the lease runs out with no outcome recorded."""
+    await register(world)
+    async with world.uow() as uow:
+        notification = await uow.notifications.get(1)
+        assert notification is not None
+        notification.claim(world.clock.now(), world.clock.now() + world.retry.lease)
+        await uow.notifications.save(notification)
+        await uow.commit()
+    world.clock.advance(world.retry.lease)
+
+
+async def test_an_abandoned_attempt_on_a_channel_that_may_duplicate_fails_instead_of_sending_again(
+    world: World,
+) -> None:
+    channel = ScriptedChannel(deduplicates=False)
+    world.channels.channels["sms"] = channel
+    await _abandon_first_attempt(world)
+
+    assert await attempt(world) is AttemptResult.FAILED
+
+    failed = stored(world)
+    assert channel.sent == []
+    assert failed.status is NotificationStatus.FAILED
+    assert failed.last_error == (
+        "Прошлая попытка прервалась, сообщение могло уйти: проверьте у клиента или отправьте заново"
+    )
+    assert [alert.notification.id for alert in await list_alerts(uow_factory=world.uow)] == [1]
+
+
+async def test_an_abandoned_attempt_on_a_deduplicating_channel_is_simply_sent_again(world: World) -> None:
+    channel = ScriptedChannel(deduplicates=True)
+    world.channels.channels["sms"] = channel
+    await _abandon_first_attempt(world)
+
+    assert await attempt(world) is AttemptResult.SENT
+
+    assert [message.notification_id for message in channel.sent] == [1]
+    assert stored(world).status is NotificationStatus.SENT
 
 
 async def test_resending_an_unknown_notification_answers_not_found(world: World) -> None:

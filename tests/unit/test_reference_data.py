@@ -15,7 +15,7 @@ from barbershop_core.model import (
 )
 from barbershop_core.ports import ReferenceSnapshot
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES, LOCAL_CHANNEL
-from barbershop_core.templates import DEFAULT_BODIES
+from barbershop_core.templates import CODE_ONLY_BODY, DEFAULT_BODIES
 from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery
 from barbershop_core.use_cases.reference_data import (
     SyncReport,
@@ -118,7 +118,7 @@ async def test_sync_changes_what_differs_deactivates_what_is_gone_and_audits(wor
     ]
     wanted_templates = [
         welcome("sms", "{first_name}, ваш пароль: {password}"),
-        welcome("telegram"),
+        welcome("telegram", CODE_ONLY_BODY),
         welcome("whatsapp"),
         welcome("local"),
         welcome("max"),

@@ -97,6 +97,8 @@ class HttpChannel(abc.ABC):
 
     provider: ClassVar[str]
     """The provider's name as the manager knows it; starts every reason."""
+    deduplicates: bool = False
+    """The provider drops a repeat of the same notification id (see ``NotificationChannel``)."""
 
     def __init__(self, *, timeout_seconds: float, client: httpx.AsyncClient | None = None) -> None:
         if timeout_seconds <= 0:

@@ -34,6 +34,9 @@ class LocalChannelSettings:
 class LocalFileChannel:
     """Implements ``NotificationChannel``; the receipt is a fresh ``local-…`` id."""
 
+    deduplicates = True
+    """A repeated line in a local file reaches no client twice: safe to send again."""
+
     def __init__(
         self,
         settings: LocalChannelSettings = LocalChannelSettings(),

@@ -72,6 +72,7 @@ class VkSettings:
 
 class VkChannel(HttpChannel):
     provider = "ВКонтакте"
+    deduplicates = True  # random_id is derived from the notification id
 
     def __init__(self, settings: VkSettings, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(timeout_seconds=settings.timeout_seconds, client=client)

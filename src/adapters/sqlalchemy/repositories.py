@@ -379,6 +379,8 @@ class SqlNotificationRepository(_Repository):
             .where(_notifications.c.secret.is_not(None), _notifications.c.secret_expires_at <= now)
             .order_by(_notifications.c.id)
             .limit(limit)
+            # A worker recording this notification's send holds its row: leave it to the worker.
+            .with_for_update(skip_locked=True)
         )
 
     async def _one(self, statement: sa.Select[Any]) -> ClientNotification | None:

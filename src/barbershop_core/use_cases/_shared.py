@@ -189,6 +189,7 @@ class TemporaryPassword:
 
 async def new_temporary_password(
     *,
+    channel: str,
     hasher: PasswordHasher,
     passwords: PasswordGenerator,
     secret_box: SecretBox,
@@ -196,7 +197,7 @@ async def new_temporary_password(
     policy: RegistrationPolicy,
 ) -> TemporaryPassword:
     """Made before a transaction opens, so the slow hash never holds a database lock."""
-    password = passwords.generate()
+    password = passwords.generate_code() if channel in policy.code_only_channels else passwords.generate()
     return TemporaryPassword(
         password_hash=await hasher.hash(password),
         sealed=secret_box.seal(password),

@@ -37,6 +37,7 @@ from barbershop_core.ports import (
 from barbershop_core.templates import needs_password, render
 from barbershop_core.use_cases._shared import (
     Context,
+    TemporaryPassword,
     active_channel_codes,
     audit,
     hand_off,
@@ -105,10 +106,10 @@ async def resend_notification(command: ResendNotification, deps: NotificationDep
     """
     async with deps.uow_factory() as uow:
         original = await uow.notifications.get(command.notification_id)
-        if original is None:
-            raise NotFound(f"Уведомление {command.notification_id} не найдено")
-        if original.status is NotificationStatus.HELD:
-            return await _release(uow, original, command, deps)
+    if original is None:
+        raise NotFound(f"Уведомление {command.notification_id} не найдено")
+    if original.status is NotificationStatus.HELD:
+        return await _release(original.id, command, await _password_for_switch(original, command, deps), deps)
     if original.status is NotificationStatus.SCHEDULED:
         raise NotificationInProgress()
     if original.superseded_by is not None:
@@ -124,9 +125,45 @@ async def resend_notification(command: ResendNotification, deps: NotificationDep
     )
 
 
+async def _password_for_switch(
+    held: ClientNotification, command: ResendNotification, deps: NotificationDeps
+) -> TemporaryPassword | None:
+    """A held password fits its channel; moving between a text channel and a code-only one
+    needs a password of the other shape."""
+    code_only = deps.policy.code_only_channels
+    if held.secret is None or (held.channel in code_only) == (command.channel in code_only):
+        return None
+    return await new_temporary_password(
+        channel=command.channel,
+        hasher=deps.hasher,
+        passwords=deps.passwords,
+        secret_box=deps.secret_box,
+        clock=deps.clock,
+        policy=deps.policy,
+    )
+
+
 async def _release(
-    uow: UnitOfWork, notification: ClientNotification, command: ResendNotification, deps: NotificationDeps
+    notification_id: int,
+    command: ResendNotification,
+    temporary: TemporaryPassword | None,
+    deps: NotificationDeps,
 ) -> ClientNotification:
+    async with deps.uow_factory() as uow:
+        notification = await uow.notifications.get_for_update(notification_id)
+        assert notification is not None  # read a moment ago; notifications are never deleted
+        await _release_locked(uow, notification, command, temporary, deps)
+    await hand_off(deps.queue, notification.id)
+    return notification
+
+
+async def _release_locked(
+    uow: UnitOfWork,
+    notification: ClientNotification,
+    command: ResendNotification,
+    temporary: TemporaryPassword | None,
+    deps: NotificationDeps,
+) -> None:
     client, person = await require_client(uow, notification.client_id)
     consents = current_consents(await uow.consents.list_for_client(client.id))
     await resolve_delivery(
@@ -140,6 +177,11 @@ async def _release(
     )
     now = deps.clock.now()
     notification.release(now, command.channel)
+    if temporary is not None:
+        person.set_temporary_password(temporary.password_hash, temporary.expires_at)
+        notification.secret, notification.secret_expires_at = temporary.sealed, temporary.expires_at
+        await uow.persons.save(person)
+        await audit(uow, command.context, AuditAction.CREDENTIALS_ISSUED, now, person=person, client=client)
     await uow.notifications.save(notification)
     await audit(
         uow,
@@ -152,8 +194,6 @@ async def _release(
         channel=command.channel,
     )
     await uow.commit()
-    await hand_off(deps.queue, notification.id)
-    return notification
 
 
 async def _create(
@@ -167,6 +207,7 @@ async def _create(
     replaces: int | None,
 ) -> ClientNotification:
     temporary = await new_temporary_password(
+        channel=channel,
         hasher=deps.hasher,
         passwords=deps.passwords,
         secret_box=deps.secret_box,
@@ -248,6 +289,7 @@ class DeliveryDeps:
 WORKER = Context(Actor.system("worker"))
 
 _EXPIRED = "Срок действия временного пароля истёк"
+_ABANDONED = "Прошлая попытка прервалась, сообщение могло уйти: проверьте у клиента или отправьте заново"
 
 
 @attrs.frozen
@@ -296,6 +338,11 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
         if channel is None or not channel.is_active or adapter is None:
             notification.hold(now, f"Канал «{notification.channel}» недоступен")
             return await _finish(uow, notification, person, client, now, AttemptResult.HELD)
+        if notification.lease_until is not None and not adapter.deduplicates:
+            # The last claim ran out without an outcome: the worker died, perhaps after the
+            # provider took the message. Sending again could reach the client twice.
+            notification.record_permanent_failure(now, _ABANDONED)
+            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
         if template is None or not template.is_active:
             notification.hold(now, f"Нет шаблона «{notification.template_code}» для канала «{notification.channel}»")
             return await _finish(uow, notification, person, client, now, AttemptResult.HELD)

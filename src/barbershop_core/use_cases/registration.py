@@ -112,6 +112,7 @@ async def _register_or_replay(
         if existing is not None:
             return await _answer_existing(uow, existing, command, deps)
     temporary = await new_temporary_password(
+        channel=command.channel or deps.policy.default_channel,
         hasher=deps.hasher,
         passwords=deps.passwords,
         secret_box=deps.secret_box,

@@ -19,6 +19,7 @@ from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.auth import LOGIN_THROTTLE, TOKEN_SIGNER, require_manager
 from entrypoints.http.controllers import auth, clients, health, notifications, persons, reference, registrations
 from entrypoints.http.controllers.health import BROKER_STARTED
+from entrypoints.http.controllers.partner import partner_router
 from entrypoints.http.deps import CONTAINER, DEPENDENCIES
 from entrypoints.http.openapi import MANAGER_SECURITY, openapi_config
 from entrypoints.http.problems import MAX_BODY_BYTES, handle_exception, unsupported_media_type
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 await built.aclose()
 
     return Litestar(
-        route_handlers=[_public_router(), _manager_router()],
+        route_handlers=[_public_router(), _manager_router(), partner_router()],
         dependencies=DEPENDENCIES,
         exception_handlers={Exception: handle_exception},
         before_send=[echo_request_id],

@@ -1,0 +1,1 @@
+"""Thin controllers: decode the request, call one use case, encode the answer."""
