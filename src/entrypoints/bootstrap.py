@@ -29,6 +29,14 @@ from entrypoints.settings import Settings
 from entrypoints.tasks import build_broker, register_send_task
 
 
+CALLBACK_KEY_PURPOSE = "callbacks"
+
+
+def channel_callback_secret(callback_key: bytes, channel: str) -> bytes:
+    """The key a channel's provider signs delivery callbacks with."""
+    return derive_key(callback_key, f"callback:{channel}")
+
+
 @attrs.define
 class Container:
     settings: Settings
@@ -77,7 +85,7 @@ class Container:
         return PromoDeps(uow_factory=self.uow_factory, clock=self.clock, policy=self.settings.promo_policy())
 
     def callback_secret(self, channel: str) -> bytes:
-        return derive_key(self.callback_key, f"callback:{channel}")
+        return channel_callback_secret(self.callback_key, channel)
 
     async def aclose(self) -> None:
         if isinstance(self.broker, InMemoryBroker):
@@ -144,5 +152,5 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         broker=broker,
         queue=TaskiqNotificationQueue(send_task),
         token_key=derive_key(master, "tokens"),
-        callback_key=derive_key(master, "callbacks"),
+        callback_key=derive_key(master, CALLBACK_KEY_PURPOSE),
     )

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from barbershop_core.errors import DomainError
 from barbershop_core.use_cases.accounts import count_managers, create_manager, create_partner, revoke_partner
-from entrypoints.bootstrap import Container, build_container
+from entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
 from entrypoints.logging_setup import configure_logging
 from entrypoints.settings import Settings, SettingsError
 
@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     partner_revoke = partner.add_parser("revoke", help="revoke a partner's key")
     partner_revoke.add_argument("--name", required=True)
     partner_revoke.set_defaults(run=_partner_revoke)
+
+    callback = commands.add_parser(
+        "callback-secret", help="print the key a provider signs delivery callbacks with (hex)"
+    )
+    callback.add_argument("--channel", required=True)
+    callback.set_defaults(run=_callback_secret)
 
     sync = commands.add_parser("sync-reference", help="sync channels and templates from BARBERSHOP_REFERENCE_SOURCE")
     sync.set_defaults(run=_sync_reference)
@@ -226,6 +232,14 @@ def _partner_revoke(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return _with_container(settings, run)
+
+
+def _callback_secret(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.key_derivation import derive_key  # noqa: PLC0415 -- keeps the CLI's start fast
+
+    callback_key = derive_key(settings.master_secret(), CALLBACK_KEY_PURPOSE)
+    print(channel_callback_secret(callback_key, args.channel).hex())
+    return 0
 
 
 def _sync_reference(args: argparse.Namespace, settings: Settings) -> int:

@@ -48,3 +48,12 @@ def test_passwords_do_not_repeat() -> None:
     generator = SecretsPasswordGenerator()
 
     assert len({generator.generate() for _ in range(2000)}) == 2000
+
+
+def test_a_code_for_code_only_channels_is_eight_random_digits() -> None:
+    generator = SecretsPasswordGenerator()
+
+    codes = {generator.generate_code() for _ in range(200)}
+
+    assert all(len(code) == 8 and code.isdigit() for code in codes)
+    assert len(codes) > 190

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Final, NoReturn
 
 from litestar import Request, Response, Router, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 
 from barbershop_core.errors import DomainError, ValidationError
 from barbershop_core.model import Partner
@@ -71,8 +71,8 @@ REPLAYED_HEADER: Final = "Idempotent-Replayed"
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         max_length=IDEMPOTENCY_KEY_MAX,
         description=(
@@ -83,8 +83,8 @@ IdempotencyKey = Annotated[
 ]
 BulkIdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         max_length=IDEMPOTENCY_KEY_MAX - _BULK_SUFFIX,
         description=(
