@@ -26,6 +26,7 @@ from entrypoints.http.problems import MAX_BODY_BYTES, handle_exception, unsuppor
 from entrypoints.http.request_id import echo_request_id
 from entrypoints.http.throttle import LoginThrottle
 from entrypoints.http.tokens import TokenSigner
+from entrypoints.http.web import template_config, web_router
 from entrypoints.settings import Settings
 from entrypoints.sweeper import running_in_background
 
@@ -108,13 +109,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 await built.aclose()
 
     return Litestar(
-        route_handlers=[_public_router(), _manager_router(), partner_router()],
+        route_handlers=[_public_router(), _manager_router(), partner_router(), web_router()],
         dependencies=DEPENDENCIES,
         exception_handlers={Exception: handle_exception},
         before_send=[echo_request_id],
         lifespan=[lifespan],
         state=State({LOGIN_THROTTLE: LoginThrottle()}),
         openapi_config=openapi_config(_package_version()),
+        template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,
         debug=False,

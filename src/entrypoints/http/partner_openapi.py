@@ -48,6 +48,11 @@ MAX_PURCHASES: Final = PromoPolicy().max_purchases
 MAX_BULK: Final = 1000
 PRICE_LIMIT: Final = 100_000_000
 E164_PATTERN: Final = r"^\+[1-9][0-9]{6,14}$"
+PRINTABLE_TEXT: Final = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+"""Not blank, no control characters. The server also refuses the other characters Unicode
+does not print (format, private-use, unassigned); a regex without ``\\p{…}`` cannot say so."""
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[ -~]*[!-~][ -~]*$"
+"""Printable ASCII, not blank (what an HTTP header can carry safely)."""
 
 MALFORMED_JSON: Final = "Тело запроса не является корректным JSON"
 EMPTY_BODY: Final = "Пустое тело запроса: ожидается JSON"
@@ -93,7 +98,8 @@ def _participant_schema() -> Schema:
                 type=OpenAPIType.STRING,
                 min_length=1,
                 max_length=PURCHASE_NAME_MAX,
-                description="Название товара. Обязательный параметр.",
+                pattern=PRINTABLE_TEXT,
+                description="Название товара. Обязательный параметр. Пробелы по краям и повторные пробелы убираются.",
                 examples=["Телевизор Samsung"],
             ),
             "price": Schema(
@@ -121,14 +127,18 @@ def _participant_schema() -> Schema:
                 type=OpenAPIType.STRING,
                 min_length=1,
                 max_length=FullName.MAX_LENGTH,
-                description="ФИО клиента. Обязательный параметр.",
+                pattern=PRINTABLE_TEXT,
+                description="ФИО клиента. Обязательный параметр. Пробелы по краям и повторные пробелы убираются.",
                 examples=["Иванов Иван Иванович"],
             ),
             "phone": Schema(
                 type=OpenAPIType.STRING,
                 pattern=E164_PATTERN,
                 max_length=16,
-                description="Номер телефона клиента. Обязательный параметр. Должен быть в формате E.164.",
+                description=(
+                    "Номер телефона клиента. Обязательный параметр. Должен быть в формате E.164 и существовать "
+                    "в плане нумерации своей страны (например, +79111234567)."
+                ),
                 examples=["+79111234567"],
             ),
             "email": Schema(

@@ -29,7 +29,8 @@ from entrypoints.logging_setup import mask_phones
 MASKED_PHONE: Final = "barbershop_partner_masked_phone"
 """``request.state`` key: the masked phone of the body, once it has parsed."""
 
-_EMAIL: Final = re.compile(r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]*@((?:[\w\-]+\.)+\w+)")
+# The local part without ``=``, quotes and braces, so that ``email=ivan@mail.ru`` keeps its ``email=``.
+_EMAIL: Final = re.compile(r"([\w!#$%&*+/?^~.\-])[\w!#$%&*+/?^~.\-]*@((?:[\w\-]+\.)+\w+)")
 
 
 def mask_emails(text: str) -> str:

@@ -1,0 +1,485 @@
+"""Throughput of the partner API (seed 002) against the raw SQL it sends, on PostgreSQL, in one run.
+
+What it does, in order (see ``bench/README.md``):
+
+1. creates a fresh database on the PostgreSQL server (``--admin-url``) and migrates it
+   (``barbershop db upgrade``); it is dropped at the end, whatever happens;
+2. creates a partner with ``barbershop partner create`` and reads its key from the output;
+3. starts ``barbershop serve`` on a free loopback port (``--workers N``; above 1 it needs
+   Redis, ``--broker-url``) — or drives a server already running (``--target``);
+4. drives ``POST /api/register-client`` with ``--concurrency`` httpx async clients for
+   ``--duration`` seconds after a warm-up (each request a new participant, two purchases);
+5. drives ``POST /api/register-clients`` with ``--bulk-requests`` requests of ``--bulk-size``;
+6. stops the server and runs ``pgbench`` on the same database with the same SQL the single
+   registration sends (every statement, savepoint and transaction), and with the smallest
+   equivalent (the same rows in one transaction);
+7. prints the table; ``--json FILE`` also writes the figures.
+
+It only ever talks to 127.0.0.1. It is not a test: nothing in CI runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg import sql
+
+SINGLE = "/api/register-client"
+BULK = "/api/register-clients"
+PARTNER = "bench"
+SECRET_KEY = "bench-secret-key-" + "b" * 32  # the CLI and the server must derive the same key digests
+
+
+# --- the run's parameters and results ------------------------------------------------------
+
+
+@dataclass
+class Single:
+    requests: int = 0
+    seconds: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Bulk:
+    participants: int = 0
+    seconds: float = 0.0
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.participants / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Raw:
+    tps: float = 0.0
+    transactions: int = 0
+    failed: int = 0
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--workers", type=int, default=1, help="barbershop serve --workers")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/15", help="used when --workers > 1")
+    parser.add_argument("--pool-size", type=int, default=10, help="BARBERSHOP_DB_POOL_SIZE per server process")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (and pgbench clients)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of single requests not measured")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of single requests measured")
+    parser.add_argument("--bulk-requests", type=int, default=5)
+    parser.add_argument("--bulk-size", type=int, default=1000)
+    parser.add_argument("--bulk-concurrency", type=int, default=1, help="bulk requests in flight")
+    parser.add_argument("--pgbench", default=shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench")
+    parser.add_argument("--pgbench-duration", type=int, default=20)
+    parser.add_argument(
+        "--target",
+        help="drive this running server (http://127.0.0.1:PORT) instead of starting one; "
+        "needs --api-key and --database-url (its database, for pgbench)",
+    )
+    parser.add_argument("--api-key")
+    parser.add_argument("--database-url")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if args.target and not (args.api_key and args.database_url):
+        parser.error("--target needs --api-key and --database-url")
+    for url in (args.target, args.admin_url, args.database_url):
+        if url and not re.search(r"(@|//)(127\.0\.0\.1|localhost)(:|/|$)", url):
+            parser.error(f"loopback only: {url}")
+    return args
+
+
+# --- the database, the CLI, the server ------------------------------------------------------
+
+
+def _database_url_of(admin_url: str, name: str) -> str:
+    scheme, _, rest = admin_url.partition("://")
+    authority, _, path = rest.partition("/")
+    query = path.partition("?")[2]
+    return f"{scheme}://{authority}/{name}" + (f"?{query}" if query else "")
+
+
+def _barbershop(*args: str) -> list[str]:
+    installed = Path(sys.executable).with_name("barbershop")
+    return [str(installed), *args] if installed.exists() else [sys.executable, "-m", "entrypoints.cli", *args]
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(_barbershop(*args), env=env, capture_output=True, text=True, timeout=300, check=False)  # noqa: S603 -- our own CLI, fixed arguments
+    if done.returncode != 0:
+        raise SystemExit(f"barbershop {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def running_server(env: dict[str, str], workers: int, logs: Path) -> Iterator[str]:
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with (logs / "serve.log").open("w") as log:
+        command = _barbershop("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers))
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 -- our own CLI
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    raise SystemExit(f"barbershop serve exited with {process.returncode}; see {logs / 'serve.log'}")
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise SystemExit("barbershop serve did not start in 60 s")
+                time.sleep(0.2)
+            yield base_url
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# --- the load -------------------------------------------------------------------------------
+
+_FIO = "Иванов Иван Иванович"
+_PURCHASES = '[{"name": "Телевизор Samsung", "price": 40000.00}, {"name": "Кабель", "price": 499.99}]'
+
+
+def _participant(phone: str) -> str:
+    return f'{{"fio": "{_FIO}", "phone": "{phone}", "email": "ivanov@mail.ru", "purchases": {_PURCHASES}}}'
+
+
+def _phones(prefix: str) -> Iterator[str]:
+    """Distinct valid Russian mobile numbers: ``+7<prefix>`` and seven digits."""
+    return (f"+7{prefix}{number:07d}" for number in itertools.count())
+
+
+def _client(base_url: str, key: str, connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        timeout=httpx.Timeout(60.0),
+    )
+
+
+async def drive_single(base_url: str, key: str, concurrency: int, warmup: float, duration: float) -> Single:
+    phones = _phones("911")
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+
+    async with _client(base_url, key, concurrency) as client:
+
+        async def worker(until: float, measured: bool) -> None:
+            while time.perf_counter() < until:
+                body = _participant(next(phones)).encode()
+                started = time.perf_counter()
+                try:
+                    answer = await client.post(SINGLE, content=body)
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] += 1
+                    continue
+                elapsed = time.perf_counter() - started
+                if not measured:
+                    continue
+                if answer.status_code == 200:
+                    latencies.append(elapsed)
+                else:
+                    errors[str(answer.status_code)] += 1
+
+        await asyncio.gather(*(worker(time.perf_counter() + warmup, False) for _ in range(concurrency)))
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(started + duration, True) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return Single(len(latencies), seconds, dict(errors), cuts[49] * 1000, cuts[98] * 1000)
+
+
+async def drive_bulk(base_url: str, key: str, requests: int, size: int, concurrency: int) -> Bulk:
+    phones = _phones("912")
+    bodies = [("[" + ", ".join(_participant(next(phones)) for _ in range(size)) + "]").encode() for _ in range(requests)]
+    result = Bulk()
+    async with _client(base_url, key, concurrency) as client:
+        queue = iter(bodies)
+
+        async def worker() -> None:
+            for body in queue:
+                answer = await client.post(BULK, content=body)
+                if answer.status_code != 200:
+                    result.errors += size
+                    continue
+                for item in answer.json()["results"]:
+                    if "client_id" in item:
+                        result.participants += 1
+                    else:
+                        result.errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+# --- the raw SQL ------------------------------------------------------------------------------
+
+# pgbench scripts. ``:n`` is a random number that makes the phone and the idempotency key
+# unique (a clash is possible but unlikely: 10^13 values); ``:digest``, ``:scope``,
+# ``:source`` and ``:partner_id`` come from ``-D`` (pgbench would read ``:name`` inside a
+# string literal as a variable too). Statements, savepoints and transactions are those of
+# one ``POST /api/register-client`` of a new participant, as the app sends them (SQLAlchemy
+# Core, psycopg 3); only the pool's pre-ping per checkout is left out.
+_KEY = "'auto:' || encode(sha256(:n::text::bytea), 'hex')"
+_PHONE = "'+9' || lpad(:n::text, 13, '0')"
+_IDEMPOTENCY_COLUMNS = "scope, key, fingerprint, created_at, expires_at, state, result_id"
+_PERSON_COLUMNS = (
+    "phone_number, login, first_name, password_hash, must_change_password, temporary_password_expires_at, created_at"
+)
+_CLIENT_COLUMNS = "person_id, registered_at, registered_by, source, full_name, email, channel_accounts"
+_AUDIT = (
+    "INSERT INTO audit_events (action, actor, occurred_at, request_id, person_id, client_id, notification_id, "
+    "masked_phone, details) VALUES ('promo_registered', :scope, now(), md5(:n::text), :person_id, :client_id, NULL, "
+    "'+7911*****67', '{\"purchases\": \"2\", \"email\": \"i***@mail.ru\"}');"
+)
+_PURCHASE = "INSERT INTO purchases (client_id, partner_id, name, price, registered_at) VALUES "
+
+SAME_SQL = f"""\\set n random(1, 9999999999999)
+BEGIN;
+SELECT id, name, key_digest, created_at, revoked_at FROM partners WHERE key_digest = :digest;
+ROLLBACK;
+BEGIN;
+SELECT {_IDEMPOTENCY_COLUMNS} FROM idempotency_records WHERE scope = :scope AND key = {_KEY};
+SAVEPOINT sa_savepoint_1;
+INSERT INTO idempotency_records ({_IDEMPOTENCY_COLUMNS}) VALUES (:scope, {_KEY}, encode(sha256(:n::text::bytea), 'hex'), now(), now() + interval '5 minutes', 'in_flight', NULL);
+RELEASE SAVEPOINT sa_savepoint_1;
+COMMIT;
+BEGIN;
+SELECT id, {_PERSON_COLUMNS} FROM persons WHERE phone_number = {_PHONE};
+SAVEPOINT sa_savepoint_1;
+INSERT INTO persons ({_PERSON_COLUMNS}) VALUES ({_PHONE}, {_PHONE}, 'Иван', NULL, false, NULL, now()) RETURNING id \\gset person_
+RELEASE SAVEPOINT sa_savepoint_1;
+SELECT id, {_CLIENT_COLUMNS} FROM clients WHERE person_id = :person_id;
+SAVEPOINT sa_savepoint_2;
+INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES (:person_id, now(), :scope, :source, '{_FIO}', 'ivanov@mail.ru', '{{}}') RETURNING id \\gset client_
+RELEASE SAVEPOINT sa_savepoint_2;
+{_PURCHASE}(:client_id, :partner_id, 'Телевизор Samsung', 40000.00, now()) RETURNING id;
+{_PURCHASE}(:client_id, :partner_id, 'Кабель', 499.99, now()) RETURNING id;
+SELECT {_IDEMPOTENCY_COLUMNS} FROM idempotency_records WHERE scope = :scope AND key = {_KEY};
+INSERT INTO idempotency_records ({_IDEMPOTENCY_COLUMNS}) VALUES (:scope, {_KEY}, encode(sha256(:n::text::bytea), 'hex'), now(), now() + interval '5 minutes', 'completed', :client_id) ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, created_at = excluded.created_at, expires_at = excluded.expires_at, state = excluded.state, result_id = excluded.result_id;
+{_AUDIT}
+COMMIT;
+"""
+
+# The same rows (person, client, two purchases, idempotency record, audit event) in one
+# transaction with no read-before-write: what a registration costs the database at least.
+MINIMAL_SQL = f"""\\set n random(1, 9999999999999)
+BEGIN;
+INSERT INTO persons ({_PERSON_COLUMNS}) VALUES ({_PHONE}, {_PHONE}, 'Иван', NULL, false, NULL, now()) RETURNING id \\gset person_
+INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES (:person_id, now(), :scope, :source, '{_FIO}', 'ivanov@mail.ru', '{{}}') RETURNING id \\gset client_
+{_PURCHASE}(:client_id, :partner_id, 'Телевизор Samsung', 40000.00, now()), (:client_id, :partner_id, 'Кабель', 499.99, now());
+INSERT INTO idempotency_records ({_IDEMPOTENCY_COLUMNS}) VALUES (:scope, {_KEY}, encode(sha256(:n::text::bytea), 'hex'), now(), now() + interval '5 minutes', 'completed', :client_id);
+{_AUDIT}
+COMMIT;
+"""
+
+
+def pgbench(binary: str, database_url: str, script: str, clients: int, seconds: int, defines: dict[str, str]) -> Raw:
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", encoding="utf-8", delete=False) as file:
+        file.write(script)
+    try:
+        command = [binary, "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", file.name]
+        for name, value in defines.items():
+            command += ["-D", f"{name}={value}"]
+        done = subprocess.run(  # noqa: S603 -- pgbench with arguments built here
+            [*command, database_url], capture_output=True, text=True, timeout=seconds + 120, check=False
+        )
+    finally:
+        os.unlink(file.name)
+    if done.returncode != 0:
+        raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
+    processed = re.search(r"number of transactions actually processed: (\d+)", done.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    if tps is None or processed is None:
+        raise SystemExit(f"unexpected pgbench output:\n{done.stdout}")
+    return Raw(float(tps.group(1)), int(processed.group(1)), int(failed.group(1)) if failed else 0)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def machine(database_url: str) -> dict[str, str]:
+    memory = ""
+    with contextlib.suppress(OSError):
+        total = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
+        memory = f"{int(total.group(1)) / 1024 / 1024:.1f} GiB" if total else ""
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    return {
+        "cpus": str(os.cpu_count()),
+        "memory": memory,
+        "python": platform.python_version(),
+        "postgresql": str(row[0]) if row else "?",
+        "platform": platform.platform(),
+    }
+
+
+def _server_env(database_url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BARBERSHOP_")}
+    env |= {
+        "BARBERSHOP_DATABASE_URL": database_url,
+        "BARBERSHOP_SECRET_KEY": SECRET_KEY,
+        "BARBERSHOP_DATA_DIR": str(data_dir),
+        "BARBERSHOP_DB_POOL_SIZE": str(args.pool_size),
+        "BARBERSHOP_LOCAL_CHANNEL_ECHO": "false",
+    }
+    if args.workers > 1:
+        env |= {"BARBERSHOP_BROKER_URL": args.broker_url, "BARBERSHOP_BROKER_STREAM": f"bench:{uuid.uuid4().hex}"}
+    return env
+
+
+def _partner_of(database_url: str) -> tuple[int, str]:
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute("SELECT id, key_digest FROM partners WHERE name = %s", (PARTNER,)).fetchone()
+    if row is None:
+        raise SystemExit(f"no partner named {PARTNER!r} in the database")
+    return int(row[0]), str(row[1])
+
+
+def _load(args: argparse.Namespace, base_url: str, key: str) -> tuple[Single, Bulk]:
+    print(f"single: {args.concurrency} in flight, {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured…")
+    single = asyncio.run(drive_single(base_url, key, args.concurrency, args.warmup, args.duration))
+    print(f"bulk: {args.bulk_requests} × {args.bulk_size} participants, {args.bulk_concurrency} in flight…")
+    bulk = asyncio.run(drive_bulk(base_url, key, args.bulk_requests, args.bulk_size, args.bulk_concurrency))
+    return single, bulk
+
+
+def _raw(args: argparse.Namespace, database_url: str) -> tuple[Raw, Raw]:
+    partner_id, digest = _partner_of(database_url)
+    defines = {
+        "digest": digest,
+        "scope": f"partner:{partner_id}",
+        "partner_id": str(partner_id),
+        "source": f"partner:{PARTNER}",
+    }
+    libpq = database_url.replace("postgresql+psycopg://", "postgresql://")
+    print(f"pgbench: the same SQL, {args.concurrency} clients, {args.pgbench_duration} s…")
+    same = pgbench(args.pgbench, libpq, SAME_SQL, args.concurrency, args.pgbench_duration, defines)
+    print(f"pgbench: the minimal SQL, {args.concurrency} clients, {args.pgbench_duration} s…")
+    minimal = pgbench(args.pgbench, libpq, MINIMAL_SQL, args.concurrency, args.pgbench_duration, defines)
+    return same, minimal
+
+
+def report(args: argparse.Namespace, facts: dict[str, str], single: Single, bulk: Bulk, same: Raw, minimal: Raw) -> str:
+    ratio = single.rate / same.tps if same.tps else 0.0
+    rows = [
+        ("single POST /api/register-client, requests/s", f"{single.rate:,.0f}"),
+        ("single latency p50 / p99, ms", f"{single.p50_ms:.1f} / {single.p99_ms:.1f}"),
+        ("single non-200 answers", str(sum(single.errors.values())) + (f" {single.errors}" if single.errors else "")),
+        ("bulk POST /api/register-clients, participants/s", f"{bulk.rate:,.0f}"),
+        ("bulk participants refused", str(bulk.errors)),
+        ("raw SQL, same statements (pgbench), TPS", f"{same.tps:,.0f}"),
+        ("raw SQL, minimal one transaction (pgbench), TPS", f"{minimal.tps:,.0f}"),
+        ("ratio single / raw same SQL", f"{ratio:.0%}"),
+        ("ratio bulk / raw same SQL", f"{(bulk.rate / same.tps if same.tps else 0):.0%}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [
+        f"machine: {facts['cpus']} CPUs, {facts['memory']}, Python {facts['python']}, "
+        f"PostgreSQL {facts['postgresql']}",
+        f"server: barbershop serve --workers {args.workers}, pool {args.pool_size}; "
+        f"load: {args.concurrency} in flight, {args.duration:.0f} s",
+        "",
+        f"| {'measure'.ljust(width)} | value |",
+        f"|{'-' * (width + 2)}|-------|",
+        *(f"| {name.ljust(width)} | {value} |" for name, value in rows),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    with contextlib.ExitStack() as stack:
+        if args.target:
+            database_url, base_url, key = args.database_url, args.target, args.api_key
+            facts = machine(database_url)
+            single, bulk = _load(args, base_url, key)
+        else:
+            database_url = stack.enter_context(_bench_database(args.admin_url))
+            facts = machine(database_url)
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="barbershop-bench-")))
+            env = _server_env(database_url, args, data_dir / "data")
+            print("migrating a fresh database…")
+            _cli(env, "db", "upgrade")
+            key_line = re.search(r"bsk_[\w-]+", _cli(env, "partner", "create", "--name", PARTNER))
+            if key_line is None:
+                raise SystemExit("partner create printed no key")
+            key = key_line.group(0)
+            with running_server(env, args.workers, data_dir) as base_url:
+                single, bulk = _load(args, base_url, key)
+        same, minimal = _raw(args, database_url)
+    table = report(args, facts, single, bulk, same, minimal)
+    print()
+    print(table)
+    if args.json:
+        figures: dict[str, Any] = {
+            "machine": facts,
+            "arguments": {k: v for k, v in vars(args).items() if k not in {"api_key", "json"}},
+            "single": asdict(single) | {"rate": single.rate},
+            "bulk": asdict(bulk) | {"rate": bulk.rate},
+            "raw_same_sql": asdict(same),
+            "raw_minimal_sql": asdict(minimal),
+        }
+        args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+@contextlib.contextmanager
+def _bench_database(admin_url: str) -> Iterator[str]:
+    name = f"barbershop_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield _database_url_of(admin_url, name)
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""The page's session cookie, its CSRF protection, and the guards that check both.
+
+**Session.** After ``POST /login`` the browser holds ``barbershop_session``: a manager token
+signed like the API's bearer token but for the purpose ``session`` (so neither is accepted
+as the other). HttpOnly, SameSite=Lax, Path=/, Max-Age = the token lifetime; ``Secure``
+when the request came over https (``BARBERSHOP_COOKIE_SECURE=auto``, the default — behind
+a TLS proxy that sets ``X-Forwarded-Proto``), or always/never (``true`` / ``false``).
+The JSON API does not read this cookie: it stays bearer-only and so needs no CSRF token.
+
+**CSRF** (signed double-submit, bound to the session): ``barbershop_csrf`` holds
+``<nonce>.<HMAC(nonce, session cookie)>``; every page carries the same value in its forms
+(``_csrf``) and in ``<meta name="csrf-token">`` for ``fetch`` (``X-CSRF-Token``). A request
+with an unsafe method passes only when the submitted value equals the cookie *and* the
+cookie's HMAC matches the session the request carries. A cross-site page can neither read
+the cookie nor mint a value for the victim's session, and a login or logout rotates it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Final, Literal
+
+import attrs
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, State
+from litestar.enums import RequestEncodingType
+from litestar.handlers.base import BaseRouteHandler
+
+from adapters.key_derivation import derive_key
+from barbershop_core.errors import NotFound
+from barbershop_core.model import Manager
+from barbershop_core.use_cases.accounts import get_manager
+from entrypoints.bootstrap import Container
+from entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD
+from entrypoints.http.deps import MANAGER, container_of
+from entrypoints.http.problems import ApiProblem
+from entrypoints.http.tokens import InvalidToken, IssuedToken, TokenSigner
+
+SESSION_COOKIE: Final = "barbershop_session"
+CSRF_COOKIE: Final = "barbershop_csrf"
+CSRF_FIELD: Final = "_csrf"
+CSRF_HEADER: Final = "X-CSRF-Token"
+SESSION_PURPOSE: Final = "session"
+COOKIE_SECURE_VARIABLE: Final = "BARBERSHOP_COOKIE_SECURE"
+
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAX_CSRF_LENGTH: Final = 200
+_WEB_KEYS: Final = "web_keys"
+
+Connection = ASGIConnection[Any, Any, Any, Any]
+
+
+class LoginRequired(ApiProblem):
+    """No session, or it expired: a page redirects to ``/login``, a fetch answers 401."""
+
+    def __init__(self) -> None:
+        super().__init__(401, "unauthorized", "Требуется вход", "Сессия истекла или вы не вошли — войдите снова")
+
+
+class PasswordChangeNeeded(ApiProblem):
+    """The manager still has a temporary password: only the change-password page is open."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            403, "password_change_required", "Смените временный пароль", "Сначала задайте постоянный пароль"
+        )
+
+
+class CsrfRejected(ApiProblem):
+    """A state-changing request without the page's CSRF token (or with a stale one)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            403,
+            "csrf_failed",
+            "Форма устарела",
+            "Форма устарела или отправлена не с этой страницы. Обновите страницу и повторите действие",
+        )
+
+
+def cookie_secure_mode(environ: Mapping[str, str]) -> bool | None:
+    """``BARBERSHOP_COOKIE_SECURE``: ``true`` / ``false``, or ``auto`` (None: Secure over https)."""
+    raw = environ.get(COOKIE_SECURE_VARIABLE, "").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    return None
+
+
+@attrs.frozen
+class WebKeys:
+    """What the page signs with, derived once from the container's token key."""
+
+    session: TokenSigner
+    csrf_key: bytes = attrs.field(repr=False)
+    secure: bool | None
+    """None: decide per request (Secure over https)."""
+
+    @classmethod
+    def from_container(cls, container: Container) -> WebKeys:
+        return cls(
+            session=TokenSigner(
+                container.token_key, container.settings.token_ttl, container.clock, purpose=SESSION_PURPOSE
+            ),
+            csrf_key=derive_key(container.token_key, "web-csrf"),
+            secure=cookie_secure_mode(container.settings.environ),
+        )
+
+    def new_csrf(self, session: str) -> str:
+        nonce = secrets.token_urlsafe(32)
+        return f"{nonce}.{self._csrf_mac(nonce, session)}"
+
+    def csrf_valid(self, token: str, session: str) -> bool:
+        """Well formed, minted by this server, and for this session."""
+        if len(token) > _MAX_CSRF_LENGTH or token.count(".") != 1:
+            return False
+        nonce, mac = token.split(".")
+        return hmac.compare_digest(mac, self._csrf_mac(nonce, session))
+
+    def _csrf_mac(self, nonce: str, session: str) -> str:
+        digest = hmac.new(self.csrf_key, f"{nonce}|{session}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def web_keys(state: State) -> WebKeys:
+    keys = state.get(_WEB_KEYS)
+    if not isinstance(keys, WebKeys):
+        keys = WebKeys.from_container(container_of(state))
+        state[_WEB_KEYS] = keys
+    return keys
+
+
+def _secure(connection: Connection, keys: WebKeys) -> bool:
+    return keys.secure if keys.secure is not None else connection.url.scheme == "https"
+
+
+def _cookie(connection: Connection, keys: WebKeys, name: str, value: str, *, max_age: int | None) -> Cookie:
+    samesite: Literal["lax"] = "lax"
+    return Cookie(
+        key=name,
+        value=value,
+        path="/",
+        max_age=max_age,
+        httponly=True,
+        samesite=samesite,
+        secure=_secure(connection, keys),
+    )
+
+
+def session_of(connection: Connection) -> str:
+    """The raw session cookie this request carries ('' without one)."""
+    return connection.cookies.get(SESSION_COOKIE, "")
+
+
+def csrf_token_for(connection: Connection) -> tuple[str, list[Cookie]]:
+    """The token a page rendered for this request carries, and the cookie to set when it is new."""
+    keys = web_keys(connection.app.state)
+    session = session_of(connection)
+    current = connection.cookies.get(CSRF_COOKIE)
+    if current and keys.csrf_valid(current, session):
+        return current, []
+    token = keys.new_csrf(session)
+    return token, [_cookie(connection, keys, CSRF_COOKIE, token, max_age=None)]
+
+
+def start_session(connection: Connection, manager_id: int) -> list[Cookie]:
+    """Cookies of a fresh login: the session, and a CSRF token bound to it."""
+    keys = web_keys(connection.app.state)
+    issued: IssuedToken = keys.session.issue(manager_id)
+    lifetime = int(keys.session.ttl / timedelta(seconds=1))
+    return [
+        _cookie(connection, keys, SESSION_COOKIE, issued.token, max_age=lifetime),
+        _cookie(connection, keys, CSRF_COOKIE, keys.new_csrf(issued.token), max_age=None),
+    ]
+
+
+def end_session(connection: Connection) -> list[Cookie]:
+    """Cookies of a logout: the session expires now, and the CSRF token is rotated."""
+    keys = web_keys(connection.app.state)
+    return [
+        _cookie(connection, keys, SESSION_COOKIE, "", max_age=0),
+        _cookie(connection, keys, CSRF_COOKIE, keys.new_csrf(""), max_age=None),
+    ]
+
+
+async def _submitted_csrf(connection: Connection) -> str | None:
+    header = connection.headers.get(CSRF_HEADER.lower())
+    if header:
+        return header
+    if not isinstance(connection, Request):
+        return None
+    media_type, _ = connection.content_type
+    if media_type not in (RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART):
+        return None
+    # The parsed form is cached on the connection: the handler reads the same one.
+    value = (await connection.form()).get(CSRF_FIELD)
+    return value if isinstance(value, str) else None
+
+
+async def require_csrf(connection: Connection, _: BaseRouteHandler) -> None:
+    """Guard of every page route: an unsafe method needs the page's CSRF token."""
+    if connection.scope.get("method", "GET") in _SAFE_METHODS:
+        return
+    keys = web_keys(connection.app.state)
+    cookie = connection.cookies.get(CSRF_COOKIE)
+    submitted = await _submitted_csrf(connection)
+    if (
+        not cookie
+        or not submitted
+        or not hmac.compare_digest(cookie.encode(), submitted.encode())
+        or not keys.csrf_valid(cookie, session_of(connection))
+    ):
+        raise CsrfRejected()
+
+
+async def require_session_manager(connection: Connection, handler: BaseRouteHandler) -> None:
+    """Guard of the manager's pages: a valid session of an active manager.
+
+    Until a temporary password is changed only routes with the ``allow_temporary_password``
+    option (the change-password page, logout) are open.
+    """
+    token = session_of(connection)
+    if not token:
+        raise LoginRequired()
+    keys = web_keys(connection.app.state)
+    try:
+        manager_id = keys.session.verify(token)
+    except InvalidToken:
+        raise LoginRequired() from None
+    try:
+        manager = await get_manager(manager_id, uow_factory=container_of(connection.app.state).uow_factory)
+    except NotFound:
+        raise LoginRequired() from None
+    if manager.must_change_password and not handler.opt.get(ALLOW_TEMPORARY_PASSWORD):
+        raise PasswordChangeNeeded()
+    connection.state[MANAGER] = manager
+
+
+def current_manager(connection: Connection) -> Manager | None:
+    manager = connection.state.get(MANAGER)
+    return manager if isinstance(manager, Manager) else None
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path of this site only (never ``//host`` or a URL)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ch.isspace() or not ch.isprintable() for ch in target) or len(target) > 500:
+        return "/"
+    return target
