@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from barbershop_core.use_cases.accounts import create_manager
-from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, new_phone
+from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, clients_table_refusing_rows, new_phone
 from tests.integration.web.conftest import Pages, csrf_of
 
 PAGES = ["/", "/clients", "/clients?phone=%2B79111234567", "/clients/1", "/clients/1/edit", "/alerts", "/password"]
@@ -54,7 +54,8 @@ def test_every_page_redirects_to_login_without_a_session(pages: Pages, path: str
     location = answer.headers["location"]
     assert location.startswith("/login")
     if path != "/":
-        assert parse_qs(urlsplit(location).query)["next"] == [path]
+        assert parse_qs(urlsplit(location).query)["next"] == [urlsplit(path).path]
+    assert "7911" not in location  # a searched phone never rides along into the login URL
 
 
 def test_the_login_page_sets_a_csrf_cookie_and_puts_the_same_token_in_the_form(pages: Pages) -> None:
@@ -321,8 +322,8 @@ def test_the_form_lists_only_active_channels_with_the_default_one_picked(logged_
     assert offered == ["local", "sms", "telegram", "vk"]
     assert re.search(r'value="local" checked', page.text)
     assert "Отложить уведомление" in page.text
-    assert "На обработку персональных данных" in page.text
-    assert "На рекламные сообщения" in page.text
+    assert "Обработка персональных данных" in page.text
+    assert "Рекламные и маркетинговые сообщения" in page.text
 
 
 def test_registering_shows_the_result_with_client_id_and_login_but_never_the_password(logged_in: Pages) -> None:
@@ -410,6 +411,15 @@ def test_an_inactive_channel_is_a7_and_postponing_holds_the_message(logged_in: P
     assert 'data-status="held"' in result.text
     assert "Отложено" in result.text
     assert "Отправить через другой канал" in result.text
+
+
+def test_a_database_failure_is_a3_temporary_error_and_nothing_is_stored(logged_in: Pages) -> None:
+    with clients_table_refusing_rows(logged_in.api):
+        answer = _register(logged_in, new_phone())
+
+    assert answer.status_code == 503
+    assert "Временная ошибка, попробуйте снова" in answer.text
+    assert logged_in.api.rows("persons") == 0
 
 
 def test_a_first_name_left_empty_is_shown_next_to_the_field(logged_in: Pages) -> None:

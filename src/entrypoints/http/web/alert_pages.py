@@ -18,7 +18,6 @@ from barbershop_core.errors import (
     TemplateMissing,
     ValidationError,
 )
-from barbershop_core.model import AddressKind
 from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import get_client_card
 from barbershop_core.use_cases.notifications import (
@@ -31,7 +30,13 @@ from barbershop_core.use_cases.reference_data import list_channels
 from entrypoints.http.params import NotificationId
 from entrypoints.http.web.forms import read_form
 from entrypoints.http.web.rendering import render
-from entrypoints.http.web.views import ChannelOption, NotificationView, channel_titles, notification_view
+from entrypoints.http.web.views import (
+    ChannelOption,
+    NotificationView,
+    channel_options,
+    channel_titles,
+    notification_view,
+)
 
 ALERT_LIMIT: Final = 100
 
@@ -43,7 +48,7 @@ class AlertView:
     client_name: str
     phone: str
     channels: list[ChannelOption]
-    """The active channels to send through instead."""
+    """The active channels to send it through."""
 
 
 @get("/alerts")
@@ -53,7 +58,9 @@ async def alerts_page(
     uow_factory = notification_deps.uow_factory
     channels = await list_channels(uow_factory=uow_factory)
     titles = channel_titles(channels)
-    account_kind = {channel.code: channel.address_kind for channel in channels}
+    # Every active channel is offered, the alert's own included: a message the manager held
+    # (A7, «отложить») may well go out through the channel first picked for it.
+    options = channel_options(channels)
     alerts = await list_alerts(uow_factory=uow_factory, limit=ALERT_LIMIT)
     people: dict[int, tuple[str, str]] = {}
     for alert in alerts:
@@ -67,10 +74,7 @@ async def alerts_page(
             client_id=alert.notification.client_id,
             client_name=people[alert.notification.client_id][0],
             phone=people[alert.notification.client_id][1],
-            channels=[
-                ChannelOption(code, titles.get(code, code), account_kind.get(code) is AddressKind.ACCOUNT)
-                for code in alert.active_channels
-            ],
+            channels=options,
         )
         for alert in alerts
     ]

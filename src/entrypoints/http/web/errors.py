@@ -19,7 +19,9 @@ from entrypoints.http.web.security import SESSION_COOKIE, LoginRequired, Passwor
 
 
 def _login_redirect(request: Request[Any, Any, Any]) -> Redirect:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    # Back to the same page after logging in, without its query: a search's phone would
+    # otherwise travel (encoded twice, past the log's phone mask) in the login URL.
+    target = request.url.path
     wants_return = request.method == "GET" and safe_next(target) not in ("/", "/login")
     cookies = end_session(request) if request.cookies.get(SESSION_COOKIE) else []
     return Redirect("/login", query_params={"next": target} if wants_return else None, status_code=303, cookies=cookies)
