@@ -10,9 +10,9 @@ What it does, in order (see ``bench/README.md``):
 4. drives ``POST /api/register-client`` with ``--concurrency`` httpx async clients for
    ``--duration`` seconds after a warm-up (each request a new participant, two purchases);
 5. drives ``POST /api/register-clients`` with ``--bulk-requests`` requests of ``--bulk-size``;
-6. stops the server and runs ``pgbench`` on the same database with the same SQL the single
-   registration sends (every statement, savepoint and transaction), and with the smallest
-   equivalent (the same rows in one transaction);
+6. stops the server and runs ``pgbench`` on the same database with ``bench/sql/same.sql``
+   (every statement, savepoint and transaction one registration sends) and
+   ``bench/sql/minimal.sql`` (the same rows in one transaction);
 7. prints the table; ``--json FILE`` also writes the figures.
 
 It only ever talks to 127.0.0.1. It is not a test: nothing in CI runs it.
@@ -234,7 +234,9 @@ async def drive_single(base_url: str, key: str, concurrency: int, warmup: float,
 
 async def drive_bulk(base_url: str, key: str, requests: int, size: int, concurrency: int) -> Bulk:
     phones = _phones("912")
-    bodies = [("[" + ", ".join(_participant(next(phones)) for _ in range(size)) + "]").encode() for _ in range(requests)]
+    bodies = [
+        ("[" + ", ".join(_participant(next(phones)) for _ in range(size)) + "]").encode() for _ in range(requests)
+    ]
     result = Bulk()
     async with _client(base_url, key, concurrency) as client:
         queue = iter(bodies)
@@ -259,78 +261,20 @@ async def drive_bulk(base_url: str, key: str, requests: int, size: int, concurre
 
 # --- the raw SQL ------------------------------------------------------------------------------
 
-# pgbench scripts. ``:n`` is a random number that makes the phone and the idempotency key
-# unique (a clash is possible but unlikely: 10^13 values); ``:digest``, ``:scope``,
-# ``:source`` and ``:partner_id`` come from ``-D`` (pgbench would read ``:name`` inside a
-# string literal as a variable too). Statements, savepoints and transactions are those of
-# one ``POST /api/register-client`` of a new participant, as the app sends them (SQLAlchemy
-# Core, psycopg 3); only the pool's pre-ping per checkout is left out.
-_KEY = "'auto:' || encode(sha256(:n::text::bytea), 'hex')"
-_PHONE = "'+9' || lpad(:n::text, 13, '0')"
-_IDEMPOTENCY_COLUMNS = "scope, key, fingerprint, created_at, expires_at, state, result_id"
-_PERSON_COLUMNS = (
-    "phone_number, login, first_name, password_hash, must_change_password, temporary_password_expires_at, created_at"
-)
-_CLIENT_COLUMNS = "person_id, registered_at, registered_by, source, full_name, email, channel_accounts"
-_AUDIT = (
-    "INSERT INTO audit_events (action, actor, occurred_at, request_id, person_id, client_id, notification_id, "
-    "masked_phone, details) VALUES ('promo_registered', :scope, now(), md5(:n::text), :person_id, :client_id, NULL, "
-    "'+7911*****67', '{\"purchases\": \"2\", \"email\": \"i***@mail.ru\"}');"
-)
-_PURCHASE = "INSERT INTO purchases (client_id, partner_id, name, price, registered_at) VALUES "
-
-SAME_SQL = f"""\\set n random(1, 9999999999999)
-BEGIN;
-SELECT id, name, key_digest, created_at, revoked_at FROM partners WHERE key_digest = :digest;
-ROLLBACK;
-BEGIN;
-SELECT {_IDEMPOTENCY_COLUMNS} FROM idempotency_records WHERE scope = :scope AND key = {_KEY};
-SAVEPOINT sa_savepoint_1;
-INSERT INTO idempotency_records ({_IDEMPOTENCY_COLUMNS}) VALUES (:scope, {_KEY}, encode(sha256(:n::text::bytea), 'hex'), now(), now() + interval '5 minutes', 'in_flight', NULL);
-RELEASE SAVEPOINT sa_savepoint_1;
-COMMIT;
-BEGIN;
-SELECT id, {_PERSON_COLUMNS} FROM persons WHERE phone_number = {_PHONE};
-SAVEPOINT sa_savepoint_1;
-INSERT INTO persons ({_PERSON_COLUMNS}) VALUES ({_PHONE}, {_PHONE}, 'Иван', NULL, false, NULL, now()) RETURNING id \\gset person_
-RELEASE SAVEPOINT sa_savepoint_1;
-SELECT id, {_CLIENT_COLUMNS} FROM clients WHERE person_id = :person_id;
-SAVEPOINT sa_savepoint_2;
-INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES (:person_id, now(), :scope, :source, '{_FIO}', 'ivanov@mail.ru', '{{}}') RETURNING id \\gset client_
-RELEASE SAVEPOINT sa_savepoint_2;
-{_PURCHASE}(:client_id, :partner_id, 'Телевизор Samsung', 40000.00, now()) RETURNING id;
-{_PURCHASE}(:client_id, :partner_id, 'Кабель', 499.99, now()) RETURNING id;
-SELECT {_IDEMPOTENCY_COLUMNS} FROM idempotency_records WHERE scope = :scope AND key = {_KEY};
-INSERT INTO idempotency_records ({_IDEMPOTENCY_COLUMNS}) VALUES (:scope, {_KEY}, encode(sha256(:n::text::bytea), 'hex'), now(), now() + interval '5 minutes', 'completed', :client_id) ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, created_at = excluded.created_at, expires_at = excluded.expires_at, state = excluded.state, result_id = excluded.result_id;
-{_AUDIT}
-COMMIT;
-"""
-
-# The same rows (person, client, two purchases, idempotency record, audit event) in one
-# transaction with no read-before-write: what a registration costs the database at least.
-MINIMAL_SQL = f"""\\set n random(1, 9999999999999)
-BEGIN;
-INSERT INTO persons ({_PERSON_COLUMNS}) VALUES ({_PHONE}, {_PHONE}, 'Иван', NULL, false, NULL, now()) RETURNING id \\gset person_
-INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES (:person_id, now(), :scope, :source, '{_FIO}', 'ivanov@mail.ru', '{{}}') RETURNING id \\gset client_
-{_PURCHASE}(:client_id, :partner_id, 'Телевизор Samsung', 40000.00, now()), (:client_id, :partner_id, 'Кабель', 499.99, now());
-INSERT INTO idempotency_records ({_IDEMPOTENCY_COLUMNS}) VALUES (:scope, {_KEY}, encode(sha256(:n::text::bytea), 'hex'), now(), now() + interval '5 minutes', 'completed', :client_id);
-{_AUDIT}
-COMMIT;
-"""
+SCRIPTS = Path(__file__).with_name("sql")
+SAME_SQL = SCRIPTS / "same.sql"
+"""Every statement, savepoint and transaction of one registration, as the app sends them."""
+MINIMAL_SQL = SCRIPTS / "minimal.sql"
+"""The same rows in one transaction: the least a registration costs the database."""
 
 
-def pgbench(binary: str, database_url: str, script: str, clients: int, seconds: int, defines: dict[str, str]) -> Raw:
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", encoding="utf-8", delete=False) as file:
-        file.write(script)
-    try:
-        command = [binary, "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", file.name]
-        for name, value in defines.items():
-            command += ["-D", f"{name}={value}"]
-        done = subprocess.run(  # noqa: S603 -- pgbench with arguments built here
-            [*command, database_url], capture_output=True, text=True, timeout=seconds + 120, check=False
-        )
-    finally:
-        os.unlink(file.name)
+def pgbench(binary: str, database_url: str, script: Path, clients: int, seconds: int, defines: dict[str, str]) -> Raw:
+    command = [binary, "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(script)]
+    for name, value in defines.items():
+        command += ["-D", f"{name}={value}"]
+    done = subprocess.run(  # noqa: S603 -- pgbench with arguments built here
+        [*command, database_url], capture_output=True, text=True, timeout=seconds + 120, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
@@ -357,6 +301,7 @@ def machine(database_url: str) -> dict[str, str]:
         "python": platform.python_version(),
         "postgresql": str(row[0]) if row else "?",
         "platform": platform.platform(),
+        "load_average_at_start": " ".join(f"{value:.2f}" for value in os.getloadavg()),
     }
 
 
@@ -421,8 +366,8 @@ def report(args: argparse.Namespace, facts: dict[str, str], single: Single, bulk
     ]
     width = max(len(name) for name, _ in rows)
     lines = [
-        f"machine: {facts['cpus']} CPUs, {facts['memory']}, Python {facts['python']}, "
-        f"PostgreSQL {facts['postgresql']}",
+        f"machine: {facts['cpus']} CPUs, {facts['memory']}, Python {facts['python']}, PostgreSQL {facts['postgresql']}",
+        f"load average before the run (1, 5, 15 min): {facts['load_average_at_start']}",
         f"server: barbershop serve --workers {args.workers}, pool {args.pool_size}; "
         f"load: {args.concurrency} in flight, {args.duration:.0f} s",
         "",

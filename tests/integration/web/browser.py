@@ -74,8 +74,13 @@ def launched_chromium() -> Iterator[tuple[Playwright, Browser]]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
+    """Playwright's sync API, for one test module at a time.
+
+    While it runs, its event loop counts as the running loop of the main thread, so it must
+    be gone before any asyncio test runs: module scope, never session scope.
+    """
     reason = chromium_missing()
     if reason is not None:
         _unavailable(reason)
@@ -85,7 +90,7 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     launched = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
     try:

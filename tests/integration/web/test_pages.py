@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from barbershop_core.use_cases.accounts import create_manager
+from entrypoints.http.web.security import cookie_secure_mode
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, clients_table_refusing_rows, new_phone
 from tests.integration.web.conftest import Pages, csrf_of
 
@@ -111,6 +112,28 @@ def test_login_goes_back_to_the_page_that_asked_for_it_but_never_to_another_site
 
     assert back.headers["location"] == "/alerts"
     assert away.headers["location"] == "/"
+
+
+@pytest.mark.parametrize(
+    ("value", "secure"),
+    [("", None), ("auto", None), ("true", True), ("1", True), ("false", False), ("off", False)],
+)
+def test_the_cookie_secure_setting_is_auto_unless_forced(value: str, secure: bool | None) -> None:
+    assert cookie_secure_mode({"BARBERSHOP_COOKIE_SECURE": value}) is secure
+
+
+def test_the_login_page_sends_a_logged_in_manager_on(logged_in: Pages) -> None:
+    answer = logged_in.get("/login?next=/alerts")
+
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/alerts"
+
+
+def test_an_empty_login_form_asks_for_both_fields(pages: Pages) -> None:
+    answer = pages.submit("/login", "/login", {"login": MANAGER_LOGIN, "password": ""})
+
+    assert answer.status_code == 422
+    assert "Введите логин и пароль" in answer.text
 
 
 def test_a_wrong_password_shows_the_login_page_again_with_a_russian_message(pages: Pages) -> None:
