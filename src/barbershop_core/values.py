@@ -67,14 +67,14 @@ def mask_phone(e164: str) -> str:
     return f"{head}{'*' * hidden}{tail}"
 
 
-def _clean_text(raw: str, *, field: str, max_length: int, empty: str, too_long: str) -> str:
+def _clean_text(raw: str, *, field: str, label: str, max_length: int, empty: str, too_long: str) -> str:
     text = " ".join(raw.split())
     if not text:
         raise ValidationError(empty, field=field)
     if len(text) > max_length:
         raise ValidationError(too_long, field=field)
     if any(not ch.isprintable() for ch in text):
-        raise ValidationError(f"Недопустимые символы в поле «{field}»", field=field)
+        raise ValidationError(f"Недопустимые символы в поле «{label}»", field=field)
     return text
 
 
@@ -90,6 +90,7 @@ class FirstName:
             _clean_text(
                 raw,
                 field="first_name",
+                label="Имя",
                 max_length=cls.MAX_LENGTH,
                 empty="Укажите имя клиента",
                 too_long=f"Имя длиннее {cls.MAX_LENGTH} символов",
@@ -114,6 +115,7 @@ class FullName:
             _clean_text(
                 raw,
                 field="fio",
+                label="ФИО",
                 max_length=cls.MAX_LENGTH,
                 empty="Не указано ФИО",
                 too_long=f"ФИО длиннее {cls.MAX_LENGTH} символов",

@@ -97,8 +97,8 @@ def test_a_first_name_is_trimmed_with_inner_spaces_collapsed() -> None:
         ("", "Укажите имя клиента"),
         (" \n ", "Укажите имя клиента"),
         ("Я" * 51, "Имя длиннее 50 символов"),
-        ("Ан\x00на", "Недопустимые символы в поле «first_name»"),
-        ("Анна\u200b", "Недопустимые символы в поле «first_name»"),
+        ("Ан\x00на", "Недопустимые символы в поле «Имя»"),
+        ("Анна\u200b", "Недопустимые символы в поле «Имя»"),
     ],
 )
 def test_a_bad_first_name_is_refused_with_its_reason(raw: str, message: str) -> None:
