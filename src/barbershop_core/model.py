@@ -382,6 +382,8 @@ class AuditAction(enum.StrEnum):
     REGISTRATION_REPLAYED = "registration_replayed"  # A6
     CLIENT_UPDATED = "client_updated"  # A1.2
     PROMO_REGISTERED = "promo_registered"  # seed 002
+    PROMO_REPLAYED = "promo_replayed"  # seed 002: a repeated request answered from its first answer
+    PROMO_REFUSED = "promo_refused"  # seed 002: a partner request refused (bad body, key, conflict)
     REFERENCE_DATA_SYNCED = "reference_data_synced"
 
 

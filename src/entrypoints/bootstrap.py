@@ -28,7 +28,6 @@ from entrypoints.channels import build_channels
 from entrypoints.settings import Settings
 from entrypoints.tasks import build_broker, register_send_task
 
-
 CALLBACK_KEY_PURPOSE = "callbacks"
 
 

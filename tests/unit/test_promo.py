@@ -24,8 +24,10 @@ from barbershop_core.use_cases.promo import (
     PromoRegistration,
     PromoResult,
     PurchaseLine,
+    RefusedPartnerRequest,
     RegisterPromoParticipant,
     parse_promo_registration,
+    record_partner_refusal,
     register_promo_participant,
 )
 from barbershop_core.values import Email, FirstName, FullName, Money, PhoneNumber
@@ -155,6 +157,7 @@ def test_no_purchases_and_eleven_purchases_are_refused_and_one_to_ten_accepted()
         (purchase(name="  "), "Не указано название покупки №2", "purchases[1].name"),
         (purchase(name=5), "Название покупки №2 должно быть строкой", "purchases[1].name"),
         (purchase(name="Щ" * 51), "Название покупки №2 длиннее 50 символов", "purchases[1].name"),
+        (purchase(name="TV\x00"), "Недопустимые символы в названии покупки №2", "purchases[1].name"),
         (purchase(price=...), "Не указана цена покупки №2", "purchases[1].price"),
         (purchase(price=None), "Не указана цена покупки №2", "purchases[1].price"),
         (purchase(price="1500"), "Покупка №2: цена должна быть числом", "purchases[1].price"),
@@ -298,7 +301,10 @@ async def test_the_same_body_again_within_five_minutes_adds_nothing(world: World
 
     assert again == PromoResult(first.client_id, replayed=True)
     assert len(purchases(world)) == 2
-    assert len(audit_events(world)) == 1
+    assert [event.action for event in audit_events(world)] == [
+        AuditAction.PROMO_REGISTERED,
+        AuditAction.PROMO_REPLAYED,
+    ]
 
 
 async def test_the_same_body_after_five_minutes_adds_the_purchases_again(world: World, partner: Partner) -> None:
@@ -473,3 +479,41 @@ async def test_a_failure_that_is_not_a_storage_fault_also_releases_the_key(world
         await promo(world, partner, key="order-1")
 
     assert rows(world, "idempotency") == []
+
+
+async def test_a_replayed_request_is_audited_as_a_replay_with_the_partner(world: World, partner: Partner) -> None:
+    first = await promo(world, partner, key="k1")
+    again = await promo(world, partner, key="k1")
+
+    assert again.replayed is True
+    replay = [event for event in audit_events(world) if event.action is AuditAction.PROMO_REPLAYED]
+    assert [(e.actor, e.client_id, e.masked_phone, e.request_id) for e in replay] == [
+        (f"partner:{partner.id}", first.client_id, MASKED_PHONE, "req-p")
+    ]
+
+
+async def test_a_refused_partner_request_is_audited_with_its_reason(world: World, partner: Partner) -> None:
+    await record_partner_refusal(
+        RefusedPartnerRequest(partner_id=partner.id, status=400, reason="Некорректный email", request_id="r-9"),
+        world.promo(),
+    )
+    await record_partner_refusal(
+        RefusedPartnerRequest(partner_id=None, status=401, reason="Неверный ключ"), world.promo()
+    )
+
+    refused = [e for e in audit_events(world) if e.action is AuditAction.PROMO_REFUSED]
+    assert [(e.actor, e.request_id, e.details) for e in refused] == [
+        (f"partner:{partner.id}", "r-9", {"status": "400", "reason": "Некорректный email"}),
+        ("partner:unknown", None, {"status": "401", "reason": "Неверный ключ"}),
+    ]
+
+
+async def test_auditing_a_refusal_while_the_store_is_down_only_logs_it(
+    world: World, partner: Partner, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.db.fail("audit.append", StorageUnavailable("down"))
+
+    await record_partner_refusal(RefusedPartnerRequest(partner_id=partner.id, status=500, reason="x"), world.promo())
+
+    assert not [e for e in audit_events(world) if e.action is AuditAction.PROMO_REFUSED]
+    assert f"could not audit a refused request of partner:{partner.id}" in caplog.text

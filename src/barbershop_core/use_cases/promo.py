@@ -125,6 +125,8 @@ def _purchase(item: object, number: int) -> PurchaseLine:
     if not isinstance(name, str):
         raise ValidationError(f"Название покупки №{number} должно быть строкой", field=f"{field}.name")
     name = " ".join(name.split())
+    if not name.isprintable():
+        raise ValidationError(f"Недопустимые символы в названии покупки №{number}", field=f"{field}.name")
     if len(name) > PURCHASE_NAME_MAX:
         raise ValidationError(f"Название покупки №{number} длиннее {PURCHASE_NAME_MAX} символов", field=f"{field}.name")
     price = item.get("price")
@@ -177,6 +179,7 @@ async def register_promo_participant(command: RegisterPromoParticipant, deps: Pr
     try:
         replayed = await _claim(scope, key, fingerprint, ttl, deps)
         if replayed is not None:
+            await _audit_replay(command, replayed, deps)
             return PromoResult(replayed, replayed=True)
         try:
             client_id = await _register_with_retry(command, scope, key, deps)
@@ -301,3 +304,51 @@ async def _participant(
         client.email = client.email or registration.email
         await uow.clients.save(client)
     return client
+
+
+async def _audit_replay(command: RegisterPromoParticipant, client_id: int, deps: PromoDeps) -> None:
+    async with deps.uow_factory() as uow:
+        await uow.audit.append(
+            AuditEvent(
+                action=AuditAction.PROMO_REPLAYED,
+                actor=str(Actor.partner(command.partner.id)),
+                occurred_at=deps.clock.now(),
+                request_id=command.request_id,
+                client_id=client_id,
+                masked_phone=command.registration.phone.masked,
+            )
+        )
+        await uow.commit()
+
+
+@attrs.frozen
+class RefusedPartnerRequest:
+    """A partner request that was turned down, for the audit log."""
+
+    partner_id: int | None
+    """None when no valid key came with the request."""
+    status: int
+    reason: str
+    request_id: str | None = None
+    masked_phone: str | None = None
+
+
+async def record_partner_refusal(refusal: RefusedPartnerRequest, deps: PromoDeps) -> None:
+    """Audit a refused partner request. Best effort: a store that is down is only logged,
+    since the refusal may itself come from that outage."""
+    actor = str(Actor.partner(refusal.partner_id)) if refusal.partner_id is not None else "partner:unknown"
+    try:
+        async with deps.uow_factory() as uow:
+            await uow.audit.append(
+                AuditEvent(
+                    action=AuditAction.PROMO_REFUSED,
+                    actor=actor,
+                    occurred_at=deps.clock.now(),
+                    request_id=refusal.request_id,
+                    masked_phone=refusal.masked_phone,
+                    details={"status": str(refusal.status), "reason": refusal.reason},
+                )
+            )
+            await uow.commit()
+    except StorageUnavailable:
+        log.warning("could not audit a refused request of %s (request %s)", actor, refusal.request_id)

@@ -17,6 +17,7 @@ import traceback
 from typing import Any, Final
 
 from litestar import Request, Response
+from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
@@ -28,9 +29,13 @@ from barbershop_core.errors import (
     TemporaryError,
     ValidationError,
 )
+from barbershop_core.model import Partner
 from barbershop_core.ports import StorageUnavailable
-from entrypoints.http.auth import API_KEY_HEADER
-from entrypoints.http.partner_trace import log, mask_personal_data, trace_refusal
+from barbershop_core.use_cases.promo import RefusedPartnerRequest, record_partner_refusal
+from entrypoints.bootstrap import Container
+from entrypoints.http.auth import API_KEY_HEADER, PARTNER
+from entrypoints.http.deps import CONTAINER
+from entrypoints.http.partner_trace import MASKED_PHONE, log, mask_personal_data, trace_refusal
 from entrypoints.http.problems import ApiProblem
 from entrypoints.http.request_id import request_id_of
 
@@ -115,13 +120,32 @@ def refusal_response(refusal: PartnerRefusal) -> Response[dict[str, str]]:
 
 
 def handle_partner_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
-    """The partner router's exception handler (registered for ``Exception``)."""
+    """The partner router's exception handler (registered for ``Exception``).
+
+    The refusal is audited after the answer has gone (a background task): the handler
+    cannot wait for the database, and the partner need not either.
+    """
     refusal = refusal_for(exc, request)
     request_id = request_id_of(request.scope)
     if refusal.status >= 500:
         _log_server_error(request, exc, request_id)
     trace_refusal(request, refusal.status, refusal.message)
-    return refusal_response(refusal)
+    response = refusal_response(refusal)
+    container = request.app.state.get(CONTAINER)
+    if isinstance(container, Container):
+        partner = request.state.get(PARTNER)
+        response.background = BackgroundTask(
+            record_partner_refusal,
+            RefusedPartnerRequest(
+                partner_id=partner.id if isinstance(partner, Partner) else None,
+                status=refusal.status,
+                reason=refusal.message,
+                request_id=request_id,
+                masked_phone=request.state.get(MASKED_PHONE),
+            ),
+            container.promo(),
+        )
+    return response
 
 
 def _log_server_error(request: Request[Any, Any, Any], exc: Exception, request_id: str) -> None:

@@ -8,9 +8,8 @@ e-mail address and phone left in a line (the handler of
 **Audit trace.** Every partner request, accepted or refused, leaves one line on
 ``barbershop.partner.audit``: the partner's id (``-`` when the key was missing or wrong),
 the request id, the path, the status, the outcome and the masked phone when the body had
-a valid one. An accepted registration is also an ``audit_events`` row
-(``promo_registered``, actor ``partner:<id>``, the same request id) written by the core
-in the registration's own transaction.
+a valid one. Each is also an ``audit_events`` row written by the core: ``promo_registered``
+(in the registration's own transaction), ``promo_replayed``, or ``promo_refused``.
 """
 
 from __future__ import annotations

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.integration.http.conftest import new_phone
 from tests.integration.partner.conftest import PartnerApi, participant
@@ -112,3 +115,49 @@ def test_a_refused_key_leaves_a_trace_without_a_partner(sqlite_partner: PartnerA
     assert "partner=- " in line
     assert "status=401" in line
     assert "bsk_guess" not in captured_log.getvalue()
+
+
+def _audit_rows(api: Any, action: str) -> list[tuple[Any, ...]]:
+    async def query() -> list[tuple[Any, ...]]:
+        async with api.container.engine.connect() as connection:
+            result = await connection.execute(
+                text("SELECT actor, request_id, masked_phone, details FROM audit_events WHERE action = :a ORDER BY id"),
+                {"a": action},
+            )
+            return [tuple(row) for row in result]
+
+    return [(*row[:3], row[3] if isinstance(row[3], dict) else json.loads(row[3])) for row in api.run(query)]
+
+
+def test_a_refused_body_is_an_audit_event_with_the_partner_and_the_reason(sqlite_partner: PartnerApi) -> None:
+    answer = sqlite_partner.register(email="not-an-email")
+
+    assert answer.status_code == 400
+    [(actor, request_id, masked_phone, details)] = _audit_rows(sqlite_partner.api, "promo_refused")
+    assert actor == f"partner:{sqlite_partner.partner.id}"
+    assert request_id == answer.headers["x-request-id"]
+    assert masked_phone is None
+    assert details == {"status": "400", "reason": "Некорректный email"}
+
+
+def test_a_refused_key_is_an_audit_event_without_a_partner(sqlite_partner: PartnerApi) -> None:
+    answer = sqlite_partner.register(headers={"X-API-Key": "bsk_guess"})
+
+    assert answer.status_code == 401
+    [(actor, _, _, details)] = _audit_rows(sqlite_partner.api, "promo_refused")
+    assert actor == "partner:unknown"
+    assert details["status"] == "401"
+
+
+def test_a_replayed_request_is_an_audit_event_of_its_own(sqlite_partner: PartnerApi) -> None:
+    body = participant(phone="+79111234567")
+    first = sqlite_partner.register(body, headers={"Idempotency-Key": "k-audit"})
+    again = sqlite_partner.register(body, headers={"Idempotency-Key": "k-audit"})
+
+    assert again.json() == first.json()
+    [(actor, request_id, masked_phone, _)] = _audit_rows(sqlite_partner.api, "promo_replayed")
+    assert (actor, request_id, masked_phone) == (
+        f"partner:{sqlite_partner.partner.id}",
+        again.headers["x-request-id"],
+        "+7911*****67",
+    )

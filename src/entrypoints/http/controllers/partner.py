@@ -112,20 +112,6 @@ def decode_json(raw: bytes) -> object:
         raise bad_request(MALFORMED_JSON) from None
 
 
-def parse_registration(payload: object, promo: PromoDeps) -> PromoRegistration:
-    """The core's parser, plus one rule the core does not hold yet (see below)."""
-    registration = parse_promo_registration(payload, promo.policy)
-    # A purchase name with a character that does not print (a NUL, say) would pass the
-    # core and then fail on PostgreSQL, which cannot store NUL: a 500 for a bad body.
-    # The core checks ФИО this way already; until it checks names too, it is done here.
-    for number, line in enumerate(registration.purchases, start=1):
-        if not line.name.isprintable():
-            raise ValidationError(
-                f"Недопустимые символы в названии покупки №{number}", field=f"purchases[{number - 1}].name"
-            )
-    return registration
-
-
 async def _json_body(request: Request[Any, Any, Any]) -> object:
     content_type = request.headers.get("content-type")
     if content_type is not None:
@@ -161,7 +147,7 @@ async def register_client(
     request_id: NamedDependency[str],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[dict[str, int]]:
-    registration = parse_registration(await _json_body(request), promo)
+    registration = parse_promo_registration(await _json_body(request), promo.policy)
     masked_phone = registration.phone.masked
     request.state[MASKED_PHONE] = masked_phone
     result = await register_promo_participant(
@@ -234,7 +220,7 @@ class _Bulk:
 
     def parse(self, index: int, item: object) -> None:
         try:
-            registration = parse_registration(item, self._promo)
+            registration = parse_promo_registration(item, self._promo.policy)
         except ValidationError as exc:
             self._refuse(index, exc)
             return
