@@ -238,7 +238,10 @@ class FakeNotifications(_Repository):
         return [n.id for n in due[:limit]]
 
     async def with_expired_secrets(self, now: datetime, limit: int) -> Sequence[ClientNotification]:
-        return sorted(self._where(lambda n: n.secret is not None and n.secret_expired(now)), key=lambda n: n.id)[:limit]
+        expired = self._where(
+            lambda n: n.secret is not None and n.secret_expired(now) and (n.lease_until is None or n.lease_until <= now)
+        )
+        return sorted(expired, key=lambda n: n.id)[:limit]
 
 
 class FakeAudit(_Repository):

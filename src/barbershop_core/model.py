@@ -279,6 +279,8 @@ class ClientNotification:
     def record_sent(self, now: datetime, provider_message_id: str) -> None:
         self._record_attempt(now, AttemptOutcome.SENT, provider_message_id=provider_message_id)
         self.provider_message_id = provider_message_id
+        if self.is_final:
+            return  # a provider's report, or an expiry, finished it while the send was in flight
         self.last_error = None
         # A fast provider may have reported delivery before we recorded the send.
         if self.status is NotificationStatus.SCHEDULED:

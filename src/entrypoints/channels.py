@@ -25,7 +25,11 @@ def build_channels(settings: Settings, client: httpx.AsyncClient) -> StaticChann
     env = _Env(settings.environ)
     channels: dict[str, NotificationChannel] = {
         LOCAL_CHANNEL: LocalFileChannel(
-            LocalChannelSettings(path=settings.local_messages_file, echo=env.flag("LOCAL_CHANNEL_ECHO", default=True))
+            # Echoing prints phones and passwords: only on the embedded default, where the
+            # console is the operator's own, unless asked for.
+            LocalChannelSettings(
+                path=settings.local_messages_file, echo=env.flag("LOCAL_CHANNEL_ECHO", default=settings.embedded)
+            )
         )
     }
     if api_id := env.get("SMSRU_API_ID"):

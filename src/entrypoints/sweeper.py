@@ -67,13 +67,17 @@ async def run_forever(container: Container, *, sync_reference: bool) -> None:
     while True:
         try:
             await sweep_once(container)
-            if sync_reference and loop.time() >= next_sync:
-                await sync_reference_once(container)
-                next_sync = loop.time() + REFERENCE_SYNC_INTERVAL.total_seconds()
         except StorageUnavailable:
             log.warning("database unavailable; the sweep tries again in %ss", interval)
         except Exception:
             log.exception("sweep failed; it tries again in %ss", interval)
+        if sync_reference and loop.time() >= next_sync:
+            # Set before trying: a broken source is tried again in 15 minutes, not every sweep.
+            next_sync = loop.time() + REFERENCE_SYNC_INTERVAL.total_seconds()
+            try:
+                await sync_reference_once(container)
+            except Exception:
+                log.exception("reference data sync failed; the next try is in 15 minutes")
         await asyncio.sleep(interval)
 
 

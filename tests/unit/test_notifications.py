@@ -450,6 +450,41 @@ async def test_a_delivery_report_arriving_before_the_send_is_recorded_keeps_deli
     notification = stored(world)
     assert (notification.status, notification.provider_message_id) == (NotificationStatus.DELIVERED, "p-1")
     assert [h.status for h in notification.history] == [NotificationStatus.SCHEDULED, NotificationStatus.DELIVERED]
+    assert audit_actions(world).count(AuditAction.NOTIFICATION_DELIVERED) == 1
+
+
+async def test_a_failure_report_overtaking_a_successful_send_keeps_its_error_and_alerts_once(world: World) -> None:
+    class FastProviderChannel:
+        deduplicates = False
+
+        async def send(self, message: OutgoingMessage) -> SendReceipt:
+            await report(world, "failed", message.notification_id, error="blocked")
+            return SendReceipt("p-2")
+
+    world.channels.channels["sms"] = FastProviderChannel()
+    await register(world)
+
+    assert await attempt(world) is AttemptResult.SENT
+
+    notification = stored(world)
+    assert (notification.status, notification.last_error) == (NotificationStatus.FAILED, "blocked")
+    assert [a.provider_message_id for a in notification.attempts] == ["p-2"]
+    assert audit_actions(world).count(AuditAction.NOTIFICATION_FAILED) == 1
+    assert audit_actions(world).count(AuditAction.MANAGER_ALERTED) == 1
+
+
+async def test_expiring_secrets_leaves_a_notification_whose_send_is_in_flight(world: World) -> None:
+    await register(world)
+    async with world.uow() as uow:
+        notification = await uow.notifications.get(1)
+        assert notification is not None
+        notification.secret_expires_at = world.clock.now()
+        notification.claim(world.clock.now(), world.clock.now() + world.retry.lease)
+        await uow.notifications.save(notification)
+        await uow.commit()
+
+    assert await expire_temporary_secrets(uow_factory=world.uow, clock=world.clock) == 0
+    assert stored(world).status is NotificationStatus.SCHEDULED
 
 
 async def test_a_failure_report_overtaking_a_failed_attempt_is_not_recorded_twice(world: World) -> None:

@@ -517,3 +517,10 @@ async def test_auditing_a_refusal_while_the_store_is_down_only_logs_it(
 
     assert not [e for e in audit_events(world) if e.action is AuditAction.PROMO_REFUSED]
     assert f"could not audit a refused request of partner:{partner.id}" in caplog.text
+
+
+def test_fingerprints_of_bodies_that_only_join_alike_differ() -> None:
+    split = parse_promo_registration(body(purchases=[purchase(name="a", price=1), purchase(name="b", price=2)]))
+    joined = parse_promo_registration(body(purchases=[purchase(name="a=1.00;b", price=2)]))
+
+    assert split.fingerprint() != joined.fingerprint()

@@ -376,7 +376,12 @@ class SqlNotificationRepository(_Repository):
     async def with_expired_secrets(self, now: datetime, limit: int) -> Sequence[ClientNotification]:
         return await self._many(
             sa.select(_notifications)
-            .where(_notifications.c.secret.is_not(None), _notifications.c.secret_expires_at <= now)
+            .where(
+                _notifications.c.secret.is_not(None),
+                _notifications.c.secret_expires_at <= now,
+                # A send in flight owns its notification until its lease ends.
+                sa.or_(_notifications.c.lease_until.is_(None), _notifications.c.lease_until <= now),
+            )
             .order_by(_notifications.c.id)
             .limit(limit)
             # A worker recording this notification's send holds its row: leave it to the worker.

@@ -287,6 +287,8 @@ async def update_client(
             await uow.commit()
             return await _card(uow, client.id)
     except UniqueViolation as exc:
+        if exc.what == "person_login":
+            raise LoginTaken() from exc
         if phone is None:
             raise
         raise await _taken_error(uow_factory, phone) from exc

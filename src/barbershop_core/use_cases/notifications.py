@@ -196,6 +196,20 @@ async def _release_locked(
     await uow.commit()
 
 
+async def _lock_replaced(uow: UnitOfWork, replaces: int | None) -> ClientNotification | None:
+    """Lock the notification a resend replaces and check, under the lock, that nobody else
+    replaced it first: two clicks on «отправить заново» send one message."""
+    if replaces is None:
+        return None
+    original = await uow.notifications.get_for_update(replaces)
+    assert original is not None  # read a moment ago; notifications are never deleted
+    if original.superseded_by is not None:
+        raise InvalidTransition(f"Уведомление уже отправлено заново: №{original.superseded_by}")
+    if not original.is_final and original.status is not NotificationStatus.SENT:
+        raise NotificationInProgress()
+    return original
+
+
 async def _create(
     deps: NotificationDeps,
     *,
@@ -215,6 +229,7 @@ async def _create(
         policy=deps.policy,
     )
     async with deps.uow_factory() as uow:
+        original = await _lock_replaced(uow, replaces)
         client, person = await require_client(uow, client_id)
         consents = current_consents(await uow.consents.list_for_client(client.id))
         delivery = await resolve_delivery(
@@ -245,9 +260,7 @@ async def _create(
             resend_of=replaces,
         )
         await uow.notifications.add(notification)
-        if replaces is not None:
-            original = await uow.notifications.get_for_update(replaces)
-            assert original is not None  # read a moment ago; notifications are never deleted
+        if original is not None:
             original.superseded_by = notification.id
             await uow.notifications.save(original)
         action = AuditAction.NOTIFICATION_HELD if delivery.hold_reason else AuditAction.NOTIFICATION_SCHEDULED
@@ -389,7 +402,13 @@ async def _record_sent(notification_id: int, provider_message_id: str, deps: Del
         assert notification is not None  # notifications are never deleted
         client, person = await require_client(uow, notification.client_id)
         now = deps.clock.now()
+        finished_meanwhile = notification.is_final
         notification.record_sent(now, provider_message_id)
+        if finished_meanwhile:
+            # Its final status was audited (and alerted) when it happened; keep the attempt only.
+            await uow.notifications.save(notification)
+            await uow.commit()
+            return AttemptResult.SENT
         return await _finish(uow, notification, person, client, now, AttemptResult.SENT)
 
 

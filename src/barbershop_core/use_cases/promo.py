@@ -8,6 +8,7 @@ Unknown fields are ignored (a tolerant reader: partners may send more than we us
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -56,8 +57,15 @@ class PromoRegistration:
 
     def fingerprint(self) -> str:
         """Identifies the body's meaning: the same registration typed differently matches."""
-        lines = ";".join(f"{line.name}={line.price}" for line in self.purchases)
-        canonical = f"{self.fio}|{self.phone}|{self.email}|{lines}"
+        canonical = json.dumps(
+            [
+                str(self.fio),
+                str(self.phone),
+                str(self.email),
+                [[line.name, str(line.price)] for line in self.purchases],
+            ],
+            ensure_ascii=False,
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -117,12 +117,13 @@ def _bad_signature(detail: str) -> ApiProblem:
     return ApiProblem(401, "invalid_signature", "Неверная подпись", detail)
 
 
-def expected_signature(secret: bytes, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def expected_signature(secret: bytes, notification_id: int, body: bytes) -> str:
+    """Over ``<notification id>.<raw body>``: a signed report cannot be replayed on another id."""
+    return "sha256=" + hmac.new(secret, f"{notification_id}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 async def require_provider_signature(connection: Connection, _: BaseRouteHandler) -> None:
-    """Guard: ``X-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` with the channel's secret."""
+    """Guard: ``X-Signature: sha256=<hex HMAC-SHA256 of "<id>." + raw body>`` with the channel's secret."""
     presented = connection.headers.get(SIGNATURE_HEADER.lower())
     if not presented:
         raise _bad_signature("Нет заголовка X-Signature")
@@ -132,9 +133,13 @@ async def require_provider_signature(connection: Connection, _: BaseRouteHandler
     if not isinstance(notification_id, int):
         raise _bad_signature("Неизвестное уведомление")
     container = container_of(connection.app.state)
-    notification = await get_notification(notification_id, uow_factory=container.uow_factory)
+    try:
+        notification = await get_notification(notification_id, uow_factory=container.uow_factory)
+    except NotFound:
+        # The same answer as a bad signature: unsigned requests cannot probe which ids exist.
+        raise _bad_signature("Подпись не совпадает с телом запроса") from None
     body = await connection.body()  # the body the handler decodes later is this same cached one
-    expected = expected_signature(container.callback_secret(notification.channel), body)
+    expected = expected_signature(container.callback_secret(notification.channel), notification_id, body)
     if not hmac.compare_digest(presented.strip().lower().encode(), expected.encode()):
         raise _bad_signature("Подпись не совпадает с телом запроса")
     connection.state[PROVIDER_CHANNEL] = notification.channel

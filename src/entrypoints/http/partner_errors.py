@@ -132,12 +132,14 @@ def handle_partner_exception(request: Request[Any, Any, Any], exc: Exception) ->
     trace_refusal(request, refusal.status, refusal.message)
     response = refusal_response(refusal)
     container = request.app.state.get(CONTAINER)
-    if isinstance(container, Container):
-        partner = request.state.get(PARTNER)
+    partner = request.state.get(PARTNER)
+    # Without a valid key only the log line above records it: anyone may send such
+    # requests, and they must not be able to make the database write.
+    if isinstance(container, Container) and isinstance(partner, Partner):
         response.background = BackgroundTask(
             record_partner_refusal,
             RefusedPartnerRequest(
-                partner_id=partner.id if isinstance(partner, Partner) else None,
+                partner_id=partner.id,
                 status=refusal.status,
                 reason=refusal.message,
                 request_id=request_id,

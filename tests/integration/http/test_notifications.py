@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.http.conftest import Api, assert_problem
+from tests.integration.http.conftest import Api, assert_problem, new_phone
 
 
 def _sent_registration(api: Api) -> dict[str, Any]:
@@ -22,7 +22,8 @@ def _callback(
     api: Api, notification_id: int, body: dict[str, Any], *, channel: str = "local", **headers: str
 ) -> httpx.Response:
     raw = json.dumps(body).encode()
-    signature = "sha256=" + hmac.new(api.container.callback_secret(channel), raw, hashlib.sha256).hexdigest()
+    signed = f"{notification_id}.".encode() + raw
+    signature = "sha256=" + hmac.new(api.container.callback_secret(channel), signed, hashlib.sha256).hexdigest()
     return api.client.post(
         f"/api/notifications/{notification_id}/delivery-callback",
         content=raw,
@@ -166,7 +167,7 @@ def test_a_report_signed_with_another_channels_secret_is_401(api: Api) -> None:
 
 def test_a_report_whose_body_was_changed_after_signing_is_401(api: Api) -> None:
     registered = _sent_registration(api)
-    raw = json.dumps({"status": "delivered"}).encode()
+    raw = f"{registered['notification_id']}.".encode() + json.dumps({"status": "delivered"}).encode()
     signature = hmac.new(api.container.callback_secret("local"), raw, hashlib.sha256).hexdigest()
 
     answer = api.client.post(
@@ -178,8 +179,24 @@ def test_a_report_whose_body_was_changed_after_signing_is_401(api: Api) -> None:
     assert_problem(answer, 401, "invalid_signature")
 
 
-def test_a_report_for_an_unknown_notification_is_404(api: Api) -> None:
-    assert_problem(_callback(api, 424242, {"status": "delivered"}), 404, "not_found")
+def test_a_report_for_an_unknown_notification_is_401_like_a_bad_signature(api: Api) -> None:
+    assert_problem(_callback(api, 424242, {"status": "delivered"}), 401, "invalid_signature")
+
+
+def test_a_signed_report_replayed_on_another_notification_is_401(api: Api) -> None:
+    first = _sent_registration(api)
+    second = api.register(new_phone(), first_name="Пётр").json()
+    raw = json.dumps({"status": "failed"}).encode()
+    signed = f"{first['notification_id']}.".encode() + raw
+    signature = hmac.new(api.container.callback_secret("local"), signed, hashlib.sha256).hexdigest()
+
+    answer = api.client.post(
+        f"/api/notifications/{second['notification_id']}/delivery-callback",
+        content=raw,
+        headers={"Content-Type": "application/json", "X-Signature": f"sha256={signature}"},
+    )
+
+    assert_problem(answer, 401, "invalid_signature")
 
 
 def test_a_report_with_an_unknown_status_is_422(api: Api) -> None:

@@ -209,9 +209,10 @@ class Pipeline:
         return body
 
     def delivery_callback(self, notification_id: int, report: dict[str, Any], channel: str) -> httpx.Response:
-        """Signed as a provider signs: HMAC-SHA256 of the raw body with the channel's secret."""
+        """Signed as a provider signs: HMAC-SHA256 of "<id>." + raw body with the channel's secret."""
         raw = json.dumps(report).encode()
-        signature = hmac.new(self.container.callback_secret(channel), raw, hashlib.sha256).hexdigest()
+        signed = f"{notification_id}.".encode() + raw
+        signature = hmac.new(self.container.callback_secret(channel), signed, hashlib.sha256).hexdigest()
         return self.client.post(
             f"/api/notifications/{notification_id}/delivery-callback",
             content=raw,

@@ -168,7 +168,8 @@ class Product:
             check=True,
         ).stdout.strip()
         body = json.dumps({"status": "delivered"}).encode()
-        signature = "sha256=" + hmac.new(bytes.fromhex(secret), body, hashlib.sha256).hexdigest()
+        signed = f"{notification_id}.".encode() + body
+        signature = "sha256=" + hmac.new(bytes.fromhex(secret), signed, hashlib.sha256).hexdigest()
         return httpx.post(
             f"{self.base_url}/api/notifications/{notification_id}/delivery-callback",
             content=body,

@@ -243,7 +243,8 @@ _EXAMPLE_CALLBACK = f"{_EXAMPLE_ONE}/delivery-callback"
     tags=["notifications"],
     summary="Отчёт провайдера о доставке",
     description=(
-        "Заголовок `X-Signature: sha256=<hex HMAC-SHA256 сырого тела запроса с секретом канала уведомления>`. "
+        "Заголовок `X-Signature: sha256=<hex HMAC-SHA256 строки «<id уведомления>.» и сырого тела запроса "
+        "с секретом канала уведомления>`. "
         "Повторный или устаревший отчёт ничего не меняет (`changed: false`): статусы не откатываются."
     ),
     guards=[require_provider_signature],
