@@ -56,4 +56,6 @@ class PromoPolicy:
     replay_window: timedelta = timedelta(minutes=5)
     """The same body from the same partner within this window adds nothing twice."""
     idempotency_key_ttl: timedelta = timedelta(hours=24)
+    in_flight_timeout: timedelta = timedelta(minutes=1)
+    """A key still "in flight" after this was left by a request that died: it may be claimed again."""
     max_purchases: int = 10

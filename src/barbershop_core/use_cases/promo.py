@@ -213,7 +213,7 @@ async def _claim(scope: str, key: str, fingerprint: str, ttl: timedelta, deps: P
         async with deps.uow_factory() as uow:
             now = deps.clock.now()
             record = await uow.idempotency.get(scope, key)
-            if record is not None and record.expires_at <= now:
+            if record is not None and _stale(record, now, deps.policy):
                 await uow.idempotency.delete(scope, key)
                 record = None
             if record is not None:
@@ -227,6 +227,12 @@ async def _claim(scope: str, key: str, fingerprint: str, ttl: timedelta, deps: P
         if record is None:
             raise StorageUnavailable("idempotency key vanished while being claimed") from None
         return _answer(record, fingerprint)
+
+
+def _stale(record: IdempotencyRecord, now: datetime, policy: PromoPolicy) -> bool:
+    """Expired, or claimed by a request that died before it finished or released the key."""
+    abandoned = record.state is IdempotencyState.IN_FLIGHT and record.created_at + policy.in_flight_timeout <= now
+    return abandoned or record.expires_at <= now
 
 
 def _answer(record: IdempotencyRecord, fingerprint: str) -> int:
@@ -243,7 +249,7 @@ async def _release(scope: str, key: str, deps: PromoDeps) -> None:
             await uow.idempotency.delete(scope, key)
             await uow.commit()
     except StorageUnavailable:
-        log.warning("could not release idempotency key for %s; it expires on its own", scope)
+        log.warning("could not release idempotency key for %s; it is freed after the in-flight timeout", scope)
 
 
 async def _register_with_retry(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> int:
