@@ -59,15 +59,7 @@ class World:
         )
 
     def notifications(self) -> NotificationDeps:
-        return NotificationDeps(
-            uow_factory=self.uow,
-            hasher=self.hasher,
-            passwords=self.passwords,
-            secret_box=self.secret_box,
-            clock=self.clock,
-            queue=self.queue,
-            policy=self.policy,
-        )
+        return self.registration()
 
     def delivery(self) -> DeliveryDeps:
         return DeliveryDeps(

@@ -67,15 +67,7 @@ class Container:
         )
 
     def notifications(self) -> NotificationDeps:
-        return NotificationDeps(
-            uow_factory=self.uow_factory,
-            hasher=self.hasher,
-            passwords=self.passwords,
-            secret_box=self.secret_box,
-            clock=self.clock,
-            queue=self.queue,
-            policy=self.settings.registration_policy(),
-        )
+        return self.registration()
 
     def delivery(self) -> DeliveryDeps:
         return delivery_deps(self.uow_factory, self.channels, self.secret_box, self.clock, self.settings)

@@ -19,16 +19,13 @@ from barbershop_core.model import (
     Person,
     TemplateKind,
 )
-from barbershop_core.policies import RegistrationPolicy, RetryPolicy
+from barbershop_core.policies import RetryPolicy
 from barbershop_core.ports import (
     ChannelDirectory,
     Clock,
     DeliveryFailed,
     NotificationChannel,
-    NotificationQueue,
     OutgoingMessage,
-    PasswordGenerator,
-    PasswordHasher,
     SecretBox,
     SecretUnreadable,
     UnitOfWork,
@@ -48,17 +45,10 @@ from barbershop_core.use_cases._shared import (
     resolve_delivery,
 )
 from barbershop_core.use_cases.clients import current_consents
+from barbershop_core.use_cases.registration import RegistrationDeps
 
-
-@attrs.frozen
-class NotificationDeps:
-    uow_factory: UnitOfWorkFactory
-    hasher: PasswordHasher
-    passwords: PasswordGenerator
-    secret_box: SecretBox
-    clock: Clock
-    queue: NotificationQueue
-    policy: RegistrationPolicy = RegistrationPolicy()
+NotificationDeps = RegistrationDeps
+"""Scheduling a message takes the ports registration takes: credentials, store, queue."""
 
 
 @attrs.frozen
