@@ -45,7 +45,7 @@ class World:
     retry: RetryPolicy = RetryPolicy(random_source=lambda: 0.5)  # no jitter: exact times
 
     def uow(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self.db)
+        return FakeUnitOfWork(self.db, self.queue)
 
     def registration(self) -> RegistrationDeps:
         return RegistrationDeps(
@@ -54,7 +54,6 @@ class World:
             passwords=self.passwords,
             secret_box=self.secret_box,
             clock=self.clock,
-            queue=self.queue,
             policy=self.policy,
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import logging
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -36,6 +37,7 @@ from barbershop_core.model import (
 from barbershop_core.ports import (
     DeliveryFailed,
     NotificationChannel,
+    NotificationQueue,
     OutgoingMessage,
     QueueUnavailable,
     ReferenceSnapshot,
@@ -44,6 +46,8 @@ from barbershop_core.ports import (
     UniqueViolation,
 )
 from barbershop_core.values import PhoneNumber
+
+log = logging.getLogger("tests.fakes")
 
 # Uniqueness rules of the store: table → [(constraint name, key of a row)].
 _UNIQUE: dict[str, list[tuple[str, Callable[[Any], Hashable]]]] = {
@@ -174,6 +178,14 @@ class FakePersons(_Repository):
     async def get(self, person_id: int) -> Person | None:
         return self._get(person_id)  # type: ignore[no-any-return]
 
+    async def add_if_new(self, person: Person) -> Person | None:
+        self._uow.db.check("persons.add")
+        known = self._first(lambda p: p.phone == person.phone)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
+        self._add(person)
+        return None
+
     async def get_by_phone(self, phone: PhoneNumber) -> Person | None:
         self._uow.db.check("persons.get_by_phone")
         return self._first(lambda p: p.phone == phone)  # type: ignore[no-any-return]
@@ -188,8 +200,21 @@ class FakeClients(_Repository):
     async def add(self, client: Client) -> None:
         self._add(client)
 
+    async def add_if_new(self, client: Client) -> Client | None:
+        self._uow.db.check("clients.add")
+        known = self._first(lambda c: c.person_id == client.person_id)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
+        self._add(client)
+        return None
+
     async def get(self, client_id: int) -> Client | None:
         return self._get(client_id)  # type: ignore[no-any-return]
+
+    async def get_with_person(self, client_id: int) -> tuple[Client, Person] | None:
+        client = self._get(client_id)
+        person = self._tx.get("persons", client.person_id) if client else None
+        return (client, person) if person else None
 
     async def get_by_person(self, person_id: int) -> Client | None:
         return self._first(lambda c: c.person_id == person_id)  # type: ignore[no-any-return]
@@ -204,6 +229,10 @@ class FakeConsents(_Repository):
     async def add(self, consent: Consent) -> None:
         self._add(consent)
 
+    async def add_many(self, consents: Sequence[Consent]) -> None:
+        for consent in consents:
+            self._add(consent)
+
     async def list_for_client(self, client_id: int) -> Sequence[Consent]:
         return sorted(self._where(lambda c: c.client_id == client_id), key=lambda c: c.id)
 
@@ -213,6 +242,7 @@ class FakeNotifications(_Repository):
 
     async def add(self, notification: ClientNotification) -> None:
         self._add(notification)
+        self._seen(notification)
 
     async def get(self, notification_id: int) -> ClientNotification | None:
         return self._get(notification_id)  # type: ignore[no-any-return]
@@ -222,6 +252,11 @@ class FakeNotifications(_Repository):
 
     async def save(self, notification: ClientNotification) -> None:
         self._save(notification)
+        self._seen(notification)
+
+    def _seen(self, notification: ClientNotification) -> None:
+        self._tx.tables[self.table][notification.id].due_now = False  # an event, never stored
+        self._uow.seen.append(notification)
 
     async def list_for_client(self, client_id: int) -> Sequence[ClientNotification]:
         return sorted(self._where(lambda n: n.client_id == client_id), key=lambda n: n.id)
@@ -247,10 +282,12 @@ class FakeNotifications(_Repository):
 class FakeAudit(_Repository):
     table = "audit"
 
-    async def append(self, event: AuditEvent) -> None:
-        self._uow.db.check("audit.append")
-        event_id = self._uow.db.next_id(self.table)
-        self._tx.put(self.table, event_id, attrs.evolve(event, id=event_id))
+    def write(self, events: Iterable[AuditEvent]) -> None:
+        """Called by the unit of work's commit with what was recorded."""
+        for event in events:
+            self._uow.db.check("audit.append")
+            event_id = self._uow.db.next_id(self.table)
+            self._tx.put(self.table, event_id, attrs.evolve(event, id=event_id))
 
     async def list_recent(
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
@@ -272,6 +309,10 @@ class FakeReference(_Repository):
 
     async def get_channel(self, code: str) -> Channel | None:
         return self._tx.get("channels", code)  # type: ignore[no-any-return]
+
+    async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        found: Channel | None = self._tx.get("channels", channel)
+        return found, self._tx.get("templates", (template_code, channel)) if found else None
 
     async def save_channel(self, channel: Channel) -> None:
         self._tx.put("channels", channel.code, channel)
@@ -330,6 +371,10 @@ class FakePurchases(_Repository):
     async def add(self, purchase: Purchase) -> None:
         self._add(purchase)
 
+    async def add_many(self, purchases: Sequence[Purchase]) -> None:
+        for purchase in purchases:
+            self._add(purchase)
+
     async def list_for_client(self, client_id: int) -> Sequence[Purchase]:
         return sorted(self._where(lambda p: p.client_id == client_id), key=lambda p: p.id)
 
@@ -348,6 +393,14 @@ class FakeIdempotency(_Repository):
         self._tx.put(self.table, key, record)
         self._tx.inserted[(self.table, key)] = ("idempotency_key", committed.get(key))
 
+    async def add_if_new(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        self._uow.db.check("idempotency.add")
+        known = self._tx.get(self.table, (record.scope, record.key))
+        if known is not None:
+            return known  # type: ignore[no-any-return]
+        await self.add(record)
+        return None
+
     async def get(self, scope: str, key: str) -> IdempotencyRecord | None:
         return self._tx.get(self.table, (scope, key))  # type: ignore[no-any-return]
 
@@ -365,8 +418,13 @@ class FakeIdempotency(_Repository):
 
 
 class FakeUnitOfWork:
-    def __init__(self, db: InMemoryDatabase) -> None:
+    """Collects audit events and touched notifications like the SQL unit of work does."""
+
+    def __init__(self, db: InMemoryDatabase, queue: NotificationQueue | None = None) -> None:
         self.db = db
+        self.queue = queue
+        self.recorded: list[AuditEvent] = []
+        self.seen: list[ClientNotification] = []
         self.transaction = _Transaction(db)
         self.persons = FakePersons(self)
         self.clients = FakeClients(self)
@@ -381,7 +439,7 @@ class FakeUnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.db.check("begin")
-        self.transaction = _Transaction(self.db)
+        await self.rollback()
         return self
 
     async def __aexit__(
@@ -392,11 +450,28 @@ class FakeUnitOfWork:
     ) -> None:
         await self.rollback()
 
+    def record(self, *events: AuditEvent) -> None:
+        self.recorded.extend(events)
+
     async def commit(self) -> None:
+        self.audit.write(self.recorded)
         self.transaction.commit()
+        self.recorded.clear()
+        due, self.seen = [n for n in self.seen if n.due_now], []
+        for notification in due:
+            notification.due_now = False
+        for notification in due:
+            if self.queue is None:
+                continue
+            try:
+                await self.queue.enqueue(notification.id)
+            except QueueUnavailable:
+                log.warning("queue unavailable; notification %s is left for the sweep", notification.id)
 
     async def rollback(self) -> None:
         self.transaction = _Transaction(self.db)
+        self.recorded.clear()
+        self.seen.clear()
 
 
 class FakeClock:

@@ -9,8 +9,9 @@ import asyncio
 from typing import Any
 
 from redis.exceptions import RedisError
-from taskiq import AsyncTaskiqDecoratedTask
+from taskiq import AsyncBroker
 from taskiq.exceptions import SendTaskError
+from taskiq.kicker import AsyncKicker
 
 from barbershop_core.ports import QueueUnavailable
 
@@ -26,17 +27,20 @@ class TaskiqNotificationQueue:
     it later. A hand-off cut short by the timeout may still have reached Redis; the
     duplicate is harmless, since a worker's claim skips a notification already leased or
     finished.
+
+    The task is named, not held: the queue exists before the task's own dependencies
+    (whose units of work hand off to this queue) are built.
     """
 
     def __init__(
-        self, task: AsyncTaskiqDecoratedTask[[int], Any], *, timeout_seconds: float = DEFAULT_ENQUEUE_TIMEOUT_SECONDS
+        self, broker: AsyncBroker, task_name: str, *, timeout_seconds: float = DEFAULT_ENQUEUE_TIMEOUT_SECONDS
     ) -> None:
-        self._task = task
+        self._kicker: AsyncKicker[[int], Any] = AsyncKicker(task_name=task_name, broker=broker, labels={})
         self._timeout = timeout_seconds
 
     async def enqueue(self, notification_id: int) -> None:
         try:
             async with asyncio.timeout(self._timeout):
-                await self._task.kiq(notification_id)
+                await self._kicker.kiq(notification_id)
         except (SendTaskError, RedisError, OSError, TimeoutError) as exc:
             raise QueueUnavailable(f"could not queue notification {notification_id}") from exc

@@ -218,6 +218,9 @@ class ClientNotification:
     history: list[StatusChange] = attrs.field(factory=list)
     attempts: list[DeliveryAttempt] = attrs.field(factory=list)
     id: int = UNSAVED
+    due_now: bool = attrs.field(default=False, eq=False, repr=False)
+    """An event, not state: the notification became due in this unit of work, which hands
+    it to the queue after committing (and then clears the flag). Never stored."""
 
     @classmethod
     def new(
@@ -247,6 +250,7 @@ class ClientNotification:
             secret_expires_at=secret_expires_at,
             resend_of=resend_of,
             history=[StatusChange(status, now, hold_reason)],
+            due_now=not held,
         )
 
     @property
@@ -362,6 +366,7 @@ class ClientNotification:
             self.lease_until = None
         else:
             self.next_attempt_at = now
+            self.due_now = True
         if target in (NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.FAILED):
             self.wipe_secret()
 

@@ -54,6 +54,11 @@ class PersonRepository(Protocol):
     async def add(self, person: Person) -> None:
         """Raises :class:`UniqueViolation` (``person_phone`` / ``person_login``)."""
 
+    async def add_if_new(self, person: Person) -> Person | None:
+        """Add ``person`` unless its phone is known: then add nothing and return the person
+        stored with that phone. A concurrent writer of the same phone is waited for, not
+        raised: an expected clash costs no savepoint and leaves the transaction usable."""
+
     async def get(self, person_id: int) -> Person | None: ...
     async def get_by_phone(self, phone: PhoneNumber) -> Person | None: ...
     async def save(self, person: Person) -> None: ...
@@ -63,13 +68,23 @@ class ClientRepository(Protocol):
     async def add(self, client: Client) -> None:
         """Raises :class:`UniqueViolation` (``client_person``) for a second client of a person."""
 
+    async def add_if_new(self, client: Client) -> Client | None:
+        """Add ``client`` unless its person already is a client: then add nothing and
+        return that client (like :meth:`PersonRepository.add_if_new`)."""
+
     async def get(self, client_id: int) -> Client | None: ...
+    async def get_with_person(self, client_id: int) -> tuple[Client, Person] | None:
+        """The client and its person, read together."""
+
     async def get_by_person(self, person_id: int) -> Client | None: ...
     async def save(self, client: Client) -> None: ...
 
 
 class ConsentRepository(Protocol):
     async def add(self, consent: Consent) -> None: ...
+    async def add_many(self, consents: Sequence[Consent]) -> None:
+        """Like :meth:`add` for each, in one statement."""
+
     async def list_for_client(self, client_id: int) -> Sequence[Consent]:
         """Oldest first; the latest record of a type is the one in force."""
 
@@ -91,7 +106,8 @@ class NotificationRepository(Protocol):
 
 
 class AuditLog(Protocol):
-    async def append(self, event: AuditEvent) -> None: ...
+    """Reads the trail; events are written through :meth:`UnitOfWork.record`."""
+
     async def list_recent(
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
     ) -> Sequence[AuditEvent]: ...
@@ -100,6 +116,9 @@ class AuditLog(Protocol):
 class ReferenceDataRepository(Protocol):
     async def list_channels(self) -> Sequence[Channel]: ...
     async def get_channel(self, code: str) -> Channel | None: ...
+    async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        """A channel and its template of that code, read together (either may be missing)."""
+
     async def save_channel(self, channel: Channel) -> None:
         """Insert or update by ``code``."""
 
@@ -131,6 +150,9 @@ class PartnerRepository(Protocol):
 
 class PurchaseRepository(Protocol):
     async def add(self, purchase: Purchase) -> None: ...
+    async def add_many(self, purchases: Sequence[Purchase]) -> None:
+        """Like :meth:`add` for each, in one statement."""
+
     async def list_for_client(self, client_id: int) -> Sequence[Purchase]: ...
 
 
@@ -138,14 +160,27 @@ class IdempotencyRepository(Protocol):
     async def add(self, record: IdempotencyRecord) -> None:
         """Raises :class:`UniqueViolation` (``idempotency_key``) when the key is taken."""
 
+    async def add_if_new(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        """Add ``record`` unless its key is taken: then add nothing and return the record
+        stored under it. A concurrent writer of the key is waited for, not raised."""
+
     async def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...
-    async def save(self, record: IdempotencyRecord) -> None: ...
+    async def save(self, record: IdempotencyRecord) -> None:
+        """Insert or update by ``(scope, key)``."""
+
     async def delete(self, scope: str, key: str) -> None: ...
     async def purge_expired(self, now: datetime) -> int: ...
 
 
 class UnitOfWork(Protocol):
-    """One transaction over every repository; leaving without commit rolls back."""
+    """One transaction over every repository; leaving without commit rolls back.
+
+    It also collects what happened. :meth:`record` keeps audit events, and the
+    notification repository keeps every notification added or saved; :meth:`commit`
+    writes the events (and notifications' new status history) with the transaction, in
+    batched statements, and after the commit hands each notification that became due
+    (:attr:`ClientNotification.due_now`) to the queue. A rollback forgets all of it.
+    """
 
     persons: PersonRepository
     clients: ClientRepository
@@ -165,7 +200,15 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
-    async def commit(self) -> None: ...
+    def record(self, *events: AuditEvent) -> None:
+        """Keep audit events for the next :meth:`commit` (nothing is sent yet)."""
+
+    async def commit(self) -> None:
+        """Write what was recorded, commit, then hand due notifications to the queue.
+
+        A queue that fails (:class:`QueueUnavailable`) is logged and left to the
+        scheduler's sweep: the commit stands."""
+
     async def rollback(self) -> None: ...
 
 

@@ -26,7 +26,7 @@ from barbershop_core.use_cases.promo import PromoDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
 from entrypoints.channels import build_channels
 from entrypoints.settings import Settings
-from entrypoints.tasks import build_broker, register_send_task
+from entrypoints.tasks import SEND_NOTIFICATION, build_broker, register_send_task
 
 CALLBACK_KEY_PURPOSE = "callbacks"
 
@@ -62,7 +62,6 @@ class Container:
             passwords=self.passwords,
             secret_box=self.secret_box,
             clock=self.clock,
-            queue=self.queue,
             policy=self.settings.registration_policy(),
         )
 
@@ -115,13 +114,14 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             echo=settings.db_echo,
         )
     )
-    uow_factory = SqlAlchemyUnitOfWorkFactory(engine)
+    broker = build_broker(settings)
+    queue = TaskiqNotificationQueue(broker, SEND_NOTIFICATION)
+    uow_factory = SqlAlchemyUnitOfWorkFactory(engine, queue)
     clock = clock or SystemClock()
     secret_box = AesGcmSecretBox(derive_key(master, "secret-box"))
     http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     channels = build_channels(settings, http_client)
-    broker = build_broker(settings)
-    send_task = register_send_task(broker, delivery_deps(uow_factory, channels, secret_box, clock, settings))
+    register_send_task(broker, delivery_deps(uow_factory, channels, secret_box, clock, settings))
     return Container(
         settings=settings,
         engine=engine,
@@ -141,7 +141,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         http_client=http_client,
         channels=channels,
         broker=broker,
-        queue=TaskiqNotificationQueue(send_task),
+        queue=queue,
         token_key=derive_key(master, "tokens"),
         callback_key=derive_key(master, CALLBACK_KEY_PURPOSE),
     )

@@ -18,6 +18,11 @@ from barbershop_core.policies import PromoPolicy, RegistrationPolicy, RetryPolic
 from barbershop_core.reference import LOCAL_CHANNEL
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -43,7 +48,9 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19 * 1024
     argon2_parallelism: int = 1
-    hash_threads: int = 4
+    hash_threads: int = attrs.field(factory=usable_cpus)
+    """Threads hashing passwords off the event loop: one per CPU (argon2 releases the GIL;
+    more threads than CPUs only queue inside the kernel and add latency)."""
     token_ttl: timedelta = timedelta(hours=12)
     reference_source: str | None = None
     """A JSON file path or an http(s) URL that the scheduler syncs channels and templates from."""
@@ -120,7 +127,7 @@ class Settings:
             argon2_time_cost=reader.integer("ARGON2_TIME_COST", 2, minimum=2),
             argon2_memory_kib=reader.integer("ARGON2_MEMORY_KIB", 19 * 1024, minimum=19 * 1024),
             argon2_parallelism=reader.integer("ARGON2_PARALLELISM", 1),
-            hash_threads=reader.integer("HASH_THREADS", 4),
+            hash_threads=reader.integer("HASH_THREADS", usable_cpus()),
             token_ttl=timedelta(minutes=reader.integer("TOKEN_TTL_MINUTES", 12 * 60)),
             reference_source=reader.optional("REFERENCE_SOURCE"),
             sweep_interval=reader.seconds("SWEEP_INTERVAL_SECONDS", 15),

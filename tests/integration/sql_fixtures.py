@@ -34,7 +34,7 @@ from barbershop_core.ports import UnitOfWork, UnitOfWorkFactory
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
 from barbershop_core.use_cases.reference_data import install_default_reference_data
 from barbershop_core.values import FirstName, Login, PhoneNumber
-from tests.fakes import FakeUnitOfWork, InMemoryDatabase
+from tests.fakes import FakeUnitOfWork, InMemoryDatabase, RecordingQueue
 
 TEST_DATABASE_URL_ENV = "BARBERSHOP_TEST_DATABASE_URL"
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -48,6 +48,8 @@ class Backend:
     name: str
     uow_factory: UnitOfWorkFactory
     engine: AsyncEngine | None = None
+    queue: RecordingQueue = attrs.field(factory=RecordingQueue)
+    """Where the backend's units of work hand due notifications after commit."""
 
     @property
     def sql(self) -> AsyncEngine:
@@ -129,22 +131,25 @@ async def sqlite_engine(migrated_sqlite_file: Path, tmp_path: Path) -> AsyncIter
 @pytest.fixture
 async def fake_backend() -> Backend:
     db = InMemoryDatabase()
+    queue = RecordingQueue()
 
     def uow_factory() -> FakeUnitOfWork:
-        return FakeUnitOfWork(db)
+        return FakeUnitOfWork(db, queue)
 
     await install_default_reference_data(uow_factory=uow_factory)  # what the migration seeds
-    return Backend("fake", uow_factory)
+    return Backend("fake", uow_factory, queue=queue)
 
 
 @pytest.fixture
 def sqlite_backend(sqlite_engine: AsyncEngine) -> Backend:
-    return Backend("sqlite", SqlAlchemyUnitOfWorkFactory(sqlite_engine), sqlite_engine)
+    queue = RecordingQueue()
+    return Backend("sqlite", SqlAlchemyUnitOfWorkFactory(sqlite_engine, queue), sqlite_engine, queue)
 
 
 @pytest.fixture
 def postgres_backend(postgres_engine: AsyncEngine) -> Backend:
-    return Backend("postgres", SqlAlchemyUnitOfWorkFactory(postgres_engine), postgres_engine)
+    queue = RecordingQueue()
+    return Backend("postgres", SqlAlchemyUnitOfWorkFactory(postgres_engine, queue), postgres_engine, queue)
 
 
 ALL_BACKENDS = [

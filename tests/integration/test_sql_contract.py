@@ -536,7 +536,7 @@ async def test_audit_events_are_listed_newest_first_filtered_and_limited(backend
             event(AuditAction.NOTIFICATION_SCHEDULED, 1, 5),
             event(AuditAction.CLIENT_CREATED, 2),
         ):
-            await uow.audit.append(appended)
+            uow.record(appended)
         await uow.commit()
     async with backend.uow_factory() as uow:
         everything = await uow.audit.list_recent()
@@ -653,3 +653,188 @@ async def test_purging_removes_only_expired_idempotency_records(backend: Backend
         assert await uow.idempotency.get("partner:1", "key:live") is not None
         assert await uow.idempotency.get("partner:1", "key:old") is None
         assert await uow.idempotency.purge_expired(NOW) == 0
+
+
+# -- what the unit of work collects -------------------------------------------------------
+
+
+def an_event(action: AuditAction = AuditAction.CLIENT_CREATED, client_id: int | None = 1) -> AuditEvent:
+    return AuditEvent(action=action, actor="manager:1", occurred_at=NOW, client_id=client_id, details={"k": "v"})
+
+
+async def test_recorded_events_are_written_with_the_commit_and_only_then(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        uow.record(an_event(AuditAction.PERSON_CREATED), an_event(AuditAction.CLIENT_CREATED))
+        assert await uow.audit.list_recent() == []  # kept, not yet written
+        uow.record(an_event(AuditAction.CONSENT_RECORDED))
+        await uow.commit()
+        await uow.commit()  # what was written is not written twice
+    async with backend.uow_factory() as uow:
+        stored = await uow.audit.list_recent()
+    assert [e.action for e in reversed(stored)] == [
+        AuditAction.PERSON_CREATED,
+        AuditAction.CLIENT_CREATED,
+        AuditAction.CONSENT_RECORDED,
+    ]
+    assert attrs.evolve(stored[0], id=0) == an_event(AuditAction.CONSENT_RECORDED)
+
+
+async def test_recorded_events_are_dropped_by_a_rollback_or_a_block_left_without_commit(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        uow.record(an_event(AuditAction.PERSON_CREATED))
+        await uow.rollback()
+        uow.record(an_event(AuditAction.CLIENT_CREATED))
+        await uow.commit()
+        uow.record(an_event(AuditAction.CONSENT_RECORDED))
+    async with backend.uow_factory() as uow:
+        assert [e.action for e in await uow.audit.list_recent()] == [AuditAction.CLIENT_CREATED]
+
+
+async def test_a_due_notification_is_handed_to_the_queue_after_the_commit_only(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        due, held = a_notification(client.id), a_notification(client.id, held=True)
+        await uow.notifications.add(due)
+        await uow.notifications.add(held)
+        assert backend.queue.enqueued == []
+        await uow.commit()
+        assert backend.queue.enqueued == [due.id]
+        assert not due.due_now
+        await uow.commit()
+    assert backend.queue.enqueued == [due.id]  # handed off once
+
+
+async def test_nothing_is_handed_off_when_the_work_is_rolled_back(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        await uow.notifications.add(a_notification(client.id))
+        await uow.rollback()
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        await uow.notifications.add(a_notification(client.id))
+    assert backend.queue.enqueued == []
+
+
+async def test_a_held_notification_released_later_is_handed_off_when_that_work_commits(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        held = a_notification(client.id, held=True)
+        await uow.notifications.add(held)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        stored = await uow.notifications.get_for_update(held.id)
+        assert stored is not None
+        assert not stored.due_now  # the flag is an event, never stored
+        stored.release(NOW, "sms")
+        await uow.notifications.save(stored)
+        await uow.commit()
+    assert backend.queue.enqueued == [held.id]
+
+
+async def test_a_queue_that_fails_leaves_the_commit_standing(backend: Backend) -> None:
+    backend.queue.available = False
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notification = a_notification(client.id)
+        await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.notifications.get(notification.id) is not None
+    assert backend.queue.enqueued == []
+
+
+async def test_add_if_new_adds_a_new_phone_and_returns_the_stored_person_for_a_known_one(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        first = a_person()
+        assert await uow.persons.add_if_new(first) is None
+        assert first.id > 0
+        second = a_person()
+        known = await uow.persons.add_if_new(second)
+        assert known is not None
+        assert known.id == first.id
+        assert second.id == 0
+        # No error was raised: the transaction goes on.
+        assert await uow.persons.add_if_new(a_person(OTHER_PHONE)) is None
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(OTHER_PHONE) is not None
+
+
+async def test_add_if_new_for_clients_returns_the_client_the_person_already_is(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        other = attrs.evolve(client, id=0, source="partner:retail-1")
+        known = await uow.clients.add_if_new(other)
+        assert known == client
+        assert other.id == 0
+        person = a_person(OTHER_PHONE)
+        await uow.persons.add(person)
+        new = attrs.evolve(client, id=0, person_id=person.id)
+        assert await uow.clients.add_if_new(new) is None
+        assert new.id > 0
+        found = await uow.clients.get_with_person(new.id)
+        assert found == (new, person)
+        assert await uow.clients.get_with_person(new.id + 100) is None
+
+
+async def test_add_if_new_for_idempotency_records_returns_the_record_under_the_key(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        record = a_record()
+        assert await uow.idempotency.add_if_new(record) is None
+        assert await uow.idempotency.add_if_new(attrs.evolve(record, fingerprint="other")) == record
+        await uow.commit()
+
+
+async def test_consents_and_purchases_added_together_get_their_ids_in_order(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        partner = await add_partner(uow)
+        consents = [Consent(client.id, code, True, NOW, "manager:1") for code in ("personal_data", "marketing")]
+        purchases = [
+            Purchase(client.id, partner.id, name, Money(Decimal(price)), NOW)
+            for name, price in (("Шампунь", "10.50"), ("Бальзам", "3.00"))
+        ]
+        await uow.consents.add_many(consents)
+        await uow.purchases.add_many(purchases)
+        await uow.consents.add_many([])
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert list(await uow.consents.list_for_client(client.id)) == consents
+        assert list(await uow.purchases.list_for_client(client.id)) == purchases
+    assert consents[0].id < consents[1].id
+    assert purchases[0].id < purchases[1].id
+
+
+async def test_a_route_is_a_channel_with_its_template_of_that_code(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        channel, template = await uow.reference.get_route("sms", "REG_WELCOME")
+        assert channel == await uow.reference.get_channel("sms")
+        assert template == await uow.reference.get_template("REG_WELCOME", "sms")
+        assert template is not None
+        channel, template = await uow.reference.get_route("sms", "NO_SUCH_TEMPLATE")
+        assert channel is not None
+        assert template is None
+        assert await uow.reference.get_route("pigeon", "REG_WELCOME") == (None, None)
+
+
+async def test_a_notification_saved_twice_in_one_unit_keeps_each_history_entry_once(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notification = a_notification(client.id)
+        await uow.notifications.add(notification)
+        notification.claim(NOW, NOW + timedelta(minutes=1))
+        notification.record_sent(NOW, "msg-1")
+        await uow.notifications.save(notification)
+        assert await uow.notifications.get(notification.id) == notification  # a read sees the new entries
+        notification.apply_delivery_report(NOW, NotificationStatus.DELIVERED, None)
+        await uow.notifications.save(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        stored = await uow.notifications.get(notification.id)
+    assert stored == notification
+    assert [change.status for change in stored.history] == [
+        NotificationStatus.SCHEDULED,
+        NotificationStatus.SENT,
+        NotificationStatus.DELIVERED,
+    ]

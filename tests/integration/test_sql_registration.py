@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.sqlalchemy import tables
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 from barbershop_core.errors import ClientExists, TemporaryError
 from barbershop_core.model import NotificationStatus, Partner
 from barbershop_core.ports import StorageUnavailable
@@ -58,6 +58,9 @@ def new_world() -> World:
 
 
 def registration_deps(world: World, uow_factory: Callable[[], Any]) -> RegistrationDeps:
+    """The world's deps on ``uow_factory``; a SQL factory hands off to the world's queue."""
+    if isinstance(uow_factory, SqlAlchemyUnitOfWorkFactory):
+        uow_factory = SqlAlchemyUnitOfWorkFactory(uow_factory.engine, world.queue)
     return attrs.evolve(world.registration(), uow_factory=uow_factory)
 
 
@@ -125,7 +128,9 @@ def assert_a3_logged(caplog: pytest.LogCaptureFixture, world: World, error: Temp
 
 
 @pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
-@pytest.mark.parametrize("operation", ["clients.add", "consents.add", "notifications.add", "audit.append", "commit"])
+@pytest.mark.parametrize(
+    "operation", ["clients.add", "consents.add_many", "notifications.add", "audit.write", "commit"]
+)
 async def test_a_fault_between_the_inserts_leaves_nothing_and_answers_temporary_error(
     backend: Backend, operation: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,7 +11,7 @@ from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.accounts import create_partner
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationResult, register_client
 from tests.conftest import MANAGER, World
-from tests.fakes import FakeUnitOfWork, InMemoryDatabase
+from tests.fakes import FakeUnitOfWork, InMemoryDatabase, RecordingQueue
 
 PHONE = "+79111234567"
 MASKED_PHONE = "+7911*****67"
@@ -80,8 +80,8 @@ class InterleavingUnitOfWork(FakeUnitOfWork):
     request runs right after this one's commit became visible.
     """
 
-    def __init__(self, db: InMemoryDatabase, *, before_commit: bool, after_commit: bool) -> None:
-        super().__init__(db)
+    def __init__(self, db: InMemoryDatabase, queue: RecordingQueue, *, before_commit: bool, after_commit: bool) -> None:
+        super().__init__(db, queue)
         self._before = before_commit
         self._after = after_commit
 
@@ -97,6 +97,6 @@ def interleaving(
     world: World, *, before_commit: bool = False, after_commit: bool = False
 ) -> Callable[[], InterleavingUnitOfWork]:
     def factory() -> InterleavingUnitOfWork:
-        return InterleavingUnitOfWork(world.db, before_commit=before_commit, after_commit=after_commit)
+        return InterleavingUnitOfWork(world.db, world.queue, before_commit=before_commit, after_commit=after_commit)
 
     return factory

@@ -165,16 +165,19 @@ async def test_registration_puts_the_sealed_password_on_the_notification_never_t
 
 async def test_registration_hands_the_notification_to_the_queue_only_after_commit(world: World) -> None:
     seen_committed: list[list[int]] = []
+    enqueued: list[int] = []
 
     class CommitCheckingQueue:
         async def enqueue(self, notification_id: int) -> None:
             seen_committed.append([n.id for n in rows(world, "notifications")])
-            world.queue.enqueued.append(notification_id)
+            enqueued.append(notification_id)
 
-    deps = attrs.evolve(world.registration(), queue=CommitCheckingQueue())
-    result = await register_client(RegisterClient(phone=PHONE, first_name="Иван", context=MANAGER), deps)
+    world.queue = CommitCheckingQueue()  # type: ignore[assignment]  # records into the world's own list
+    result = await register_client(
+        RegisterClient(phone=PHONE, first_name="Иван", context=MANAGER), world.registration()
+    )
 
-    assert world.queue.enqueued == [result.notification_id]
+    assert enqueued == [result.notification_id]
     assert seen_committed == [[result.notification_id]]
 
 
@@ -311,7 +314,7 @@ async def test_registering_an_invalid_phone_answers_check_the_number_and_stores_
 @pytest.mark.parametrize(
     "operation",
     [
-        "persons.get_by_phone",
+        "begin",
         "persons.add",
         "clients.add",
         "consents.add",

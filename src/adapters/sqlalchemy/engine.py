@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30
 """How long a SQLite transaction waits for the write lock before giving up (A3)."""
 POSTGRES_CONNECT_TIMEOUT_SECONDS: Final = 10
+POSTGRES_RECYCLE_SECONDS: Final = 30 * 60
+"""Reconnect a pooled connection older than this (before a server or a proxy drops it idle)."""
 
 
 @attrs.frozen
@@ -53,7 +55,12 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             url,
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
-            pool_pre_ping=True,
+            # No pre-ping: it costs a round trip on every checkout. Connections are
+            # recycled by age instead, and a connection found dead by a unit of work's
+            # first statement fails that unit with StorageUnavailable (A3: retry);
+            # SQLAlchemy then invalidates the pool, so the retry gets a fresh connection.
+            pool_pre_ping=False,
+            pool_recycle=POSTGRES_RECYCLE_SECONDS,
             echo=settings.echo,
             hide_parameters=True,
             connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},

@@ -10,10 +10,10 @@ fake and on SQLite, the clash costs only that statement and not the whole transa
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,9 +44,11 @@ from barbershop_core.model import (
     StatusChange,
     TemplateKind,
 )
+from barbershop_core.ports import StorageUnavailable
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
 
 Values = dict[str, Any]
+_Row = TypeVar("_Row")
 
 
 class Statements:
@@ -91,6 +93,46 @@ class Statements:
         if result.rowcount == 0:
             raise KeyError(f"{table.name}: the row to save was never added")
 
+    def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        """INSERT in the dialect's own spelling (for ``ON CONFLICT``)."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    async def insert_unless_taken(self, table: sa.Table, values: Values, keys: Sequence[str]) -> bool:
+        """INSERT … ON CONFLICT (keys) DO NOTHING: False when the key was taken.
+
+        No savepoint: an expected clash is not an error, so the transaction goes on. On
+        PostgreSQL a concurrent insert of the same key is waited for; if it commits, the
+        key counts as taken (READ COMMITTED: the next statement sees the row).
+        """
+        statement = (
+            self.insert(table)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.c[keys[0]])
+        )
+        result = await self.execute(statement)
+        return result.first() is not None
+
+    async def insert_id_unless_taken(self, table: sa.Table, values: Values, key: str) -> int | None:
+        """Like :meth:`insert_unless_taken` for a row with an ``id``: the new id, or None."""
+        statement = self.insert(table).values(values).on_conflict_do_nothing(index_elements=[key]).returning(table.c.id)
+        row_id = (await self.execute(statement)).scalar_one_or_none()
+        return None if row_id is None else int(row_id)
+
+    async def insert_ids(self, table: sa.Table, rows: list[Values]) -> list[int]:
+        """Several rows in one statement (a multi-row INSERT … RETURNING id), ids in row order."""
+        if not rows:
+            return []
+        if self.dialect == "sqlite":
+            # SQLAlchemy sends SQLite a row at a time when asked to keep RETURNING in row
+            # order. Not needed here: one writer at a time gives an INTEGER PRIMARY KEY
+            # (the rowid) max + 1 per row, in row order, so the sorted ids are the rows' ids.
+            result = await self.execute(sa.insert(table).returning(table.c.id), rows)
+            return sorted(int(row_id) for row_id in result.scalars().all())
+        statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        result = await self.execute(statement, rows)
+        return [int(row_id) for row_id in result.scalars().all()]
+
     def upsert(self, table: sa.Table, values: Values, keys: Sequence[str]) -> Insert:
         """INSERT … ON CONFLICT (keys) DO UPDATE, in the dialect's own spelling."""
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -102,6 +144,14 @@ class Statements:
 class _Repository:
     def __init__(self, statements: Statements) -> None:
         self._db = statements
+
+
+def _found(known: _Row | None) -> _Row:
+    """The row a clash was with. Rows that decide a clash are never deleted, so a miss
+    means the store is not answering consistently: retry the work."""
+    if known is None:
+        raise StorageUnavailable("a key clash without the row it clashed with")
+    return known
 
 
 # -- persons ------------------------------------------------------------------------------
@@ -119,7 +169,7 @@ def _person_values(person: Person) -> Values:
     }
 
 
-def _person(row: RowMapping) -> Person:
+def _person(row: Mapping[Any, Any]) -> Person:
     return Person(
         phone=PhoneNumber(row["phone_number"]),
         first_name=FirstName(row["first_name"]),
@@ -135,6 +185,13 @@ def _person(row: RowMapping) -> Person:
 class SqlPersonRepository(_Repository):
     async def add(self, person: Person) -> None:
         person.id = await self._db.insert_id(t.persons, _person_values(person), guarded=True)
+
+    async def add_if_new(self, person: Person) -> Person | None:
+        person_id = await self._db.insert_id_unless_taken(t.persons, _person_values(person), "phone_number")
+        if person_id is not None:
+            person.id = person_id
+            return None
+        return _found(await self.get_by_phone(person.phone))
 
     async def get(self, person_id: int) -> Person | None:
         row = await self._db.row(sa.select(t.persons).where(t.persons.c.id == person_id))
@@ -176,13 +233,34 @@ def _client(row: RowMapping) -> Client:
     )
 
 
+_PERSON_COLUMNS: Final = [column.label(f"person__{column.name}") for column in t.persons.c]
+_PERSON_NAMES: Final = [f"person__{column.name}" for column in t.persons.c]
+
+
 class SqlClientRepository(_Repository):
     async def add(self, client: Client) -> None:
         client.id = await self._db.insert_id(t.clients, _client_values(client), guarded=True)
 
+    async def add_if_new(self, client: Client) -> Client | None:
+        client_id = await self._db.insert_id_unless_taken(t.clients, _client_values(client), "person_id")
+        if client_id is not None:
+            client.id = client_id
+            return None
+        return _found(await self.get_by_person(client.person_id))
+
     async def get(self, client_id: int) -> Client | None:
         row = await self._db.row(sa.select(t.clients).where(t.clients.c.id == client_id))
         return _client(row) if row else None
+
+    async def get_with_person(self, client_id: int) -> tuple[Client, Person] | None:
+        row = await self._db.row(
+            sa.select(t.clients, *_PERSON_COLUMNS)
+            .join(t.persons, t.persons.c.id == t.clients.c.person_id)
+            .where(t.clients.c.id == client_id)
+        )
+        if row is None:
+            return None
+        return _client(row), _person({name.removeprefix("person__"): row[name] for name in _PERSON_NAMES})
 
     async def get_by_person(self, person_id: int) -> Client | None:
         row = await self._db.row(sa.select(t.clients).where(t.clients.c.person_id == person_id))
@@ -205,6 +283,20 @@ class SqlConsentRepository(_Repository):
             "recorded_by": consent.recorded_by,
         }
         consent.id = await self._db.insert_id(t.consents, values)
+
+    async def add_many(self, consents: Sequence[Consent]) -> None:
+        rows = [
+            {
+                "client_id": consent.client_id,
+                "consent_type": consent.consent_type,
+                "granted": consent.granted,
+                "recorded_at": consent.recorded_at,
+                "recorded_by": consent.recorded_by,
+            }
+            for consent in consents
+        ]
+        for consent, consent_id in zip(consents, await self._db.insert_ids(t.consents, rows), strict=True):
+            consent.id = consent_id
 
     async def list_for_client(self, client_id: int) -> Sequence[Consent]:
         rows = await self._db.rows(
@@ -294,10 +386,55 @@ def _notification(row: RowMapping, history: list[StatusChange], attempts: list[D
     )
 
 
+def _children(notification_ids: list[int]) -> sa.CompoundSelect[Any]:
+    """Status history and attempts of some notifications in one statement (kind 0 / 1)."""
+    text, number = sa.Text(), sa.Integer()
+    history = sa.select(
+        sa.literal(0, number).label("kind"),
+        _history.c.notification_id,
+        _history.c.position.label("number"),
+        _history.c.status.label("state"),
+        _history.c.at,
+        _history.c.reason.label("detail"),
+        sa.null().cast(text).label("channel"),
+        sa.null().cast(text).label("provider_message_id"),
+    ).where(_history.c.notification_id.in_(notification_ids))
+    attempts = sa.select(
+        sa.literal(1, number),
+        _attempts.c.notification_id,
+        _attempts.c.number,
+        _attempts.c.outcome,
+        _attempts.c.at,
+        _attempts.c.error,
+        _attempts.c.channel,
+        _attempts.c.provider_message_id,
+    ).where(_attempts.c.notification_id.in_(notification_ids))
+    return sa.union_all(history, attempts).order_by("kind", "notification_id", "number")
+
+
 class SqlNotificationRepository(_Repository):
+    """Notifications with their history and attempts, which only ever grow.
+
+    The repository remembers how many entries of each it has read or written for a
+    notification, so a save appends the new ones without counting the stored ones first.
+    New entries are written with the next read of notifications or with the commit,
+    batched for every notification of the unit of work (one statement per table).
+    Added and saved notifications are reported to ``seen`` for the unit of work's
+    hand-off after commit.
+    """
+
+    def __init__(self, statements: Statements, seen: Callable[[ClientNotification], None]) -> None:
+        super().__init__(statements)
+        self._seen = seen
+        self._stored: dict[int, tuple[int, int]] = {}
+        """notification id → (history entries, attempts) known to be in the store."""
+        self._pending_history: list[Values] = []
+        self._pending_attempts: list[Values] = []
+
     async def add(self, notification: ClientNotification) -> None:
         notification.id = await self._db.insert_id(_notifications, _notification_values(notification))
-        await self._append_children(notification, known_history=0, known_attempts=0)
+        self._append_children(notification, known_history=0, known_attempts=0)
+        self._seen(notification)
 
     async def get(self, notification_id: int) -> ClientNotification | None:
         return await self._one(sa.select(_notifications).where(_notifications.c.id == notification_id))
@@ -312,22 +449,26 @@ class SqlNotificationRepository(_Repository):
     async def save(self, notification: ClientNotification) -> None:
         values = _notification_values(notification)
         await self._db.update(_notifications, _notifications.c.id == notification.id, values, guarded=False)
-        # History and attempts only grow: store the entries past the ones already kept.
-        counts = (
-            await self._db.execute(
-                sa.select(
-                    sa.select(sa.func.count())
-                    .select_from(_history)
-                    .where(_history.c.notification_id == notification.id)
-                    .scalar_subquery(),
-                    sa.select(sa.func.count())
-                    .select_from(_attempts)
-                    .where(_attempts.c.notification_id == notification.id)
-                    .scalar_subquery(),
-                )
-            )
-        ).one()
-        await self._append_children(notification, known_history=int(counts[0]), known_attempts=int(counts[1]))
+        stored = self._stored.get(notification.id)
+        if stored is None:  # read in another unit of work: ask the store what it keeps
+            stored = await self._count_children(notification.id)
+        self._append_children(notification, known_history=stored[0], known_attempts=stored[1])
+        self._seen(notification)
+
+    async def flush(self) -> None:
+        """Write the history entries and attempts kept since the last flush."""
+        history, self._pending_history = self._pending_history, []
+        attempts, self._pending_attempts = self._pending_attempts, []
+        if history:
+            await self._db.execute(sa.insert(_history), history)
+        if attempts:
+            await self._db.execute(sa.insert(_attempts), attempts)
+
+    def forget(self) -> None:
+        """After a rollback nothing kept is true any more."""
+        self._stored.clear()
+        self._pending_history.clear()
+        self._pending_attempts.clear()
 
     async def list_for_client(self, client_id: int) -> Sequence[ClientNotification]:
         return await self._many(
@@ -393,70 +534,85 @@ class SqlNotificationRepository(_Repository):
         return found[0] if found else None
 
     async def _many(self, statement: sa.Select[Any]) -> list[ClientNotification]:
+        await self.flush()
         rows = await self._db.rows(statement)
         if not rows:
             return []
-        ids = [row["id"] for row in rows]
         history: defaultdict[int, list[StatusChange]] = defaultdict(list)
-        for change in await self._db.rows(
-            sa.select(_history)
-            .where(_history.c.notification_id.in_(ids))
-            .order_by(_history.c.notification_id, _history.c.position)
-        ):
-            history[change["notification_id"]].append(
-                StatusChange(NotificationStatus(change["status"]), change["at"], change["reason"])
-            )
         attempts: defaultdict[int, list[DeliveryAttempt]] = defaultdict(list)
-        for attempt in await self._db.rows(
-            sa.select(_attempts)
-            .where(_attempts.c.notification_id.in_(ids))
-            .order_by(_attempts.c.notification_id, _attempts.c.number)
-        ):
-            attempts[attempt["notification_id"]].append(
-                DeliveryAttempt(
-                    number=attempt["number"],
-                    channel=attempt["channel"],
-                    at=attempt["at"],
-                    outcome=AttemptOutcome(attempt["outcome"]),
-                    provider_message_id=attempt["provider_message_id"],
-                    error=attempt["error"],
+        for child in await self._db.rows(_children([row["id"] for row in rows])):
+            if child["kind"] == 0:
+                history[child["notification_id"]].append(
+                    StatusChange(NotificationStatus(child["state"]), child["at"], child["detail"])
+                )
+            else:
+                attempts[child["notification_id"]].append(
+                    DeliveryAttempt(
+                        number=child["number"],
+                        channel=child["channel"],
+                        at=child["at"],
+                        outcome=AttemptOutcome(child["state"]),
+                        provider_message_id=child["provider_message_id"],
+                        error=child["detail"],
+                    )
+                )
+        found = [_notification(row, history[row["id"]], attempts[row["id"]]) for row in rows]
+        for notification in found:
+            self._stored[notification.id] = (len(notification.history), len(notification.attempts))
+        return found
+
+    async def _count_children(self, notification_id: int) -> tuple[int, int]:
+        await self.flush()
+        counts = (
+            await self._db.execute(
+                sa.select(
+                    sa.select(sa.func.count())
+                    .select_from(_history)
+                    .where(_history.c.notification_id == notification_id)
+                    .scalar_subquery(),
+                    sa.select(sa.func.count())
+                    .select_from(_attempts)
+                    .where(_attempts.c.notification_id == notification_id)
+                    .scalar_subquery(),
                 )
             )
-        return [_notification(row, history[row["id"]], attempts[row["id"]]) for row in rows]
+        ).one()
+        return int(counts[0]), int(counts[1])
 
-    async def _append_children(
-        self, notification: ClientNotification, *, known_history: int, known_attempts: int
-    ) -> None:
-        new_history = [
+    def _append_children(self, notification: ClientNotification, *, known_history: int, known_attempts: int) -> None:
+        self._pending_history += [
             _history_values(notification.id, position, change)
             for position, change in enumerate(notification.history[known_history:], start=known_history)
         ]
-        if new_history:
-            await self._db.execute(sa.insert(_history), new_history)
-        new_attempts = [_attempt_values(notification.id, attempt) for attempt in notification.attempts[known_attempts:]]
-        if new_attempts:
-            await self._db.execute(sa.insert(_attempts), new_attempts)
+        self._pending_attempts += [
+            _attempt_values(notification.id, attempt) for attempt in notification.attempts[known_attempts:]
+        ]
+        self._stored[notification.id] = (len(notification.history), len(notification.attempts))
 
 
 # -- audit --------------------------------------------------------------------------------
 
 
+def _audit_values(event: AuditEvent) -> Values:
+    return {
+        "action": event.action.value,
+        "actor": event.actor,
+        "occurred_at": event.occurred_at,
+        "request_id": event.request_id,
+        "person_id": event.person_id,
+        "client_id": event.client_id,
+        "notification_id": event.notification_id,
+        "masked_phone": event.masked_phone,
+        "details": dict(event.details),
+    }
+
+
 class SqlAuditLog(_Repository):
-    async def append(self, event: AuditEvent) -> None:
-        await self._db.execute(
-            sa.insert(t.audit_events),
-            {
-                "action": event.action.value,
-                "actor": event.actor,
-                "occurred_at": event.occurred_at,
-                "request_id": event.request_id,
-                "person_id": event.person_id,
-                "client_id": event.client_id,
-                "notification_id": event.notification_id,
-                "masked_phone": event.masked_phone,
-                "details": dict(event.details),
-            },
-        )
+    async def write(self, events: Iterable[AuditEvent]) -> None:
+        """What the unit of work recorded, in one statement."""
+        rows = [_audit_values(event) for event in events]
+        if rows:
+            await self._db.execute(sa.insert(t.audit_events), rows)
 
     async def list_recent(
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
@@ -514,7 +670,7 @@ def _channel(row: RowMapping) -> Channel:
     )
 
 
-def _template(row: RowMapping) -> NotificationTemplate:
+def _template(row: Mapping[Any, Any]) -> NotificationTemplate:
     return NotificationTemplate(
         code=row["code"],
         channel=row["channel"],
@@ -524,6 +680,10 @@ def _template(row: RowMapping) -> NotificationTemplate:
     )
 
 
+_TEMPLATE_COLUMNS: Final = [column.label(f"template_{column.name}") for column in t.notification_templates.c]
+_TEMPLATE_NAMES: Final = [f"template_{column.name}" for column in t.notification_templates.c]
+
+
 class SqlReferenceDataRepository(_Repository):
     async def list_channels(self) -> Sequence[Channel]:
         return [_channel(row) for row in await self._db.rows(sa.select(t.channels).order_by(t.channels.c.code))]
@@ -531,6 +691,20 @@ class SqlReferenceDataRepository(_Repository):
     async def get_channel(self, code: str) -> Channel | None:
         row = await self._db.row(sa.select(t.channels).where(t.channels.c.code == code))
         return _channel(row) if row else None
+
+    async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        templates = t.notification_templates
+        joined = t.channels.outerjoin(
+            templates, sa.and_(templates.c.channel == t.channels.c.code, templates.c.code == template_code)
+        )
+        row = await self._db.row(
+            sa.select(t.channels, *_TEMPLATE_COLUMNS).select_from(joined).where(t.channels.c.code == channel)
+        )
+        if row is None:
+            return None, None
+        if row["template_code"] is None:
+            return _channel(row), None
+        return _channel(row), _template({name.removeprefix("template_"): row[name] for name in _TEMPLATE_NAMES})
 
     async def save_channel(self, channel: Channel) -> None:
         await self._db.execute(self._db.upsert(t.channels, channel_values(channel), ["code"]))
@@ -650,6 +824,20 @@ class SqlPurchaseRepository(_Repository):
         }
         purchase.id = await self._db.insert_id(t.purchases, values)
 
+    async def add_many(self, purchases: Sequence[Purchase]) -> None:
+        rows = [
+            {
+                "client_id": purchase.client_id,
+                "partner_id": purchase.partner_id,
+                "name": purchase.name,
+                "price": purchase.price.amount,
+                "registered_at": purchase.registered_at,
+            }
+            for purchase in purchases
+        ]
+        for purchase, purchase_id in zip(purchases, await self._db.insert_ids(t.purchases, rows), strict=True):
+            purchase.id = purchase_id
+
     async def list_for_client(self, client_id: int) -> Sequence[Purchase]:
         rows = await self._db.rows(
             sa.select(t.purchases).where(t.purchases.c.client_id == client_id).order_by(t.purchases.c.id)
@@ -689,6 +877,11 @@ def _record_key(scope: str, key: str) -> sa.ColumnElement[bool]:
 class SqlIdempotencyRepository(_Repository):
     async def add(self, record: IdempotencyRecord) -> None:
         await self._db.guarded(sa.insert(t.idempotency_records), _record_values(record))
+
+    async def add_if_new(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        if await self._db.insert_unless_taken(t.idempotency_records, _record_values(record), ["scope", "key"]):
+            return None
+        return _found(await self.get(record.scope, record.key))
 
     async def get(self, scope: str, key: str) -> IdempotencyRecord | None:
         row = await self._db.row(sa.select(t.idempotency_records).where(_record_key(scope, key)))

@@ -23,16 +23,19 @@ from adapters.sqlalchemy.repositories import (
     SqlReferenceDataRepository,
     Statements,
 )
+from barbershop_core.model import AuditEvent, ClientNotification
 from barbershop_core.ports import (
     AuditLog,
     ClientRepository,
     ConsentRepository,
     IdempotencyRepository,
     ManagerRepository,
+    NotificationQueue,
     NotificationRepository,
     PartnerRepository,
     PersonRepository,
     PurchaseRepository,
+    QueueUnavailable,
     ReferenceDataRepository,
     StorageUnavailable,
 )
@@ -48,21 +51,28 @@ class SqlAlchemyUnitOfWork:
 
     Entering checks a connection out of the engine's pool; the transaction begins with
     the first statement (on SQLite with ``BEGIN IMMEDIATE``, see
-    :mod:`adapters.sqlalchemy.engine`). :meth:`commit` makes the work durable and the
-    unit stays usable: the next statement begins a new transaction. Leaving rolls back
+    :mod:`adapters.sqlalchemy.engine`). :meth:`commit` writes the recorded audit events
+    and the notifications' new history (one statement per table), makes the work
+    durable, and then hands the notifications that became due to ``queue``. The unit
+    stays usable: the next statement begins a new transaction. Leaving rolls back
     whatever was not committed and returns the connection, also when the task is
     cancelled or the connection is already dead.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, queue: NotificationQueue | None = None) -> None:
         self._engine = engine
+        self._queue = queue
         self._connection: AsyncConnection | None = None
+        self._recorded: list[AuditEvent] = []
+        self._seen: list[ClientNotification] = []
         statements = Statements(lambda: self.connection)
         self.persons: PersonRepository = SqlPersonRepository(statements)
         self.clients: ClientRepository = SqlClientRepository(statements)
         self.consents: ConsentRepository = SqlConsentRepository(statements)
-        self.notifications: NotificationRepository = SqlNotificationRepository(statements)
-        self.audit: AuditLog = SqlAuditLog(statements)
+        self._notifications = SqlNotificationRepository(statements, self._seen.append)
+        self.notifications: NotificationRepository = self._notifications
+        self._audit = SqlAuditLog(statements)
+        self.audit: AuditLog = self._audit
         self.reference: ReferenceDataRepository = SqlReferenceDataRepository(statements)
         self.managers: ManagerRepository = SqlManagerRepository(statements)
         self.partners: PartnerRepository = SqlPartnerRepository(statements)
@@ -89,6 +99,7 @@ class SqlAlchemyUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         connection, self._connection = self._connection, None
+        self._forget()
         if connection is None:
             return
         try:
@@ -100,11 +111,39 @@ class SqlAlchemyUnitOfWork:
             # The block's own error is the one worth reporting; this one only follows from it.
             log.warning("rollback after a failed unit of work did not complete: %s", failure)
 
+    def record(self, *events: AuditEvent) -> None:
+        self._recorded.extend(events)
+
     async def commit(self) -> None:
+        await self._notifications.flush()
+        await self._audit.write(self._recorded)
         await translated(self.connection.commit())
+        self._recorded.clear()
+        due = [notification for notification in self._seen if notification.due_now]
+        self._seen.clear()
+        for notification in due:
+            notification.due_now = False
+        await _hand_off(self._queue, due)
 
     async def rollback(self) -> None:
+        self._forget()
         await translated(self.connection.rollback())
+
+    def _forget(self) -> None:
+        self._recorded.clear()
+        self._seen.clear()
+        self._notifications.forget()
+
+
+async def _hand_off(queue: NotificationQueue | None, due: list[ClientNotification]) -> None:
+    """After the commit: give due notifications to the workers; the sweep covers a failure."""
+    if queue is None:
+        return
+    for notification in due:
+        try:
+            await queue.enqueue(notification.id)
+        except QueueUnavailable:
+            log.warning("queue unavailable; notification %s is left for the sweep", notification.id)
 
 
 async def _release(connection: AsyncConnection) -> None:
@@ -115,13 +154,15 @@ async def _release(connection: AsyncConnection) -> None:
 
 
 class SqlAlchemyUnitOfWorkFactory:
-    """A ``UnitOfWorkFactory``: each call gives a new unit of work on ``engine``."""
+    """A ``UnitOfWorkFactory``: each call gives a new unit of work on ``engine`` that hands
+    due notifications to ``queue`` after it commits."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, queue: NotificationQueue | None = None) -> None:
         self.engine = engine
+        self.queue = queue
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.engine)
+        return SqlAlchemyUnitOfWork(self.engine, self.queue)
 
 
 if TYPE_CHECKING:

@@ -23,15 +23,7 @@ from barbershop_core.model import (
     TemplateKind,
 )
 from barbershop_core.policies import RegistrationPolicy
-from barbershop_core.ports import (
-    Clock,
-    NotificationQueue,
-    PasswordGenerator,
-    PasswordHasher,
-    QueueUnavailable,
-    SecretBox,
-    UnitOfWork,
-)
+from barbershop_core.ports import Clock, PasswordGenerator, PasswordHasher, SecretBox, UnitOfWork
 from barbershop_core.templates import DEFAULT_BODIES, needs_password
 
 log = logging.getLogger("barbershop_core")
@@ -45,30 +37,35 @@ class Context:
     request_id: str | None = None
 
 
-async def audit(
-    uow: UnitOfWork,
-    context: Context,
-    action: AuditAction,
-    at: datetime,
-    *,
-    person: Person | None = None,
-    client: Client | None = None,
-    notification_id: int | None = None,
-    **details: str,
-) -> None:
-    await uow.audit.append(
-        AuditEvent(
+@attrs.frozen
+class Trail:
+    """Builds one use case's audit events: who asked, when, and about whom.
+
+    Ids are read when an event is built, so a trail made before an entity was added
+    names it once the store has given it an id.
+    """
+
+    context: Context
+    at: datetime
+    person: Person | None = None
+    client: Client | None = None
+
+    def about(self, *, person: Person | None = None, client: Client | None = None) -> Trail:
+        return attrs.evolve(self, person=person or self.person, client=client or self.client)
+
+    def event(self, action: AuditAction, *, notification_id: int | None = None, **details: str) -> AuditEvent:
+        person, client = self.person, self.client
+        return AuditEvent(
             action=action,
-            actor=str(context.actor),
-            occurred_at=at,
-            request_id=context.request_id,
+            actor=str(self.context.actor),
+            occurred_at=self.at,
+            request_id=self.context.request_id,
             person_id=person.id if person else (client.person_id if client else None),
             client_id=client.id if client else None,
             notification_id=notification_id,
             masked_phone=person.phone.masked if person else None,
             details=dict(details),
         )
-    )
 
 
 async def active_channel_codes(uow: UnitOfWork) -> tuple[str, ...]:
@@ -113,8 +110,9 @@ async def resolve_delivery(
     Raises A7's :class:`ChannelUnavailable` / :class:`TemplateMissing` unless the caller
     asked to postpone, in which case the notification is held instead.
     """
-    channel = await uow.reference.get_channel(channel_code)
-    template = await _find_template(uow, template_code, channel_code, policy) if channel else None
+    channel, template = await uow.reference.get_route(channel_code, template_code)
+    if channel is not None and (template is None or not template.is_active):
+        template = await _missing_template(uow, template, template_code, channel_code, policy)
     kind = template.kind if template else await _kind_of(uow, template_code)
     if kind is TemplateKind.MARKETING and not marketing_consent:
         raise ConsentRequired()
@@ -136,26 +134,26 @@ async def _channel_problem(
     template_code: str,
     client_accounts: Mapping[str, str],
 ) -> ChannelUnavailable | TemplateMissing | None:
-    active = await active_channel_codes(uow)
+    """What keeps the message from going out now; the channels to pick instead are read only then."""
     if channel is None:
-        return ChannelUnavailable(channel_code, active, f"Неизвестный канал «{channel_code}»")
+        return ChannelUnavailable(channel_code, await active_channel_codes(uow), f"Неизвестный канал «{channel_code}»")
     if not channel.is_active:
-        return ChannelUnavailable(channel_code, active)
+        return ChannelUnavailable(channel_code, await active_channel_codes(uow))
     if channel.address_kind is AddressKind.ACCOUNT and not client_accounts.get(channel_code):
         return ChannelUnavailable(
-            channel_code, active, f"У клиента нет привязанного аккаунта для канала «{channel.title}»"
+            channel_code,
+            await active_channel_codes(uow),
+            f"У клиента нет привязанного аккаунта для канала «{channel.title}»",
         )
     if template is None:
-        return TemplateMissing(template_code, channel_code, active)
+        return TemplateMissing(template_code, channel_code, await active_channel_codes(uow))
     return None
 
 
-async def _find_template(
-    uow: UnitOfWork, code: str, channel: str, policy: RegistrationPolicy
+async def _missing_template(
+    uow: UnitOfWork, template: NotificationTemplate | None, code: str, channel: str, policy: RegistrationPolicy
 ) -> NotificationTemplate | None:
-    template = await uow.reference.get_template(code, channel)
-    if template is not None and template.is_active:
-        return template
+    """An inactive template is missing; an absent default one is created when the policy says so."""
     if template is None and policy.create_missing_templates and code in DEFAULT_BODIES:
         template = NotificationTemplate(code, channel, TemplateKind.SERVICE, DEFAULT_BODIES[code])
         await uow.reference.save_template(template)
@@ -205,19 +203,8 @@ async def new_temporary_password(
     )
 
 
-async def hand_off(queue: NotificationQueue, notification_id: int) -> bool:
-    """After commit: give the notification to the workers; the sweep covers a failure."""
-    try:
-        await queue.enqueue(notification_id)
-    except QueueUnavailable:
-        log.warning("queue unavailable; notification %s is left for the sweep", notification_id)
-        return False
-    return True
-
-
 async def require_client(uow: UnitOfWork, client_id: int) -> tuple[Client, Person]:
-    client = await uow.clients.get(client_id)
-    person = await uow.persons.get(client.person_id) if client else None
-    if client is None or person is None:
+    found = await uow.clients.get_with_person(client_id)
+    if found is None:
         raise NotFound(f"Клиент {client_id} не найден")
-    return client, person
+    return found

@@ -19,7 +19,7 @@ from barbershop_core.model import (
 )
 from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import Clock, UniqueViolation, UnitOfWork, UnitOfWorkFactory
-from barbershop_core.use_cases._shared import Context, audit, parse_consents, require_client
+from barbershop_core.use_cases._shared import Context, Trail, parse_consents, require_client
 from barbershop_core.values import Email, FirstName, Login, PhoneNumber
 
 
@@ -39,9 +39,7 @@ async def check_phone(
     async with uow_factory() as uow:
         person = await uow.persons.get_by_phone(parsed)
         client = await uow.clients.get_by_person(person.id) if person else None
-        await uow.audit.append(
-            _phone_checked(context, clock, parsed, person, client),
-        )
+        uow.record(_phone_checked(context, clock, parsed, person, client))
         await uow.commit()
     return PhoneCheck(
         phone=parsed.e164,
@@ -110,7 +108,7 @@ async def create_person(
                 await _raise_taken(uow, existing)
             person = Person(phone=phone, first_name=first_name, login=login, created_at=clock.now())
             await uow.persons.add(person)
-            await audit(uow, command.context, AuditAction.PERSON_CREATED, clock.now(), person=person)
+            uow.record(Trail(command.context, clock.now(), person).event(AuditAction.PERSON_CREATED))
             await uow.commit()
     except UniqueViolation as exc:
         if exc.what == "person_login":
@@ -156,7 +154,7 @@ async def create_client(command: CreateClient, *, uow_factory: UnitOfWorkFactory
                 channel_accounts=dict(command.channel_accounts),
             )
             await uow.clients.add(client)
-            await audit(uow, command.context, AuditAction.CLIENT_CREATED, now, person=person, client=client)
+            uow.record(Trail(command.context, now, person, client).event(AuditAction.CLIENT_CREATED))
             await _record_consents(uow, command.context, person, client, consents, clock)
             await uow.commit()
     except UniqueViolation:
@@ -171,18 +169,17 @@ async def create_client(command: CreateClient, *, uow_factory: UnitOfWorkFactory
 async def _record_consents(
     uow: UnitOfWork, context: Context, person: Person, client: Client, consents: Mapping[str, bool], clock: Clock
 ) -> None:
-    for code, granted in consents.items():
-        await uow.consents.add(Consent(client.id, code, granted, clock.now(), str(context.actor)))
-        await audit(
-            uow,
-            context,
-            AuditAction.CONSENT_RECORDED,
-            clock.now(),
-            person=person,
-            client=client,
-            consent_type=code,
-            granted=str(granted).lower(),
+    now = clock.now()
+    await uow.consents.add_many(
+        [Consent(client.id, code, granted, now, str(context.actor)) for code, granted in consents.items()]
+    )
+    trail = Trail(context, now, person, client)
+    uow.record(
+        *(
+            trail.event(AuditAction.CONSENT_RECORDED, consent_type=code, granted=str(granted).lower())
+            for code, granted in consents.items()
         )
+    )
 
 
 @attrs.frozen
@@ -275,15 +272,8 @@ async def update_client(
             await uow.clients.save(client)
             await _record_consents(uow, command.context, person, client, consents, clock)
             if changed:
-                await audit(
-                    uow,
-                    command.context,
-                    AuditAction.CLIENT_UPDATED,
-                    now,
-                    person=person,
-                    client=client,
-                    fields=",".join(changed),
-                )
+                trail = Trail(command.context, now, person, client)
+                uow.record(trail.event(AuditAction.CLIENT_UPDATED, fields=",".join(changed)))
             await uow.commit()
             return await _card(uow, client.id)
     except UniqueViolation as exc:

@@ -35,9 +35,8 @@ from barbershop_core.templates import needs_password, render
 from barbershop_core.use_cases._shared import (
     Context,
     TemporaryPassword,
+    Trail,
     active_channel_codes,
-    audit,
-    hand_off,
     has_marketing_consent,
     log,
     new_temporary_password,
@@ -143,7 +142,6 @@ async def _release(
         notification = await uow.notifications.get_for_update(notification_id)
         assert notification is not None  # read a moment ago; notifications are never deleted
         await _release_locked(uow, notification, command, temporary, deps)
-    await hand_off(deps.queue, notification.id)
     return notification
 
 
@@ -166,23 +164,15 @@ async def _release_locked(
         marketing_consent=has_marketing_consent(consents),
     )
     now = deps.clock.now()
+    trail = Trail(command.context, now, person, client)
     notification.release(now, command.channel)
     if temporary is not None:
         person.set_temporary_password(temporary.password_hash, temporary.expires_at)
         notification.secret, notification.secret_expires_at = temporary.sealed, temporary.expires_at
         await uow.persons.save(person)
-        await audit(uow, command.context, AuditAction.CREDENTIALS_ISSUED, now, person=person, client=client)
+        uow.record(trail.event(AuditAction.CREDENTIALS_ISSUED))
     await uow.notifications.save(notification)
-    await audit(
-        uow,
-        command.context,
-        AuditAction.NOTIFICATION_RELEASED,
-        now,
-        person=person,
-        client=client,
-        notification_id=notification.id,
-        channel=command.channel,
-    )
+    uow.record(trail.event(AuditAction.NOTIFICATION_RELEASED, notification_id=notification.id, channel=command.channel))
     await uow.commit()
 
 
@@ -232,11 +222,12 @@ async def _create(
             marketing_consent=has_marketing_consent(consents),
         )
         now = deps.clock.now()
+        trail = Trail(context, now, person, client)
         secret, secret_expires_at = temporary.secret_for(delivery.body)
         if secret is not None:
             person.set_temporary_password(temporary.password_hash, temporary.expires_at)
             await uow.persons.save(person)
-            await audit(uow, context, AuditAction.CREDENTIALS_ISSUED, now, person=person, client=client)
+            uow.record(trail.event(AuditAction.CREDENTIALS_ISSUED))
         notification = ClientNotification.new(
             client_id=client.id,
             channel=delivery.channel,
@@ -254,20 +245,12 @@ async def _create(
             original.superseded_by = notification.id
             await uow.notifications.save(original)
         action = AuditAction.NOTIFICATION_HELD if delivery.hold_reason else AuditAction.NOTIFICATION_SCHEDULED
-        await audit(
-            uow,
-            context,
-            action,
-            now,
-            person=person,
-            client=client,
-            notification_id=notification.id,
-            channel=delivery.channel,
-            template=delivery.template_code,
+        uow.record(
+            trail.event(
+                action, notification_id=notification.id, channel=delivery.channel, template=delivery.template_code
+            )
         )
         await uow.commit()
-    if notification.status is NotificationStatus.SCHEDULED:
-        await hand_off(deps.queue, notification.id)
     return notification
 
 
@@ -335,9 +318,8 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
             # A5 holds until the message leaves: the client may withdraw consent while it waits.
             notification.fail(now, ConsentRequired.title)
             return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
-        channel = await uow.reference.get_channel(notification.channel)
+        channel, template = await uow.reference.get_route(notification.channel, notification.template_code)
         adapter = deps.channels.get(notification.channel)
-        template = await uow.reference.get_template(notification.template_code, notification.channel)
         if channel is None or not channel.is_active or adapter is None:
             notification.hold(now, f"Канал «{notification.channel}» недоступен")
             return await _finish(uow, notification, person, client, now, AttemptResult.HELD)
@@ -417,16 +399,13 @@ async def _record_failure(notification_id: int, failure: DeliveryFailed, deps: D
             return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
         retry_at = deps.retry.retry_at(notification.attempt_count + 1, now)
         notification.record_retryable_failure(now, failure.reason, retry_at)
-        await audit(
-            uow,
-            WORKER,
-            AuditAction.NOTIFICATION_ATTEMPT_FAILED,
-            now,
-            person=person,
-            client=client,
-            notification_id=notification.id,
-            attempt=str(notification.attempt_count),
-            error=failure.reason,
+        uow.record(
+            Trail(WORKER, now, person, client).event(
+                AuditAction.NOTIFICATION_ATTEMPT_FAILED,
+                notification_id=notification.id,
+                attempt=str(notification.attempt_count),
+                error=failure.reason,
+            )
         )
         outcome = AttemptResult.FAILED if retry_at is None else AttemptResult.RETRY_SCHEDULED
         return await _finish(uow, notification, person, client, now, outcome)
@@ -452,28 +431,16 @@ async def _finish(
 ) -> AttemptResult:
     """Save, audit the status the notification is in, alert a manager when it needs one."""
     await uow.notifications.save(notification)
+    trail = Trail(context, now, person, client)
     if outcome is not AttemptResult.RETRY_SCHEDULED:
-        await audit(
-            uow,
-            context,
-            _STATUS_ACTIONS[notification.status],
-            now,
-            person=person,
-            client=client,
-            notification_id=notification.id,
-            channel=notification.channel,
+        uow.record(
+            trail.event(
+                _STATUS_ACTIONS[notification.status], notification_id=notification.id, channel=notification.channel
+            )
         )
     if notification.needs_attention:
-        await audit(
-            uow,
-            context,
-            AuditAction.MANAGER_ALERTED,
-            now,
-            person=person,
-            client=client,
-            notification_id=notification.id,
-            active_channels=",".join(await active_channel_codes(uow)),
-        )
+        active = ",".join(await active_channel_codes(uow))
+        uow.record(trail.event(AuditAction.MANAGER_ALERTED, notification_id=notification.id, active_channels=active))
     await uow.commit()
     log.info("notification %s: %s", notification.id, outcome)
     return outcome

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import attrs
 
@@ -180,24 +180,13 @@ async def register_promo_participant(command: RegisterPromoParticipant, deps: Pr
     registration = command.registration
     fingerprint = registration.fingerprint()
     scope = str(Actor.partner(command.partner.id))
-    if command.idempotency_key is not None:
-        key, ttl = f"key:{_idempotency_key(command.idempotency_key)}", deps.policy.idempotency_key_ttl
-    else:
-        key, ttl = f"auto:{fingerprint}", deps.policy.replay_window
     try:
-        replayed = await _claim(scope, key, fingerprint, ttl, deps)
-        if replayed is not None:
-            await _audit_replay(command, replayed, deps)
-            return PromoResult(replayed, replayed=True)
-        try:
-            client_id = await _register_with_retry(command, scope, key, deps)
-        except BaseException:
-            await _release(scope, key, deps)
-            raise
+        if command.idempotency_key is None:
+            return await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, deps)
+        return await _register_with_key(command, scope, f"key:{_idempotency_key(command.idempotency_key)}", deps)
     except StorageUnavailable as exc:
         log.error("ERROR_REGISTER_CLIENT partner=%s phone=%s", command.partner.id, registration.phone.masked)
         raise TemporaryError() from exc
-    return PromoResult(client_id)
 
 
 def _idempotency_key(raw: str) -> str:
@@ -207,26 +196,91 @@ def _idempotency_key(raw: str) -> str:
     return key
 
 
-async def _claim(scope: str, key: str, fingerprint: str, ttl: timedelta, deps: PromoDeps) -> int | None:
+async def _register_once(
+    command: RegisterPromoParticipant, scope: str, key: str, fingerprint: str, deps: PromoDeps
+) -> PromoResult:
+    """Without a key: one transaction. The registration and its completed record are
+    written together; a record already there (the same body within the window) undoes
+    the work and answers from that record instead. A concurrent duplicate waits on the
+    record's key and then finds it."""
+    for attempt in range(2):
+        try:
+            async with deps.uow_factory() as uow:
+                now = deps.clock.now()
+                client_id = await _register(uow, command, now)
+                record = IdempotencyRecord(
+                    scope, key, fingerprint, now, now + deps.policy.replay_window, IdempotencyState.COMPLETED, client_id
+                )
+                earlier = await uow.idempotency.add_if_new(record)
+                if earlier is not None and not _stale(earlier, now, deps.policy):
+                    await uow.rollback()
+                    result = _replay(uow, command, _answer(earlier, fingerprint), now)
+                    await uow.commit()
+                    return result
+                if earlier is not None:
+                    await uow.idempotency.save(record)
+                await uow.commit()
+                return PromoResult(client_id)
+        except UniqueViolation:
+            # Another request created this phone's person or client (or this record) a
+            # moment ago: the second attempt finds them.
+            if attempt:
+                raise StorageUnavailable("repeated clash while registering a participant") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _register_with_key(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> PromoResult:
+    """With a key: the key is claimed (in flight) in a transaction of its own, so that a
+    concurrent retry with the same key is told so; the work completes the record."""
+    fingerprint = command.registration.fingerprint()
+    claimed = await _claim(scope, key, fingerprint, deps)
+    if isinstance(claimed, int):
+        async with deps.uow_factory() as uow:
+            result = _replay(uow, command, claimed, deps.clock.now())
+            await uow.commit()
+        return result
+    try:
+        client_id = await _register_with_retry(command, claimed, deps)
+    except BaseException:
+        await _release(scope, key, deps)
+        raise
+    return PromoResult(client_id)
+
+
+async def _claim(scope: str, key: str, fingerprint: str, deps: PromoDeps) -> IdempotencyRecord | int:
     """Record the key as in flight, or answer from the record already there."""
     try:
         async with deps.uow_factory() as uow:
             now = deps.clock.now()
-            record = await uow.idempotency.get(scope, key)
-            if record is not None and _stale(record, now, deps.policy):
-                await uow.idempotency.delete(scope, key)
-                record = None
-            if record is not None:
-                return _answer(record, fingerprint)
-            await uow.idempotency.add(IdempotencyRecord(scope, key, fingerprint, now, now + ttl))
+            record = IdempotencyRecord(scope, key, fingerprint, now, now + deps.policy.idempotency_key_ttl)
+            earlier = await uow.idempotency.add_if_new(record)
+            if earlier is not None and not _stale(earlier, now, deps.policy):
+                return _answer(earlier, fingerprint)
+            if earlier is not None:
+                await uow.idempotency.save(record)
             await uow.commit()
-            return None
+            return record
     except UniqueViolation:
+        # A store that reports the clash at commit: another request claimed the key first.
         async with deps.uow_factory() as uow:
-            record = await uow.idempotency.get(scope, key)
-        if record is None:
+            earlier = await uow.idempotency.get(scope, key)
+        if earlier is None:
             raise StorageUnavailable("idempotency key vanished while being claimed") from None
-        return _answer(record, fingerprint)
+        return _answer(earlier, fingerprint)
+
+
+def _replay(uow: UnitOfWork, command: RegisterPromoParticipant, client_id: int, now: datetime) -> PromoResult:
+    uow.record(
+        AuditEvent(
+            action=AuditAction.PROMO_REPLAYED,
+            actor=str(Actor.partner(command.partner.id)),
+            occurred_at=now,
+            request_id=command.request_id,
+            client_id=client_id,
+            masked_phone=command.registration.phone.masked,
+        )
+    )
+    return PromoResult(client_id, replayed=True)
 
 
 def _stale(record: IdempotencyRecord, now: datetime, policy: PromoPolicy) -> bool:
@@ -252,87 +306,71 @@ async def _release(scope: str, key: str, deps: PromoDeps) -> None:
         log.warning("could not release idempotency key for %s; it is freed after the in-flight timeout", scope)
 
 
-async def _register_with_retry(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> int:
-    try:
-        return await _register(command, scope, key, deps)
-    except UniqueViolation:
-        # Another request created this phone's person or client a moment ago: now it is known.
-        return await _register(command, scope, key, deps)
+async def _register_with_retry(command: RegisterPromoParticipant, record: IdempotencyRecord, deps: PromoDeps) -> int:
+    for attempt in range(2):
+        try:
+            async with deps.uow_factory() as uow:
+                record.result_id = await _register(uow, command, deps.clock.now())
+                record.state = IdempotencyState.COMPLETED
+                await uow.idempotency.save(record)
+                await uow.commit()
+                return record.result_id
+        except UniqueViolation:
+            # Another request created this phone's person or client a moment ago: now it is known.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _register(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> int:
+async def _register(uow: UnitOfWork, command: RegisterPromoParticipant, now: datetime) -> int:
+    """The participant's person and client (found or made), its purchases and the audit event."""
     registration = command.registration
     partner = command.partner
-    async with deps.uow_factory() as uow:
-        now = deps.clock.now()
-        person = await uow.persons.get_by_phone(registration.phone)
-        if person is None:
-            person = Person(
-                phone=registration.phone,
-                first_name=registration.fio.first_name,
-                login=Login.from_phone(registration.phone),
-                created_at=now,
-            )
-            await uow.persons.add(person)
-        client = await _participant(uow, person, registration, partner, now)
-        for line in registration.purchases:
-            await uow.purchases.add(Purchase(client.id, partner.id, line.name, line.price, now))
-        record = await uow.idempotency.get(scope, key)
-        assert record is not None  # claimed by this request and only it may release it
-        record.state = IdempotencyState.COMPLETED
-        record.result_id = client.id
-        await uow.idempotency.save(record)
-        await uow.audit.append(
-            AuditEvent(
-                action=AuditAction.PROMO_REGISTERED,
-                actor=scope,
-                occurred_at=now,
-                request_id=command.request_id,
-                person_id=person.id,
-                client_id=client.id,
-                masked_phone=registration.phone.masked,
-                details={"purchases": str(len(registration.purchases)), "email": registration.email.masked},
-            )
+    person = Person(
+        phone=registration.phone,
+        first_name=registration.fio.first_name,
+        login=Login.from_phone(registration.phone),
+        created_at=now,
+    )
+    person = await uow.persons.add_if_new(person) or person
+    client = await _participant(uow, person, registration, partner, now)
+    await uow.purchases.add_many(
+        [Purchase(client.id, partner.id, line.name, line.price, now) for line in registration.purchases]
+    )
+    uow.record(
+        AuditEvent(
+            action=AuditAction.PROMO_REGISTERED,
+            actor=str(Actor.partner(partner.id)),
+            occurred_at=now,
+            request_id=command.request_id,
+            person_id=person.id,
+            client_id=client.id,
+            masked_phone=registration.phone.masked,
+            details={"purchases": str(len(registration.purchases)), "email": registration.email.masked},
         )
-        await uow.commit()
+    )
     return client.id
 
 
 async def _participant(
     uow: UnitOfWork, person: Person, registration: PromoRegistration, partner: Partner, now: datetime
 ) -> Client:
-    client = await uow.clients.get_by_person(person.id)
-    if client is None:
-        client = Client(
-            person_id=person.id,
-            registered_at=now,
-            registered_by=str(Actor.partner(partner.id)),
-            source=partner_source(partner.name),
-            full_name=registration.fio,
-            email=registration.email,
-        )
-        await uow.clients.add(client)
+    client = Client(
+        person_id=person.id,
+        registered_at=now,
+        registered_by=str(Actor.partner(partner.id)),
+        source=partner_source(partner.name),
+        full_name=registration.fio,
+        email=registration.email,
+    )
+    existing = await uow.clients.add_if_new(client)
+    if existing is None:
         return client
-    if client.full_name is None or client.email is None:
-        client.full_name = client.full_name or registration.fio
-        client.email = client.email or registration.email
-        await uow.clients.save(client)
-    return client
-
-
-async def _audit_replay(command: RegisterPromoParticipant, client_id: int, deps: PromoDeps) -> None:
-    async with deps.uow_factory() as uow:
-        await uow.audit.append(
-            AuditEvent(
-                action=AuditAction.PROMO_REPLAYED,
-                actor=str(Actor.partner(command.partner.id)),
-                occurred_at=deps.clock.now(),
-                request_id=command.request_id,
-                client_id=client_id,
-                masked_phone=command.registration.phone.masked,
-            )
-        )
-        await uow.commit()
+    if existing.full_name is None or existing.email is None:
+        existing.full_name = existing.full_name or registration.fio
+        existing.email = existing.email or registration.email
+        await uow.clients.save(existing)
+    return existing
 
 
 @attrs.frozen
@@ -353,7 +391,7 @@ async def record_partner_refusal(refusal: RefusedPartnerRequest, deps: PromoDeps
     actor = str(Actor.partner(refusal.partner_id)) if refusal.partner_id is not None else "partner:unknown"
     try:
         async with deps.uow_factory() as uow:
-            await uow.audit.append(
+            uow.record(
                 AuditEvent(
                     action=AuditAction.PROMO_REFUSED,
                     actor=actor,

@@ -70,7 +70,7 @@ async def sync_reference_data(
         templates_changed, templates_deactivated = await _sync_templates(uow, snapshot.templates)
         report = SyncReport(channels_changed, channels_deactivated, templates_changed, templates_deactivated)
         if report.changed:
-            await uow.audit.append(
+            uow.record(
                 AuditEvent(
                     action=AuditAction.REFERENCE_DATA_SYNCED,
                     actor=str(Actor.system("scheduler")),

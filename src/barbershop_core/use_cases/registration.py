@@ -19,7 +19,6 @@ from barbershop_core.model import (
 from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import (
     Clock,
-    NotificationQueue,
     PasswordGenerator,
     PasswordHasher,
     SecretBox,
@@ -31,8 +30,7 @@ from barbershop_core.ports import (
 from barbershop_core.use_cases._shared import (
     Context,
     TemporaryPassword,
-    audit,
-    hand_off,
+    Trail,
     has_marketing_consent,
     log,
     new_temporary_password,
@@ -71,11 +69,11 @@ class RegistrationResult:
 @attrs.frozen
 class RegistrationDeps:
     uow_factory: UnitOfWorkFactory
+    """Its units of work hand due notifications to the queue after they commit."""
     hasher: PasswordHasher
     passwords: PasswordGenerator
     secret_box: SecretBox
     clock: Clock
-    queue: NotificationQueue
     policy: RegistrationPolicy = RegistrationPolicy()
 
 
@@ -90,14 +88,10 @@ async def register_client(command: RegisterClient, deps: RegistrationDeps) -> Re
     first_name = FirstName.parse(command.first_name)
     consents = parse_consents(command.consents)
     try:
-        result = await _register_or_replay(command, phone, first_name, consents, deps)
+        return await _register_or_replay(command, phone, first_name, consents, deps)
     except StorageUnavailable as exc:
         log.error("ERROR_REGISTER_CLIENT phone=%s request=%s", phone.masked, command.context.request_id)
         raise TemporaryError() from exc
-    if not result.idempotent and result.notification_status is NotificationStatus.SCHEDULED:
-        assert result.notification_id is not None
-        await hand_off(deps.queue, result.notification_id)
-    return result
 
 
 async def _register_or_replay(
@@ -107,10 +101,9 @@ async def _register_or_replay(
     consents: dict[str, bool],
     deps: RegistrationDeps,
 ) -> RegistrationResult:
-    async with deps.uow_factory() as uow:
-        existing = await uow.persons.get_by_phone(phone)
-        if existing is not None:
-            return await _answer_existing(uow, existing, command, deps)
+    # The slow hash comes first, with no transaction open; a known phone (A1/A6, rare at
+    # this point: the page checks the phone as it is typed) wastes it, a new one saves
+    # a transaction of its own.
     temporary = await new_temporary_password(
         channel=command.channel or deps.policy.default_channel,
         hasher=deps.hasher,
@@ -119,12 +112,17 @@ async def _register_or_replay(
         clock=deps.clock,
         policy=deps.policy,
     )
+    person = Person(phone=phone, first_name=first_name, login=Login.from_phone(phone), created_at=deps.clock.now())
+    person.set_temporary_password(temporary.password_hash, temporary.expires_at)
     try:
         async with deps.uow_factory() as uow:
-            return await _register(uow, command, phone, first_name, consents, temporary, deps)
+            existing = await uow.persons.add_if_new(person)
+            if existing is not None:
+                return await _answer_existing(uow, existing, command, deps)
+            return await _register(uow, command, person, consents, temporary, deps)
     except UniqueViolation:
-        # A6 under concurrency: another request committed this phone after our check.
-        # The unique index decided; answer from what it kept.
+        # A6 under concurrency, where the store reports the clash at commit: another
+        # request committed this phone first. The unique index decided; answer from it.
         async with deps.uow_factory() as uow:
             winner = await uow.persons.get_by_phone(phone)
             if winner is None:
@@ -135,14 +133,14 @@ async def _register_or_replay(
 async def _register(
     uow: UnitOfWork,
     command: RegisterClient,
-    phone: PhoneNumber,
-    first_name: FirstName,
+    person: Person,
     consents: dict[str, bool],
     temporary: TemporaryPassword,
     deps: RegistrationDeps,
 ) -> RegistrationResult:
-    now = deps.clock.now()
+    now = person.created_at
     context = command.context
+    trail = Trail(context, now, person)
     delivery = await resolve_delivery(
         uow,
         channel_code=command.channel or deps.policy.default_channel,
@@ -152,12 +150,11 @@ async def _register(
         client_accounts=command.channel_accounts,
         marketing_consent=has_marketing_consent(consents),
     )
-    person = Person(phone=phone, first_name=first_name, login=Login.from_phone(phone), created_at=now)
-    person.set_temporary_password(temporary.password_hash, temporary.expires_at)
-    await uow.persons.add(person)
-    await audit(uow, context, AuditAction.PHONE_CHECKED, now, person=person, exists="false")
-    await audit(uow, context, AuditAction.CREDENTIALS_ISSUED, now, person=person)
-    await audit(uow, context, AuditAction.PERSON_CREATED, now, person=person)
+    uow.record(
+        trail.event(AuditAction.PHONE_CHECKED, exists="false"),
+        trail.event(AuditAction.CREDENTIALS_ISSUED),
+        trail.event(AuditAction.PERSON_CREATED),
+    )
 
     client = Client(
         person_id=person.id,
@@ -166,20 +163,19 @@ async def _register(
         source=MANAGER_SOURCE,
         channel_accounts=dict(command.channel_accounts),
     )
-    await uow.clients.add(client)
-    await audit(uow, context, AuditAction.CLIENT_CREATED, now, person=person, client=client)
-    for code, granted in consents.items():
-        await uow.consents.add(Consent(client.id, code, granted, now, str(context.actor)))
-        await audit(
-            uow,
-            context,
-            AuditAction.CONSENT_RECORDED,
-            now,
-            person=person,
-            client=client,
-            consent_type=code,
-            granted=str(granted).lower(),
+    already_a_client = await uow.clients.add_if_new(client)
+    assert already_a_client is None  # the person was added a moment ago
+    trail = trail.about(client=client)
+    uow.record(trail.event(AuditAction.CLIENT_CREATED))
+    await uow.consents.add_many(
+        [Consent(client.id, code, granted, now, str(context.actor)) for code, granted in consents.items()]
+    )
+    uow.record(
+        *(
+            trail.event(AuditAction.CONSENT_RECORDED, consent_type=code, granted=str(granted).lower())
+            for code, granted in consents.items()
         )
+    )
 
     secret, secret_expires_at = temporary.secret_for(delivery.body)
     notification = ClientNotification.new(
@@ -195,25 +191,17 @@ async def _register(
     )
     await uow.notifications.add(notification)
     action = AuditAction.NOTIFICATION_HELD if delivery.hold_reason else AuditAction.NOTIFICATION_SCHEDULED
-    await audit(
-        uow,
-        context,
-        action,
-        now,
-        person=person,
-        client=client,
-        notification_id=notification.id,
-        channel=delivery.channel,
-        template=delivery.template_code,
+    uow.record(
+        trail.event(action, notification_id=notification.id, channel=delivery.channel, template=delivery.template_code),
+        trail.event(AuditAction.REGISTRATION_COMPLETED),
     )
-    await audit(uow, context, AuditAction.REGISTRATION_COMPLETED, now, person=person, client=client)
     await uow.commit()
-    log.info("client %s registered, phone=%s", client.id, phone.masked)
+    log.info("client %s registered, phone=%s", client.id, person.phone.masked)
     return RegistrationResult(
         person_id=person.id,
         client_id=client.id,
         login=str(person.login),
-        phone=phone.e164,
+        phone=person.phone.e164,
         notification_id=notification.id,
         notification_status=notification.status,
     )
@@ -236,7 +224,7 @@ async def _answer_existing(
         if notification.resend_of is None
     ]
     first = welcome[0] if welcome else None
-    await audit(uow, command.context, AuditAction.REGISTRATION_REPLAYED, now, person=person, client=client)
+    uow.record(Trail(command.context, now, person, client).event(AuditAction.REGISTRATION_REPLAYED))
     await uow.commit()
     return RegistrationResult(
         person_id=person.id,

@@ -1,0 +1,219 @@
+"""Statement budgets of the hot paths, like Django's ``assertNumQueries``.
+
+Every SQL statement costs a network round trip and ~250 µs of Python; the hot paths are
+kept to a handful each, and a change that adds one fails here. Counted on the engine:
+``statements`` is every ``execute`` / ``executemany`` the driver receives (an
+``executemany`` is one statement: psycopg pipelines it, SQLite runs it in one call);
+``transactions`` is every BEGIN. On PostgreSQL each transaction adds two round trips of its
+own (BEGIN and COMMIT / ROLLBACK), which the budgets below list as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from barbershop_core.model import Partner
+from barbershop_core.use_cases.accounts import authenticate_partner, create_partner
+from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery
+from barbershop_core.use_cases.promo import (
+    PromoDeps,
+    PromoRegistration,
+    PurchaseLine,
+    RegisterPromoParticipant,
+    register_promo_participant,
+)
+from barbershop_core.use_cases.registration import RegisterClient, register_client
+from barbershop_core.values import Email, FullName, Money, PhoneNumber
+from tests.conftest import MANAGER, World
+from tests.fakes import ScriptedChannel
+
+pytestmark = pytest.mark.parametrize(
+    "engine", [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@attrs.define
+class Counter:
+    statements: list[str] = attrs.field(factory=list)
+    transactions: int = 0
+
+    @property
+    def round_trips(self) -> int:
+        """On PostgreSQL: the statements, and BEGIN plus COMMIT or ROLLBACK per transaction."""
+        return len(self.statements) + 2 * self.transactions
+
+
+@contextmanager
+def counting(engine: AsyncEngine) -> Iterator[Counter]:
+    counter = Counter()
+
+    def statement(conn: Any, cursor: Any, sql: str, parameters: Any, context: Any, executemany: bool) -> None:
+        verb = sql.split(None, 1)[0].upper()
+        if verb != "BEGIN":  # SQLite's BEGIN IMMEDIATE, sent as a statement: counted as a transaction
+            counter.statements.append(verb + (" (many)" if executemany else ""))
+
+    def begin(conn: Any) -> None:
+        counter.transactions += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", statement)
+    event.listen(engine.sync_engine, "begin", begin)
+    try:
+        yield counter
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", statement)
+        event.remove(engine.sync_engine, "begin", begin)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    engine: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
+    return engine
+
+
+@pytest.fixture
+def world(engine: AsyncEngine) -> World:
+    world = World()
+    world.channels.channels["sms"] = ScriptedChannel()
+    return world
+
+
+def on_sql(world: World, engine: AsyncEngine) -> SqlAlchemyUnitOfWorkFactory:
+    return SqlAlchemyUnitOfWorkFactory(engine, world.queue)
+
+
+async def register(world: World, engine: AsyncEngine, phone: str = "+79111234567") -> int:
+    deps = attrs.evolve(world.registration(), uow_factory=on_sql(world, engine))
+    command = RegisterClient(
+        phone=phone,
+        first_name="Иван",
+        context=MANAGER,
+        consents={"personal_data": True, "marketing": False},
+    )
+    result = await register_client(command, deps)
+    assert result.notification_id is not None
+    return result.notification_id
+
+
+async def test_a_registration_is_one_transaction_of_at_most_seven_statements(world: World, engine: AsyncEngine) -> None:
+    await register(world, engine, "+79110000000")  # warm the statement caches
+
+    with counting(engine) as counter:
+        await register(world, engine)
+
+    # route, person, client, consents, notification, its history, audit events
+    assert counter.transactions == 1, counter
+    assert len(counter.statements) <= 7, counter
+    assert counter.round_trips <= 9, counter
+    assert world.queue.enqueued[-1] > 0
+
+
+async def test_a_repeated_registration_a6_is_one_transaction_of_at_most_five_statements(
+    world: World, engine: AsyncEngine
+) -> None:
+    await register(world, engine)
+
+    with counting(engine) as counter:
+        await register(world, engine)
+
+    # person (clash), person read, client, notifications with their children, audit
+    assert counter.transactions == 1, counter
+    assert len(counter.statements) <= 6, counter
+
+
+async def test_a_send_claims_and_records_in_two_transactions_of_few_statements(
+    world: World, engine: AsyncEngine
+) -> None:
+    delivery = attrs.evolve(world.delivery(), uow_factory=on_sql(world, engine))
+    warm = await register(world, engine, "+79110000000")
+    assert await attempt_delivery(warm, delivery) is AttemptResult.SENT
+    notification_id = await register(world, engine)
+
+    with counting(engine) as counter:
+        assert await attempt_delivery(notification_id, delivery) is AttemptResult.SENT
+
+    # claim: notification, its children, client and person, route, lease;
+    # record: notification, its children, client and person, update, history, attempt, audit
+    assert counter.transactions == 2, counter
+    assert len(counter.statements) <= 12, counter
+
+
+async def make_partner(world: World, engine: AsyncEngine) -> tuple[Partner, str]:
+    created = await create_partner(
+        "retail-1", uow_factory=on_sql(world, engine), digester=world.digester, clock=world.clock
+    )
+    return created.partner, created.api_key
+
+
+def participant(phone: str) -> PromoRegistration:
+    return PromoRegistration(
+        fio=FullName.parse("Иванов Иван"),
+        phone=PhoneNumber.parse_strict_e164(phone),
+        email=Email.parse("ivan@example.com"),
+        purchases=(PurchaseLine("Шампунь", Money(Decimal("10.50"))), PurchaseLine("Бальзам", Money(Decimal("3")))),
+    )
+
+
+async def partner_registration(
+    world: World, engine: AsyncEngine, api_key: str, phone: str, key: str | None = None
+) -> None:
+    uow_factory = on_sql(world, engine)
+    partner = await authenticate_partner(api_key, uow_factory=uow_factory, digester=world.digester)
+    command = RegisterPromoParticipant(participant(phone), partner, idempotency_key=key)
+    await register_promo_participant(command, PromoDeps(uow_factory=uow_factory, clock=world.clock))
+
+
+async def test_a_partner_registration_is_the_partner_lookup_and_one_transaction(
+    world: World, engine: AsyncEngine
+) -> None:
+    _, api_key = await make_partner(world, engine)
+    await partner_registration(world, engine, api_key, "+79110000000")
+
+    with counting(engine) as counter:
+        await partner_registration(world, engine, api_key, "+79111234567")
+
+    # partner; person, client, purchases, idempotency record, audit
+    assert counter.transactions == 2, counter
+    assert len(counter.statements) <= 6, counter
+
+
+async def test_a_known_participant_and_a_replay_stay_within_budget(world: World, engine: AsyncEngine) -> None:
+    _, api_key = await make_partner(world, engine)
+    await partner_registration(world, engine, api_key, "+79111234567")
+    world.clock.advance(timedelta(minutes=10))  # past the replay window: a new purchase set
+
+    with counting(engine) as known:
+        await partner_registration(world, engine, api_key, "+79111234567")
+    with counting(engine) as replay:
+        await partner_registration(world, engine, api_key, "+79111234567")
+
+    # partner; person (clash) and its read, client (clash) and its read, purchases, the
+    # expired record (clash), its read and its replacement, audit
+    assert known.transactions == 2, known
+    assert len(known.statements) <= 10, known
+    # the same, undone, then the replay's audit event in a new transaction
+    assert replay.transactions == 3, replay
+    assert len(replay.statements) <= 10, replay
+
+
+async def test_a_partner_registration_with_a_key_claims_it_in_a_transaction_of_its_own(
+    world: World, engine: AsyncEngine
+) -> None:
+    _, api_key = await make_partner(world, engine)
+    await partner_registration(world, engine, api_key, "+79110000000", key="warm")
+
+    with counting(engine) as counter:
+        await partner_registration(world, engine, api_key, "+79111234567", key="order-1")
+
+    # partner; claim; person, client, purchases, record completed, audit
+    assert counter.transactions == 3, counter
+    assert len(counter.statements) <= 7, counter
