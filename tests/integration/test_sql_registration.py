@@ -13,6 +13,8 @@ from typing import Any
 import attrs
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
@@ -154,6 +156,37 @@ async def test_a_fault_between_the_inserts_leaves_nothing_and_answers_temporary_
     retried = await register(registration_deps(world, backend.uow_factory))
     assert not retried.idempotent
     assert await backend.count(tables.persons) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_pooled_connection_that_died_idle_costs_one_temporary_error_not_a_pre_ping_per_request(
+    backend: Backend,
+) -> None:
+    """No pre-ping on checkout: the server dropping idle pooled connections (a restart, a
+    proxy's idle timeout) is met by the next unit of work's first statement. That request
+    answers A3 and leaves nothing; the pool is invalidated, so the next one goes through."""
+    world = new_world()
+    deps = registration_deps(world, backend.uow_factory)
+    await register(deps, phone="+79110000000")  # leaves a connection in the pool
+    admin_engine = create_async_engine(backend.sql.url, poolclass=NullPool)
+    async with admin_engine.connect() as admin:
+        killed = await admin.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        assert killed.scalar_one() >= 1
+    await admin_engine.dispose()
+
+    with pytest.raises(TemporaryError) as raised:
+        await register(deps)
+
+    assert isinstance(raised.value.__cause__, StorageUnavailable)
+    retried = await register(deps)
+    assert not retried.idempotent
+    assert await backend.count(tables.persons) == 2
 
 
 @pytest.mark.postgres
