@@ -64,6 +64,8 @@ class InMemoryDatabase:
         self._sequences: dict[str, itertools.count[int]] = {}
         self.failures: dict[str, BaseException] = {}
         self.commits = 0
+        self.open_units = 0
+        """Units of work inside their ``async with`` right now (slow work must see 0)."""
 
     def next_id(self, table: str) -> int:
         return next(self._sequences.setdefault(table, itertools.count(1)))
@@ -440,6 +442,7 @@ class FakeUnitOfWork:
     async def __aenter__(self) -> Self:
         self.db.check("begin")
         await self.rollback()
+        self.db.open_units += 1
         return self
 
     async def __aexit__(
@@ -448,6 +451,7 @@ class FakeUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.db.open_units -= 1
         await self.rollback()
 
     def record(self, *events: AuditEvent) -> None:

@@ -418,7 +418,17 @@ class Manager:
     created_at: datetime
     must_change_password: bool = False
     is_active: bool = True
+    session_version: int = 0
+    """Every token and page session carries the version it was issued under; bumping it
+    ends them all at once (password change, logout, deactivation)."""
     id: int = UNSAVED
+
+    def end_sessions(self) -> None:
+        self.session_version += 1
+
+    def deactivate(self) -> None:
+        self.is_active = False
+        self.end_sessions()
 
 
 @attrs.define

@@ -1,6 +1,6 @@
 """``barbershop``: the one command line of the product.
 
-serve · worker · scheduler · db upgrade · manager create · partner create / revoke ·
+serve · worker · scheduler · db upgrade · manager create / deactivate · partner create / revoke ·
 sync-reference. Every command reads the same settings (``BARBERSHOP_*``).
 """
 
@@ -15,7 +15,13 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from barbershop_core.errors import DomainError
-from barbershop_core.use_cases.accounts import count_managers, create_manager, create_partner, revoke_partner
+from barbershop_core.use_cases.accounts import (
+    count_managers,
+    create_manager,
+    create_partner,
+    deactivate_manager,
+    revoke_partner,
+)
 from entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
 from entrypoints.logging_setup import configure_logging
 from entrypoints.settings import Settings, SettingsError
@@ -71,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     manager_create.add_argument("--login", required=True)
     manager_create.add_argument("--name", default=None, help="display name")
     manager_create.set_defaults(run=_manager_create)
+    manager_deactivate = manager.add_parser(
+        "deactivate", help="block a manager's login and end every session of theirs at once"
+    )
+    manager_deactivate.add_argument("--login", required=True)
+    manager_deactivate.set_defaults(run=_manager_deactivate)
 
     partner = commands.add_parser("partner", help="partner API keys").add_subparsers(
         dest="partner_command", required=True
@@ -219,6 +230,15 @@ def _manager_create(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Менеджер «{created.manager.login}» создан (id {created.manager.id}).")
         if created.generated_password:
             print(f"Временный пароль (показан один раз, смените при первом входе): {created.generated_password}")
+        return 0
+
+    return _with_container(settings, run)
+
+
+def _manager_deactivate(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(container: Container) -> int:
+        manager = await deactivate_manager(args.login, uow_factory=container.uow_factory)
+        print(f"Менеджер «{manager.login}» отключён; все его сеансы завершены.")
         return 0
 
     return _with_container(settings, run)

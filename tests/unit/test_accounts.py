@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -17,11 +18,14 @@ from barbershop_core.use_cases.accounts import (
     count_managers,
     create_manager,
     create_partner,
+    deactivate_manager,
+    end_manager_sessions,
     get_manager,
     revoke_partner,
 )
 from barbershop_core.values import Login
 from tests.conftest import World
+from tests.fakes import FakeHasher
 from tests.unit.support import rows
 
 PASSWORD = "correct-horse-1"
@@ -223,6 +227,92 @@ async def test_the_new_password_follows_the_password_rules(world: World) -> None
         await _change(world, PASSWORD, "short")
 
     assert error.value.message == "Пароль должен быть не короче 10 символов"
+
+
+class TransactionWatchingHasher(FakeHasher):
+    """Records how many units of work were open whenever it did slow work."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self._world = world
+        self.open_while_hashing: list[int] = []
+
+    async def hash(self, password: str) -> str:
+        self.open_while_hashing.append(self._world.db.open_units)
+        return await super().hash(password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.open_while_hashing.append(self._world.db.open_units)
+        return await super().verify(password_hash, password)
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "wrong-password"])
+@pytest.mark.parametrize("login", ["anna", "nobody"])
+async def test_logging_in_hashes_with_no_transaction_open(world: World, login: str, password: str) -> None:
+    manager = await _manager(world)
+    world.hasher = TransactionWatchingHasher(world)
+    world.hasher.rehash.add(manager.password_hash)  # the upgrade path hashes too
+
+    with contextlib.suppress(InvalidCredentials):
+        await _login(world, login, password)
+
+    assert world.hasher.open_while_hashing
+    assert set(world.hasher.open_while_hashing) == {0}
+
+
+async def test_changing_the_password_verifies_the_current_one_before_hashing_the_new_one(world: World) -> None:
+    await _manager(world)
+    world.hasher = TransactionWatchingHasher(world)
+
+    with pytest.raises(InvalidCredentials):
+        await _change(world, "not-the-password", "brand-new-pass")
+    assert world.hasher.hashed == []  # a wrong guess costs one verify, no hash
+    await _change(world, PASSWORD, "brand-new-pass")
+
+    assert world.hasher.hashed == ["brand-new-pass"]
+    assert set(world.hasher.open_while_hashing) == {0}
+
+
+async def test_a_password_change_logout_or_deactivation_each_end_every_session(world: World) -> None:
+    created = await _manager(world)
+    assert created.session_version == 0
+
+    changed = await _change(world, PASSWORD, "brand-new-pass")
+    assert changed.session_version == 1
+    await end_manager_sessions(created.id, uow_factory=world.uow)
+    assert (await get_manager(created.id, uow_factory=world.uow)).session_version == 2
+    deactivated = await deactivate_manager(" anna ", uow_factory=world.uow)
+
+    [stored] = rows(world, "managers")
+    assert (stored.session_version, stored.is_active) == (3, False)
+    assert deactivated == stored
+    with pytest.raises(NotFound):
+        await end_manager_sessions(99, uow_factory=world.uow)
+    with pytest.raises(NotFound) as unknown:
+        await deactivate_manager("nobody", uow_factory=world.uow)
+    assert unknown.value.message == "Менеджер «nobody» не найден"
+
+
+async def test_a_password_changed_meanwhile_is_not_overwritten_by_a_stale_check(world: World) -> None:
+    await _manager(world)
+
+    class ChangingMeanwhile(FakeHasher):
+        async def hash(self, password: str) -> str:
+            # Another request changes the password while this one hashes its new one.
+            async with world.uow() as uow:
+                stored = await uow.managers.get(1)
+                assert stored is not None
+                stored.password_hash = "changed-elsewhere"
+                await uow.managers.save(stored)
+                await uow.commit()
+            return await super().hash(password)
+
+    world.hasher = ChangingMeanwhile()
+    with pytest.raises(InvalidCredentials):
+        await _change(world, PASSWORD, "brand-new-pass")
+
+    [stored] = rows(world, "managers")
+    assert stored.password_hash == "changed-elsewhere"
 
 
 async def test_getting_a_manager_answers_it_unless_unknown_or_inactive(world: World) -> None:

@@ -18,6 +18,7 @@ from typing import Final
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS: Final = Path(__file__).with_name("migrations")
 
@@ -33,6 +34,13 @@ def alembic_config(url: str) -> Config:
     # would trip over a '%' in a password.
     config.attributes["url"] = url
     return config
+
+
+def head_revision() -> str:
+    """The revision the code's schema is at (what ``upgrade`` brings a database to)."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None  # the package ships its migrations
+    return head
 
 
 def _upgrade(url: str, revision: str) -> None:

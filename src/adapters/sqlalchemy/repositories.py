@@ -735,6 +735,7 @@ def _manager_values(manager: Manager) -> Values:
         "created_at": manager.created_at,
         "must_change_password": manager.must_change_password,
         "is_active": manager.is_active,
+        "session_version": manager.session_version,
     }
 
 
@@ -746,6 +747,7 @@ def _manager(row: RowMapping) -> Manager:
         created_at=row["created_at"],
         must_change_password=row["must_change_password"],
         is_active=row["is_active"],
+        session_version=row["session_version"],
         id=row["id"],
     )
 

@@ -210,6 +210,7 @@ managers: Final = sa.Table(
     _created(),
     sa.Column("must_change_password", sa.Boolean(), nullable=False),
     sa.Column("is_active", sa.Boolean(), nullable=False),
+    sa.Column("session_version", sa.Integer(), nullable=False, server_default="0"),
     sa.UniqueConstraint("login", info={"violation": "manager_login"}),
 )
 

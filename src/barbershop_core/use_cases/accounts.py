@@ -76,20 +76,33 @@ async def create_manager(
 async def authenticate_manager(
     login: str, password: str, *, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher
 ) -> Manager:
-    """Verify a manager's password; upgrade its hash when the parameters have grown."""
+    """Verify a manager's password; upgrade its hash when the parameters have grown.
+
+    The slow hash runs with no transaction open: a flood of logins holds no lock.
+    """
     async with uow_factory() as uow:
         manager = await uow.managers.get_by_login(login.strip())
-        if manager is None or not manager.is_active:
-            # Spend the same time as a real check, so timing does not reveal logins.
-            await hasher.hash(password)
-            raise InvalidCredentials()
-        if not await hasher.verify(manager.password_hash, password):
-            raise InvalidCredentials()
-        if hasher.needs_rehash(manager.password_hash):
-            manager.password_hash = await hasher.hash(password)
-            await uow.managers.save(manager)
-            await uow.commit()
+    if manager is None or not manager.is_active:
+        # Spend the same time as a real check, so timing does not reveal logins.
+        await hasher.hash(password)
+        raise InvalidCredentials()
+    if not await hasher.verify(manager.password_hash, password):
+        raise InvalidCredentials()
+    if hasher.needs_rehash(manager.password_hash):
+        await _replace_hash(manager, manager.password_hash, await hasher.hash(password), uow_factory)
     return manager
+
+
+async def _replace_hash(manager: Manager, verified_hash: str, new_hash: str, uow_factory: UnitOfWorkFactory) -> None:
+    """Store ``new_hash`` unless the password changed since ``verified_hash`` was checked."""
+    async with uow_factory() as uow:
+        current = await uow.managers.get(manager.id)
+        if current is None or current.password_hash != verified_hash:
+            raise InvalidCredentials()
+        current.password_hash = new_hash
+        await uow.managers.save(current)
+        await uow.commit()
+    manager.password_hash = new_hash
 
 
 async def get_manager(manager_id: int, *, uow_factory: UnitOfWorkFactory) -> Manager:
@@ -108,16 +121,46 @@ async def change_manager_password(
     uow_factory: UnitOfWorkFactory,
     hasher: PasswordHasher,
 ) -> Manager:
+    """The current password is verified before the new one is hashed (a wrong guess costs
+    one hash, not two), neither inside a transaction; every session of the manager ends."""
     check_new_password(new_password)
     if new_password == current_password:
         raise ValidationError("Новый пароль должен отличаться от текущего", field="new_password")
-    new_hash = await hasher.hash(new_password)
     async with uow_factory() as uow:
         manager = await uow.managers.get(manager_id)
-        if manager is None or not await hasher.verify(manager.password_hash, current_password):
-            raise InvalidCredentials()
-        manager.password_hash = new_hash
-        manager.must_change_password = False
+    if manager is None or not await hasher.verify(manager.password_hash, current_password):
+        raise InvalidCredentials()
+    new_hash = await hasher.hash(new_password)
+    async with uow_factory() as uow:
+        current = await uow.managers.get(manager_id)
+        if current is None or current.password_hash != manager.password_hash:
+            raise InvalidCredentials()  # changed meanwhile: the verified password is no longer current
+        current.password_hash = new_hash
+        current.must_change_password = False
+        current.end_sessions()
+        await uow.managers.save(current)
+        await uow.commit()
+    return current
+
+
+async def end_manager_sessions(manager_id: int, *, uow_factory: UnitOfWorkFactory) -> None:
+    """Logout: every token and page session of the manager stops working at once."""
+    async with uow_factory() as uow:
+        manager = await uow.managers.get(manager_id)
+        if manager is None:
+            raise NotFound("Менеджер не найден")
+        manager.end_sessions()
+        await uow.managers.save(manager)
+        await uow.commit()
+
+
+async def deactivate_manager(login: str, *, uow_factory: UnitOfWorkFactory) -> Manager:
+    """The manager can no longer log in, and every session of theirs ends at once."""
+    async with uow_factory() as uow:
+        manager = await uow.managers.get_by_login(login.strip())
+        if manager is None:
+            raise NotFound(f"Менеджер «{login.strip()}» не найден")
+        manager.deactivate()
         await uow.managers.save(manager)
         await uow.commit()
     return manager

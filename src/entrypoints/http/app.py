@@ -50,6 +50,7 @@ def _manager_router() -> Router:
         "/",
         route_handlers=[
             auth.change_password,
+            auth.logout,
             persons.check_person_phone,
             persons.list_persons,
             persons.create_person_alone,

@@ -74,14 +74,16 @@ async def require_manager(connection: Connection, handler: BaseRouteHandler) -> 
     if token is None:
         raise unauthorized()
     try:
-        manager_id = signer_of(connection.app.state).verify(token)
+        claims = signer_of(connection.app.state).verify(token)
     except InvalidToken:
         raise unauthorized("Сессия истекла или токен неверен — войдите снова") from None
     container = container_of(connection.app.state)
     try:
-        manager = await get_manager(manager_id, uow_factory=container.uow_factory)
+        manager = await get_manager(claims.manager_id, uow_factory=container.uow_factory)
     except NotFound:
         raise unauthorized("Учётная запись недоступна — войдите снова") from None
+    if claims.session_version != manager.session_version:
+        raise unauthorized("Сессия завершена (выход или смена пароля) — войдите снова")
     if manager.must_change_password and not handler.opt.get(ALLOW_TEMPORARY_PASSWORD):
         raise PasswordChangeRequired("Смените временный пароль: POST /api/auth/change-password")
     connection.state[MANAGER] = manager

@@ -1,6 +1,7 @@
 """Manager bearer tokens: ``<payload>.<signature>``, HMAC-SHA256 with the container's token key.
 
-The payload is base64url JSON ``{"sub": <manager id>, "exp": <unix time>, "iat": …}``; the
+The payload is base64url JSON ``{"sub": <manager id>, "ver": <session version>, "exp": <unix
+time>, "iat": …}``; a token whose ``ver`` is not the manager's current one is refused. The
 signature covers a purpose label too, so a token minted for one use (``bearer``) is never
 accepted for another (the web page's session cookie, issue 7, will sign with ``session``).
 A standard library HMAC needs no JWT dependency; the format is small and fully checked here.
@@ -27,6 +28,13 @@ class InvalidToken(Exception):
 
 
 @attrs.frozen
+class TokenClaims:
+    manager_id: int
+    session_version: int
+    """Valid only while it is the manager's current one (see ``Manager.end_sessions``)."""
+
+
+@attrs.frozen
 class IssuedToken:
     token: str
     expires_at: datetime
@@ -47,15 +55,20 @@ class TokenSigner:
     clock: Clock
     purpose: str = "bearer"
 
-    def issue(self, manager_id: int) -> IssuedToken:
+    def issue(self, manager_id: int, session_version: int) -> IssuedToken:
         now = self.clock.now()
         expires_at = now + self.ttl
-        payload = {"sub": manager_id, "iat": int(now.timestamp()), "exp": int(expires_at.timestamp())}
+        payload = {
+            "sub": manager_id,
+            "ver": session_version,
+            "iat": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+        }
         body = _b64encode(json.dumps(payload, separators=(",", ":")).encode())
         return IssuedToken(f"{body}.{self._sign(body)}", expires_at)
 
-    def verify(self, token: str) -> int:
-        """The manager id the token was issued to; raises :class:`InvalidToken`."""
+    def verify(self, token: str) -> TokenClaims:
+        """Whom the token was issued to, under which session version; raises :class:`InvalidToken`."""
         if len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 1:
             raise InvalidToken("malformed")
         body, signature = token.split(".")
@@ -67,12 +80,12 @@ class TokenSigner:
             raise InvalidToken("malformed payload") from exc
         if not isinstance(payload, dict):
             raise InvalidToken("malformed payload")
-        subject, expires = payload.get("sub"), payload.get("exp")
-        if not isinstance(subject, int) or not isinstance(expires, int):
+        subject, version, expires = payload.get("sub"), payload.get("ver"), payload.get("exp")
+        if not isinstance(subject, int) or not isinstance(version, int) or not isinstance(expires, int):
             raise InvalidToken("malformed payload")
         if expires <= self.clock.now().timestamp():
             raise InvalidToken("expired")
-        return subject
+        return TokenClaims(subject, version)
 
     def _sign(self, body: str) -> str:
         message = f"{self.purpose}.{body}".encode()

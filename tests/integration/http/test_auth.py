@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from barbershop_core.use_cases.accounts import create_manager
+from barbershop_core.use_cases.accounts import create_manager, deactivate_manager
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, assert_problem
 
 MANAGER_ROUTES = [
@@ -104,14 +105,60 @@ def test_a_manager_with_a_temporary_password_must_change_it_before_anything_else
         json={"current_password": temporary, "new_password": "my own long password"},
         headers=headers,
     )
-    allowed = api.client.get("/api/channels", headers=headers)
+    ended = api.client.get("/api/channels", headers=headers)
+    relogin = api.login("newcomer", "my own long password")
+    allowed = api.client.get("/api/channels", headers={"Authorization": f"Bearer {relogin.json()['access_token']}"})
 
     assert_problem(blocked, 403, "password_change_required")
     assert changed.status_code == 200, changed.text
     assert changed.json()["must_change_password"] is False
+    assert_problem(ended, 401, "unauthorized")  # the temporary password's token ended with it
+    assert relogin.json()["must_change_password"] is False
     assert allowed.status_code == 200
-    assert api.login("newcomer", "my own long password").json()["must_change_password"] is False
     assert_problem(api.login("newcomer", temporary), 401, "invalid_credentials")
+
+
+def bearer(answer: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def test_a_password_change_ends_every_token_of_the_manager_at_once(api: Api) -> None:
+    first, second = bearer(api.login()), bearer(api.login())
+    assert api.client.get("/api/channels", headers=second).status_code == 200
+
+    changed = api.client.post(
+        "/api/auth/change-password",
+        json={"current_password": MANAGER_PASSWORD, "new_password": "a brand new password"},
+        headers=first,
+    )
+
+    assert changed.status_code == 200, changed.text
+    for old in (first, second):
+        problem = assert_problem(api.client.get("/api/channels", headers=old), 401, "unauthorized")
+        assert problem["detail"] == "Сессия завершена (выход или смена пароля) — войдите снова"
+    fresh = bearer(api.login(password="a brand new password"))
+    assert api.client.get("/api/channels", headers=fresh).status_code == 200
+
+
+def test_logout_ends_every_token_of_the_manager_and_a_new_login_works(api: Api) -> None:
+    first, second = bearer(api.login()), bearer(api.login())
+
+    answer = api.client.post("/api/auth/logout", headers=first)
+
+    assert answer.status_code == 204, answer.text
+    assert_problem(api.client.get("/api/channels", headers=first), 401, "unauthorized")
+    assert_problem(api.client.get("/api/channels", headers=second), 401, "unauthorized")
+    assert_problem(api.client.post("/api/auth/logout", headers=first), 401, "unauthorized")
+    assert api.client.get("/api/channels", headers=bearer(api.login())).status_code == 200
+
+
+def test_deactivating_a_manager_ends_their_tokens_and_their_login(api: Api) -> None:
+    token = bearer(api.login())
+
+    api.run(deactivate_manager, MANAGER_LOGIN, uow_factory=api.container.uow_factory)
+
+    assert_problem(api.client.get("/api/channels", headers=token), 401, "unauthorized")
+    assert_problem(api.login(), 401, "invalid_credentials")
 
 
 def test_change_password_needs_the_current_password(api: Api) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from entrypoints.http.throttle import LoginThrottle, ThrottlePolicy
-from entrypoints.http.tokens import InvalidToken, TokenSigner
+from entrypoints.http.tokens import InvalidToken, TokenClaims, TokenSigner
 from tests.fakes import FakeClock
 
 KEY = b"k" * 32
@@ -16,9 +16,9 @@ KEY = b"k" * 32
 def test_a_token_carries_the_manager_id_until_it_expires() -> None:
     clock = FakeClock()
     signer = TokenSigner(KEY, timedelta(minutes=10), clock)
-    issued = signer.issue(7)
+    issued = signer.issue(7, 3)
 
-    assert signer.verify(issued.token) == 7
+    assert signer.verify(issued.token) == TokenClaims(manager_id=7, session_version=3)
     assert issued.expires_at == clock.now() + timedelta(minutes=10)
     clock.advance(timedelta(minutes=10))
     with pytest.raises(InvalidToken, match="expired"):
@@ -27,7 +27,7 @@ def test_a_token_carries_the_manager_id_until_it_expires() -> None:
 
 def test_a_token_signed_with_another_key_or_for_another_purpose_is_refused() -> None:
     clock = FakeClock()
-    token = TokenSigner(KEY, timedelta(minutes=10), clock).issue(7).token
+    token = TokenSigner(KEY, timedelta(minutes=10), clock).issue(7, 0).token
 
     with pytest.raises(InvalidToken):
         TokenSigner(b"other" * 8, timedelta(minutes=10), clock).verify(token)
@@ -37,8 +37,8 @@ def test_a_token_signed_with_another_key_or_for_another_purpose_is_refused() -> 
 
 def test_a_token_whose_payload_was_edited_is_refused() -> None:
     signer = TokenSigner(KEY, timedelta(minutes=10), FakeClock())
-    body, signature = signer.issue(7).token.split(".")
-    forged = signer.issue(8).token.split(".")[0]
+    body, signature = signer.issue(7, 0).token.split(".")
+    forged = signer.issue(8, 0).token.split(".")[0]
 
     with pytest.raises(InvalidToken):
         signer.verify(f"{forged}.{signature}")

@@ -164,6 +164,20 @@ def test_logout_ends_the_session(logged_in: Pages) -> None:
     assert "Вы вышли из системы" in logged_in.get("/login?flash=logged_out").text
 
 
+def test_a_session_cookie_kept_from_before_logout_no_longer_opens_anything(logged_in: Pages) -> None:
+    """Logout ends the session on the server, not just in this browser: a copy of the
+    cookie (another tab, a stolen one) and the manager's API tokens stop working too."""
+    stolen = logged_in.client.cookies.get("barbershop_session")
+    assert stolen
+
+    logged_in.submit("/", "/logout", {})
+
+    replayed = logged_in.client.get("/", headers={"Cookie": f"barbershop_session={stolen}"}, follow_redirects=False)
+    assert replayed.status_code == 303
+    assert replayed.headers["location"].startswith("/login")
+    assert logged_in.client.get("/api/channels", headers=logged_in.api.auth).status_code == 401
+
+
 def test_an_expired_session_is_sent_to_log_in_again(logged_in: Pages) -> None:
     logged_in.api.clock.advance(timedelta(hours=12, seconds=1))
 

@@ -1,4 +1,4 @@
-"""``POST /api/auth/login`` and ``POST /api/auth/change-password``."""
+"""``POST /api/auth/login``, ``POST /api/auth/change-password`` and ``POST /api/auth/logout``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from litestar.params import Body
 
 from barbershop_core.errors import InvalidCredentials, ValidationError
 from barbershop_core.model import Manager
-from barbershop_core.use_cases.accounts import authenticate_manager, change_manager_password
+from barbershop_core.use_cases.accounts import authenticate_manager, change_manager_password, end_manager_sessions
 from entrypoints.bootstrap import Container
 from entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, signer_of, throttle_of
 from entrypoints.http.convert import manager_body
@@ -20,6 +20,7 @@ from entrypoints.http.schemas import ChangePasswordRequest, LoginRequest, LoginR
 
 _LOGIN = "/api/auth/login"
 _CHANGE = "/api/auth/change-password"
+_LOGOUT = "/api/auth/logout"
 
 _MANAGER_EXAMPLE = {"id": 1, "login": "admin", "display_name": "Анна", "must_change_password": False}
 
@@ -78,7 +79,7 @@ async def login(
         data.login, data.password, uow_factory=container.uow_factory, hasher=container.hasher
     )
     throttle.succeeded(data.login, address)
-    issued = signer_of(request.app.state).issue(manager.id)
+    issued = signer_of(request.app.state).issue(manager.id, manager.session_version)
     return LoginResponse(
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
@@ -94,7 +95,10 @@ async def login(
     status_code=200,
     tags=["auth"],
     summary="Смена пароля менеджера",
-    description="Задаёт новый пароль (не короче 10 символов) и снимает требование сменить временный.",
+    description=(
+        "Задаёт новый пароль (не короче 10 символов) и снимает требование сменить временный. Все токены и "
+        "сессии страницы этого менеджера, включая текущий, перестают действовать: войдите снова."
+    ),
     opt={ALLOW_TEMPORARY_PASSWORD: True},
     responses={
         **ok(ManagerOut, "Пароль изменён", [example("changed", _MANAGER_EXAMPLE)]),
@@ -131,3 +135,16 @@ async def change_password(
         manager.id, data.current_password, data.new_password, uow_factory=container.uow_factory, hasher=container.hasher
     )
     return manager_body(changed)
+
+
+@post(
+    _LOGOUT,
+    status_code=204,
+    tags=["auth"],
+    summary="Выход менеджера",
+    description="Завершает все сеансы менеджера сразу: все его bearer-токены и сессии страницы перестают действовать.",
+    opt={ALLOW_TEMPORARY_PASSWORD: True},
+    responses=problems(_LOGOUT, (401, 415, 500, 503)),
+)
+async def logout(manager: NamedDependency[Manager], container: NamedDependency[Container]) -> None:
+    await end_manager_sessions(manager.id, uow_factory=container.uow_factory)

@@ -14,6 +14,7 @@ from barbershop_core.use_cases.accounts import (
     MAX_PASSWORD_LENGTH,
     authenticate_manager,
     change_manager_password,
+    end_manager_sessions,
     get_manager,
 )
 from entrypoints.bootstrap import Container
@@ -37,10 +38,11 @@ async def _logged_in(request: Request[Any, Any, Any], container: Container) -> M
     if not token:
         return None
     try:
-        manager_id = web_keys(request.app.state).session.verify(token)
-        return await get_manager(manager_id, uow_factory=container.uow_factory)
+        claims = web_keys(request.app.state).session.verify(token)
+        manager = await get_manager(claims.manager_id, uow_factory=container.uow_factory)
     except (InvalidToken, NotFound):
         return None
+    return manager if manager.session_version == claims.session_version else None
 
 
 @get("/login", name="web:login")
@@ -85,11 +87,15 @@ async def login_submit(request: Request[Any, Any, Any], container: NamedDependen
         return refuse(_BAD_CREDENTIALS, 401)
     throttle.succeeded(login, address)
     target = "/password" if manager.must_change_password else next_path
-    return Redirect(target, status_code=303, cookies=start_session(request, manager.id))
+    return Redirect(target, status_code=303, cookies=start_session(request, manager))
 
 
 @post("/logout", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
-async def logout(request: Request[Any, Any, Any]) -> Redirect:
+async def logout(
+    request: Request[Any, Any, Any], manager: NamedDependency[Manager], container: NamedDependency[Container]
+) -> Redirect:
+    """Ends every session of the manager (this browser's, others', and API tokens)."""
+    await end_manager_sessions(manager.id, uow_factory=container.uow_factory)
     return Redirect("/login", query_params={"flash": "logged_out"}, status_code=303, cookies=end_session(request))
 
 
@@ -124,7 +130,7 @@ async def password_submit(
                 "/",
                 query_params={"flash": "password_changed"},
                 status_code=303,
-                cookies=start_session(request, changed.id),
+                cookies=start_session(request, changed),
             )
     return render(
         request,

@@ -170,10 +170,10 @@ def csrf_token_for(connection: Connection) -> tuple[str, list[Cookie]]:
     return token, [_cookie(connection, keys, CSRF_COOKIE, token, max_age=None)]
 
 
-def start_session(connection: Connection, manager_id: int) -> list[Cookie]:
+def start_session(connection: Connection, manager: Manager) -> list[Cookie]:
     """Cookies of a fresh login: the session, and a CSRF token bound to it."""
     keys = web_keys(connection.app.state)
-    issued: IssuedToken = keys.session.issue(manager_id)
+    issued: IssuedToken = keys.session.issue(manager.id, manager.session_version)
     lifetime = int(keys.session.ttl / timedelta(seconds=1))
     return [
         _cookie(connection, keys, SESSION_COOKIE, issued.token, max_age=lifetime),
@@ -231,13 +231,15 @@ async def require_session_manager(connection: Connection, handler: BaseRouteHand
         raise LoginRequired()
     keys = web_keys(connection.app.state)
     try:
-        manager_id = keys.session.verify(token)
+        claims = keys.session.verify(token)
     except InvalidToken:
         raise LoginRequired() from None
     try:
-        manager = await get_manager(manager_id, uow_factory=container_of(connection.app.state).uow_factory)
+        manager = await get_manager(claims.manager_id, uow_factory=container_of(connection.app.state).uow_factory)
     except NotFound:
         raise LoginRequired() from None
+    if claims.session_version != manager.session_version:
+        raise LoginRequired()
     if manager.must_change_password and not handler.opt.get(ALLOW_TEMPORARY_PASSWORD):
         raise PasswordChangeNeeded()
     connection.state[MANAGER] = manager
