@@ -20,6 +20,7 @@ from tests.fakes import (
     FakePasswordGenerator,
     FakeSecretBox,
     FakeUnitOfWork,
+    InMemoryAttemptCounter,
     InMemoryDatabase,
     RecordingQueue,
     ScriptedChannel,
@@ -40,6 +41,7 @@ class World:
     secret_box: FakeSecretBox = attrs.field(factory=FakeSecretBox)
     digester: FakeKeyDigester = attrs.field(factory=FakeKeyDigester)
     queue: RecordingQueue = attrs.field(factory=RecordingQueue)
+    attempts: InMemoryAttemptCounter = attrs.field(factory=InMemoryAttemptCounter)
     channels: FakeChannelDirectory = attrs.field(factory=FakeChannelDirectory)
     policy: RegistrationPolicy = RegistrationPolicy()
     retry: RetryPolicy = RetryPolicy(random_source=lambda: 0.5)  # no jitter: exact times

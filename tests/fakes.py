@@ -284,6 +284,13 @@ class FakeNotifications(_Repository):
 class FakeAudit(_Repository):
     table = "audit"
 
+    async def purge_before(self, before: datetime, *, now: datetime) -> int:
+        old = self._where(lambda e: e.occurred_at < before)
+        for event in old:
+            self._tx.delete(self.table, event.id)
+        self._tx.put("audit_purges", self._uow.db.next_id("audit_purges"), (before, now, len(old)))
+        return len(old)
+
     def write(self, events: Iterable[AuditEvent]) -> None:
         """Called by the unit of work's commit with what was recorded."""
         for event in events:
@@ -538,6 +545,22 @@ class FakeSecretBox:
 class FakeKeyDigester:
     def digest(self, key: str) -> str:
         return hashlib.sha256(b"pepper" + key.encode()).hexdigest()
+
+
+class InMemoryAttemptCounter:
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+
+    async def add(self, key: str, window_start: int, window_seconds: int) -> int:
+        self.counts[key, window_start] = self.counts.get((key, window_start), 0) + 1
+        return self.counts[key, window_start]
+
+    async def take_back(self, key: str, window_start: int) -> None:
+        if self.counts.get((key, window_start), 0) > 0:
+            self.counts[key, window_start] -= 1
+
+    async def reset(self, key: str, window_start: int) -> None:
+        self.counts.pop((key, window_start), None)
 
 
 class RecordingQueue:

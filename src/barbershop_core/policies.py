@@ -21,6 +21,8 @@ class RegistrationPolicy:
     temporary_password_ttl: timedelta = timedelta(hours=72)
     create_missing_templates: bool = False
     """Variant 3: create a built-in default template when a known one is missing."""
+    phone_check_audit_window: timedelta = timedelta(minutes=10)
+    """Step 3 as the manager types: one audit event per manager and phone in this window."""
     code_only_channels: frozenset[str] = frozenset({"telegram"})
     """Channels that carry a numeric code and no text (Telegram Gateway): the temporary
     password sent through them is digits only."""

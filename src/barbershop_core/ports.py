@@ -108,6 +108,10 @@ class NotificationRepository(Protocol):
 class AuditLog(Protocol):
     """Reads the trail; events are written through :meth:`UnitOfWork.record`."""
 
+    async def purge_before(self, before: datetime, *, now: datetime) -> int:
+        """Retention: delete the events that occurred before ``before``, and record that
+        (and when) it was done; returns how many. Nothing else ever deletes an event."""
+
     async def list_recent(
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
     ) -> Sequence[AuditEvent]: ...
@@ -252,6 +256,21 @@ class SecretBox(Protocol):
     def seal(self, plaintext: str) -> bytes: ...
     def open(self, sealed: bytes) -> str:
         """Raises :class:`SecretUnreadable`."""
+
+
+class AttemptCounter(Protocol):
+    """Counts attempts (of passwords, say) per key in fixed time windows, shared by every
+    process of an installation. ``window_start`` (a Unix time) names the window; a key's
+    count in a window that has passed is never read again and may be dropped."""
+
+    async def add(self, key: str, window_start: int, window_seconds: int) -> int:
+        """Count one attempt; returns the key's count in that window, this one included."""
+
+    async def take_back(self, key: str, window_start: int) -> None:
+        """Uncount one attempt of the window (it turned out legitimate)."""
+
+    async def reset(self, key: str, window_start: int) -> None:
+        """Drop the key's count in the window."""
 
 
 class NotificationQueue(Protocol):

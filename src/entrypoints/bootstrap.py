@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import attrs
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AsyncBroker, InMemoryBroker
 
@@ -16,11 +17,21 @@ from adapters.channels.directory import StaticChannelDirectory
 from adapters.hmac_key_digester import HmacKeyDigester
 from adapters.key_derivation import derive_key
 from adapters.password_generator import SecretsPasswordGenerator
+from adapters.redis_attempt_counter import RedisAttemptCounter
+from adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.system_clock import SystemClock
 from adapters.taskiq_queue import TaskiqNotificationQueue
-from barbershop_core.ports import Clock, KeyDigester, NotificationQueue, PasswordGenerator, SecretBox, UnitOfWorkFactory
+from barbershop_core.ports import (
+    AttemptCounter,
+    Clock,
+    KeyDigester,
+    NotificationQueue,
+    PasswordGenerator,
+    SecretBox,
+    UnitOfWorkFactory,
+)
 from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
@@ -50,6 +61,9 @@ class Container:
     channels: StaticChannelDirectory
     broker: AsyncBroker
     queue: NotificationQueue
+    attempts: AttemptCounter
+    """Brute-force counts shared by every process: Redis with a broker, the database otherwise."""
+    redis: Redis | None
     token_key: bytes
     """Signs manager bearer tokens and session cookies."""
     callback_key: bytes
@@ -83,6 +97,8 @@ class Container:
             await self.broker.wait_all()
         await self.broker.shutdown()
         await self.http_client.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.engine.dispose()
         self.hasher.close()
 
@@ -122,6 +138,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     channels = build_channels(settings, http_client)
     register_send_task(broker, delivery_deps(uow_factory, channels, secret_box, clock, settings))
+    redis = (
+        Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5) if settings.broker_url else None
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -142,6 +161,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         channels=channels,
         broker=broker,
         queue=queue,
+        attempts=RedisAttemptCounter(redis) if redis is not None else SqlAttemptCounter(engine),
+        redis=redis,
         token_key=derive_key(master, "tokens"),
         callback_key=derive_key(master, CALLBACK_KEY_PURPOSE),
     )

@@ -1,6 +1,6 @@
 """``barbershop``: the one command line of the product.
 
-serve · worker · scheduler · db upgrade · manager create / deactivate · partner create / revoke ·
+serve · worker · scheduler · db upgrade · manager create / deactivate · audit purge · partner create / revoke ·
 sync-reference. Every command reads the same settings (``BARBERSHOP_*``).
 """
 
@@ -22,6 +22,7 @@ from barbershop_core.use_cases.accounts import (
     deactivate_manager,
     revoke_partner,
 )
+from barbershop_core.use_cases.audit_trail import purge_audit_trail
 from entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
 from entrypoints.logging_setup import configure_logging
 from entrypoints.settings import Settings, SettingsError
@@ -92,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     partner_revoke = partner.add_parser("revoke", help="revoke a partner's key")
     partner_revoke.add_argument("--name", required=True)
     partner_revoke.set_defaults(run=_partner_revoke)
+
+    audit = commands.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
+    audit_purge = audit.add_parser(
+        "purge", help="delete audit events older than BARBERSHOP_AUDIT_RETENTION_DAYS (run it daily, e.g. from cron)"
+    )
+    audit_purge.set_defaults(run=_audit_purge)
 
     callback = commands.add_parser(
         "callback-secret", help="print the key a provider signs delivery callbacks with (hex)"
@@ -239,6 +246,17 @@ def _manager_deactivate(args: argparse.Namespace, settings: Settings) -> int:
     async def run(container: Container) -> int:
         manager = await deactivate_manager(args.login, uow_factory=container.uow_factory)
         print(f"Менеджер «{manager.login}» отключён; все его сеансы завершены.")
+        return 0
+
+    return _with_container(settings, run)
+
+
+def _audit_purge(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(container: Container) -> int:
+        deleted = await purge_audit_trail(
+            retention=settings.audit_retention, uow_factory=container.uow_factory, clock=container.clock
+        )
+        print(f"Удалено записей журнала старше {settings.audit_retention.days} дней: {deleted}.")
         return 0
 
     return _with_container(settings, run)

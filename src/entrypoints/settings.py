@@ -52,6 +52,8 @@ class Settings:
     """Threads hashing passwords off the event loop: one per CPU (argon2 releases the GIL;
     more threads than CPUs only queue inside the kernel and add latency)."""
     token_ttl: timedelta = timedelta(hours=12)
+    audit_retention: timedelta = timedelta(days=3 * 365)
+    """How long audit events are kept; ``barbershop audit purge`` deletes older ones."""
     reference_source: str | None = None
     """A JSON file path or an http(s) URL that the scheduler syncs channels and templates from."""
     sweep_interval: timedelta = timedelta(seconds=15)
@@ -129,6 +131,7 @@ class Settings:
             argon2_parallelism=reader.integer("ARGON2_PARALLELISM", 1),
             hash_threads=reader.integer("HASH_THREADS", usable_cpus()),
             token_ttl=timedelta(minutes=reader.integer("TOKEN_TTL_MINUTES", 12 * 60)),
+            audit_retention=timedelta(days=reader.integer("AUDIT_RETENTION_DAYS", 3 * 365, minimum=30)),
             reference_source=reader.optional("REFERENCE_SOURCE"),
             sweep_interval=reader.seconds("SWEEP_INTERVAL_SECONDS", 15),
             retry_base_delay=reader.seconds("RETRY_BASE_SECONDS", 30),

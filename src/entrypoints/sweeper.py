@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_core.ports import QueueUnavailable, StorageUnavailable
 from barbershop_core.use_cases.notifications import due_notification_ids, expire_temporary_secrets
 from barbershop_core.use_cases.reference_data import sync_reference_data
@@ -48,6 +49,8 @@ async def sweep_once(container: Container) -> int:
     async with container.uow_factory() as uow:
         await uow.idempotency.purge_expired(container.clock.now())
         await uow.commit()
+    if isinstance(container.attempts, SqlAttemptCounter):  # Redis expires its counters itself
+        await container.attempts.purge(int(container.clock.now().timestamp()))
     return queued
 
 

@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import attrs
 import pytest
+import sqlalchemy as sa
 
+from adapters.sqlalchemy import tables
 from barbershop_core.model import (
     AddressKind,
     AttemptOutcome,
@@ -838,3 +840,23 @@ async def test_a_notification_saved_twice_in_one_unit_keeps_each_history_entry_o
         NotificationStatus.SENT,
         NotificationStatus.DELIVERED,
     ]
+
+
+async def test_a_purge_deletes_events_older_than_its_limit_and_the_trail_stays_append_only(backend: Backend) -> None:
+    old = attrs.evolve(an_event(AuditAction.PERSON_CREATED), occurred_at=NOW - timedelta(days=400))
+    recent = an_event(AuditAction.CLIENT_CREATED)
+    async with backend.uow_factory() as uow:
+        uow.record(old, recent)
+        await uow.commit()
+
+    async with backend.uow_factory() as uow:
+        assert await uow.audit.purge_before(NOW - timedelta(days=365), now=NOW) == 1
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert [e.action for e in await uow.audit.list_recent()] == [AuditAction.CLIENT_CREATED]
+    if backend.engine is not None:
+        # Nothing but a recorded purge deletes: a plain DELETE of a newer event is refused.
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            async with backend.sql.begin() as connection:
+                await connection.execute(sa.delete(tables.audit_events))
+        assert await backend.count(tables.audit_purges) == 1

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from barbershop_core.errors import ClientExists, InvalidPhone, LoginTaken, NotFound, PersonExists, ValidationError
-from barbershop_core.model import AuditAction, Person
+from barbershop_core.model import Actor, AuditAction, Person
+from barbershop_core.ports import StorageUnavailable
+from barbershop_core.use_cases._shared import Context
+from barbershop_core.use_cases.audit_trail import purge_audit_trail
 from barbershop_core.use_cases.clients import (
     ClientCard,
     CreateClient,
@@ -32,6 +36,7 @@ from barbershop_core.use_cases.promo import (
 )
 from barbershop_core.values import Email, FirstName, Login, PhoneNumber
 from tests.conftest import MANAGER, World
+from tests.fakes import InMemoryAttemptCounter
 from tests.unit.support import (
     MASKED_PHONE,
     OTHER_PHONE,
@@ -67,10 +72,50 @@ async def _update(world: World, client_id: int = 1, **changes: Any) -> ClientCar
 # --- check phone (step 3) -----------------------------------------------------------------
 
 
-async def test_checking_an_unknown_phone_answers_the_normalised_phone_and_not_exists(world: World) -> None:
-    check = await check_phone(
-        "8 (911) 123-45-67", MANAGER, uow_factory=world.uow, clock=world.clock, policy=world.policy
+async def _check(world: World, phone: str, context: Context = MANAGER) -> PhoneCheck:
+    return await check_phone(
+        phone,
+        context,
+        uow_factory=world.uow,
+        clock=world.clock,
+        policy=world.policy,
+        seen=world.attempts,
+        digester=world.digester,
     )
+
+
+async def test_checking_one_phone_again_and_again_is_audited_once_per_manager_in_the_window(world: World) -> None:
+    for typed in ("+7 911 123-45-67", "89111234567", PHONE):
+        await _check(world, typed)
+    await _check(world, PHONE, Context(Actor.manager(2)))
+    await _check(world, "+79111234568")
+    assert [(e.actor, e.masked_phone) for e in audit_events(world)] == [
+        ("manager:1", MASKED_PHONE),
+        ("manager:2", MASKED_PHONE),
+        ("manager:1", "+7911*****68"),
+    ]
+
+    world.clock.advance(world.policy.phone_check_audit_window)
+    await _check(world, PHONE)
+
+    assert len(audit_events(world)) == 4
+    assert all(PHONE not in key and "9111234567" not in key for key, _ in world.attempts.counts)
+
+
+async def test_a_phone_check_is_audited_when_the_window_counter_is_down(world: World) -> None:
+    class DownCounter(InMemoryAttemptCounter):
+        async def add(self, key: str, window_start: int, window_seconds: int) -> int:
+            raise StorageUnavailable("redis is down")
+
+    world.attempts = DownCounter()
+    await _check(world, PHONE)
+    await _check(world, PHONE)
+
+    assert len(audit_events(world)) == 2
+
+
+async def test_checking_an_unknown_phone_answers_the_normalised_phone_and_not_exists(world: World) -> None:
+    check = await _check(world, "8 (911) 123-45-67")
 
     assert check == PhoneCheck(phone=PHONE, exists=False, person_id=None, client_id=None)
 
@@ -78,7 +123,7 @@ async def test_checking_an_unknown_phone_answers_the_normalised_phone_and_not_ex
 async def test_checking_a_registered_phone_answers_the_person_and_client_ids(world: World) -> None:
     result = await register(world)
 
-    check = await check_phone(PHONE, MANAGER, uow_factory=world.uow, clock=world.clock, policy=world.policy)
+    check = await _check(world, PHONE)
 
     assert check == PhoneCheck(phone=PHONE, exists=True, person_id=result.person_id, client_id=result.client_id)
 
@@ -86,13 +131,13 @@ async def test_checking_a_registered_phone_answers_the_person_and_client_ids(wor
 async def test_checking_the_phone_of_a_person_without_client_answers_no_client_id(world: World) -> None:
     person_id = await _create_person(world)
 
-    check = await check_phone(PHONE, MANAGER, uow_factory=world.uow, clock=world.clock, policy=world.policy)
+    check = await _check(world, PHONE)
 
     assert check == PhoneCheck(phone=PHONE, exists=True, person_id=person_id, client_id=None)
 
 
 async def test_checking_a_phone_is_audited_with_the_masked_phone(world: World) -> None:
-    await check_phone(PHONE, MANAGER, uow_factory=world.uow, clock=world.clock, policy=world.policy)
+    await _check(world, PHONE)
 
     [event] = audit_events(world)
     assert (event.action, event.actor, event.request_id, event.masked_phone, event.details) == (
@@ -109,7 +154,7 @@ async def test_checking_an_invalid_phone_answers_invalid_phone_and_audits_nothin
     commits_before = world.db.commits
 
     with pytest.raises(InvalidPhone):
-        await check_phone("911-ABC", MANAGER, uow_factory=world.uow, clock=world.clock, policy=world.policy)
+        await _check(world, "911-ABC")
 
     assert audit_events(world) == []
     assert world.db.commits == commits_before
@@ -343,7 +388,7 @@ async def test_changing_the_phone_moves_a_phone_login_along_with_it(world: World
 
     [person] = rows(world, "persons")
     assert (person.phone, person.login) == (PhoneNumber(OTHER_PHONE), Login(OTHER_PHONE))
-    check = await check_phone(PHONE, MANAGER, uow_factory=world.uow, clock=world.clock, policy=world.policy)
+    check = await _check(world, PHONE)
     assert check.exists is False
 
 
@@ -461,3 +506,28 @@ async def test_updated_card_is_what_was_committed(world: World) -> None:
     card = await _update(world, email="ivan@example.com")
 
     assert card.client == rows(world, "clients")[0]
+
+
+# --- audit retention ----------------------------------------------------------------------
+
+
+async def test_purging_the_audit_trail_deletes_only_events_older_than_the_retention(world: World) -> None:
+    await register(world)
+    world.clock.advance(timedelta(days=100))
+    await _check(world, "+79111234568")
+    kept = audit_events(world)[-1]
+
+    deleted = await purge_audit_trail(retention=timedelta(days=90), uow_factory=world.uow, clock=world.clock)
+
+    assert deleted > 0
+    assert audit_events(world) == [kept]
+
+
+async def test_a_retention_shorter_than_thirty_days_is_refused(world: World) -> None:
+    await register(world)
+
+    with pytest.raises(ValidationError) as refused:
+        await purge_audit_trail(retention=timedelta(days=29), uow_factory=world.uow, clock=world.clock)
+
+    assert refused.value.message == "Срок хранения журнала — не меньше 30 дней"
+    assert audit_events(world)

@@ -608,6 +608,15 @@ def _audit_values(event: AuditEvent) -> Values:
 
 
 class SqlAuditLog(_Repository):
+    async def purge_before(self, before: datetime, *, now: datetime) -> int:
+        # The purge's record comes first: the append-only trigger lets through only the
+        # deletes of events older than the latest recorded purge.
+        purge_id = await self._db.insert_id(t.audit_purges, {"purged_before": before, "run_at": now, "deleted": 0})
+        result = await self._db.execute(sa.delete(t.audit_events).where(t.audit_events.c.occurred_at < before))
+        deleted = int(result.rowcount)
+        await self._db.execute(sa.update(t.audit_purges).where(t.audit_purges.c.id == purge_id).values(deleted=deleted))
+        return deleted
+
     async def write(self, events: Iterable[AuditEvent]) -> None:
         """What the unit of work recorded, in one statement."""
         rows = [_audit_values(event) for event in events]

@@ -200,6 +200,17 @@ audit_events: Final = sa.Table(
     sa.Column("details", Json, nullable=False),
 )
 
+# Every audit purge (`barbershop audit purge`): the append-only trigger lets a DELETE through
+# only for events older than the latest ``purged_before``, so the purge leaves its own trace.
+audit_purges: Final = sa.Table(
+    "audit_purges",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("purged_before", UtcDateTime(), nullable=False),
+    sa.Column("run_at", UtcDateTime(), nullable=False),
+    sa.Column("deleted", sa.Integer(), nullable=False),
+)
+
 managers: Final = sa.Table(
     "managers",
     metadata,
@@ -249,6 +260,17 @@ idempotency_records: Final = sa.Table(
     sa.Column("state", sa.String(STATUS_LENGTH), nullable=False),
     sa.Column("result_id", Id, nullable=True),
     sa.PrimaryKeyConstraint("scope", "key", info={"violation": "idempotency_key"}),
+)
+
+# Brute-force counters (AttemptCounter) when there is no Redis: one row per key and window;
+# the scheduler's sweep drops rows of windows that have passed.
+attempt_counts: Final = sa.Table(
+    "attempt_counts",
+    metadata,
+    sa.Column("key", sa.String(CODE_LENGTH), primary_key=True),
+    sa.Column("window_start", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+    sa.Column("expires_at", sa.BigInteger(), nullable=False, index=True, comment="Unix time"),
 )
 
 REFERENCE_TABLES: Final = (channels, notification_templates)

@@ -18,7 +18,15 @@ from barbershop_core.model import (
     Purchase,
 )
 from barbershop_core.policies import RegistrationPolicy
-from barbershop_core.ports import Clock, UniqueViolation, UnitOfWork, UnitOfWorkFactory
+from barbershop_core.ports import (
+    AttemptCounter,
+    Clock,
+    KeyDigester,
+    StorageUnavailable,
+    UniqueViolation,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from barbershop_core.use_cases._shared import Context, Trail, parse_consents, require_client
 from barbershop_core.values import Email, FirstName, Login, PhoneNumber
 
@@ -32,21 +40,51 @@ class PhoneCheck:
 
 
 async def check_phone(
-    phone: str, context: Context, *, uow_factory: UnitOfWorkFactory, clock: Clock, policy: RegistrationPolicy
+    phone: str,
+    context: Context,
+    *,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    policy: RegistrationPolicy,
+    seen: AttemptCounter,
+    digester: KeyDigester,
 ) -> PhoneCheck:
-    """Step 3: normalise the phone and say whether it is known."""
+    """Step 3: normalise the phone and say whether it is known.
+
+    The page checks as the manager types: the check is audited once per manager and phone
+    within ``policy.phone_check_audit_window`` (counted in ``seen`` under a keyed digest,
+    so no phone is kept in clear), not once per keystroke.
+    """
     parsed = PhoneNumber.parse(phone, policy.default_region)
+    first = await _first_check_in_window(parsed, context, clock, policy, seen, digester)
     async with uow_factory() as uow:
         person = await uow.persons.get_by_phone(parsed)
         client = await uow.clients.get_by_person(person.id) if person else None
-        uow.record(_phone_checked(context, clock, parsed, person, client))
-        await uow.commit()
+        if first:
+            uow.record(_phone_checked(context, clock, parsed, person, client))
+            await uow.commit()
     return PhoneCheck(
         phone=parsed.e164,
         exists=person is not None,
         person_id=person.id if person else None,
         client_id=client.id if client else None,
     )
+
+
+async def _first_check_in_window(
+    phone: PhoneNumber,
+    context: Context,
+    clock: Clock,
+    policy: RegistrationPolicy,
+    seen: AttemptCounter,
+    digester: KeyDigester,
+) -> bool:
+    window = int(policy.phone_check_audit_window.total_seconds())
+    start = int(clock.now().timestamp()) // window * window
+    try:
+        return await seen.add(f"phone_check:{digester.digest(f'{context.actor}|{phone.e164}')}", start, window) == 1
+    except StorageUnavailable:
+        return True  # better one audit event too many than a check that goes unaudited
 
 
 def _phone_checked(

@@ -13,7 +13,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Litestar, Request, Router
-from litestar.datastructures import State
 
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.auth import LOGIN_THROTTLE, TOKEN_SIGNER, require_manager
@@ -97,6 +96,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         try:
             app.state[CONTAINER] = built
             app.state[TOKEN_SIGNER] = TokenSigner(built.token_key, built.settings.token_ttl, built.clock)
+            app.state[LOGIN_THROTTLE] = LoginThrottle(built.attempts, now=lambda: built.clock.now().timestamp())
             await built.broker.startup()
             app.state[BROKER_STARTED] = True
             async with contextlib.AsyncExitStack() as background:
@@ -115,7 +115,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         exception_handlers={Exception: handle_exception},
         before_send=[echo_request_id],
         lifespan=[lifespan],
-        state=State({LOGIN_THROTTLE: LoginThrottle()}),
         openapi_config=openapi_config(_package_version()),
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,

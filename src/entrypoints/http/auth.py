@@ -58,6 +58,14 @@ def throttle_of(state: State) -> LoginThrottle:
     return throttle
 
 
+PASSWORD_CHANGE: Final = "password"  # noqa: S105 -- a throttle scope, not a secret
+"""Throttle scope of change-password attempts (keyed by manager id and address)."""
+
+
+def client_address(connection: Connection) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
 def _bearer(connection: Connection) -> str | None:
     scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():

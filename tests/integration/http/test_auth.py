@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_core.use_cases.accounts import create_manager, deactivate_manager
+from entrypoints.http.throttle import LoginThrottle
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, assert_problem
 
 MANAGER_ROUTES = [
@@ -179,11 +181,11 @@ def test_change_password_refuses_a_short_new_password_in_russian(api: Api) -> No
     ]
 
 
-def test_five_failures_for_one_login_lock_it_for_fifteen_minutes_with_retry_after(sqlite_api: Api) -> None:
+def test_five_failures_for_one_login_slow_it_from_that_address_for_fifteen_minutes(sqlite_api: Api) -> None:
     for _ in range(5):
         assert_problem(sqlite_api.login(password="wrong password"), 401, "invalid_credentials")
 
-    locked = sqlite_api.login()  # even the right password waits: the login is under attack
+    locked = sqlite_api.login()  # from this address even the right password waits (other addresses do not)
 
     problem = assert_problem(locked, 429, "too_many_attempts")
     retry_after = int(locked.headers["retry-after"])
@@ -207,3 +209,30 @@ def test_twenty_failures_from_one_address_lock_every_login_from_it(sqlite_api: A
         assert sqlite_api.login(login=f"guess-{number}", password="wrong password").status_code == 401
 
     assert_problem(sqlite_api.login(login="guess-new", password="whatever"), 429, "too_many_attempts")
+
+
+def test_change_password_is_throttled_too(sqlite_api: Api) -> None:
+    wrong = {"current_password": "wrong wrong wrong", "new_password": "another long one"}
+    for _ in range(5):
+        assert_problem(sqlite_api.post("/api/auth/change-password", wrong), 401, "invalid_credentials")
+
+    answer = sqlite_api.post(
+        "/api/auth/change-password", {"current_password": MANAGER_PASSWORD, "new_password": "another long one"}
+    )
+
+    assert_problem(answer, 429, "too_many_attempts")
+    assert int(answer.headers["retry-after"]) > 0
+    sqlite_api.clock.advance(timedelta(minutes=15))
+    right = {"current_password": MANAGER_PASSWORD, "new_password": "another long one"}
+    assert sqlite_api.post("/api/auth/change-password", right).status_code == 200
+
+
+def test_the_limits_are_shared_by_every_process_of_the_installation(sqlite_api: Api) -> None:
+    """Counted in the database (no broker here): a second API process sees the same counts."""
+    for _ in range(5):
+        sqlite_api.login(password="wrong password")
+    second_process = LoginThrottle(SqlAttemptCounter(sqlite_api.container.engine), now=sqlite_api.clock.now().timestamp)
+
+    wait = sqlite_api.run(second_process.begin, MANAGER_LOGIN, "testclient")
+
+    assert wait is not None

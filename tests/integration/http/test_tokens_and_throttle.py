@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from entrypoints.http.throttle import LoginThrottle, ThrottlePolicy
 from entrypoints.http.tokens import InvalidToken, TokenClaims, TokenSigner
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, InMemoryAttemptCounter
 
 KEY = b"k" * 32
 
@@ -54,32 +55,47 @@ class Ticker:
         return self.now
 
 
-def test_the_throttle_counts_per_login_in_a_sliding_window() -> None:
+def a_throttle(ticker: Ticker, **policy: Any) -> LoginThrottle:
+    return LoginThrottle(InMemoryAttemptCounter(), ThrottlePolicy(**policy), now=ticker)
+
+
+async def test_five_wrong_passwords_slow_that_login_from_that_address_only() -> None:
     ticker = Ticker()
-    throttle = LoginThrottle(ThrottlePolicy(failures_per_login=2, window=timedelta(seconds=60)), now=ticker)
+    ticker.now = 1020.0  # a window starts here
+    throttle = a_throttle(ticker, window=timedelta(seconds=60))
+    for _ in range(5):
+        assert await throttle.begin("Anna", "10.0.0.1") is None
 
-    assert throttle.begin("Anna", "10.0.0.1") is None
     ticker.now += 10
-    assert throttle.begin(" anna ", "10.0.0.2") is None
-
-    assert throttle.begin("ANNA", "10.0.0.3") == 50
+    assert await throttle.begin(" anna ", "10.0.0.1") == 50
+    # The real manager, elsewhere, is not locked out by someone guessing on purpose.
+    assert await throttle.begin("anna", "10.0.0.2") is None
     ticker.now += 50
-    assert throttle.begin("anna", "10.0.0.3") is None
+    assert await throttle.begin("ANNA", "10.0.0.1") is None
 
 
-def test_a_success_forgives_the_login_and_takes_back_the_address_attempt() -> None:
-    throttle = LoginThrottle(ThrottlePolicy(failures_per_login=2, failures_per_address=2), now=Ticker())
-    throttle.begin("anna", "10.0.0.1")
-    throttle.begin("anna", "10.0.0.1")
-    throttle.succeeded("anna", "10.0.0.1")
+async def test_one_address_cannot_spray_guesses_over_many_logins() -> None:
+    throttle = a_throttle(Ticker(), failures_per_address=3)
+    for number in range(3):
+        assert await throttle.begin(f"guess-{number}", "10.0.0.9") is None
 
-    assert throttle.begin("anna", "10.0.0.1") is None
+    assert await throttle.begin("guess-new", "10.0.0.9") is not None
+    assert await throttle.begin("guess-new", "10.0.0.10") is None
 
 
-def test_the_throttle_forgets_the_stalest_keys_beyond_its_bound() -> None:
-    throttle = LoginThrottle(ThrottlePolicy(failures_per_login=1, max_tracked_keys=4), now=Ticker())
-    throttle.begin("first", "a")
-    for number in range(4):
-        throttle.begin(f"other-{number}", "b")
+async def test_a_success_forgives_the_pair_and_takes_back_the_address_attempt() -> None:
+    throttle = a_throttle(Ticker(), failures_per_login_and_address=2, failures_per_address=2)
+    await throttle.begin("anna", "10.0.0.1")
+    await throttle.begin("anna", "10.0.0.1")
+    await throttle.succeeded("anna", "10.0.0.1")
 
-    assert throttle.begin("first", "c") is None
+    assert await throttle.begin("anna", "10.0.0.1") is None
+
+
+async def test_scopes_are_counted_apart_and_keys_hold_no_login_or_address_in_clear() -> None:
+    counter = InMemoryAttemptCounter()
+    throttle = LoginThrottle(counter, ThrottlePolicy(failures_per_login_and_address=1), now=Ticker())
+    await throttle.begin("anna", "10.0.0.1")
+
+    assert await throttle.begin("anna", "10.0.0.1", scope="password") is None
+    assert all("anna" not in key and "10.0.0.1" not in key for key, _ in counter.counts)

@@ -12,7 +12,7 @@ from barbershop_core.errors import InvalidCredentials, ValidationError
 from barbershop_core.model import Manager
 from barbershop_core.use_cases.accounts import authenticate_manager, change_manager_password, end_manager_sessions
 from entrypoints.bootstrap import Container
-from entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, signer_of, throttle_of
+from entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_CHANGE, client_address, signer_of, throttle_of
 from entrypoints.http.convert import manager_body
 from entrypoints.http.openapi import BODY_PROBLEMS, example, ok, problems
 from entrypoints.http.problems import example_document, too_many_attempts
@@ -33,7 +33,8 @@ _MANAGER_EXAMPLE = {"id": 1, "login": "admin", "display_name": "Анна", "must
     description=(
         "Проверяет логин и пароль и выдаёт bearer-токен с ограниченным сроком. Если `must_change_password`, "
         "все запросы, кроме смены пароля, отвечают 403 `password_change_required`. Не больше 5 неудачных "
-        "попыток на логин и 20 на адрес за 15 минут — дальше 429 `too_many_attempts` с `Retry-After`."
+        "попыток на логин с одного адреса и 20 с адреса за 15 минут — дальше 429 `too_many_attempts` с "
+        "`Retry-After`; с других адресов вход открыт (подбором нельзя запереть чужую учётную запись)."
     ),
     responses={
         **ok(
@@ -70,15 +71,14 @@ async def login(
     request: Request[Any, Any, Any],
     container: NamedDependency[Container],
 ) -> LoginResponse:
-    throttle = throttle_of(request.app.state)
-    address = request.client.host if request.client else "unknown"
-    wait = throttle.begin(data.login, address)
+    throttle, address = throttle_of(request.app.state), client_address(request)
+    wait = await throttle.begin(data.login, address)
     if wait is not None:
         raise too_many_attempts(wait)
     manager = await authenticate_manager(
         data.login, data.password, uow_factory=container.uow_factory, hasher=container.hasher
     )
-    throttle.succeeded(data.login, address)
+    await throttle.succeeded(data.login, address)
     issued = signer_of(request.app.state).issue(manager.id, manager.session_version)
     return LoginResponse(
         access_token=issued.token,
@@ -104,9 +104,10 @@ async def login(
         **ok(ManagerOut, "Пароль изменён", [example("changed", _MANAGER_EXAMPLE)]),
         **problems(
             _CHANGE,
-            (*BODY_PROBLEMS, 401, 500, 503),
+            (*BODY_PROBLEMS, 401, 429, 500, 503),
             examples={
                 401: [example("invalid_credentials", example_document(InvalidCredentials(), _CHANGE))],
+                429: [example("too_many_attempts", example_document(too_many_attempts(840), _CHANGE))],
                 422: [
                     example(
                         "too_short",
@@ -128,12 +129,18 @@ async def change_password(
             ]
         ),
     ],
+    request: Request[Any, Any, Any],
     manager: NamedDependency[Manager],
     container: NamedDependency[Container],
 ) -> ManagerOut:
+    throttle, address = throttle_of(request.app.state), client_address(request)
+    wait = await throttle.begin(str(manager.id), address, scope=PASSWORD_CHANGE)
+    if wait is not None:
+        raise too_many_attempts(wait)
     changed = await change_manager_password(
         manager.id, data.current_password, data.new_password, uow_factory=container.uow_factory, hasher=container.hasher
     )
+    await throttle.succeeded(str(manager.id), address, scope=PASSWORD_CHANGE)
     return manager_body(changed)
 
 

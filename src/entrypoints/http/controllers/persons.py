@@ -12,6 +12,7 @@ from barbershop_core.errors import InvalidPhone, LoginTaken, PersonExists
 from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import CreatePerson, check_phone, create_person, find_persons_by_phone
 from barbershop_core.use_cases.registration import RegistrationDeps
+from entrypoints.bootstrap import Container
 from entrypoints.http.convert import person_body, to_body
 from entrypoints.http.openapi import BODY_PROBLEMS, MANAGER_PROBLEMS, example, ok, problems
 from entrypoints.http.problems import example_document
@@ -75,9 +76,16 @@ async def check_person_phone(
     data: Annotated[PhoneCheckRequest, Body(examples=[example("check", {"phone": "8 911 123-45-67"})])],
     context: NamedDependency[Context],
     registration: NamedDependency[RegistrationDeps],
+    container: NamedDependency[Container],
 ) -> PhoneCheckOut:
     checked = await check_phone(
-        data.phone, context, uow_factory=registration.uow_factory, clock=registration.clock, policy=registration.policy
+        data.phone,
+        context,
+        uow_factory=registration.uow_factory,
+        clock=registration.clock,
+        policy=registration.policy,
+        seen=container.attempts,
+        digester=container.digester,
     )
     return to_body(PhoneCheckOut, checked)
 

@@ -18,7 +18,7 @@ from barbershop_core.use_cases.accounts import (
     get_manager,
 )
 from entrypoints.bootstrap import Container
-from entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, throttle_of
+from entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_CHANGE, client_address, throttle_of
 from entrypoints.http.problems import too_many_attempts
 from entrypoints.http.tokens import InvalidToken
 from entrypoints.http.web.forms import read_form
@@ -74,9 +74,8 @@ async def login_submit(request: Request[Any, Any, Any], container: NamedDependen
         return refuse("Введите логин и пароль", 422)
     if len(login) > _MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return refuse(_BAD_CREDENTIALS, 401)
-    throttle = throttle_of(request.app.state)
-    address = request.client.host if request.client else "unknown"
-    wait = throttle.begin(login, address)
+    throttle, address = throttle_of(request.app.state), client_address(request)
+    wait = await throttle.begin(login, address)
     if wait is not None:
         return refuse(too_many_attempts(wait).detail, 429)
     try:
@@ -85,7 +84,7 @@ async def login_submit(request: Request[Any, Any, Any], container: NamedDependen
         )
     except InvalidCredentials:
         return refuse(_BAD_CREDENTIALS, 401)
-    throttle.succeeded(login, address)
+    await throttle.succeeded(login, address)
     target = "/password" if manager.must_change_password else next_path
     return Redirect(target, status_code=303, cookies=start_session(request, manager))
 
@@ -115,11 +114,16 @@ async def password_submit(
         errors[_CURRENT] = "Введите текущий пароль"
     if new != repeat:
         errors[_REPEAT] = "Пароли не совпадают"
+    throttle, address = throttle_of(request.app.state), client_address(request)
+    wait = None if errors else await throttle.begin(str(manager.id), address, scope=PASSWORD_CHANGE)
+    if wait is not None:
+        errors[_CURRENT] = too_many_attempts(wait).detail
     if not errors:
         try:
             changed = await change_manager_password(
                 manager.id, current, new, uow_factory=container.uow_factory, hasher=container.hasher
             )
+            await throttle.succeeded(str(manager.id), address, scope=PASSWORD_CHANGE)
         except InvalidCredentials:
             errors[_CURRENT] = "Текущий пароль неверен"
         except ValidationError as error:

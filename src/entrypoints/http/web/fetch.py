@@ -22,6 +22,7 @@ from barbershop_core.use_cases.clients import check_phone
 from barbershop_core.use_cases.notifications import NotificationDeps, get_notification
 from barbershop_core.use_cases.reference_data import list_channels
 from barbershop_core.use_cases.registration import RegistrationDeps
+from entrypoints.bootstrap import Container
 from entrypoints.http.params import NotificationId
 from entrypoints.http.web.registration_pages import known_client
 from entrypoints.http.web.views import NotificationView, channel_titles, notification_view
@@ -46,7 +47,10 @@ class PhoneCheckOut:
 
 @post("/phone-check", status_code=200)
 async def phone_check(
-    data: JSONBody[PhoneCheckIn], context: NamedDependency[Context], registration: NamedDependency[RegistrationDeps]
+    data: JSONBody[PhoneCheckIn],
+    context: NamedDependency[Context],
+    registration: NamedDependency[RegistrationDeps],
+    container: NamedDependency[Container],
 ) -> PhoneCheckOut:
     if not data.phone.strip():
         return PhoneCheckOut(state="empty", message="")
@@ -57,6 +61,8 @@ async def phone_check(
             uow_factory=registration.uow_factory,
             clock=registration.clock,
             policy=registration.policy,
+            seen=container.attempts,
+            digester=container.digester,
         )
     except InvalidPhone as invalid:
         return PhoneCheckOut(state="invalid", message=invalid.message)
