@@ -13,7 +13,9 @@ What it does, in order (see ``bench/README.md``):
 6. stops the server and runs ``pgbench`` on the same database with ``bench/sql/same.sql``
    (every statement, savepoint and transaction one registration sends) and
    ``bench/sql/minimal.sql`` (the same rows in one transaction);
-7. prints the table; ``--json FILE`` also writes the figures.
+7. prints the table — with the ratios single / same SQL and single / minimal SQL (the
+   target: single ≥ 50 % of the minimal raw SQL TPS) — and the load average before and
+   after; ``--json FILE`` also writes the figures.
 
 It only ever talks to 127.0.0.1. It is not a test: nothing in CI runs it.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import itertools
 import json
 import os
@@ -301,8 +304,14 @@ def machine(database_url: str) -> dict[str, str]:
         "python": platform.python_version(),
         "postgresql": str(row[0]) if row else "?",
         "platform": platform.platform(),
-        "load_average_at_start": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+        "uvloop": "installed" if importlib.util.find_spec("uvloop") else "not installed",
+        "httptools": "installed" if importlib.util.find_spec("httptools") else "not installed",
+        "load_average_at_start": _load_average(),
     }
+
+
+def _load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _server_env(database_url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, str]:
@@ -362,12 +371,15 @@ def report(args: argparse.Namespace, facts: dict[str, str], single: Single, bulk
         ("raw SQL, same statements (pgbench), TPS", f"{same.tps:,.0f}"),
         ("raw SQL, minimal one transaction (pgbench), TPS", f"{minimal.tps:,.0f}"),
         ("ratio single / raw same SQL", f"{ratio:.0%}"),
+        ("ratio single / raw minimal SQL (target ≥ 50 %)", f"{(single.rate / minimal.tps if minimal.tps else 0):.0%}"),
         ("ratio bulk / raw same SQL", f"{(bulk.rate / same.tps if same.tps else 0):.0%}"),
     ]
     width = max(len(name) for name, _ in rows)
     lines = [
-        f"machine: {facts['cpus']} CPUs, {facts['memory']}, Python {facts['python']}, PostgreSQL {facts['postgresql']}",
-        f"load average before the run (1, 5, 15 min): {facts['load_average_at_start']}",
+        f"machine: {facts['cpus']} CPUs, {facts['memory']}, Python {facts['python']}, "
+        f"PostgreSQL {facts['postgresql']}, uvloop {facts['uvloop']}, httptools {facts['httptools']}",
+        f"load average before the run (1, 5, 15 min): {facts['load_average_at_start']}; "
+        f"after: {facts.get('load_average_at_end', '?')}",
         f"server: barbershop serve --workers {args.workers}, pool {args.pool_size}; "
         f"load: {args.concurrency} in flight, {args.duration:.0f} s",
         "",
@@ -399,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             with running_server(env, args.workers, data_dir) as base_url:
                 single, bulk = _load(args, base_url, key)
         same, minimal = _raw(args, database_url)
+    facts["load_average_at_end"] = _load_average()
     table = report(args, facts, single, bulk, same, minimal)
     print()
     print(table)
@@ -410,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
             "bulk": asdict(bulk) | {"rate": bulk.rate},
             "raw_same_sql": asdict(same),
             "raw_minimal_sql": asdict(minimal),
+            "ratios": {
+                "single_over_same_sql": single.rate / same.tps if same.tps else None,
+                "single_over_minimal_sql": single.rate / minimal.tps if minimal.tps else None,
+                "bulk_over_same_sql": bulk.rate / same.tps if same.tps else None,
+            },
         }
         args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return 0
