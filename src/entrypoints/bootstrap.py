@@ -35,6 +35,7 @@ from barbershop_core.ports import (
 from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
+from entrypoints.attempt_counting import RedisFirstAttemptCounter
 from entrypoints.channels import build_channels
 from entrypoints.settings import Settings
 from entrypoints.tasks import SEND_NOTIFICATION, build_broker, register_send_task
@@ -161,7 +162,11 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         channels=channels,
         broker=broker,
         queue=queue,
-        attempts=RedisAttemptCounter(redis) if redis is not None else SqlAttemptCounter(engine),
+        attempts=(
+            RedisFirstAttemptCounter(RedisAttemptCounter(redis), SqlAttemptCounter(engine))
+            if redis is not None
+            else SqlAttemptCounter(engine)
+        ),
         redis=redis,
         token_key=derive_key(master, "tokens"),
         callback_key=derive_key(master, CALLBACK_KEY_PURPOSE),

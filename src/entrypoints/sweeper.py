@@ -49,8 +49,8 @@ async def sweep_once(container: Container) -> int:
     async with container.uow_factory() as uow:
         await uow.idempotency.purge_expired(container.clock.now())
         await uow.commit()
-    if isinstance(container.attempts, SqlAttemptCounter):  # Redis expires its counters itself
-        await container.attempts.purge(int(container.clock.now().timestamp()))
+    # Redis expires its counters itself; the database's (also those counted while Redis was down) are dropped here.
+    await SqlAttemptCounter(container.engine).purge(int(container.clock.now().timestamp()))
     return queued
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.redis_attempt_counter import RedisAttemptCounter
 from adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_core.ports import AttemptCounter, StorageUnavailable
+from entrypoints.attempt_counting import RedisFirstAttemptCounter
 from tests.fakes import InMemoryAttemptCounter
 from tests.integration.pipeline.support import DEFAULT_REDIS_URL, REDIS_URL_ENV, redis_answers, unreachable
 
@@ -124,3 +125,40 @@ async def test_redis_down_is_storage_unavailable_so_a_login_fails_closed() -> No
                 await attempt
     finally:
         await client.aclose()
+
+
+class DownCounter(InMemoryAttemptCounter):
+    async def add(self, key: str, window_start: int, window_seconds: int) -> int:
+        raise StorageUnavailable("redis is down")
+
+    async def take_back(self, key: str, window_start: int) -> None:
+        raise StorageUnavailable("redis is down")
+
+    async def reset(self, key: str, window_start: int) -> None:
+        raise StorageUnavailable("redis is down")
+
+
+async def test_with_redis_down_counting_goes_on_in_the_database_so_logins_neither_stop_nor_go_unlimited() -> None:
+    database = InMemoryAttemptCounter()
+    counter = RedisFirstAttemptCounter(DownCounter(), database)
+    key = a_key()
+
+    assert [await counter.add(key, 900, 900) for _ in range(3)] == [1, 2, 3]
+    await counter.take_back(key, 900)
+    assert database.counts[key, 900] == 2
+    await counter.reset(key, 900)
+    assert (key, 900) not in database.counts
+
+
+async def test_while_redis_answers_the_database_is_not_touched() -> None:
+    redis_like, database = InMemoryAttemptCounter(), InMemoryAttemptCounter()
+    counter = RedisFirstAttemptCounter(redis_like, database)
+    key = a_key()
+
+    await counter.add(key, 900, 900)
+    await counter.add(key, 900, 900)
+    await counter.take_back(key, 900)
+    await counter.reset(a_key(), 900)
+
+    assert redis_like.counts == {(key, 900): 1}
+    assert database.counts == {}
