@@ -152,6 +152,15 @@ def unsupported_media_type(media_type: str) -> ApiProblem:
     )
 
 
+def json_too_deep(limit: int) -> ApiProblem:
+    return ApiProblem(
+        400,
+        "malformed_json",
+        "Некорректный JSON",
+        f"Тело запроса вложено глубже {limit} уровней — такой JSON не принимается",
+    )
+
+
 # --- domain errors -----------------------------------------------------------------
 
 _DOMAIN_STATUS: Final[Mapping[type[DomainError], int]] = {

@@ -13,6 +13,7 @@ from litestar import Router
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
+from entrypoints.http.json_depth import limit_json_depth
 from entrypoints.http.problems import handle_exception
 from entrypoints.http.web import alert_pages, auth_pages, client_pages, fetch, registration_pages
 from entrypoints.http.web.errors import page_error
@@ -44,6 +45,7 @@ def web_router() -> Router:
         "/web",
         route_handlers=[fetch.phone_check, fetch.notification_state],
         guards=[require_session_manager],
+        before_request=limit_json_depth,
         exception_handlers={Exception: handle_exception},
     )
     static = create_static_files_router(
