@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from barbershop_core.errors import DomainError
 from barbershop_core.use_cases.accounts import count_managers, create_manager, create_partner, revoke_partner
 from entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
-from entrypoints.logging_setup import configure_logging
+from entrypoints.logging_setup import configure_logging, logging_config
 from entrypoints.settings import Settings, SettingsError
 
 log = logging.getLogger("barbershop.cli")
@@ -151,7 +151,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_config=None,
+        log_config=logging_config(),  # applied again in every worker process uvicorn spawns
         server_header=False,
     )
     return 0
