@@ -142,6 +142,25 @@ def test_a_path_id_beyond_int64_is_4xx(sqlite_api: Api, caplog: pytest.LogCaptur
     _assert_nothing_logged_at_error(caplog)
 
 
+@pytest.mark.parametrize("notification_id", [2**63, 2**31, 0])
+def test_a_delivery_callback_for_an_id_no_notification_can_have_is_401(
+    sqlite_api: Api, caplog: pytest.LogCaptureFixture, notification_id: int
+) -> None:
+    answer = sqlite_api.client.post(
+        f"/api/notifications/{notification_id}/delivery-callback",
+        content=b"{}",
+        headers={"Content-Type": "application/json", "X-Signature": "sha256=00"},
+    )
+
+    assert_problem(answer, 401, "invalid_signature")
+    _assert_nothing_logged_at_error(caplog)
+
+
+def test_a_nul_in_a_static_path_is_404(sqlite_api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    assert sqlite_api.client.get("/static/app%00.js").status_code == 404
+    _assert_nothing_logged_at_error(caplog)
+
+
 def test_a_nul_in_a_header_is_not_a_server_error(sqlite_api: Api, caplog: pytest.LogCaptureFixture) -> None:
     answer = sqlite_api.client.get(
         "/api/channels", headers=[(b"authorization", b"Bearer a\x00b"), (b"x-request-id", b"\x00\xff")]

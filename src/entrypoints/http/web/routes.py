@@ -9,8 +9,13 @@ document describes the JSON API only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Router
+from litestar.connection import ASGIConnection
 from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import NotFoundException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
 from entrypoints.http.json_depth import limit_json_depth
@@ -19,6 +24,12 @@ from entrypoints.http.web import alert_pages, auth_pages, client_pages, fetch, r
 from entrypoints.http.web.errors import page_error
 from entrypoints.http.web.rendering import STATIC_DIR, STATIC_PATH
 from entrypoints.http.web.security import require_csrf, require_session_manager
+
+
+def _sane_static_path(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of ``/static``: a NUL in the path makes ``os.stat`` raise ValueError; no file has one."""
+    if "\x00" in connection.scope["path"]:
+        raise NotFoundException()
 
 
 def web_router() -> Router:
@@ -56,6 +67,7 @@ def web_router() -> Router:
         # URLs carry a hash of the files (?v=…), so a browser may keep them for a day.
         cache_control=CacheControlHeader(max_age=86400),
         include_in_schema=False,
+        guards=[_sane_static_path],
     )
     return Router(
         "/",
