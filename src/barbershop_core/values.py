@@ -203,7 +203,7 @@ class Money:
         if isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
             raise ValidationError("Цена должна быть числом", field=field)
         amount = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
-        if not amount.is_finite():
+        if amount.is_nan():  # an infinity is judged by the bounds below
             raise ValidationError("Цена должна быть числом", field=field)
         if amount <= 0:
             raise ValidationError("Цена должна быть положительным числом", field=field)

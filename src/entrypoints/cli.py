@@ -24,7 +24,7 @@ from barbershop_core.use_cases.accounts import (
 )
 from barbershop_core.use_cases.audit_trail import purge_audit_trail
 from entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
-from entrypoints.logging_setup import configure_logging
+from entrypoints.logging_setup import configure_logging, logging_config
 from entrypoints.settings import Settings, SettingsError
 
 log = logging.getLogger("barbershop.cli")
@@ -169,7 +169,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_config=None,
+        log_config=logging_config(),  # applied again in every worker process uvicorn spawns
         server_header=False,
     )
     return 0

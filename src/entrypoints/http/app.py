@@ -20,6 +20,7 @@ from entrypoints.http.controllers import auth, clients, health, notifications, p
 from entrypoints.http.controllers.health import BROKER_STARTED
 from entrypoints.http.controllers.partner import partner_router
 from entrypoints.http.deps import CONTAINER, DEPENDENCIES
+from entrypoints.http.json_depth import limit_json_depth
 from entrypoints.http.openapi import MANAGER_SECURITY, openapi_config
 from entrypoints.http.problems import MAX_BODY_BYTES, handle_exception, unsupported_media_type
 from entrypoints.http.request_id import echo_request_id
@@ -37,11 +38,11 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     if request.method not in _BODY_METHODS:
         return
     content_type = request.headers.get("content-type")
-    if content_type is None:
-        return  # no declared type: the body is parsed as JSON, and malformed JSON is 400
-    media_type = content_type.partition(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise unsupported_media_type(media_type)
+    if content_type is not None:  # no declared type: the body is parsed as JSON, and malformed JSON is 400
+        media_type = content_type.partition(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise unsupported_media_type(media_type)
+    await limit_json_depth(request)
 
 
 def _manager_router() -> Router:

@@ -26,6 +26,7 @@ from barbershop_core.model import Partner
 from barbershop_core.use_cases.accounts import authenticate_partner, get_manager
 from barbershop_core.use_cases.notifications import get_notification
 from entrypoints.http.deps import MANAGER, container_of
+from entrypoints.http.params import MAX_ID
 from entrypoints.http.problems import ApiProblem, unauthorized
 from entrypoints.http.throttle import LoginThrottle
 from entrypoints.http.tokens import InvalidToken, TokenSigner
@@ -140,7 +141,7 @@ async def require_provider_signature(connection: Connection, _: BaseRouteHandler
     if not isinstance(connection, Request):
         raise TypeError("the signature guard protects HTTP routes only")
     notification_id = connection.path_params.get("notification_id")
-    if not isinstance(notification_id, int):
+    if not isinstance(notification_id, int) or not 1 <= notification_id <= MAX_ID:  # the guard runs before validation
         raise _bad_signature("Неизвестное уведомление")
     container = container_of(connection.app.state)
     try:

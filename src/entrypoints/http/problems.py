@@ -50,7 +50,7 @@ from barbershop_core.errors import (
 from barbershop_core.ports import StorageUnavailable, UniqueViolation
 from entrypoints.http.request_id import request_id_of
 from entrypoints.http.schemas import Link, client_links
-from entrypoints.logging_setup import mask_phones
+from entrypoints.logging_setup import mask_phones, mask_url
 
 log = logging.getLogger("barbershop.http")
 
@@ -149,6 +149,15 @@ def unsupported_media_type(media_type: str) -> ApiProblem:
         "unsupported_media_type",
         "Неподдерживаемый формат запроса",
         f"Формат «{media_type[:100]}» не поддерживается: отправьте JSON (Content-Type: application/json)",
+    )
+
+
+def json_too_deep(limit: int) -> ApiProblem:
+    return ApiProblem(
+        400,
+        "malformed_json",
+        "Некорректный JSON",
+        f"Тело запроса вложено глубже {limit} уровней — такой JSON не принимается",
     )
 
 
@@ -399,7 +408,7 @@ def _log_server_error(exc: Exception, problem: ApiProblem, request: Request[Any,
         # The traceback is formatted here so that the phone mask covers it too.
         details = mask_phones("".join(traceback.format_exception(exc)))
         log.error(
-            "internal_error request_id=%s %s %s\n%s", request_id, request.method, mask_phones(request.url.path), details
+            "internal_error request_id=%s %s %s\n%s", request_id, request.method, mask_url(request.url.path), details
         )
     else:
         log.warning(
@@ -407,7 +416,7 @@ def _log_server_error(exc: Exception, problem: ApiProblem, request: Request[Any,
             problem.code,
             request_id,
             request.method,
-            mask_phones(request.url.path),
+            mask_url(request.url.path),
             type(exc).__name__,
         )
 

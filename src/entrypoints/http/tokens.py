@@ -69,10 +69,10 @@ class TokenSigner:
 
     def verify(self, token: str) -> TokenClaims:
         """Whom the token was issued to, under which session version; raises :class:`InvalidToken`."""
-        if len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 1:
-            raise InvalidToken("malformed")
+        if len(token) > _MAX_TOKEN_LENGTH or not token.isascii() or token.count(".") != 1:
+            raise InvalidToken("malformed")  # a token this server minted is ASCII; compare_digest needs it
         body, signature = token.split(".")
-        if not hmac.compare_digest(signature, self._sign(body)):
+        if not hmac.compare_digest(signature.encode(), self._sign(body).encode()):
             raise InvalidToken("bad signature")
         try:
             payload = json.loads(_b64decode(body))

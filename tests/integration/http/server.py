@@ -68,13 +68,13 @@ def _wait_until_live(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, logs_dir: Path, env: Mapping[str, str]) -> Iterator[Server]:
-    """Start ``barbershop serve``; stop it with SIGINT (a graceful shutdown) when done."""
+def running_server(data_dir: Path, logs_dir: Path, env: Mapping[str, str], *serve_args: str) -> Iterator[Server]:
+    """Start ``barbershop serve [serve_args]``; stop it with SIGINT (a graceful shutdown) when done."""
     port = free_port()
     stdout_path, stderr_path = logs_dir / "serve.stdout", logs_dir / "serve.stderr"
     with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
         process = subprocess.Popen(  # noqa: S603 -- our own CLI with fixed arguments
-            barbershop("serve", "--host", "127.0.0.1", "--port", str(port)),
+            barbershop("serve", "--host", "127.0.0.1", "--port", str(port), *serve_args),
             env=dict(env),
             cwd=data_dir.parent,
             stdout=stdout,

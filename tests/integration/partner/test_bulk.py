@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +41,24 @@ def test_each_participant_gets_its_own_result_in_order(partner: PartnerApi) -> N
     assert len({results[i]["client_id"] for i in (0, 2, 5)}) == 3
     assert partner.api.rows("clients") == 3
     assert partner.api.rows("purchases") == 6
+
+
+def test_a_price_no_decimal_can_hold_fails_only_its_participant(sqlite_partner: PartnerApi) -> None:
+    valid = json.dumps(participant()).encode()
+    huge = b'{"fio": "Ivanov Ivan", "phone": "+79111234568", "email": "i@mail.ru", '
+    huge += b'"purchases": [{"name": "a", "price": 1e99999999999999999999}]}'
+
+    answer = sqlite_partner.api.client.post(
+        BULK,
+        content=b"[" + valid + b", " + huge + b"]",
+        headers={"Content-Type": "application/json"} | sqlite_partner.headers,
+    )
+
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert list(results[0]) == ["client_id"]
+    assert results[1] == {"error": "Покупка №1: цена должна быть меньше 100 000 000"}
+    assert sqlite_partner.api.rows("clients") == 1
 
 
 def test_participants_sharing_a_phone_are_one_client_and_a_repeat_adds_nothing(partner: PartnerApi) -> None:

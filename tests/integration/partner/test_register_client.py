@@ -159,8 +159,31 @@ def test_a_price_with_more_than_two_decimals_is_refused(partner: PartnerApi, pri
 
 
 @pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        (b"1e99999999999999999999", "цена должна быть меньше 100 000 000"),
+        (b"-1e99999999999999999999", "цена должна быть положительным числом"),
+        (b"1e-99999999999999999999", "цена может иметь не более двух знаков после запятой"),
+        (b"0e99999999999999999999", "цена должна быть положительным числом"),
+        (b"9" * 5000, "цена должна быть меньше 100 000 000"),
+        (b"1" + b"0" * 400 + b".5", "цена должна быть меньше 100 000 000"),
+    ],
+    ids=["huge-exponent", "huge-negative", "tiny", "zero-huge-exponent", "5000-digits", "long-fraction"],
+)
+def test_a_price_no_decimal_can_hold_is_refused_with_its_own_message(
+    sqlite_partner: PartnerApi, price: bytes, message: str
+) -> None:
+    raw = b'{"fio": "Ivanov Ivan", "phone": "+79111234567", "email": "i@mail.ru", "purchases": [{"name": "a", '
+    raw += b'"price": ' + price + b"}]}"
+
+    assert_error(sqlite_partner.register_raw(raw), 400, f"Покупка №1: {message}")
+    assert sqlite_partner.api.rows("clients") == 0
+
+
+@pytest.mark.parametrize(
     ("raw", "message"),
     [
+        (b'{"fio": ' + b"[" * 3000 + b"]" * 3000 + b"}", "Тело запроса не является корректным JSON"),
         ('{"fio": "Иванов"'.encode(), "Тело запроса не является корректным JSON"),
         (b"fio=Ivanov&phone=%2B79111234567", "Тело запроса не является корректным JSON"),
         (b'{"fio": NaN}', "Тело запроса не является корректным JSON"),

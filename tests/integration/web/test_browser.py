@@ -166,6 +166,7 @@ def test_a_known_phone_is_reported_as_it_is_typed_with_links_to_the_card_and_the
     page.get_by_label("Телефон").fill(typed(phone))
     page.get_by_role("button", name="Найти").click()
     expect(page.get_by_role("link", name=re.compile(f"клиент №{client_id}"))).to_be_visible()
+    expect(page).to_have_url(f"{product.base_url}/clients")  # the phone went in the body, not the URL
 
 
 def test_a_bad_phone_asks_to_check_the_number_and_registers_nobody(product: Product, page: Page) -> None:

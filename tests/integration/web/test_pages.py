@@ -21,7 +21,7 @@ from entrypoints.http.web.security import cookie_secure_mode
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, clients_table_refusing_rows, new_phone
 from tests.integration.web.conftest import Pages, csrf_of
 
-PAGES = ["/", "/clients", "/clients?phone=%2B79111234567", "/clients/1", "/clients/1/edit", "/alerts", "/password"]
+PAGES = ["/", "/clients", "/clients/1", "/clients/1/edit", "/alerts", "/password"]
 
 
 def _set_cookie_headers(answer: Any) -> dict[str, str]:
@@ -541,14 +541,29 @@ def test_search_by_phone_finds_the_client_or_offers_to_register(logged_in: Pages
     client_id = logged_in.api.register(phone).json()["client_id"]
     missing = new_phone()
 
-    found = logged_in.get(f"/clients?phone={quote('8' + phone[2:])}")
-    not_found = logged_in.get(f"/clients?phone={quote(missing)}")
-    invalid = logged_in.get("/clients?phone=12345")
+    found = logged_in.submit("/clients", "/clients", {"phone": "8" + phone[2:]})
+    not_found = logged_in.submit("/clients", "/clients", {"phone": missing})
+    invalid = logged_in.submit("/clients", "/clients", {"phone": "12345"})
+    prefilled = logged_in.submit("/clients", "/", {"phone": missing})
 
+    assert found.status_code == 200
     assert f'href="/clients/{client_id}"' in found.text
     assert f"Клиента с номером {missing} нет" in not_found.text
-    assert f'href="/?phone={quote(missing, safe="")}"' in not_found.text
-    assert "Проверьте номер" in invalid.text
+    assert f'<input type="hidden" name="phone" value="{missing}">' in not_found.text
+    assert (invalid.status_code, "Проверьте номер" in invalid.text) == (422, True)
+    assert prefilled.status_code == 200
+    assert f'value="{missing}"' in prefilled.text
+
+
+def test_the_search_form_posts_the_phone_with_the_csrf_token_and_keeps_it_out_of_the_url(logged_in: Pages) -> None:
+    page = logged_in.get("/clients")
+    without_token = logged_in.client.post("/clients", data={"phone": new_phone()}, follow_redirects=False)
+    ignored = logged_in.get(f"/clients?phone={quote(new_phone())}")
+
+    assert '<form method="post" action="/clients"' in page.text
+    assert f'name="_csrf" value="{csrf_of(page)}"' in page.text
+    assert without_token.status_code == 403
+    assert "Клиента с номером" not in ignored.text
 
 
 def test_alerts_list_held_messages_and_resending_through_another_channel_sends_it(logged_in: Pages) -> None:

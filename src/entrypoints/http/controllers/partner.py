@@ -3,7 +3,7 @@
 The contract is the seed's OpenAPI document, answer for answer: ``200 {"client_id": N}``,
 ``400 {"error": "<one Russian message>"}``, ``401`` without a valid key, ``500`` that
 leaks nothing (see :mod:`entrypoints.http.partner_errors`). The body is read raw and
-decoded here (``Decimal`` for every JSON number with a fraction, so ``0.1`` stays 0.1);
+decoded by :mod:`entrypoints.http.partner_json` (``Decimal`` for every JSON number with a fraction);
 the rules and their messages are the core's (:func:`parse_promo_registration`).
 
 Unknown fields are ignored, at the top level and in a purchase: a tolerant reader, so a
@@ -20,10 +20,8 @@ the key ``<key>/<index>``: a retried bulk request replays, participant by partic
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
-from decimal import Decimal
-from typing import Annotated, Any, Final, NoReturn
+from typing import Annotated, Any, Final
 
 from litestar import Request, Response, Router, post
 from litestar.di import NamedDependency, Provide
@@ -43,10 +41,9 @@ from barbershop_core.use_cases.promo import (
 from entrypoints.bootstrap import Container
 from entrypoints.http.auth import provide_partner, require_partner
 from entrypoints.http.partner_errors import BAD_IDEMPOTENCY_KEY, bad_request, handle_partner_exception, item_error
+from entrypoints.http.partner_json import decode_json
 from entrypoints.http.partner_openapi import (
-    EMPTY_BODY,
     IDEMPOTENCY_KEY_PATTERN,
-    MALFORMED_JSON,
     MAX_BULK,
     NO_PARTICIPANTS,
     NOT_AN_ARRAY,
@@ -96,20 +93,6 @@ BulkIdempotencyKey = Annotated[
         ),
     ),
 ]
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
-def decode_json(raw: bytes) -> object:
-    """The body as Python values; a number with a fraction or exponent is a ``Decimal``."""
-    if not raw.strip():
-        raise bad_request(EMPTY_BODY)
-    try:
-        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise bad_request(MALFORMED_JSON) from None
 
 
 async def _json_body(request: Request[Any, Any, Any]) -> object:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Any, Final
 
 import attrs
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 from barbershop_core.errors import InvalidPhone, PersonExists, ValidationError
@@ -23,29 +22,43 @@ from entrypoints.http.web.forms import Form, read_form
 from entrypoints.http.web.rendering import render
 from entrypoints.http.web.views import ChannelOption, ClientView, channel_options, channel_titles, client_view
 
+_MAX_PHONE_LENGTH: Final = 32
+
 
 @get("/clients")
-async def search_clients(
+async def search_form(request: Request[Any, Any, Any]) -> Template:
+    return _search_page(request)
+
+
+@post("/clients", status_code=200)
+async def search_clients(request: Request[Any, Any, Any], registration: NamedDependency[RegistrationDeps]) -> Template:
+    """The search is a POST: the phone stays out of the URL, and so out of access logs and history."""
+    phone = (await read_form(request)).text("phone")[:_MAX_PHONE_LENGTH]
+    if not phone:
+        return _search_page(request)
+    try:
+        normalised = PhoneNumber.parse(phone, registration.policy.default_region).e164
+        cards = await find_clients_by_phone(phone, uow_factory=registration.uow_factory, policy=registration.policy)
+    except InvalidPhone as invalid:
+        return _search_page(request, phone=phone, error=invalid.message, status_code=422)
+    titles = channel_titles(await list_channels(uow_factory=registration.uow_factory))
+    found = [client_view(card, titles) for card in cards]
+    return _search_page(request, phone=phone, normalised=normalised, found=found)
+
+
+def _search_page(
     request: Request[Any, Any, Any],
-    registration: NamedDependency[RegistrationDeps],
-    phone: Annotated[str, QueryParameter(max_length=32)] = "",
+    *,
+    phone: str = "",
+    normalised: str | None = None,
+    found: Sequence[ClientView] = (),
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Template:
-    phone = phone.strip()
-    found: list[ClientView] = []
-    error: str | None = None
-    normalised: str | None = None
-    if phone:
-        try:
-            normalised = PhoneNumber.parse(phone, registration.policy.default_region).e164
-            cards = await find_clients_by_phone(phone, uow_factory=registration.uow_factory, policy=registration.policy)
-        except InvalidPhone as invalid:
-            error = invalid.message
-        else:
-            titles = channel_titles(await list_channels(uow_factory=registration.uow_factory))
-            found = [client_view(card, titles) for card in cards]
     return render(
         request,
         "clients.html",
+        status_code=status_code,
         phone=phone,
         normalised=normalised,
         found=found,

@@ -116,11 +116,19 @@ def _form_page(
 
 
 @get("/")
-async def new_client_form(
-    request: Request[Any, Any, Any],
-    registration: NamedDependency[RegistrationDeps],
-    phone: Annotated[str, QueryParameter(max_length=32)] = "",
+async def new_client_form(request: Request[Any, Any, Any], registration: NamedDependency[RegistrationDeps]) -> Template:
+    return await _empty_form(request, registration, phone="")
+
+
+@post("/", status_code=200)
+async def new_client_form_with_phone(
+    request: Request[Any, Any, Any], registration: NamedDependency[RegistrationDeps]
 ) -> Template:
+    """The form with a phone filled in (the search's «register with this number»), never in the URL."""
+    return await _empty_form(request, registration, phone=(await read_form(request)).text("phone")[:32])
+
+
+async def _empty_form(request: Request[Any, Any, Any], registration: RegistrationDeps, *, phone: str) -> Template:
     options = channel_options(await list_channels(uow_factory=registration.uow_factory))
     values = RegistrationValues(phone=phone, channel=_default_channel(options, registration.policy.default_channel))
     return _form_page(request, values, options)

@@ -119,10 +119,10 @@ class WebKeys:
 
     def csrf_valid(self, token: str, session: str) -> bool:
         """Well formed, minted by this server, and for this session."""
-        if len(token) > _MAX_CSRF_LENGTH or token.count(".") != 1:
+        if len(token) > _MAX_CSRF_LENGTH or not token.isascii() or token.count(".") != 1:
             return False
         nonce, mac = token.split(".")
-        return hmac.compare_digest(mac, self._csrf_mac(nonce, session))
+        return hmac.compare_digest(mac.encode(), self._csrf_mac(nonce, session).encode())
 
     def _csrf_mac(self, nonce: str, session: str) -> str:
         digest = hmac.new(self.csrf_key, f"{nonce}|{session}".encode(), hashlib.sha256).digest()
