@@ -119,7 +119,7 @@ def _migrate(settings: Settings) -> None:
     from adapters.sqlalchemy.migrate import upgrade  # noqa: PLC0415 -- alembic is only needed here
 
     if settings.embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
 
 
