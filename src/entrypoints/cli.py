@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from barbershop_core.errors import DomainError
 from barbershop_core.use_cases.accounts import count_managers, create_manager, create_partner, revoke_partner
 from entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
+from entrypoints.channels import require_default_channel
 from entrypoints.logging_setup import configure_logging
 from entrypoints.settings import Settings, SettingsError
 
@@ -139,6 +140,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         _migrate(settings)
 
     async def hint(container: Container) -> int:
+        require_default_channel(settings, container.channels)
         if await count_managers(uow_factory=container.uow_factory) == 0:
             print("Менеджеров ещё нет. Создайте первого: barbershop manager create --login admin")
         return 0
@@ -160,7 +162,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from entrypoints.worker import run_worker  # noqa: PLC0415 -- keeps the CLI's start fast
 
-    return _with_container(settings, lambda container: run_worker(container, concurrency=args.concurrency))
+    async def run(container: Container) -> int:
+        require_default_channel(settings, container.channels)
+        return await run_worker(container, concurrency=args.concurrency)
+
+    return _with_container(settings, run)
 
 
 SCHEDULER_DESCRIPTION = """\

@@ -43,6 +43,8 @@ class Settings:
     """Master secret; None: generated once into ``data_dir/secret.key``."""
     default_region: str = "RU"
     default_channel: str = LOCAL_CHANNEL
+    local_channel: bool | None = None
+    """The local channel (console + ``messages.jsonl``); None: on for the embedded default only."""
     temporary_password_ttl: timedelta = timedelta(hours=72)
     create_missing_templates: bool = False
     argon2_time_cost: int = 2
@@ -79,6 +81,10 @@ class Settings:
     def uses_sqlite(self) -> bool:
         """The embedded default or a configured SQLite file (one host)."""
         return self.database_url is None or self.database_url.split(":", 1)[0].split("+", 1)[0] == "sqlite"
+
+    @property
+    def local_channel_enabled(self) -> bool:
+        return self.embedded if self.local_channel is None else self.local_channel
 
     @property
     def local_messages_file(self) -> Path:
@@ -134,6 +140,7 @@ class Settings:
             secret_key=reader.optional("SECRET_KEY"),
             default_region=reader.text("DEFAULT_REGION", "RU").upper(),
             default_channel=reader.text("DEFAULT_CHANNEL", LOCAL_CHANNEL),
+            local_channel=reader.flag("LOCAL_CHANNEL", default=False) if reader.optional("LOCAL_CHANNEL") else None,
             temporary_password_ttl=timedelta(hours=reader.integer("TEMP_PASSWORD_TTL_HOURS", 72)),
             create_missing_templates=reader.flag("CREATE_MISSING_TEMPLATES", default=False),
             argon2_time_cost=reader.integer("ARGON2_TIME_COST", 2, minimum=2),
