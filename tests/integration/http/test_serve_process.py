@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,28 @@ def test_serve_runs_the_whole_product_on_the_embedded_default(tmp_path: Path) ->
     assert phone[1:] not in logs
     assert PASSWORD not in logs
     assert password not in logs
+
+
+def test_serve_with_stdout_in_a_file_prints_the_welcome_message_with_the_password_masked(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = environment(data_dir)  # nothing set: BARBERSHOP_LOCAL_CHANNEL_ECHO=auto, stdout is a file
+    phone = new_phone()
+
+    with running_server(data_dir, tmp_path, env) as server:
+        assert create_manager(env, "admin", PASSWORD).returncode == 0
+        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+            login = client.post("/api/auth/login", json={"login": "admin", "password": PASSWORD})
+            client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+            registered = client.post("/api/registrations", json={"phone": phone, "first_name": "Иван"}).json()
+            _wait_for_status(client, registered["notification_id"], "sent")
+
+    shown = [line for line in server.stdout.splitlines() if line.startswith("Сообщение ")]
+    assert len(shown) == 1
+    assert f"Сообщение {registered['notification_id']} (local) для {PhoneNumber(phone).masked}: " in shown[0]
+    assert "временный пароль: ********." in shown[0]
+    assert shown[0].endswith("[пароль скрыт: вывод идёт не в терминал]")
+    assert shown_passwords(server.stdout) == {}
+    assert phone not in server.stdout
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_dir / "barbershop.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data_dir / "secret.key").stat().st_mode) == 0o600
