@@ -322,6 +322,7 @@ def _server_env(database_url: str, args: argparse.Namespace, data_dir: Path) -> 
         "BARBERSHOP_DATA_DIR": str(data_dir),
         "BARBERSHOP_DB_POOL_SIZE": str(args.pool_size),
         "BARBERSHOP_LOCAL_CHANNEL_ECHO": "false",
+        "BARBERSHOP_LOCAL_CHANNEL": "true",  # the welcome messages go to the local channel, on PostgreSQL too
     }
     if args.workers > 1:
         env |= {"BARBERSHOP_BROKER_URL": args.broker_url, "BARBERSHOP_BROKER_STREAM": f"bench:{uuid.uuid4().hex}"}

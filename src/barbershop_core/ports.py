@@ -287,6 +287,9 @@ class OutgoingMessage:
     phone: PhoneNumber
     account: str | None
     text: str
+    password: str | None = attrs.field(default=None, repr=False)
+    """The temporary password ``text`` was rendered with, if any: a channel that keeps a copy
+    of the message (the local channel's file) masks it there."""
 
 
 @attrs.frozen

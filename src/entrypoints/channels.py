@@ -1,4 +1,5 @@
-"""Which channel adapters this installation has: the local one always, each provider when
+"""Which channel adapters this installation has: the local one on the embedded default (or
+with ``BARBERSHOP_LOCAL_CHANNEL=true``), each provider when
 its credentials are set (``BARBERSHOP_SMSRU_API_ID``, ``BARBERSHOP_TELEGRAM_GATEWAY_TOKEN``,
 ``BARBERSHOP_WHATSAPP_ACCESS_TOKEN``, ``BARBERSHOP_VK_ACCESS_TOKEN``). A channel without an
 adapter holds its notifications (A7) until a manager picks another one.
@@ -7,6 +8,7 @@ adapter holds its notifications (A7) until a manager picks another one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 import httpx
 
@@ -23,15 +25,11 @@ from entrypoints.settings import Settings, SettingsError
 
 def build_channels(settings: Settings, client: httpx.AsyncClient) -> StaticChannelDirectory:
     env = _Env(settings.environ)
-    channels: dict[str, NotificationChannel] = {
-        LOCAL_CHANNEL: LocalFileChannel(
-            # Echoing prints phones and passwords: only on the embedded default, where the
-            # console is the operator's own, unless asked for.
-            LocalChannelSettings(
-                path=settings.local_messages_file, echo=env.flag("LOCAL_CHANNEL_ECHO", default=settings.embedded)
-            )
+    channels: dict[str, NotificationChannel] = {}
+    if settings.local_channel_enabled:
+        channels[LOCAL_CHANNEL] = LocalFileChannel(
+            LocalChannelSettings(path=settings.local_messages_file, echo=env.echo("LOCAL_CHANNEL_ECHO"))
         )
-    }
     if api_id := env.get("SMSRU_API_ID"):
         channels["sms"] = SmsRuChannel(
             SmsRuSettings(
@@ -86,3 +84,45 @@ class _Env:
     def flag(self, name: str, *, default: bool) -> bool:
         value = self.get(name)
         return default if value is None else value.lower() in {"1", "true", "yes", "on"}
+
+    def echo(self, name: str) -> bool | None:
+        """``auto`` (or unset): None; ``true`` / ``false``; anything else stops the start."""
+        value = (self.get(name) or "auto").lower()
+        if value == "auto":
+            return None
+        if value in {"1", "true", "yes", "on"}:
+            return True
+        if value in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"BARBERSHOP_{name} must be auto, true or false, got {value!r}")
+
+
+PROVIDER_VARIABLES: Final = {
+    "sms": "BARBERSHOP_SMSRU_API_ID",
+    "telegram": "BARBERSHOP_TELEGRAM_GATEWAY_TOKEN",
+    "whatsapp": "BARBERSHOP_WHATSAPP_ACCESS_TOKEN",
+    "vk": "BARBERSHOP_VK_ACCESS_TOKEN",
+}
+"""The variable that switches each provider's adapter on."""
+
+
+def require_default_channel(settings: Settings, channels: StaticChannelDirectory) -> None:
+    """Refuse to serve or send when ``BARBERSHOP_DEFAULT_CHANNEL`` has no adapter here: every
+    welcome message that names no channel would be held (A7) until a manager moved it."""
+    code = settings.default_channel
+    if channels.get(code) is not None:
+        return
+    configured = ", ".join(sorted(channels.codes)) or "none"
+    if code == LOCAL_CHANNEL:
+        fix = (
+            "the local channel (console and messages.jsonl) is on for the embedded default only; "
+            "set BARBERSHOP_LOCAL_CHANNEL=true to use it with BARBERSHOP_DATABASE_URL, "
+            "or name a provider's channel"
+        )
+    elif code in PROVIDER_VARIABLES:
+        fix = f"set {PROVIDER_VARIABLES[code]} (and the channel's other variables), or name another channel"
+    else:
+        fix = f"no adapter sends through a channel called {code!r}"
+    raise SettingsError(
+        f"BARBERSHOP_DEFAULT_CHANNEL is {code!r}, which has no adapter here (configured: {configured}): {fix}"
+    )

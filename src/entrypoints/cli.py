@@ -24,6 +24,7 @@ from barbershop_core.use_cases.accounts import (
 )
 from barbershop_core.use_cases.audit_trail import purge_audit_trail
 from entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
+from entrypoints.channels import require_default_channel
 from entrypoints.logging_setup import configure_logging, logging_config
 from entrypoints.settings import Settings, SettingsError
 
@@ -137,7 +138,7 @@ def _migrate(settings: Settings) -> None:
     from adapters.sqlalchemy.migrate import upgrade  # noqa: PLC0415 -- alembic is only needed here
 
     if settings.embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
 
 
@@ -157,6 +158,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         _migrate(settings)
 
     async def hint(container: Container) -> int:
+        require_default_channel(settings, container.channels)
         if await count_managers(uow_factory=container.uow_factory) == 0:
             print("Менеджеров ещё нет. Создайте первого: barbershop manager create --login admin")
         return 0
@@ -178,7 +180,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from entrypoints.worker import run_worker  # noqa: PLC0415 -- keeps the CLI's start fast
 
-    return _with_container(settings, lambda container: run_worker(container, concurrency=args.concurrency))
+    async def run(container: Container) -> int:
+        require_default_channel(settings, container.channels)
+        return await run_worker(container, concurrency=args.concurrency)
+
+    return _with_container(settings, run)
 
 
 SCHEDULER_DESCRIPTION = """\

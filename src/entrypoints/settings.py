@@ -7,7 +7,6 @@ process, and the local message channel, all under ``./data``.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ import attrs
 
 from barbershop_core.policies import PromoPolicy, RegistrationPolicy, RetryPolicy
 from barbershop_core.reference import LOCAL_CHANNEL
+from entrypoints.secret_key_file import MIN_SECRET_KEY_LENGTH, SecretKeyFileError, read_or_create_secret_key
 
 
 def usable_cpus() -> int:
@@ -43,6 +43,8 @@ class Settings:
     """Master secret; None: generated once into ``data_dir/secret.key``."""
     default_region: str = "RU"
     default_channel: str = LOCAL_CHANNEL
+    local_channel: bool | None = None
+    """The local channel (console + ``messages.jsonl``); None: on for the embedded default only."""
     temporary_password_ttl: timedelta = timedelta(hours=72)
     create_missing_templates: bool = False
     argon2_time_cost: int = 2
@@ -78,6 +80,15 @@ class Settings:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'barbershop.sqlite3').resolve()}"
 
     @property
+    def uses_sqlite(self) -> bool:
+        """The embedded default or a configured SQLite file (one host)."""
+        return self.database_url is None or self.database_url.split(":", 1)[0].split("+", 1)[0] == "sqlite"
+
+    @property
+    def local_channel_enabled(self) -> bool:
+        return self.embedded if self.local_channel is None else self.local_channel
+
+    @property
     def local_messages_file(self) -> Path:
         return self.data_dir / "messages.jsonl"
 
@@ -96,18 +107,25 @@ class Settings:
         return PromoPolicy()
 
     def master_secret(self) -> bytes:
-        """The configured secret, or one kept in ``data_dir/secret.key`` (created 0600)."""
+        """The configured secret, or one kept in ``data_dir/secret.key`` (see :mod:`.secret_key_file`).
+
+        Only a single-host install may keep it in a file: with a shared database every host
+        must sign and seal with one key, so a server database needs ``BARBERSHOP_SECRET_KEY``.
+        """
         if self.secret_key:
-            if len(self.secret_key) < 32:
-                raise SettingsError("BARBERSHOP_SECRET_KEY must have at least 32 characters")
+            if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+                raise SettingsError(f"BARBERSHOP_SECRET_KEY must have at least {MIN_SECRET_KEY_LENGTH} characters")
             return self.secret_key.encode()
-        path = self.data_dir / "secret.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+        if not self.uses_sqlite:
+            raise SettingsError(
+                "BARBERSHOP_SECRET_KEY must be set when BARBERSHOP_DATABASE_URL is a server database: "
+                "every host using that database must share one master secret, and a key generated "
+                f"into {self.data_dir / 'secret.key'} would differ from host to host"
+            )
+        try:
+            return read_or_create_secret_key(self.data_dir / "secret.key").encode()
+        except SecretKeyFileError as exc:
+            raise SettingsError(str(exc)) from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +142,7 @@ class Settings:
             secret_key=reader.optional("SECRET_KEY"),
             default_region=reader.text("DEFAULT_REGION", "RU").upper(),
             default_channel=reader.text("DEFAULT_CHANNEL", LOCAL_CHANNEL),
+            local_channel=reader.flag("LOCAL_CHANNEL", default=False) if reader.optional("LOCAL_CHANNEL") else None,
             temporary_password_ttl=timedelta(hours=reader.integer("TEMP_PASSWORD_TTL_HOURS", 72)),
             create_missing_templates=reader.flag("CREATE_MISSING_TEMPLATES", default=False),
             argon2_time_cost=reader.integer("ARGON2_TIME_COST", 2, minimum=2),

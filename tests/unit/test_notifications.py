@@ -154,6 +154,7 @@ async def test_the_sent_message_carries_the_rendered_welcome_with_login_and_temp
                 f"Иван, добро пожаловать в барбершоп! Логин: {PHONE}, временный пароль: {password}. "
                 "Пароль действует до 25.11.2026 09:00 UTC, при первом входе его нужно сменить."
             ),
+            password=password,
         )
     ]
 

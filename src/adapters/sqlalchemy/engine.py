@@ -11,6 +11,9 @@ of work queue up instead of failing. WAL lets readers outside a transaction read
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import Any, Final
 
@@ -82,7 +85,7 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     else:
         assert url.database is not None
         if not url.database.startswith("file:"):
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _private_database_file(Path(url.database).expanduser())
         pool = {"pool_size": settings.pool_size, "max_overflow": settings.max_overflow}
     engine = create_async_engine(
         url,
@@ -94,6 +97,23 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the database file 0600 (in a 0700 directory when that is new) before SQLite
+    opens it: SQLite creates its ``-wal`` and ``-shm`` files with the database file's
+    permissions, so the personal data in all three stays readable by this user only. A file
+    left group- or world-readable by an older version is made private too. A path that
+    cannot be a file is left for SQLite to report when it connects (StorageUnavailable)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    except IsADirectoryError:
+        return
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(name.stat().st_mode) & 0o077:
+                name.chmod(0o600)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:

@@ -359,6 +359,7 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
         phone=person.phone,
         account=account,
         text=render(template.body, values),
+        password=values.get("password"),
     )
     return _Prepared(message, adapter)
 

@@ -18,6 +18,7 @@ def outgoing(
     text: str = TEXT,
     account: str | None = None,
     phone: PhoneNumber = PHONE,
+    password: str | None = PASSWORD,
 ) -> OutgoingMessage:
     return OutgoingMessage(
         notification_id=notification_id,
@@ -26,4 +27,5 @@ def outgoing(
         phone=phone,
         account=account,
         text=text,
+        password=password,
     )

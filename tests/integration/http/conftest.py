@@ -119,7 +119,8 @@ def make_settings(data_dir: Path, database_url: str | None = None, **overrides: 
         database_url=database_url,
         secret_key=SECRET_KEY,
         sweep_interval=timedelta(hours=1),
-        environ={"BARBERSHOP_LOCAL_CHANNEL_ECHO": "false"},
+        local_channel=True,  # on PostgreSQL too, as BARBERSHOP_LOCAL_CHANNEL=true would
+        environ={"BARBERSHOP_LOCAL_CHANNEL_ECHO": "true"},  # the temporary password shows on stdout
         **(FAST_ARGON2 | overrides),
     )
 

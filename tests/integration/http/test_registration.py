@@ -10,6 +10,7 @@ import attrs
 import pytest
 
 from barbershop_core.model import NotificationTemplate, TemplateKind
+from barbershop_core.values import PhoneNumber
 from entrypoints.sweeper import sweep_once
 from tests.integration.http.conftest import Api, assert_problem, clients_table_refusing_rows, new_phone
 
@@ -29,7 +30,8 @@ def test_registration_creates_the_client_and_the_local_channel_sends_the_welcome
     assert answer.headers["location"] == f"/api/clients/{body['client_id']}"
     api.drain()
     [message] = api.messages()
-    assert message["phone"] == phone
+    assert message["phone"] == PhoneNumber(phone).masked
+    assert phone not in message["text"]
     assert message["notification_id"] == body["notification_id"]
     assert "Иван" in message["text"]
     status = api.get(f"/api/notifications/{body['notification_id']}")

@@ -270,6 +270,7 @@ def open_pipeline(tmp_path: Path, fake_sms: FakeSmsRu, portal: BlockingPortal) -
             "BARBERSHOP_DEFAULT_CHANNEL": "sms",
             "BARBERSHOP_SMSRU_API_ID": SMSRU_API_ID,
             "BARBERSHOP_SMSRU_BASE_URL": fake_sms.url,
+            "BARBERSHOP_LOCAL_CHANNEL": "true",  # the fallback a manager picks when SMS fails (A4, A7)
             "BARBERSHOP_LOCAL_CHANNEL_ECHO": "false",
             "PYTHONUNBUFFERED": "1",
             **FAST,

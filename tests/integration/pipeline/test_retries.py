@@ -15,6 +15,7 @@ from datetime import datetime
 import pytest
 
 from barbershop_core.model import AuditAction
+from barbershop_core.values import PhoneNumber
 from tests.integration.pipeline.conftest import FAST, OpenPipeline
 from tests.integration.pipeline.support import FakeSmsRu
 
@@ -103,7 +104,9 @@ def test_a_provider_failing_four_times_ends_failed_and_alerts_a_manager_who_rese
         assert pipeline.alerts() == []
     lines = pipeline.messages_file.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1
-    assert PHONE in json.dumps(json.loads(lines[0]), ensure_ascii=False)
+    kept = json.dumps(json.loads(lines[0]), ensure_ascii=False)
+    assert PhoneNumber(PHONE).masked in kept
+    assert PHONE not in kept
 
 
 def test_a_permanent_provider_error_fails_at_once_without_retries(

@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
+from tests.integration.console import shown_passwords
 from tests.integration.http.server import Server, barbershop, create_manager, environment, running_server
 
 if TYPE_CHECKING:
@@ -136,11 +137,13 @@ class Product:
         """The JSON API as the admin (bearer token)."""
         return httpx.Client(base_url=self.base_url, timeout=30, headers={"Authorization": f"Bearer {self.token}"})
 
-    def messages(self) -> list[dict[str, Any]]:
-        path = self.data_dir / "messages.jsonl"
-        if not path.is_file():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    def temporary_password(self, notification_id: int) -> str:
+        """What the local channel showed on serve's console (its file keeps it masked)."""
+        return shown_passwords(self.server.stdout)[notification_id]
+
+    def phones(self) -> list[str]:
+        with contextlib.closing(sqlite3.connect(self.data_dir / "barbershop.sqlite3")) as db:
+            return [row[0] for row in db.execute("SELECT phone_number FROM persons")]
 
     def register(self, phone: str, first_name: str = "Пётр") -> dict[str, Any]:
         with self.api() as api:
@@ -198,7 +201,7 @@ def running_product(workdir: Path) -> Iterator[Product]:
     env = environment(
         data_dir,
         BARBERSHOP_SECRET_KEY=SECRET_KEY,
-        BARBERSHOP_LOCAL_CHANNEL_ECHO="false",
+        BARBERSHOP_LOCAL_CHANNEL_ECHO="true",  # stdout is a file here: show the passwords all the same
         BARBERSHOP_REFERENCE_SOURCE=str(source),
     )
     with running_server(data_dir, workdir, env) as server:

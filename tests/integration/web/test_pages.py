@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from barbershop_core.use_cases.accounts import create_manager
 from entrypoints.http.web.security import cookie_secure_mode
+from tests.integration.console import shown_passwords
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, clients_table_refusing_rows, new_phone
 from tests.integration.web.conftest import Pages, csrf_of
 
@@ -363,7 +364,9 @@ def test_the_form_lists_only_active_channels_with_the_default_one_picked(logged_
     assert "Рекламные и маркетинговые сообщения" in page.text
 
 
-def test_registering_shows_the_result_with_client_id_and_login_but_never_the_password(logged_in: Pages) -> None:
+def test_registering_shows_the_result_with_client_id_and_login_but_never_the_password(
+    logged_in: Pages, capsys: pytest.CaptureFixture[str]
+) -> None:
     phone = new_phone()
 
     answer = _register(logged_in, "8" + phone[2:], consent_personal_data="on")
@@ -380,8 +383,7 @@ def test_registering_shows_the_result_with_client_id_and_login_but_never_the_pas
     assert f'data-testid="login">{phone}<' in result.text
     assert f'data-notification="{notification_id}"' in result.text
     assert 'data-status="sent"' in result.text
-    messages = logged_in.api.messages()
-    password = messages[0]["text"].split("временный пароль: ")[1].split(".")[0]
+    password = shown_passwords(capsys.readouterr().out)[notification_id]  # the local channel's console
     assert password not in result.text
     card = logged_in.api.get(f"/api/clients/{client_id}").json()
     assert card["consents"] == {"personal_data": True, "marketing": False}
