@@ -277,6 +277,7 @@ def server_env(
         "BARBERSHOP_DATA_DIR": str(data_dir),
         "BARBERSHOP_DB_POOL_SIZE": str(args.pool_size),
         "BARBERSHOP_LOCAL_CHANNEL_ECHO": "false",
+        "BARBERSHOP_LOCAL_CHANNEL": "true",  # the welcome messages' default channel, on PostgreSQL too
     }
     if not sqlite:
         extra["BARBERSHOP_DATABASE_URL"] = harness.sqlalchemy_url(database_url)

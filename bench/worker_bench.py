@@ -369,6 +369,7 @@ def worker_env(
             "BARBERSHOP_BROKER_STREAM": stream,
             "BARBERSHOP_SMSRU_API_ID": "bench",
             "BARBERSHOP_SMSRU_BASE_URL": sms_url,
+            "BARBERSHOP_DEFAULT_CHANNEL": "sms",
             "BARBERSHOP_LOCAL_CHANNEL_ECHO": "false",
         }
     )
