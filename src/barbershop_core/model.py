@@ -334,15 +334,19 @@ class ClientNotification:
         self.last_error = reason
         self._move(NotificationStatus.FAILED, now, reason)
 
-    def apply_delivery_report(self, now: datetime, status: NotificationStatus, error: str | None) -> bool:
-        """Idempotent and monotonic: a repeated or older report changes nothing (False)."""
+    def apply_delivery_report(
+        self, now: datetime, status: NotificationStatus, error: str | None, reason: str | None = None
+    ) -> bool:
+        """Idempotent and monotonic: a repeated or older report changes nothing (False).
+
+        ``reason`` is kept in the history (which provider said what); the error otherwise."""
         if status not in (NotificationStatus.DELIVERED, NotificationStatus.FAILED):
             raise InvalidTransition("Провайдер может сообщить только delivered или failed")
         if self.status is NotificationStatus.HELD or _PROGRESS[status] <= _PROGRESS[self.status]:
             return False
         if status is NotificationStatus.FAILED:
             self.last_error = error or "Провайдер сообщил о недоставке"
-        self._move(status, now, error)
+        self._move(status, now, reason or error)
         return True
 
     def wipe_secret(self) -> None:
