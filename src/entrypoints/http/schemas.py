@@ -325,10 +325,10 @@ class TimelineStepOut:
     kind: Literal["created", "attempt", "status"]
     state: str
     """The status reached (``created``, ``status``) or the attempt's outcome (``attempt``)."""
-    detail: str | None
+    detail: str | None = None
     """Why: a hold, a fallback step, the provider's error or report."""
-    provider_message_id: str | None
-    replaces: int | None
+    provider_message_id: str | None = None
+    replaces: int | None = None
     """``created`` of a fallback step or a resend: the notification it replaced."""
 
 
