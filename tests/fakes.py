@@ -32,6 +32,7 @@ from barbershop_core.model import (
     NotificationTemplate,
     Partner,
     Person,
+    ProviderReport,
     Purchase,
 )
 from barbershop_core.ports import (
@@ -280,6 +281,42 @@ class FakeNotifications(_Repository):
         )
         return sorted(expired, key=lambda n: n.id)[:limit]
 
+    async def get_by_provider_message_id(self, channel: str, provider_message_id: str) -> ClientNotification | None:
+        found = self._where(lambda n: n.channel == channel and n.provider_message_id == provider_message_id)
+        return min(found, key=lambda n: n.id) if found else None
+
+    async def fallback_pending_ids(self, limit: int) -> Sequence[int]:
+        return sorted(n.id for n in self._where(lambda n: n.fallback_pending))[:limit]
+
+
+class FakeProviderReports(_Repository):
+    table = "provider_reports"
+
+    async def keep(self, report: ProviderReport) -> bool:
+        key = (report.channel, report.provider_message_id, report.status)
+        if self._first(lambda r: (r.channel, r.provider_message_id, r.status) == key) is not None:
+            return False
+        self._tx.put(self.table, self._uow.db.next_id(self.table), report)
+        return True
+
+    async def list_matched(self, limit: int) -> Sequence[ProviderReport]:
+        carried = {(n.channel, n.provider_message_id) for n in self._tx.all("notifications")}
+        matched = [
+            (report_id, report)
+            for report_id, report in self._tx.tables.get(self.table, {}).items()
+            if (report.channel, report.provider_message_id) in carried
+        ]
+        return [attrs.evolve(report, id=report_id) for report_id, report in sorted(matched, key=lambda m: m[0])][:limit]
+
+    async def delete(self, report_id: int) -> None:
+        self._tx.delete(self.table, report_id)
+
+    async def purge_before(self, before: datetime) -> int:
+        old = [key for key, report in self._tx.tables.get(self.table, {}).items() if report.received_at < before]
+        for key in old:
+            self._tx.delete(self.table, key)
+        return len(old)
+
 
 class FakeAudit(_Repository):
     table = "audit"
@@ -445,6 +482,7 @@ class FakeUnitOfWork:
         self.partners = FakePartners(self)
         self.purchases = FakePurchases(self)
         self.idempotency = FakeIdempotency(self)
+        self.provider_reports = FakeProviderReports(self)
 
     async def __aenter__(self) -> Self:
         self.db.check("begin")

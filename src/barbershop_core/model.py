@@ -215,6 +215,10 @@ class ClientNotification:
     secret_expires_at: datetime | None = None
     resend_of: int | None = None
     superseded_by: int | None = None
+    fallback_pending: bool = False
+    """Failed for good on its channel, and the installation's fallback chain may carry it on:
+    the fallback step (after the commit) sends it through the next channel or, when the
+    chain is exhausted, alerts a manager. No manager alert while this is set."""
     history: list[StatusChange] = attrs.field(factory=list)
     attempts: list[DeliveryAttempt] = attrs.field(factory=list)
     id: int = UNSAVED
@@ -236,7 +240,9 @@ class ClientNotification:
         secret: bytes | None = None,
         secret_expires_at: datetime | None = None,
         resend_of: int | None = None,
+        reason: str | None = None,
     ) -> ClientNotification:
+        """``reason`` explains why it was created (a fallback step); ``hold_reason`` why it waits."""
         status = NotificationStatus.HELD if held else NotificationStatus.SCHEDULED
         return cls(
             client_id=client_id,
@@ -249,7 +255,7 @@ class ClientNotification:
             secret=secret,
             secret_expires_at=secret_expires_at,
             resend_of=resend_of,
-            history=[StatusChange(status, now, hold_reason)],
+            history=[StatusChange(status, now, hold_reason if held else reason)],
             due_now=not held,
         )
 
@@ -264,7 +270,17 @@ class ClientNotification:
     @property
     def needs_attention(self) -> bool:
         """A4 / A7 alert: failed or held, and nobody has sent a replacement yet."""
-        return self.superseded_by is None and self.status in (NotificationStatus.FAILED, NotificationStatus.HELD)
+        return (
+            self.superseded_by is None
+            and not self.fallback_pending
+            and self.status in (NotificationStatus.FAILED, NotificationStatus.HELD)
+        )
+
+    def await_fallback(self) -> None:
+        """A failure for good that the fallback chain may carry on (see :attr:`fallback_pending`)."""
+        if self.status is not NotificationStatus.FAILED:
+            raise InvalidTransition("Резервный канал нужен только недоставленному уведомлению")
+        self.fallback_pending = True
 
     def is_due(self, now: datetime) -> bool:
         return (
@@ -318,15 +334,19 @@ class ClientNotification:
         self.last_error = reason
         self._move(NotificationStatus.FAILED, now, reason)
 
-    def apply_delivery_report(self, now: datetime, status: NotificationStatus, error: str | None) -> bool:
-        """Idempotent and monotonic: a repeated or older report changes nothing (False)."""
+    def apply_delivery_report(
+        self, now: datetime, status: NotificationStatus, error: str | None, reason: str | None = None
+    ) -> bool:
+        """Idempotent and monotonic: a repeated or older report changes nothing (False).
+
+        ``reason`` is kept in the history (which provider said what); the error otherwise."""
         if status not in (NotificationStatus.DELIVERED, NotificationStatus.FAILED):
             raise InvalidTransition("Провайдер может сообщить только delivered или failed")
         if self.status is NotificationStatus.HELD or _PROGRESS[status] <= _PROGRESS[self.status]:
             return False
         if status is NotificationStatus.FAILED:
             self.last_error = error or "Провайдер сообщил о недоставке"
-        self._move(status, now, error)
+        self._move(status, now, reason or error)
         return True
 
     def wipe_secret(self) -> None:
@@ -385,6 +405,7 @@ class AuditAction(enum.StrEnum):
     NOTIFICATION_DELIVERED = "notification_delivered"
     NOTIFICATION_FAILED = "notification_failed"
     MANAGER_ALERTED = "manager_alerted"  # A4
+    NOTIFICATION_FELL_BACK = "notification_fell_back"  # the fallback chain sent it on through the next channel
     REGISTRATION_COMPLETED = "registration_completed"  # step 9
     REGISTRATION_REPLAYED = "registration_replayed"  # A6
     CLIENT_UPDATED = "client_updated"  # A1.2
@@ -392,6 +413,23 @@ class AuditAction(enum.StrEnum):
     PROMO_REPLAYED = "promo_replayed"  # seed 002: a repeated request answered from its first answer
     PROMO_REFUSED = "promo_refused"  # seed 002: a partner request refused (bad body, key, conflict)
     REFERENCE_DATA_SYNCED = "reference_data_synced"
+
+
+@attrs.frozen
+class ProviderReport:
+    """A provider's final delivery report for a message id no notification carries (yet).
+
+    Kept until the send that carries the id is recorded (a fast provider may report before
+    that), then applied; reports for ids that never turn up are purged after a while.
+    """
+
+    channel: str
+    provider_message_id: str
+    status: NotificationStatus
+    """``delivered`` or ``failed``: reports of progress are not kept."""
+    received_at: datetime
+    error: str | None = None
+    id: int = UNSAVED
 
 
 @attrs.frozen

@@ -26,6 +26,9 @@ class RegistrationPolicy:
     code_only_channels: frozenset[str] = frozenset({"telegram"})
     """Channels that carry a numeric code and no text (Telegram Gateway): the temporary
     password sent through them is digits only."""
+    fallback_channels: tuple[str, ...] = ()
+    """The installation's fallback chain, in order: a notification that fails for good on
+    one channel goes out on the next one the client can be reached on (empty: none)."""
 
 
 @attrs.frozen

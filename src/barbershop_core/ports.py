@@ -29,6 +29,7 @@ from barbershop_core.model import (
     NotificationTemplate,
     Partner,
     Person,
+    ProviderReport,
     Purchase,
 )
 from barbershop_core.values import PhoneNumber
@@ -103,6 +104,27 @@ class NotificationRepository(Protocol):
         """Ids of notifications due for an attempt (scheduled, time come, no live lease)."""
 
     async def with_expired_secrets(self, now: datetime, limit: int) -> Sequence[ClientNotification]: ...
+    async def get_by_provider_message_id(self, channel: str, provider_message_id: str) -> ClientNotification | None:
+        """The notification of ``channel`` whose send the provider answered with that id,
+        locked like :meth:`get_for_update` (a provider's delivery report finds it so)."""
+
+    async def fallback_pending_ids(self, limit: int) -> Sequence[int]:
+        """Ids of notifications waiting for their fallback step, oldest first."""
+
+
+class ProviderReportRepository(Protocol):
+    """Delivery reports that named a provider message id no notification carried yet."""
+
+    async def keep(self, report: ProviderReport) -> bool:
+        """Keep ``report`` unless the same one (channel, message id, status) is kept already;
+        True when it was new. A repeat is not an error: providers retry."""
+
+    async def list_matched(self, limit: int) -> Sequence[ProviderReport]:
+        """Kept reports whose message id a notification of their channel carries now, oldest first."""
+
+    async def delete(self, report_id: int) -> None: ...
+    async def purge_before(self, before: datetime) -> int:
+        """Drop reports received before ``before`` (ids that never turned up); returns how many."""
 
 
 class AuditLog(Protocol):
@@ -196,6 +218,7 @@ class UnitOfWork(Protocol):
     partners: PartnerRepository
     purchases: PurchaseRepository
     idempotency: IdempotencyRepository
+    provider_reports: ProviderReportRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -32,8 +32,10 @@ from barbershop_core.ports import (
     SecretBox,
     UnitOfWorkFactory,
 )
+from barbershop_core.use_cases.fallback import FallbackDeps
 from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps
+from barbershop_core.use_cases.provider_reports import ReportDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
 from entrypoints.attempt_counting import RedisFirstAttemptCounter
 from entrypoints.channels import build_channels
@@ -86,6 +88,13 @@ class Container:
     def delivery(self) -> DeliveryDeps:
         return delivery_deps(self.uow_factory, self.channels, self.secret_box, self.clock, self.settings)
 
+    def fallback(self) -> FallbackDeps | None:
+        """The fallback step's deps; None without a chain (``BARBERSHOP_FALLBACK_CHANNELS``)."""
+        return fallback_deps(self.registration(), self.channels)
+
+    def reports(self) -> ReportDeps:
+        return ReportDeps(uow_factory=self.uow_factory, clock=self.clock, fallback=self.fallback())
+
     def promo(self) -> PromoDeps:
         return PromoDeps(uow_factory=self.uow_factory, clock=self.clock, policy=self.settings.promo_policy())
 
@@ -117,7 +126,14 @@ def delivery_deps(
         secret_box=secret_box,
         clock=clock,
         retry=settings.retry_policy(),
+        fallback_chain=settings.fallback_channels,
     )
+
+
+def fallback_deps(notifications: NotificationDeps, channels: StaticChannelDirectory) -> FallbackDeps | None:
+    if not notifications.policy.fallback_channels:
+        return None
+    return FallbackDeps(notifications=notifications, channels=channels)
 
 
 def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
@@ -138,7 +154,28 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     secret_box = AesGcmSecretBox(derive_key(master, "secret-box"))
     http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     channels = build_channels(settings, http_client)
-    register_send_task(broker, delivery_deps(uow_factory, channels, secret_box, clock, settings))
+    hasher = Argon2Hasher(
+        Argon2Parameters(
+            time_cost=settings.argon2_time_cost,
+            memory_cost_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        max_threads=settings.hash_threads,
+    )
+    passwords = SecretsPasswordGenerator()
+    notifications = RegistrationDeps(
+        uow_factory=uow_factory,
+        hasher=hasher,
+        passwords=passwords,
+        secret_box=secret_box,
+        clock=clock,
+        policy=settings.registration_policy(),
+    )
+    register_send_task(
+        broker,
+        delivery_deps(uow_factory, channels, secret_box, clock, settings),
+        fallback_deps(notifications, channels),
+    )
     redis = (
         Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5) if settings.broker_url else None
     )
@@ -147,15 +184,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         engine=engine,
         uow_factory=uow_factory,
         clock=clock,
-        hasher=Argon2Hasher(
-            Argon2Parameters(
-                time_cost=settings.argon2_time_cost,
-                memory_cost_kib=settings.argon2_memory_kib,
-                parallelism=settings.argon2_parallelism,
-            ),
-            max_threads=settings.hash_threads,
-        ),
-        passwords=SecretsPasswordGenerator(),
+        hasher=hasher,
+        passwords=passwords,
         secret_box=secret_box,
         digester=HmacKeyDigester(derive_key(master, "partner-keys")),
         http_client=http_client,

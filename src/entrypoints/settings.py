@@ -66,6 +66,8 @@ class Settings:
     """How long a worker owns a send attempt; must exceed the slowest provider call."""
     broker_redelivery: timedelta = timedelta(minutes=2)
     """A Redis message left unacknowledged this long is reclaimed by another worker."""
+    fallback_channels: tuple[str, ...] = ()
+    """``BARBERSHOP_FALLBACK_CHANNELS=telegram,whatsapp,sms``: the fallback chain, in order."""
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     """The raw environment, for adapters' own variables (channel credentials)."""
 
@@ -98,6 +100,7 @@ class Settings:
             default_channel=self.default_channel,
             temporary_password_ttl=self.temporary_password_ttl,
             create_missing_templates=self.create_missing_templates,
+            fallback_channels=self.fallback_channels,
         )
 
     def retry_policy(self) -> RetryPolicy:
@@ -156,6 +159,7 @@ class Settings:
             retry_base_delay=reader.seconds("RETRY_BASE_SECONDS", 30),
             send_lease=reader.seconds("SEND_LEASE_SECONDS", 120),
             broker_redelivery=reader.seconds("BROKER_REDELIVERY_SECONDS", 120),
+            fallback_channels=reader.codes("FALLBACK_CHANNELS"),
             environ=env,
         )
 
@@ -196,6 +200,14 @@ class _Reader:
         if not 0 < value < 10**7:
             raise SettingsError(f"{self.prefix}{name} must be a positive number of seconds")
         return timedelta(seconds=value)
+
+    def codes(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of channel codes, in order, each once."""
+        raw = self.optional(name) or ""
+        codes = [code.strip().lower() for code in raw.split(",") if code.strip()]
+        if any(not code.replace("_", "").replace("-", "").isalnum() for code in codes):
+            raise SettingsError(f"{self.prefix}{name} must be channel codes separated by commas, got {raw!r}")
+        return tuple(dict.fromkeys(codes))
 
     def flag(self, name: str, *, default: bool) -> bool:
         raw = self.optional(name)

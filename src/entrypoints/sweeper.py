@@ -22,7 +22,9 @@ from datetime import timedelta
 
 from adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_core.ports import QueueUnavailable, StorageUnavailable
+from barbershop_core.use_cases.fallback import fall_back, pending_fallback_ids
 from barbershop_core.use_cases.notifications import due_notification_ids, expire_temporary_secrets
+from barbershop_core.use_cases.provider_reports import apply_kept_reports
 from barbershop_core.use_cases.reference_data import sync_reference_data
 from entrypoints.bootstrap import Container
 from entrypoints.reference_source import build_reference_source
@@ -46,6 +48,12 @@ async def sweep_once(container: Container) -> int:
     expired = await expire_temporary_secrets(uow_factory=container.uow_factory, clock=container.clock)
     if expired:
         log.info("wiped %s expired temporary passwords", expired)
+    # Reports that came before their send was recorded, and fallback steps a dead process left.
+    await apply_kept_reports(container.reports())
+    fallback = container.fallback()
+    if fallback is not None:
+        for notification_id in await pending_fallback_ids(uow_factory=container.uow_factory):
+            await fall_back(notification_id, fallback)
     async with container.uow_factory() as uow:
         await uow.idempotency.purge_expired(container.clock.now())
         await uow.commit()

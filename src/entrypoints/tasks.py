@@ -21,7 +21,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
-from barbershop_core.use_cases.notifications import AttemptResult, DeliveryDeps, attempt_delivery
+from barbershop_core.use_cases.fallback import FallbackDeps, deliver
+from barbershop_core.use_cases.notifications import AttemptResult, DeliveryDeps
 from entrypoints.settings import Settings
 
 SEND_NOTIFICATION: Final = "notifications.send"
@@ -119,11 +120,12 @@ def build_broker(settings: Settings) -> AsyncBroker:
 
 
 def register_send_task(
-    broker: AsyncBroker, deps: DeliveryDeps
+    broker: AsyncBroker, deps: DeliveryDeps, fallback: FallbackDeps | None = None
 ) -> AsyncTaskiqDecoratedTask[[int], Coroutine[Any, Any, str]]:
     async def send_notification(notification_id: int) -> str:
-        """One attempt; the outcome is committed before the task returns and the message is acknowledged."""
-        outcome: AttemptResult = await attempt_delivery(notification_id, deps)
+        """One attempt (and, when it failed for good, the fallback step); the outcome is
+        committed before the task returns and the message is acknowledged."""
+        outcome: AttemptResult = await deliver(notification_id, deps, fallback)
         log.info("notifications.send %s -> %s", notification_id, outcome)
         return outcome.value
 

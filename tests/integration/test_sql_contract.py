@@ -24,6 +24,7 @@ from barbershop_core.model import (
     NotificationStatus,
     NotificationTemplate,
     Partner,
+    ProviderReport,
     Purchase,
     TemplateKind,
 )
@@ -483,6 +484,100 @@ async def test_notifications_needing_attention_are_failed_or_held_and_not_supers
     assert [n.id for n in only_one] == [failed.id]
     assert stored_replacement is not None
     assert stored_replacement.resend_of == superseded.id
+
+
+async def test_a_notification_is_found_by_its_channel_and_provider_message_id(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        sms, other_channel, unsent = a_notification(client.id), a_notification(client.id), a_notification(client.id)
+        other_channel.channel = "whatsapp"
+        sms.record_sent(NOW, "wamid.1")
+        other_channel.record_sent(NOW, "wamid.2")
+        for notification in (sms, other_channel, unsent):
+            await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        found = await uow.notifications.get_by_provider_message_id("sms", "wamid.1")
+        assert found == sms
+        assert await uow.notifications.get_by_provider_message_id("whatsapp", "wamid.1") is None
+        assert await uow.notifications.get_by_provider_message_id("sms", "wamid.2") is None
+        assert await uow.notifications.get_by_provider_message_id("whatsapp", "wamid.2") == other_channel
+
+
+async def test_notifications_awaiting_their_fallback_step_are_listed_and_not_alerted(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        waiting, failed, other = a_notification(client.id), a_notification(client.id), a_notification(client.id)
+        waiting.fail(NOW, "нет")
+        waiting.await_fallback()
+        failed.fail(NOW, "нет")
+        for notification in (waiting, failed, other):
+            await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert list(await uow.notifications.fallback_pending_ids(10)) == [waiting.id]
+        assert [n.id for n in await uow.notifications.list_needing_attention(10)] == [failed.id]
+        stored = await uow.notifications.get(waiting.id)
+        assert stored is not None
+        assert stored.fallback_pending
+        stored.fallback_pending = False
+        await uow.notifications.save(stored)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert list(await uow.notifications.fallback_pending_ids(10)) == []
+
+
+def a_report(
+    message_id: str, status: NotificationStatus = NotificationStatus.DELIVERED, **changes: object
+) -> ProviderReport:
+    report = ProviderReport(channel="sms", provider_message_id=message_id, status=status, received_at=NOW)
+    return attrs.evolve(report, **changes)
+
+
+async def test_a_provider_report_is_kept_once_and_listed_when_its_message_id_turns_up(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        assert await uow.provider_reports.keep(a_report("sms-1", error=None))
+        assert not await uow.provider_reports.keep(a_report("sms-1"))  # the provider's retry
+        assert await uow.provider_reports.keep(a_report("sms-1", NotificationStatus.FAILED, error="нет"))
+        assert await uow.provider_reports.keep(a_report("sms-2"))
+        assert await uow.provider_reports.keep(a_report("sms-1", channel="whatsapp"))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.provider_reports.list_matched(10) == []
+        client = await add_client(uow)
+        notification = a_notification(client.id)
+        notification.record_sent(NOW, "sms-1")
+        await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        matched = list(await uow.provider_reports.list_matched(10))
+        assert [(r.provider_message_id, r.status, r.error) for r in matched] == [
+            ("sms-1", NotificationStatus.DELIVERED, None),
+            ("sms-1", NotificationStatus.FAILED, "нет"),
+        ]
+        assert all(r.channel == "sms" and r.received_at == NOW and r.id > 0 for r in matched)
+        assert [r.id for r in await uow.provider_reports.list_matched(1)] == [matched[0].id]
+        await uow.provider_reports.delete(matched[0].id)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert [r.id for r in await uow.provider_reports.list_matched(10)] == [matched[1].id]
+
+
+async def test_kept_reports_older_than_the_limit_are_purged(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.provider_reports.keep(a_report("old", received_at=NOW - timedelta(days=8)))
+        await uow.provider_reports.keep(a_report("new"))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.provider_reports.purge_before(NOW - timedelta(days=7)) == 1
+        client = await add_client(uow)
+        for message_id in ("old", "new"):
+            notification = a_notification(client.id)
+            notification.record_sent(NOW, message_id)
+            await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert [r.provider_message_id for r in await uow.provider_reports.list_matched(10)] == ["new"]
 
 
 async def test_held_notifications_are_listed_by_channel(backend: Backend) -> None:

@@ -40,6 +40,7 @@ from barbershop_core.model import (
     NotificationTemplate,
     Partner,
     Person,
+    ProviderReport,
     Purchase,
     StatusChange,
     TemplateKind,
@@ -338,6 +339,7 @@ def _notification_values(notification: ClientNotification) -> Values:
         "secret_expires_at": notification.secret_expires_at,
         "resend_of": notification.resend_of,
         "superseded_by": notification.superseded_by,
+        "fallback_pending": notification.fallback_pending,
     }
 
 
@@ -380,6 +382,7 @@ def _notification(row: RowMapping, history: list[StatusChange], attempts: list[D
         secret_expires_at=row["secret_expires_at"],
         resend_of=row["resend_of"],
         superseded_by=row["superseded_by"],
+        fallback_pending=bool(row["fallback_pending"]),
         history=history,
         attempts=attempts,
         id=row["id"],
@@ -480,6 +483,7 @@ class SqlNotificationRepository(_Repository):
             sa.select(_notifications)
             .where(
                 _notifications.c.superseded_by.is_(None),
+                _notifications.c.fallback_pending.is_(False),
                 _notifications.c.status.in_([NotificationStatus.FAILED.value, NotificationStatus.HELD.value]),
             )
             .order_by(_notifications.c.id)
@@ -528,6 +532,27 @@ class SqlNotificationRepository(_Repository):
             # A worker recording this notification's send holds its row: leave it to the worker.
             .with_for_update(skip_locked=True)
         )
+
+    async def get_by_provider_message_id(self, channel: str, provider_message_id: str) -> ClientNotification | None:
+        return await self._one(
+            sa.select(_notifications)
+            .where(
+                _notifications.c.channel == channel,
+                _notifications.c.provider_message_id == provider_message_id,
+            )
+            .order_by(_notifications.c.id)
+            .limit(1)
+            .with_for_update()
+        )
+
+    async def fallback_pending_ids(self, limit: int) -> Sequence[int]:
+        result = await self._db.execute(
+            sa.select(_notifications.c.id)
+            .where(_notifications.c.fallback_pending.is_(True))
+            .order_by(_notifications.c.id)
+            .limit(limit)
+        )
+        return [int(notification_id) for notification_id in result.scalars().all()]
 
     async def _one(self, statement: sa.Select[Any]) -> ClientNotification | None:
         found = await self._many(statement)
@@ -588,6 +613,49 @@ class SqlNotificationRepository(_Repository):
             _attempt_values(notification.id, attempt) for attempt in notification.attempts[known_attempts:]
         ]
         self._stored[notification.id] = (len(notification.history), len(notification.attempts))
+
+
+# -- provider reports kept for later ---------------------------------------------------------
+
+_reports = t.provider_reports
+
+
+def _report(row: RowMapping) -> ProviderReport:
+    return ProviderReport(
+        channel=row["channel"],
+        provider_message_id=row["provider_message_id"],
+        status=NotificationStatus(row["status"]),
+        received_at=row["received_at"],
+        error=row["error"],
+        id=row["id"],
+    )
+
+
+class SqlProviderReportRepository(_Repository):
+    async def keep(self, report: ProviderReport) -> bool:
+        values = {
+            "channel": report.channel,
+            "provider_message_id": report.provider_message_id,
+            "status": report.status.value,
+            "error": report.error,
+            "received_at": report.received_at,
+        }
+        return await self._db.insert_unless_taken(_reports, values, ("channel", "provider_message_id", "status"))
+
+    async def list_matched(self, limit: int) -> Sequence[ProviderReport]:
+        carried = sa.exists().where(
+            _notifications.c.channel == _reports.c.channel,
+            _notifications.c.provider_message_id == _reports.c.provider_message_id,
+        )
+        rows = await self._db.rows(sa.select(_reports).where(carried).order_by(_reports.c.id).limit(limit))
+        return [_report(row) for row in rows]
+
+    async def delete(self, report_id: int) -> None:
+        await self._db.execute(sa.delete(_reports).where(_reports.c.id == report_id))
+
+    async def purge_before(self, before: datetime) -> int:
+        result = await self._db.execute(sa.delete(_reports).where(_reports.c.received_at < before))
+        return int(result.rowcount)
 
 
 # -- audit --------------------------------------------------------------------------------

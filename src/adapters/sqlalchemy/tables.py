@@ -158,7 +158,27 @@ client_notifications: Final = sa.Table(
     sa.Column("secret_expires_at", UtcDateTime(), nullable=True, index=True),
     sa.Column("resend_of", Id, sa.ForeignKey("client_notifications.id"), nullable=True),
     sa.Column("superseded_by", Id, sa.ForeignKey("client_notifications.id"), nullable=True),
+    sa.Column("fallback_pending", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index(None, "status", "next_attempt_at"),
+    # A provider's delivery report names its own message id: found by (channel, that id).
+    sa.Index(None, "channel", "provider_message_id"),
+    sa.Index(None, "fallback_pending"),
+)
+
+# Delivery reports for a provider message id that no notification carried when they came
+# (a fast provider reports before the send is recorded); applied by the sweep once one
+# does, purged after a week when none ever does.
+provider_reports: Final = sa.Table(
+    "provider_reports",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("channel", sa.String(CODE_LENGTH), nullable=False),
+    sa.Column("provider_message_id", sa.Text(), nullable=False),
+    sa.Column("status", sa.String(STATUS_LENGTH), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    _created("received_at"),
+    sa.Index(None, "channel", "provider_message_id", "status", unique=True),
+    sa.Index(None, "received_at"),
 )
 
 notification_status_changes: Final = sa.Table(

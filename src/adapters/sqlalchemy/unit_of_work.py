@@ -19,6 +19,7 @@ from adapters.sqlalchemy.repositories import (
     SqlNotificationRepository,
     SqlPartnerRepository,
     SqlPersonRepository,
+    SqlProviderReportRepository,
     SqlPurchaseRepository,
     SqlReferenceDataRepository,
     Statements,
@@ -34,6 +35,7 @@ from barbershop_core.ports import (
     NotificationRepository,
     PartnerRepository,
     PersonRepository,
+    ProviderReportRepository,
     PurchaseRepository,
     QueueUnavailable,
     ReferenceDataRepository,
@@ -78,6 +80,7 @@ class SqlAlchemyUnitOfWork:
         self.partners: PartnerRepository = SqlPartnerRepository(statements)
         self.purchases: PurchaseRepository = SqlPurchaseRepository(statements)
         self.idempotency: IdempotencyRepository = SqlIdempotencyRepository(statements)
+        self.provider_reports: ProviderReportRepository = SqlProviderReportRepository(statements)
 
     @property
     def connection(self) -> AsyncConnection:

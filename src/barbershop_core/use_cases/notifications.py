@@ -187,6 +187,7 @@ async def _lock_replaced(uow: UnitOfWork, replaces: int | None) -> ClientNotific
         raise InvalidTransition(f"Уведомление уже отправлено заново: №{original.superseded_by}")
     if not original.is_final and original.status is not NotificationStatus.SENT:
         raise NotificationInProgress()
+    original.fallback_pending = False  # replaced: by the fallback step, or by a manager first
     return original
 
 
@@ -199,7 +200,9 @@ async def _create(
     channel: str,
     postpone: bool,
     replaces: int | None,
+    reason: str | None = None,
 ) -> ClientNotification:
+    """A new notification (replacing ``replaces``, if given). ``reason`` marks a fallback step."""
     temporary = await new_temporary_password(
         channel=channel,
         hasher=deps.hasher,
@@ -239,11 +242,22 @@ async def _create(
             secret=secret,
             secret_expires_at=secret_expires_at,
             resend_of=replaces,
+            reason=reason,
         )
         await uow.notifications.add(notification)
         if original is not None:
             original.superseded_by = notification.id
             await uow.notifications.save(original)
+            if reason is not None:
+                uow.record(
+                    trail.event(
+                        AuditAction.NOTIFICATION_FELL_BACK,
+                        notification_id=original.id,
+                        channel=original.channel,
+                        next_channel=delivery.channel,
+                        next_notification=str(notification.id),
+                    )
+                )
         action = AuditAction.NOTIFICATION_HELD if delivery.hold_reason else AuditAction.NOTIFICATION_SCHEDULED
         uow.record(
             trail.event(
@@ -270,6 +284,8 @@ class DeliveryDeps:
     secret_box: SecretBox
     clock: Clock
     retry: RetryPolicy = RetryPolicy()
+    fallback_chain: tuple[str, ...] = ()
+    """A notification that fails for good awaits the fallback step instead of an alert."""
 
 
 WORKER = Context(Actor.system("worker"))
@@ -334,7 +350,7 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
         account = client.channel_accounts.get(channel.code)
         if channel.address_kind is AddressKind.ACCOUNT and not account:
             notification.record_permanent_failure(now, f"У клиента нет аккаунта для канала «{channel.title}»")
-            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED, fallback=deps)
         values = {
             "first_name": str(person.first_name),
             "login": str(person.login),
@@ -345,10 +361,10 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
                 values["password"] = deps.secret_box.open(notification.secret)
             except SecretUnreadable:
                 notification.record_permanent_failure(now, "Временный пароль не расшифровывается (сменился ключ?)")
-                return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+                return await _finish(uow, notification, person, client, now, AttemptResult.FAILED, fallback=deps)
         if "password" not in values and needs_password(template.body):
             notification.record_permanent_failure(now, "Временный пароль для сообщения уже недоступен")
-            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED, fallback=deps)
         notification.claim(now, now + deps.retry.lease)
         await uow.notifications.save(notification)
         await uow.commit()
@@ -397,7 +413,7 @@ async def _record_failure(notification_id: int, failure: DeliveryFailed, deps: D
             return AttemptResult.SKIPPED
         if not failure.retryable:
             notification.record_permanent_failure(now, failure.reason)
-            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED)
+            return await _finish(uow, notification, person, client, now, AttemptResult.FAILED, fallback=deps)
         retry_at = deps.retry.retry_at(notification.attempt_count + 1, now)
         notification.record_retryable_failure(now, failure.reason, retry_at)
         uow.record(
@@ -409,7 +425,7 @@ async def _record_failure(notification_id: int, failure: DeliveryFailed, deps: D
             )
         )
         outcome = AttemptResult.FAILED if retry_at is None else AttemptResult.RETRY_SCHEDULED
-        return await _finish(uow, notification, person, client, now, outcome)
+        return await _finish(uow, notification, person, client, now, outcome, fallback=deps)
 
 
 _STATUS_ACTIONS = {
@@ -429,8 +445,18 @@ async def _finish(
     now: datetime,
     outcome: AttemptResult,
     context: Context = WORKER,
+    *,
+    fallback: DeliveryDeps | Sequence[str] = (),
 ) -> AttemptResult:
-    """Save, audit the status the notification is in, alert a manager when it needs one."""
+    """Save, audit the status the notification is in, alert a manager when it needs one.
+
+    With a fallback chain (``fallback``: the deps or the chain itself), a notification that
+    failed for good awaits its fallback step instead: the caller runs the step after this
+    commit (the sweep runs it when the caller could not), and only an exhausted chain alerts.
+    """
+    chain = fallback.fallback_chain if isinstance(fallback, DeliveryDeps) else fallback
+    if chain and notification.status is NotificationStatus.FAILED and notification.superseded_by is None:
+        notification.await_fallback()
     await uow.notifications.save(notification)
     trail = Trail(context, now, person, client)
     if outcome is not AttemptResult.RETRY_SCHEDULED:
@@ -463,9 +489,12 @@ class ReportOutcome:
 
 
 async def apply_delivery_report(
-    report: DeliveryReport, *, uow_factory: UnitOfWorkFactory, clock: Clock
+    report: DeliveryReport, *, uow_factory: UnitOfWorkFactory, clock: Clock, fallback_chain: Sequence[str] = ()
 ) -> ReportOutcome:
-    """A provider's status report: idempotent, and never moves a status backwards."""
+    """A provider's status report: idempotent, and never moves a status backwards.
+
+    A ``failed`` report with a fallback chain leaves the notification awaiting its fallback
+    step (:func:`barbershop_core.use_cases.fallback.fall_back`)."""
     try:
         status = NotificationStatus(report.status)
     except ValueError:
@@ -483,11 +512,29 @@ async def apply_delivery_report(
         ):
             raise ValidationError("Отчёт относится к другому сообщению", field="provider_message_id")
         now = clock.now()
-        changed = notification.apply_delivery_report(now, status, report.error)
-        if changed:
-            client, person = await require_client(uow, notification.client_id)
-            await _finish(uow, notification, person, client, now, AttemptResult.SKIPPED, report.context)
+        changed = await record_report(
+            uow, notification, status, report.error, now=now, context=report.context, fallback_chain=fallback_chain
+        )
     return ReportOutcome(notification, changed)
+
+
+async def record_report(
+    uow: UnitOfWork,
+    notification: ClientNotification,
+    status: NotificationStatus,
+    error: str | None,
+    *,
+    now: datetime,
+    context: Context,
+    fallback_chain: Sequence[str],
+    reason: str | None = None,
+) -> bool:
+    """Apply one final report to a locked notification and commit; False when it changed nothing."""
+    changed = notification.apply_delivery_report(now, status, error, reason)
+    if changed:
+        client, person = await require_client(uow, notification.client_id)
+        await _finish(uow, notification, person, client, now, AttemptResult.SKIPPED, context, fallback=fallback_chain)
+    return changed
 
 
 @attrs.frozen

@@ -19,6 +19,7 @@ from entrypoints.http.auth import LOGIN_THROTTLE, TOKEN_SIGNER, require_manager
 from entrypoints.http.controllers import auth, clients, health, notifications, persons, reference, registrations
 from entrypoints.http.controllers.health import BROKER_STARTED
 from entrypoints.http.controllers.partner import partner_router
+from entrypoints.http.controllers.webhooks import webhooks_router
 from entrypoints.http.deps import CONTAINER, DEPENDENCIES
 from entrypoints.http.json_depth import limit_json_depth
 from entrypoints.http.openapi import MANAGER_SECURITY, openapi_config
@@ -58,6 +59,7 @@ def _manager_router() -> Router:
             clients.list_clients,
             clients.client_card,
             clients.update_client_card,
+            clients.client_timeline_steps,
             registrations.register,
             notifications.create_notification,
             notifications.notification_alerts,
@@ -111,7 +113,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 await built.aclose()
 
     return Litestar(
-        route_handlers=[_public_router(), _manager_router(), partner_router(), web_router()],
+        route_handlers=[_public_router(), _manager_router(), partner_router(), webhooks_router(), web_router()],
         dependencies=DEPENDENCIES,
         exception_handlers={Exception: handle_exception},
         before_send=[echo_request_id],

@@ -17,6 +17,7 @@ import cattrs
 from barbershop_core.model import ClientNotification, Manager, Person
 from barbershop_core.use_cases.clients import ClientCard
 from barbershop_core.use_cases.notifications import Alert
+from barbershop_core.use_cases.timeline import TimelineStep
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
 from entrypoints.http.schemas import (
     AlertOut,
@@ -26,6 +27,7 @@ from entrypoints.http.schemas import (
     NotificationOut,
     PersonOut,
     PurchaseOut,
+    TimelineStepOut,
     client_links,
 )
 
@@ -97,4 +99,17 @@ def alert_body(alert: Alert) -> AlertOut:
         notification=notification_body(notification),
         active_channels=list(alert.active_channels),
         resend=Link(href=f"/api/notifications/{notification.id}/resend", method="POST"),
+    )
+
+
+def timeline_step_body(step: TimelineStep) -> TimelineStepOut:
+    return TimelineStepOut(
+        at=step.at,
+        notification_id=step.notification_id,
+        channel=step.channel,
+        kind=step.kind.value,
+        state=step.state,
+        detail=step.detail,
+        provider_message_id=step.provider_message_id,
+        replaces=step.replaces,
     )

@@ -306,6 +306,33 @@ class DeliveryCallbackOut:
 
 
 @attrs.frozen(kw_only=True)
+class WebhookReceiptOut:
+    """A provider's report acknowledged: how many statuses it carried and what became of them."""
+
+    reports: int
+    applied: int
+    unchanged: int
+    """Repeated, older than the status, or progress only."""
+    unknown: int
+    """For a message id no notification carries (yet): kept until its send is recorded."""
+
+
+@attrs.frozen(kw_only=True)
+class TimelineStepOut:
+    at: datetime
+    notification_id: int
+    channel: str
+    kind: Literal["created", "attempt", "status"]
+    state: str
+    """The status reached (``created``, ``status``) or the attempt's outcome (``attempt``)."""
+    detail: str | None = None
+    """Why: a hold, a fallback step, the provider's error or report."""
+    provider_message_id: str | None = None
+    replaces: int | None = None
+    """``created`` of a fallback step or a resend: the notification it replaced."""
+
+
+@attrs.frozen(kw_only=True)
 class AlertOut:
     """A4 / A7: a notification a manager must act on, and the channels to pick from."""
 

@@ -36,6 +36,7 @@ CHECKS: list[Callable[..., Any]] = [
     response_schema_conformance,
 ]
 PASSWORD = "fuzzing manager's long password"
+WEBHOOKS = "/api/webhooks/"
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +83,14 @@ def test_every_operation_answers_as_documented(server: Server, auth: dict[str, s
         assert isinstance(result, Ok), result  # the document itself must be valid
         operation = result.ok()
         operations += 1
+        if operation.path.startswith(WEBHOOKS):
+            continue  # providers' own formats and signatures: tests/integration/reports drives them
         try:
             _fuzz(operation, mode, server.base_url, auth)
         except hypothesis.errors.Unsatisfiable:
             assert mode is GenerationMode.NEGATIVE, operation.path  # an operation with no input has none to break
         except Exception as failure:  # noqa: BLE001 -- collect every operation's failure, report all at once
             failures.append(f"{operation.method.upper()} {operation.path}:\n{failure}")
-    assert operations == 22  # section 5, logout, and the two partner operations of seed 002
+    assert operations == 27  # section 5, logout, timeline, the two partner operations of seed 002, the four webhooks
     assert not failures, "\n\n".join(failures)
     assert "Traceback" not in server.stderr

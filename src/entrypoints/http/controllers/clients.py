@@ -19,13 +19,21 @@ from barbershop_core.use_cases.clients import (
     update_client,
 )
 from barbershop_core.use_cases.registration import RegistrationDeps
+from barbershop_core.use_cases.timeline import client_timeline
 from entrypoints.http import examples
 from entrypoints.http.controllers.persons import PhoneQuery
-from entrypoints.http.convert import card_body, cards_body, to_body
+from entrypoints.http.convert import card_body, cards_body, timeline_step_body, to_body
 from entrypoints.http.openapi import BODY_PROBLEMS, MANAGER_PROBLEMS, example, ok, problems
 from entrypoints.http.params import ClientId
 from entrypoints.http.problems import example_document
-from entrypoints.http.schemas import ClientCardOut, ClientCreateRequest, ClientOut, ClientUpdateRequest, client_links
+from entrypoints.http.schemas import (
+    ClientCardOut,
+    ClientCreateRequest,
+    ClientOut,
+    ClientUpdateRequest,
+    TimelineStepOut,
+    client_links,
+)
 
 _CLIENTS = "/api/clients"
 _CLIENT = "/api/clients/{client_id:int}"
@@ -182,3 +190,97 @@ async def update_client_card(
         policy=registration.policy,
     )
     return card_body(card)
+
+
+_TIMELINE_EXAMPLE = [
+    {
+        "at": "2026-11-22T09:00:00Z",
+        "notification_id": 43,
+        "channel": "telegram",
+        "kind": "created",
+        "state": "scheduled",
+        "detail": None,
+        "provider_message_id": None,
+        "replaces": None,
+    },
+    {
+        "at": "2026-11-22T09:00:01Z",
+        "notification_id": 43,
+        "channel": "telegram",
+        "kind": "attempt",
+        "state": "permanent_failure",
+        "detail": "Telegram: номер не зарегистрирован в Telegram (код PHONE_NUMBER_NOT_FOUND)",
+        "provider_message_id": None,
+        "replaces": None,
+    },
+    {
+        "at": "2026-11-22T09:00:01Z",
+        "notification_id": 43,
+        "channel": "telegram",
+        "kind": "status",
+        "state": "failed",
+        "detail": "Telegram: номер не зарегистрирован в Telegram (код PHONE_NUMBER_NOT_FOUND)",
+        "provider_message_id": None,
+        "replaces": None,
+    },
+    {
+        "at": "2026-11-22T09:00:02Z",
+        "notification_id": 44,
+        "channel": "whatsapp",
+        "kind": "created",
+        "state": "scheduled",
+        "detail": "Резервный канал: №43 не доставлено через «telegram»",
+        "provider_message_id": None,
+        "replaces": 43,
+    },
+    {
+        "at": "2026-11-22T09:00:03Z",
+        "notification_id": 44,
+        "channel": "whatsapp",
+        "kind": "attempt",
+        "state": "sent",
+        "detail": None,
+        "provider_message_id": "wamid.HBgLNzkxMTEyMzQ1Njc",
+        "replaces": None,
+    },
+    {
+        "at": "2026-11-22T09:00:40Z",
+        "notification_id": 44,
+        "channel": "whatsapp",
+        "kind": "status",
+        "state": "delivered",
+        "detail": "Отчёт провайдера: доставлено (WhatsApp read)",
+        "provider_message_id": None,
+        "replaces": None,
+    },
+]
+
+
+@get(
+    f"{_CLIENT}/timeline",
+    tags=["clients"],
+    summary="Ход доставки уведомлений клиента",
+    description=(
+        "Все уведомления клиента по порядку: создание (и чем оно заменило прежнее — резервный канал или повтор), "
+        "каждая попытка с ответом провайдера, каждая смена статуса с отчётом провайдера, со временем."
+    ),
+    responses={
+        **ok(list[TimelineStepOut], "Шаги по времени", [example("fallback", _TIMELINE_EXAMPLE)]),
+        **problems(
+            f"{_EXAMPLE_CLIENT}/timeline",
+            (400, 404, 422, *MANAGER_PROBLEMS),
+            examples={
+                404: [
+                    example(
+                        "not_found", example_document(NotFound("Клиент 42 не найден"), f"{_EXAMPLE_CLIENT}/timeline")
+                    )
+                ]
+            },
+        ),
+    },
+)
+async def client_timeline_steps(
+    client_id: ClientId, registration: NamedDependency[RegistrationDeps]
+) -> list[TimelineStepOut]:
+    steps = await client_timeline(client_id, uow_factory=registration.uow_factory)
+    return [timeline_step_body(step) for step in steps]

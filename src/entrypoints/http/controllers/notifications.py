@@ -18,6 +18,7 @@ from barbershop_core.errors import (
 )
 from barbershop_core.model import Actor
 from barbershop_core.use_cases._shared import Context
+from barbershop_core.use_cases.fallback import fall_back
 from barbershop_core.use_cases.notifications import (
     DeliveryReport,
     NotificationDeps,
@@ -29,6 +30,7 @@ from barbershop_core.use_cases.notifications import (
     resend_notification,
     schedule_notification,
 )
+from entrypoints.bootstrap import Container
 from entrypoints.http import examples
 from entrypoints.http.auth import provide_provider_channel, require_provider_signature
 from entrypoints.http.convert import alert_body, notification_body
@@ -297,7 +299,7 @@ async def delivery_callback(
     ],
     provider_channel: NamedDependency[str],
     request_id: NamedDependency[str],
-    notification_deps: NamedDependency[NotificationDeps],
+    container: NamedDependency[Container],
 ) -> DeliveryCallbackOut:
     outcome = await apply_delivery_report(
         DeliveryReport(
@@ -307,9 +309,13 @@ async def delivery_callback(
             provider_message_id=data.provider_message_id,
             error=data.error,
         ),
-        uow_factory=notification_deps.uow_factory,
-        clock=notification_deps.clock,
+        uow_factory=container.uow_factory,
+        clock=container.clock,
+        fallback_chain=container.settings.fallback_channels,
     )
+    fallback = container.fallback()
+    if outcome.notification.fallback_pending and fallback is not None:
+        await fall_back(outcome.notification.id, fallback)
     return DeliveryCallbackOut(
         notification_id=outcome.notification.id, status=outcome.notification.status, changed=outcome.changed
     )

@@ -16,6 +16,7 @@ from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import UpdateClient, find_clients_by_phone, get_client_card, update_client
 from barbershop_core.use_cases.reference_data import list_channels
 from barbershop_core.use_cases.registration import RegistrationDeps
+from barbershop_core.use_cases.timeline import client_timeline
 from barbershop_core.values import PhoneNumber
 from entrypoints.http.params import ClientId
 from entrypoints.http.web.forms import Form, read_form
@@ -23,6 +24,17 @@ from entrypoints.http.web.rendering import render
 from entrypoints.http.web.views import ChannelOption, ClientView, channel_options, channel_titles, client_view
 
 _MAX_PHONE_LENGTH: Final = 32
+
+STEP_WORDS = {
+    "scheduled": "в очереди",
+    "held": "отложено",
+    "sent": "отправлено",
+    "delivered": "доставлено",
+    "failed": "не доставлено",
+    "retryable_failure": "попытка не удалась, будет повтор",
+    "permanent_failure": "провайдер отказал",
+}
+"""The timeline's states in the manager's words."""
 
 
 @get("/clients")
@@ -75,10 +87,15 @@ async def client_card_page(
     channels = await list_channels(uow_factory=registration.uow_factory)
     card = await get_client_card(client_id, uow_factory=registration.uow_factory)
     client = client_view(card, channel_titles(channels))
+    timeline = await client_timeline(client_id, uow_factory=registration.uow_factory)
     return render(
         request,
         "client.html",
         client=client,
+        timeline=[
+            attrs.evolve(step, channel=channel_titles(channels).get(step.channel, step.channel)) for step in timeline
+        ],
+        step_words=STEP_WORDS,
         channels=channel_options(channels),
         title=f"Клиент №{client.id}",
         nav="search",
