@@ -162,3 +162,11 @@ async def test_while_redis_answers_the_database_is_not_touched() -> None:
 
     assert redis_like.counts == {(key, 900): 1}
     assert database.counts == {}
+
+
+async def test_a_key_of_a_scope_and_a_full_digest_is_counted(counters: Counters) -> None:
+    """The phone check's key: ``phone_check:`` and an HMAC-SHA256 in hex (76 characters)."""
+    counter, key = counters(), f"phone_check:{uuid.uuid4().hex * 2}{'x' * 20}"
+
+    assert await counter.add(key, 900, 900) == 1
+    assert await counter.add(key, 900, 900) == 2

@@ -69,6 +69,7 @@ STATUS_LENGTH: Final = 16
 HASH_LENGTH: Final = 255
 PARTNER_NAME_LENGTH: Final = 50
 SOURCE_LENGTH: Final = 8 + PARTNER_NAME_LENGTH  # "manager" or "partner:<name>"
+ATTEMPT_KEY_LENGTH: Final = 128  # a scope and a hex digest (sha256 or HMAC-SHA256)
 IDEMPOTENCY_KEY_LENGTH: Final = 320  # "key:" + a client key of up to 255 characters, or "auto:" + sha256
 
 
@@ -287,7 +288,7 @@ idempotency_records: Final = sa.Table(
 attempt_counts: Final = sa.Table(
     "attempt_counts",
     metadata,
-    sa.Column("key", sa.String(CODE_LENGTH), primary_key=True),
+    sa.Column("key", sa.String(ATTEMPT_KEY_LENGTH), primary_key=True),
     sa.Column("window_start", sa.BigInteger(), primary_key=True, autoincrement=False),
     sa.Column("count", sa.Integer(), nullable=False),
     sa.Column("expires_at", sa.BigInteger(), nullable=False, index=True, comment="Unix time"),

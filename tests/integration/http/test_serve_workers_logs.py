@@ -69,6 +69,7 @@ def env(postgres_database_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
         BARBERSHOP_BROKER_STREAM=stream,
         BARBERSHOP_SECRET_KEY=SECRET_KEY,
         BARBERSHOP_LOCAL_CHANNEL_ECHO="false",
+        BARBERSHOP_LOCAL_CHANNEL="true",  # the welcome messages go to the local channel on PostgreSQL too
     )
     forget_queue(redis_url, stream)
 

@@ -24,7 +24,7 @@ def upgrade() -> None:
         table.add_column(sa.Column("session_version", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
         "attempt_counts",
-        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("key", sa.String(128), nullable=False),
         sa.Column("window_start", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("expires_at", sa.BigInteger(), nullable=False, comment="Unix time"),
