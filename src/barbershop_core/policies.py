@@ -26,6 +26,9 @@ class RegistrationPolicy:
     code_only_channels: frozenset[str] = frozenset({"telegram"})
     """Channels that carry a numeric code and no text (Telegram Gateway): the temporary
     password sent through them is digits only."""
+    temporary_password_max_failures: int = 5
+    """Wrong passwords for one client login that void its temporary password (an 8-digit
+    code then leaves a guesser 5 tries in 10^8)."""
 
 
 @attrs.frozen
