@@ -31,9 +31,7 @@ _templates = sa.table("notification_templates", sa.column("code", sa.String), sa
 def _replace_welcome(old: str, new: str) -> None:
     """Only the shipped text changes: a template an operator edited stays as it is."""
     op.execute(
-        sa.update(_templates)
-        .where(_templates.c.code == "REG_WELCOME", _templates.c.body == old)
-        .values(body=new)
+        sa.update(_templates).where(_templates.c.code == "REG_WELCOME", _templates.c.body == old).values(body=new)
     )
 
 
