@@ -32,6 +32,7 @@ from barbershop_core.ports import (
     SecretBox,
     UnitOfWorkFactory,
 )
+from barbershop_core.use_cases.client_accounts import ClientAccountDeps
 from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
@@ -85,6 +86,16 @@ class Container:
     def delivery(self) -> DeliveryDeps:
         return delivery_deps(self.uow_factory, self.channels, self.secret_box, self.clock, self.settings)
 
+    def client_accounts(self) -> ClientAccountDeps:
+        return ClientAccountDeps(
+            uow_factory=self.uow_factory,
+            hasher=self.hasher,
+            clock=self.clock,
+            attempts=self.attempts,
+            digester=self.digester,
+            policy=self.settings.registration_policy(),
+        )
+
     def promo(self) -> PromoDeps:
         return PromoDeps(uow_factory=self.uow_factory, clock=self.clock, policy=self.settings.promo_policy())
 
@@ -116,6 +127,7 @@ def delivery_deps(
         secret_box=secret_box,
         clock=clock,
         retry=settings.retry_policy(),
+        sign_in_url=settings.sign_in_url,
     )
 
 

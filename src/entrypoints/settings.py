@@ -11,6 +11,8 @@ import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -21,6 +23,10 @@ from barbershop_core.reference import LOCAL_CHANNEL
 def usable_cpus() -> int:
     """The CPUs this process may run on (its affinity, not the machine's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+DEFAULT_PUBLIC_URL: Final = "http://127.0.0.1:8000"
+"""``barbershop serve`` on its default address: right for the embedded default on one machine."""
 
 
 class SettingsError(Exception):
@@ -64,6 +70,8 @@ class Settings:
     """How long a worker owns a send attempt; must exceed the slowest provider call."""
     broker_redelivery: timedelta = timedelta(minutes=2)
     """A Redis message left unacknowledged this long is reclaimed by another worker."""
+    public_url: str = DEFAULT_PUBLIC_URL
+    """Where clients reach this installation; their welcome message links to its ``/client/login``."""
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     """The raw environment, for adapters' own variables (channel credentials)."""
 
@@ -88,6 +96,10 @@ class Settings:
             temporary_password_ttl=self.temporary_password_ttl,
             create_missing_templates=self.create_missing_templates,
         )
+
+    @property
+    def sign_in_url(self) -> str:
+        return f"{self.public_url}/client/login"
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(base_delay=self.retry_base_delay, lease=self.send_lease)
@@ -137,6 +149,7 @@ class Settings:
             retry_base_delay=reader.seconds("RETRY_BASE_SECONDS", 30),
             send_lease=reader.seconds("SEND_LEASE_SECONDS", 120),
             broker_redelivery=reader.seconds("BROKER_REDELIVERY_SECONDS", 120),
+            public_url=reader.url("PUBLIC_URL", DEFAULT_PUBLIC_URL),
             environ=env,
         )
 
@@ -177,6 +190,18 @@ class _Reader:
         if not 0 < value < 10**7:
             raise SettingsError(f"{self.prefix}{name} must be a positive number of seconds")
         return timedelta(seconds=value)
+
+    def url(self, name: str, default: str) -> str:
+        """An absolute http(s) address without a trailing slash, query or fragment."""
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        parsed = urlsplit(raw)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise SettingsError(
+                f"{self.prefix}{name} must be an http(s) address like https://barber.example, got {raw!r}"
+            )
+        return raw.rstrip("/")
 
     def flag(self, name: str, *, default: bool) -> bool:
         raw = self.optional(name)
