@@ -88,6 +88,6 @@ def test_every_operation_answers_as_documented(server: Server, auth: dict[str, s
             assert mode is GenerationMode.NEGATIVE, operation.path  # an operation with no input has none to break
         except Exception as failure:  # noqa: BLE001 -- collect every operation's failure, report all at once
             failures.append(f"{operation.method.upper()} {operation.path}:\n{failure}")
-    assert operations == 25  # section 5 (with the client's four) and the two partner operations of seed 002
+    assert operations == 26  # section 5 (logout and the client's four included) and the two of seed 002
     assert not failures, "\n\n".join(failures)
     assert "Traceback" not in server.stderr

@@ -176,7 +176,6 @@ async def client_login(
         "пароль больше никогда не действует; все остальные сеансы клиента завершаются, в ответе — новый токен."
     ),
     opt={ALLOW_TEMPORARY_PASSWORD: True},
-    security=CLIENT_SECURITY,
     responses={
         **ok(
             ClientTokenOut,
@@ -245,7 +244,6 @@ _GUARDED_PROBLEMS: Final = {
     description=(
         "Имя, телефон, логин, когда зарегистрирован и впервые вошёл, и каждое согласие — кто и когда его записал."
     ),
-    security=CLIENT_SECURITY,
     responses={
         **ok(ClientMeOut, "Данные клиента", [example("me", _ME_EXAMPLE)]),
         **problems(
@@ -271,7 +269,6 @@ async def client_me(
         "хранится. Отзыв согласия на рекламу действует сразу: ждущие рекламные сообщения отменяются, новые не "
         "отправляются. Неизвестный тип — 422."
     ),
-    security=CLIENT_SECURITY,
     responses={
         **ok(ClientMeOut, "Согласия сохранены", [example("me", _ME_EXAMPLE)]),
         **problems(
