@@ -431,6 +431,7 @@ class AuditAction(enum.StrEnum):
     REFERENCE_DATA_SYNCED = "reference_data_synced"
     CLIENT_SIGNED_IN = "client_signed_in"  # the client's account
     CLIENT_SIGN_IN_FAILED = "client_sign_in_failed"
+    CLIENT_SIGNED_OUT = "client_signed_out"
     TEMPORARY_PASSWORD_VOIDED = "temporary_password_voided"  # noqa: S105 -- an audit action name, not a secret
     CLIENT_PASSWORD_CHANGED = "client_password_changed"  # noqa: S105 -- an audit action name, not a secret
     CLIENT_PROFILE_VIEWED = "client_profile_viewed"

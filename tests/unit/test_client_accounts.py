@@ -26,6 +26,7 @@ from barbershop_core.use_cases.client_accounts import (
     SignIn,
     authenticate_client,
     change_client_password,
+    end_client_sessions,
     get_client_account,
     get_client_profile,
     set_client_consents,
@@ -416,3 +417,13 @@ async def test_signing_in_upgrades_an_outdated_hash_of_the_clients_own_password(
 
     assert world.hasher.hashed == [NEW_PASSWORD]
     assert person(world).password_hash == await world.hasher.hash(NEW_PASSWORD)
+
+
+async def test_signing_out_ends_every_session_of_the_client(world: World) -> None:
+    await register(world)
+    before = person(world).session_version
+
+    await end_client_sessions(1, CLIENT, uow_factory=world.uow, clock=world.clock)
+
+    assert person(world).session_version == before + 1
+    assert actions(world)[-1] is AuditAction.CLIENT_SIGNED_OUT

@@ -357,3 +357,15 @@ async def _stop_marketing(uow: UnitOfWork, client: Client, trail: Trail, now: da
                     AuditAction.NOTIFICATION_FAILED, notification_id=notification.id, channel=notification.channel
                 )
             )
+
+
+async def end_client_sessions(
+    client_id: int, context: Context, *, uow_factory: UnitOfWorkFactory, clock: Clock
+) -> None:
+    """Sign-out: every token and page session of the client stops working at once."""
+    async with uow_factory() as uow:
+        client, person = await require_client(uow, client_id)
+        person.end_sessions()
+        await uow.persons.save(person)
+        uow.record(Trail(context, clock.now(), person, client).event(AuditAction.CLIENT_SIGNED_OUT))
+        await uow.commit()

@@ -27,6 +27,7 @@ from entrypoints.http.request_id import echo_request_id
 from entrypoints.http.throttle import LoginThrottle
 from entrypoints.http.tokens import TokenSigner
 from entrypoints.http.web import template_config, web_router
+from entrypoints.http.web.account_pages import client_web_router
 from entrypoints.settings import Settings
 from entrypoints.sweeper import running_in_background
 
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             *client_routers(before_request=require_json),
             partner_router(),
             web_router(),
+            client_web_router(),
         ],
         dependencies=DEPENDENCIES,
         exception_handlers={Exception: handle_exception},
