@@ -347,16 +347,19 @@ async def set_client_consents(
 
 
 async def _stop_marketing(uow: UnitOfWork, client: Client, trail: Trail, now: datetime) -> None:
-    for notification in await uow.notifications.list_for_client(client.id):
-        waiting = notification.status in (NotificationStatus.SCHEDULED, NotificationStatus.HELD)
-        if notification.kind is TemplateKind.MARKETING and waiting:
-            notification.fail(now, ConsentRequired.title)
-            await uow.notifications.save(notification)
-            uow.record(
-                trail.event(
-                    AuditAction.NOTIFICATION_FAILED, notification_id=notification.id, channel=notification.channel
-                )
-            )
+    waiting = (NotificationStatus.SCHEDULED, NotificationStatus.HELD)
+    for listed in await uow.notifications.list_for_client(client.id):
+        if listed.kind is not TemplateKind.MARKETING or listed.status not in waiting:
+            continue
+        # Locked and read again: a worker may be claiming or finishing it at this moment.
+        notification = await uow.notifications.get_for_update(listed.id)
+        if notification is None or notification.status not in waiting:
+            continue
+        notification.fail(now, ConsentRequired.title)
+        await uow.notifications.save(notification)
+        uow.record(
+            trail.event(AuditAction.NOTIFICATION_FAILED, notification_id=notification.id, channel=notification.channel)
+        )
 
 
 async def end_client_sessions(
