@@ -131,7 +131,7 @@ def assert_a3_logged(caplog: pytest.LogCaptureFixture, world: World, error: Temp
 
 @pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
 @pytest.mark.parametrize(
-    "operation", ["clients.add", "consents.add_many", "notifications.add", "audit.write", "commit"]
+    "operation", ["clients.add_if_new", "consents.add_many", "notifications.add", "audit.write", "commit"]
 )
 async def test_a_fault_between_the_inserts_leaves_nothing_and_answers_temporary_error(
     backend: Backend, operation: str, caplog: pytest.LogCaptureFixture
@@ -215,7 +215,7 @@ async def test_a_connection_broken_mid_transaction_leaves_nothing_and_answers_te
     def faulty() -> FaultyUnitOfWork:
         uow = backend.uow_factory()
         assert isinstance(uow, SqlAlchemyUnitOfWork)
-        return FaultyUnitOfWork(uow, "clients.add", terminate_then_continue)
+        return FaultyUnitOfWork(uow, "clients.add_if_new", terminate_then_continue)
 
     with pytest.raises(TemporaryError) as raised:
         await register(registration_deps(world, faulty))
