@@ -8,6 +8,7 @@ import pytest
 from barbershop_core.model import Actor
 from barbershop_core.policies import PromoPolicy, RegistrationPolicy, RetryPolicy
 from barbershop_core.use_cases._shared import Context
+from barbershop_core.use_cases.client_accounts import ClientAccountDeps
 from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps
 from barbershop_core.use_cases.reference_data import install_default_reference_data
@@ -65,6 +66,16 @@ class World:
     def delivery(self) -> DeliveryDeps:
         return DeliveryDeps(
             uow_factory=self.uow, channels=self.channels, secret_box=self.secret_box, clock=self.clock, retry=self.retry
+        )
+
+    def client_accounts(self) -> ClientAccountDeps:
+        return ClientAccountDeps(
+            uow_factory=self.uow,
+            hasher=self.hasher,
+            clock=self.clock,
+            attempts=self.attempts,
+            digester=self.digester,
+            policy=self.policy,
         )
 
     def promo(self, policy: PromoPolicy = DEFAULT_PROMO_POLICY) -> PromoDeps:

@@ -122,6 +122,29 @@ class InvalidCredentials(DomainError):
     title = "Неверный логин или пароль"
 
 
+class TemporaryPasswordExpired(InvalidCredentials):
+    """The client's temporary password was right but has expired."""
+
+    code = "temporary_password_expired"
+    title = "Срок действия временного пароля истёк"
+
+    def __init__(self) -> None:
+        super().__init__("Срок действия временного пароля истёк. Попросите администратора салона отправить новый")
+
+
+class TemporaryPasswordVoided(InvalidCredentials):
+    """Too many wrong passwords voided the client's temporary password."""
+
+    code = "temporary_password_voided"
+    title = "Временный пароль больше не действует"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Временный пароль аннулирован после нескольких неверных попыток. "
+            "Попросите администратора салона отправить новый"
+        )
+
+
 class PasswordChangeRequired(DomainError):
     code = "password_change_required"
     title = "Смените временный пароль"

@@ -48,6 +48,11 @@ class Actor:
     def provider(cls, channel: str) -> Actor:
         return cls("provider", channel)
 
+    @classmethod
+    def client(cls, client_id: int) -> Actor:
+        """The client themself, signed in to their own account."""
+        return cls("client", str(client_id))
+
     def __str__(self) -> str:
         return f"{self.kind}:{self.id}"
 
@@ -61,12 +66,44 @@ class Person:
     password_hash: str | None = None
     must_change_password: bool = False
     temporary_password_expires_at: datetime | None = None
+    temporary_password_voided_at: datetime | None = None
+    """Set when too many wrong passwords voided the temporary one; a new one clears it."""
+    first_signed_in_at: datetime | None = None
+    """When the client first signed in to their account (None: never)."""
+    session_version: int = 0
+    """Like :attr:`Manager.session_version`: every client token carries it; a password
+    change bumps it, ending every other session of the client at once."""
     id: int = UNSAVED
 
     def set_temporary_password(self, password_hash: str, expires_at: datetime) -> None:
         self.password_hash = password_hash
         self.must_change_password = True
         self.temporary_password_expires_at = expires_at
+        self.temporary_password_voided_at = None
+
+    @property
+    def has_temporary_password(self) -> bool:
+        return self.must_change_password and self.password_hash is not None
+
+    def temporary_password_expired(self, now: datetime) -> bool:
+        expires = self.temporary_password_expires_at
+        return self.has_temporary_password and expires is not None and expires <= now
+
+    def void_temporary_password(self, now: datetime) -> None:
+        """Too many wrong guesses: the temporary password never works again (a manager sends a new one)."""
+        if self.has_temporary_password and self.temporary_password_voided_at is None:
+            self.temporary_password_voided_at = now
+
+    def set_password(self, password_hash: str) -> None:
+        """The client's own password replaces the temporary one; every other session ends."""
+        self.password_hash = password_hash
+        self.must_change_password = False
+        self.temporary_password_expires_at = None
+        self.temporary_password_voided_at = None
+        self.end_sessions()
+
+    def end_sessions(self) -> None:
+        self.session_version += 1
 
 
 @attrs.define
@@ -413,6 +450,12 @@ class AuditAction(enum.StrEnum):
     PROMO_REPLAYED = "promo_replayed"  # seed 002: a repeated request answered from its first answer
     PROMO_REFUSED = "promo_refused"  # seed 002: a partner request refused (bad body, key, conflict)
     REFERENCE_DATA_SYNCED = "reference_data_synced"
+    CLIENT_SIGNED_IN = "client_signed_in"  # the client's account
+    CLIENT_SIGN_IN_FAILED = "client_sign_in_failed"
+    CLIENT_SIGNED_OUT = "client_signed_out"
+    TEMPORARY_PASSWORD_VOIDED = "temporary_password_voided"  # noqa: S105 -- an audit action name, not a secret
+    CLIENT_PASSWORD_CHANGED = "client_password_changed"  # noqa: S105 -- an audit action name, not a secret
+    CLIENT_PROFILE_VIEWED = "client_profile_viewed"
 
 
 @attrs.frozen

@@ -29,6 +29,9 @@ class RegistrationPolicy:
     fallback_channels: tuple[str, ...] = ()
     """The installation's fallback chain, in order: a notification that fails for good on
     one channel goes out on the next one the client can be reached on (empty: none)."""
+    temporary_password_max_failures: int = 5
+    """Wrong passwords for one client login that void its temporary password (an 8-digit
+    code then leaves a guesser 5 tries in 10^8)."""
 
 
 @attrs.frozen

@@ -8,7 +8,8 @@ from typing import Final
 
 from barbershop_core.errors import ValidationError
 
-PLACEHOLDERS: Final = frozenset({"first_name", "login", "password", "expires_at"})
+PLACEHOLDERS: Final = frozenset({"first_name", "login", "password", "expires_at", "sign_in_url"})
+"""``sign_in_url``: the address of the client's sign-in page (``BARBERSHOP_PUBLIC_URL`` + ``/client/login``)."""
 
 CODE_ONLY_BODY: Final = "{password}"
 """The whole message on a code-only channel: the provider wraps the code in its own words."""
@@ -16,7 +17,7 @@ CODE_ONLY_BODY: Final = "{password}"
 DEFAULT_BODIES: Final = {
     "REG_WELCOME": (
         "{first_name}, добро пожаловать в барбершоп! Логин: {login}, временный пароль: {password}. "
-        "Пароль действует до {expires_at}, при первом входе его нужно сменить."
+        "Пароль действует до {expires_at}, при первом входе его нужно сменить. Вход: {sign_in_url}"
     ),
 }
 

@@ -32,6 +32,7 @@ from barbershop_core.ports import (
     SecretBox,
     UnitOfWorkFactory,
 )
+from barbershop_core.use_cases.client_accounts import ClientAccountDeps
 from barbershop_core.use_cases.fallback import FallbackDeps
 from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps
@@ -95,6 +96,16 @@ class Container:
     def reports(self) -> ReportDeps:
         return ReportDeps(uow_factory=self.uow_factory, clock=self.clock, fallback=self.fallback())
 
+    def client_accounts(self) -> ClientAccountDeps:
+        return ClientAccountDeps(
+            uow_factory=self.uow_factory,
+            hasher=self.hasher,
+            clock=self.clock,
+            attempts=self.attempts,
+            digester=self.digester,
+            policy=self.settings.registration_policy(),
+        )
+
     def promo(self) -> PromoDeps:
         return PromoDeps(uow_factory=self.uow_factory, clock=self.clock, policy=self.settings.promo_policy())
 
@@ -127,6 +138,7 @@ def delivery_deps(
         clock=clock,
         retry=settings.retry_policy(),
         fallback_chain=settings.fallback_channels,
+        sign_in_url=settings.sign_in_url,
     )
 
 

@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -21,6 +23,10 @@ from entrypoints.secret_key_file import MIN_SECRET_KEY_LENGTH, SecretKeyFileErro
 def usable_cpus() -> int:
     """The CPUs this process may run on (its affinity, not the machine's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+DEFAULT_PUBLIC_URL: Final = "http://127.0.0.1:8000"
+"""``barbershop serve`` on its default address: right for the embedded default on one machine."""
 
 
 class SettingsError(Exception):
@@ -68,6 +74,8 @@ class Settings:
     """A Redis message left unacknowledged this long is reclaimed by another worker."""
     fallback_channels: tuple[str, ...] = ()
     """``BARBERSHOP_FALLBACK_CHANNELS=telegram,whatsapp,sms``: the fallback chain, in order."""
+    public_url: str = DEFAULT_PUBLIC_URL
+    """Where clients reach this installation; their welcome message links to its ``/client/login``."""
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     """The raw environment, for adapters' own variables (channel credentials)."""
 
@@ -102,6 +110,10 @@ class Settings:
             create_missing_templates=self.create_missing_templates,
             fallback_channels=self.fallback_channels,
         )
+
+    @property
+    def sign_in_url(self) -> str:
+        return f"{self.public_url}/client/login"
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(base_delay=self.retry_base_delay, lease=self.send_lease)
@@ -160,6 +172,7 @@ class Settings:
             send_lease=reader.seconds("SEND_LEASE_SECONDS", 120),
             broker_redelivery=reader.seconds("BROKER_REDELIVERY_SECONDS", 120),
             fallback_channels=reader.codes("FALLBACK_CHANNELS"),
+            public_url=reader.url("PUBLIC_URL", DEFAULT_PUBLIC_URL),
             environ=env,
         )
 
@@ -208,6 +221,18 @@ class _Reader:
         if any(not code.replace("_", "").replace("-", "").isalnum() for code in codes):
             raise SettingsError(f"{self.prefix}{name} must be channel codes separated by commas, got {raw!r}")
         return tuple(dict.fromkeys(codes))
+
+    def url(self, name: str, default: str) -> str:
+        """An absolute http(s) address without a trailing slash, query or fragment."""
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        parsed = urlsplit(raw)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise SettingsError(
+                f"{self.prefix}{name} must be an http(s) address like https://barber.example, got {raw!r}"
+            )
+        return raw.rstrip("/")
 
     def flag(self, name: str, *, default: bool) -> bool:
         raw = self.optional(name)

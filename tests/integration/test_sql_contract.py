@@ -152,12 +152,33 @@ async def test_save_stores_every_changed_field(backend: Backend) -> None:
     person.password_hash = "$argon2id$new"
     person.must_change_password = False
     person.temporary_password_expires_at = None
+    person.temporary_password_voided_at = NOW
+    person.first_signed_in_at = NOW
+    person.session_version = 3
     async with backend.uow_factory() as uow:
         await uow.persons.save(person)
         await uow.commit()
     async with backend.uow_factory() as uow:
         assert await uow.persons.get(person.id) == person
         assert await uow.persons.get_by_phone(PHONE) is None
+        assert await uow.persons.get_by_phone(OTHER_PHONE) == person
+
+
+async def test_a_client_read_with_its_person_carries_the_account_fields(backend: Backend) -> None:
+    person = a_person()
+    async with backend.uow_factory() as uow:
+        await uow.persons.add(person)
+        client = Client(person.id, NOW, "manager:1", "manager")
+        await uow.clients.add(client)
+        await uow.commit()
+    person.first_signed_in_at = NOW
+    person.temporary_password_voided_at = NOW
+    person.end_sessions()
+    async with backend.uow_factory() as uow:
+        await uow.persons.save(person)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.clients.get_with_person(client.id) == (client, person)
 
 
 async def test_saving_an_entity_that_was_never_added_is_refused(backend: Backend) -> None:

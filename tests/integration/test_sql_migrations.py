@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from adapters.sqlalchemy.migrate import head_revision, upgrade, upgrade_async
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
+from barbershop_core.templates import DEFAULT_BODIES
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -141,3 +144,30 @@ async def test_audit_events_refuse_update_and_delete(engine: AsyncEngine) -> Non
         async with engine.connect() as connection:
             with pytest.raises(sa.exc.DBAPIError, match="append-only"):
                 await connection.execute(statement)
+
+
+def test_upgrading_to_client_accounts_adds_the_sign_in_address_to_the_shipped_welcome_text_only(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite3"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0003")
+    old_welcome = (
+        "{first_name}, добро пожаловать в барбершоп! Логин: {login}, временный пароль: {password}. "
+        "Пароль действует до {expires_at}, при первом входе его нужно сменить."
+    )
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE notification_templates SET body = ? WHERE code = 'REG_WELCOME'", (old_welcome,))
+        db.execute("UPDATE notification_templates SET body = 'Своё: {password}' WHERE channel = 'sms'")
+        db.execute(
+            "INSERT INTO persons (phone_number, login, first_name, must_change_password, created_at) "
+            "VALUES ('+79111234567', '+79111234567', 'Иван', 1, '2026-11-22 09:00:00.000000')"
+        )
+    upgrade(url)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        bodies = dict(db.execute("SELECT channel, body FROM notification_templates WHERE code = 'REG_WELCOME'"))
+        person = db.execute("SELECT session_version, first_signed_in_at, temporary_password_voided_at FROM persons")
+        assert person.fetchone() == (0, None, None)
+    assert bodies["local"] == old_welcome + " Вход: {sign_in_url}"
+    assert bodies["local"] == DEFAULT_BODIES["REG_WELCOME"]
+    assert bodies["sms"] == "Своё: {password}"

@@ -152,11 +152,34 @@ async def test_the_sent_message_carries_the_rendered_welcome_with_login_and_temp
             account=None,
             text=(
                 f"Иван, добро пожаловать в барбершоп! Логин: {PHONE}, временный пароль: {password}. "
-                "Пароль действует до 25.11.2026 09:00 UTC, при первом входе его нужно сменить."
+                "Пароль действует до 25.11.2026 09:00 UTC, при первом входе его нужно сменить. "
+                "Вход: http://127.0.0.1:8000/client/login"
             ),
             password=password,
         )
     ]
+
+
+async def test_the_welcome_message_carries_the_configured_sign_in_address(world: World) -> None:
+    channel = sms(world)
+    await register(world)
+
+    await attempt_delivery(1, attrs.evolve(world.delivery(), sign_in_url="https://barber.example/client/login"))
+
+    [message] = channel.sent
+    assert message.text.endswith(" Вход: https://barber.example/client/login")
+
+
+async def test_a_code_only_channel_carries_the_code_and_no_sign_in_address(world: World) -> None:
+    telegram = ScriptedChannel()
+    world.channels.channels["telegram"] = telegram
+    await register(world, channel="telegram")
+
+    await attempt(world)
+
+    [message] = telegram.sent
+    assert message.text == world.passwords.issued[0]
+    assert message.text.isdigit()
 
 
 async def test_a_successful_attempt_is_audited_by_the_worker_without_an_alert(world: World) -> None:
@@ -640,7 +663,9 @@ async def test_resending_a_held_notification_releases_it_through_the_new_channel
     [event] = [e for e in audit_events(world) if e.action is AuditAction.NOTIFICATION_RELEASED]
     assert event.details == {"channel": "whatsapp"}
     assert await attempt(world) is AttemptResult.SENT
-    assert whatsapp.sent[0].text.endswith("при первом входе его нужно сменить.")
+    assert whatsapp.sent[0].text.endswith(
+        "при первом входе его нужно сменить. Вход: http://127.0.0.1:8000/client/login"
+    )
     assert world.passwords.issued == [world.passwords.issued[0]]
     assert world.passwords.issued[0] in whatsapp.sent[0].text
 

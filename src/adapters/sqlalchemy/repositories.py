@@ -167,6 +167,9 @@ def _person_values(person: Person) -> Values:
         "must_change_password": person.must_change_password,
         "temporary_password_expires_at": person.temporary_password_expires_at,
         "created_at": person.created_at,
+        "temporary_password_voided_at": person.temporary_password_voided_at,
+        "first_signed_in_at": person.first_signed_in_at,
+        "session_version": person.session_version,
     }
 
 
@@ -179,6 +182,9 @@ def _person(row: Mapping[Any, Any]) -> Person:
         password_hash=row["password_hash"],
         must_change_password=row["must_change_password"],
         temporary_password_expires_at=row["temporary_password_expires_at"],
+        temporary_password_voided_at=row["temporary_password_voided_at"],
+        first_signed_in_at=row["first_signed_in_at"],
+        session_version=row["session_version"],
         id=row["id"],
     )
 

@@ -88,6 +88,9 @@ persons: Final = sa.Table(
     sa.Column("must_change_password", sa.Boolean(), nullable=False),
     sa.Column("temporary_password_expires_at", UtcDateTime(), nullable=True),
     _created(),
+    sa.Column("temporary_password_voided_at", UtcDateTime(), nullable=True),
+    sa.Column("first_signed_in_at", UtcDateTime(), nullable=True),
+    sa.Column("session_version", sa.Integer(), nullable=False, server_default="0"),
     sa.UniqueConstraint("login", info={"violation": "person_login"}),
 )
 # The phone lookup of step 3 and the arbiter of A6 races: a unique index, not a check.

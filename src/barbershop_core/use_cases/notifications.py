@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Final
 
 import attrs
 
@@ -45,6 +46,9 @@ from barbershop_core.use_cases._shared import (
 )
 from barbershop_core.use_cases.clients import current_consents
 from barbershop_core.use_cases.registration import RegistrationDeps
+
+DEFAULT_SIGN_IN_URL: Final = "http://127.0.0.1:8000/client/login"
+"""The embedded default's sign-in page (``barbershop serve`` on its default port)."""
 
 NotificationDeps = RegistrationDeps
 """Scheduling a message takes the ports registration takes: credentials, store, queue."""
@@ -286,6 +290,8 @@ class DeliveryDeps:
     retry: RetryPolicy = RetryPolicy()
     fallback_chain: tuple[str, ...] = ()
     """A notification that fails for good awaits the fallback step instead of an alert."""
+    sign_in_url: str = DEFAULT_SIGN_IN_URL
+    """Where the client signs in: the ``{sign_in_url}`` of a message's template."""
 
 
 WORKER = Context(Actor.system("worker"))
@@ -355,6 +361,7 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
             "first_name": str(person.first_name),
             "login": str(person.login),
             "expires_at": _format_expiry(notification),
+            "sign_in_url": deps.sign_in_url,
         }
         if notification.secret is not None:
             try:

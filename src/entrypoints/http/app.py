@@ -17,6 +17,7 @@ from litestar import Litestar, Request, Router
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.auth import LOGIN_THROTTLE, TOKEN_SIGNER, require_manager
 from entrypoints.http.controllers import auth, clients, health, notifications, persons, reference, registrations
+from entrypoints.http.controllers.client_account import client_routers
 from entrypoints.http.controllers.health import BROKER_STARTED
 from entrypoints.http.controllers.partner import partner_router
 from entrypoints.http.controllers.webhooks import webhooks_router
@@ -28,6 +29,7 @@ from entrypoints.http.request_id import echo_request_id
 from entrypoints.http.throttle import LoginThrottle
 from entrypoints.http.tokens import TokenSigner
 from entrypoints.http.web import template_config, web_router
+from entrypoints.http.web.account_pages import client_web_router
 from entrypoints.settings import Settings
 from entrypoints.sweeper import running_in_background
 
@@ -113,7 +115,15 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 await built.aclose()
 
     return Litestar(
-        route_handlers=[_public_router(), _manager_router(), partner_router(), webhooks_router(), web_router()],
+        route_handlers=[
+            _public_router(),
+            _manager_router(),
+            *client_routers(before_request=require_json),
+            partner_router(),
+            webhooks_router(),
+            web_router(),
+            client_web_router(),
+        ],
         dependencies=DEPENDENCIES,
         exception_handlers={Exception: handle_exception},
         before_send=[echo_request_id],

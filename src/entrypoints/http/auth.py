@@ -74,6 +74,9 @@ def _bearer(connection: Connection) -> str | None:
     return credentials.strip()
 
 
+bearer_token = _bearer
+"""The token of ``Authorization: Bearer <token>``, or None (the client API reads it too)."""
+
 CREDENTIAL_READERS: Final[tuple[Callable[[Connection], str | None], ...]] = (_bearer,)
 
 

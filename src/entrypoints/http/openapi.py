@@ -17,10 +17,12 @@ from litestar.openapi.spec import Components, Example, SecurityScheme, Tag
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, Problem, default_example, describe
 
 BEARER: Final = "ManagerToken"
+CLIENT_BEARER: Final = "ClientToken"
 PARTNER_KEY: Final = "PartnerApiKey"
 SIGNATURE: Final = "ProviderSignature"
 
 MANAGER_SECURITY: Final[list[dict[str, list[str]]]] = [{BEARER: []}]
+CLIENT_SECURITY: Final[list[dict[str, list[str]]]] = [{CLIENT_BEARER: []}]
 
 MANAGER_PROBLEMS: Final = (401, 403, 500, 503)
 """Every manager operation: no token (401), temporary password (403), and the server's own."""
@@ -45,6 +47,11 @@ def openapi_config(version: str) -> OpenAPIConfig:
                     scheme="bearer",
                     description="Токен менеджера из `POST /api/auth/login`",
                 ),
+                CLIENT_BEARER: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="Токен клиента из `POST /api/client/auth/login` (токен менеджера здесь не действует)",
+                ),
                 PARTNER_KEY: SecurityScheme(
                     type="apiKey",
                     name="X-API-Key",
@@ -67,6 +74,7 @@ def openapi_config(version: str) -> OpenAPIConfig:
             Tag(name="notifications", description="Уведомления: шаг 7, A4, A7, отчёты о доставке"),
             Tag(name="reference", description="Справочники каналов и шаблонов"),
             Tag(name="health", description="Живость и готовность"),
+            Tag(name="client", description="Личный кабинет клиента: вход, смена пароля, данные, согласия"),
         ],
     )
 

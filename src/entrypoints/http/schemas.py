@@ -233,6 +233,11 @@ class ClientCardOut:
     first_name: str
     login: str
     must_change_password: bool
+    temporary_password_expires_at: datetime | None = None
+    temporary_password_voided_at: datetime | None = None
+    """Set when 5 wrong passwords voided the temporary password: «отправить снова» issues a new one."""
+    first_signed_in_at: datetime | None = None
+    """When the client first signed in to their account; None: never yet."""
     registered_at: datetime
     registered_by: str
     source: str

@@ -33,6 +33,11 @@ class TokenClaims:
     session_version: int
     """Valid only while it is the manager's current one (see ``Manager.end_sessions``)."""
 
+    @property
+    def subject_id(self) -> int:
+        """Whom the token names: a manager, or a client for the client purposes (``client``, ``client-session``)."""
+        return self.manager_id
+
 
 @attrs.frozen
 class IssuedToken:

@@ -30,8 +30,14 @@ SECTION_5 = {
     ("get", "/api/notification-templates"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
+    ("post", "/api/client/auth/login"),
+    ("post", "/api/client/auth/change-password"),
+    ("get", "/api/client/me"),
+    ("put", "/api/client/me/consents"),
     ("get", "/api/clients/{client_id}/timeline"),
 }
+CLIENT_PATHS = {"/api/client/auth/change-password", "/api/client/me", "/api/client/me/consents"}
+"""Behind the client's token (``/api/client/auth/login`` is public)."""
 WEBHOOKS = {
     ("post", "/api/webhooks/sms-ru"),
     ("post", "/api/webhooks/telegram-gateway"),
@@ -77,17 +83,36 @@ def test_every_error_status_is_a_problem_document_with_an_example(document: dict
 def test_manager_operations_declare_the_bearer_token_and_its_401_and_403(document: dict[str, Any]) -> None:
     public = {
         "/api/auth/login",
+        "/api/client/auth/login",
         "/health/live",
         "/health/ready",
         "/api/notifications/{notification_id}/delivery-callback",
     }
     for method, path, operation in _operations(document):
-        if path in public | PARTNER_PATHS | WEBHOOK_PATHS:
+        if path in public | PARTNER_PATHS | WEBHOOK_PATHS | CLIENT_PATHS:
             continue
         assert operation["security"] == [{"ManagerToken": []}], (method, path)
         assert "401" in operation["responses"], (method, path)
         if path not in {"/api/auth/change-password", "/api/auth/logout"}:  # open with a temporary password
             assert "403" in operation["responses"], (method, path)
+
+
+def test_client_operations_declare_the_client_token_and_its_401_and_403(document: dict[str, Any]) -> None:
+    for method, path, operation in _operations(document):
+        if path not in CLIENT_PATHS:
+            continue
+        assert operation["security"] == [{"ClientToken": []}], (method, path)
+        assert "401" in operation["responses"], (method, path)
+        if path != "/api/client/auth/change-password":
+            assert "403" in operation["responses"], (method, path)
+    login = document["paths"]["/api/client/auth/login"]["post"]
+    assert "security" not in login
+    examples = login["responses"]["401"]["content"]["application/problem+json"]["examples"]
+    assert {e["value"]["code"] for e in examples.values()} == {
+        "invalid_credentials",
+        "temporary_password_expired",
+        "temporary_password_voided",
+    }
 
 
 def test_registration_documents_every_alternative_flow(document: dict[str, Any]) -> None:

@@ -38,6 +38,8 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 SECRET_KEY = "browser-test-secret-" + "s" * 32
 INACTIVE_CHANNEL = "whatsapp"
 """Deactivated by the reference source the server syncs at start (A7)."""
+MARKETING_TEMPLATE = "PROMO"
+"""A marketing template on the local channel, from the same source (A5, the client's consents)."""
 
 ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "a long password for the front desk"
@@ -113,8 +115,17 @@ def reference_document() -> dict[str, Any]:
             for channel in DEFAULT_CHANNELS
         ],
         "templates": [
-            {"code": t.code, "channel": t.channel, "kind": str(t.kind), "body": t.body, "is_active": t.is_active}
-            for t in DEFAULT_TEMPLATES
+            *(
+                {"code": t.code, "channel": t.channel, "kind": str(t.kind), "body": t.body, "is_active": t.is_active}
+                for t in DEFAULT_TEMPLATES
+            ),
+            {
+                "code": MARKETING_TEMPLATE,
+                "channel": "local",
+                "kind": "marketing",
+                "body": "{first_name}, скидка 20% на стрижку!",
+                "is_active": True,
+            },
         ],
     }
 

@@ -41,7 +41,7 @@ def product(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Itera
 
 
 @contextlib.contextmanager
-def _page(browser: Browser, viewport: dict[str, int]) -> Iterator[Page]:
+def open_page(browser: Browser, viewport: dict[str, int]) -> Iterator[Page]:
     from playwright.sync_api import expect  # noqa: PLC0415 -- optional dependency: see browser.py
 
     expect.set_options(timeout=15_000)
@@ -66,13 +66,13 @@ def _page(browser: Browser, viewport: dict[str, int]) -> Iterator[Page]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    with _page(browser, DESKTOP) as opened:
+    with open_page(browser, DESKTOP) as opened:
         yield opened
 
 
 @pytest.fixture
 def phone_page(browser: Browser) -> Iterator[Page]:
-    with _page(browser, PHONE) as opened:
+    with open_page(browser, PHONE) as opened:
         yield opened
 
 

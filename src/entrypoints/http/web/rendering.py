@@ -22,7 +22,14 @@ from litestar.response import Template
 from litestar.template.config import TemplateConfig
 
 from barbershop_core.model import CONSENT_TYPES, NotificationStatus
-from entrypoints.http.web.security import CSRF_FIELD, CSRF_HEADER, csrf_token_for, current_manager
+from entrypoints.http.web.security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    MANAGER_PAGES,
+    SessionScheme,
+    csrf_token_for,
+    current_manager,
+)
 
 HERE: Final = Path(__file__).resolve().parent
 TEMPLATES_DIR: Final = HERE / "templates"
@@ -43,6 +50,7 @@ FLASH_MESSAGES: Final[Mapping[str, str]] = {
     "client_updated": "Изменения сохранены.",
     "resent": "Уведомление отправлено через выбранный канал.",
     "logged_out": "Вы вышли из системы.",
+    "consents_saved": "Согласия сохранены.",
 }
 """Redirects carry ``?flash=<code>``; only these known codes are ever shown."""
 
@@ -111,10 +119,11 @@ def render(
     *,
     status_code: int = 200,
     cookies: Iterable[Cookie] = (),
+    scheme: SessionScheme = MANAGER_PAGES,
     **context: Any,
 ) -> Template:
     """A page: the template with the manager, the CSRF token and a flash message in its context."""
-    token, csrf_cookies = csrf_token_for(request)
+    token, csrf_cookies = csrf_token_for(request, scheme)
     flash = FLASH_MESSAGES.get(request.query_params.get("flash", ""))
     common: dict[str, Any] = {
         "manager": current_manager(request),

@@ -95,6 +95,27 @@ def cookie_secure_mode(environ: Mapping[str, str]) -> bool | None:
 
 
 @attrs.frozen
+class SessionScheme:
+    """One kind of page session: its cookies, what its token is signed for, and where it applies.
+
+    The manager's pages use :data:`MANAGER_PAGES`; the client's (``/client``) their own scheme,
+    so neither session nor CSRF token of one is ever accepted by the other.
+    """
+
+    session_cookie: str
+    csrf_cookie: str
+    purpose: str
+    """The token signer's purpose label."""
+    path: str
+    """The cookies' ``Path``."""
+    csrf_label: str
+    """Derives this scheme's CSRF key from the token key."""
+
+
+MANAGER_PAGES: Final = SessionScheme(SESSION_COOKIE, CSRF_COOKIE, SESSION_PURPOSE, "/", "web-csrf")
+
+
+@attrs.frozen
 class WebKeys:
     """What the page signs with, derived once from the container's token key."""
 
@@ -104,12 +125,12 @@ class WebKeys:
     """None: decide per request (Secure over https)."""
 
     @classmethod
-    def from_container(cls, container: Container) -> WebKeys:
+    def from_container(cls, container: Container, scheme: SessionScheme = MANAGER_PAGES) -> WebKeys:
         return cls(
             session=TokenSigner(
-                container.token_key, container.settings.token_ttl, container.clock, purpose=SESSION_PURPOSE
+                container.token_key, container.settings.token_ttl, container.clock, purpose=scheme.purpose
             ),
-            csrf_key=derive_key(container.token_key, "web-csrf"),
+            csrf_key=derive_key(container.token_key, scheme.csrf_label),
             secure=cookie_secure_mode(container.settings.environ),
         )
 
@@ -129,11 +150,11 @@ class WebKeys:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def web_keys(state: State) -> WebKeys:
-    keys = state.get(_WEB_KEYS)
-    if not isinstance(keys, WebKeys):
-        keys = WebKeys.from_container(container_of(state))
-        state[_WEB_KEYS] = keys
+def web_keys(state: State, scheme: SessionScheme = MANAGER_PAGES) -> WebKeys:
+    every: dict[str, WebKeys] = state.setdefault(_WEB_KEYS, {})
+    keys = every.get(scheme.purpose)
+    if keys is None:
+        keys = every[scheme.purpose] = WebKeys.from_container(container_of(state), scheme)
     return keys
 
 
@@ -141,12 +162,14 @@ def _secure(connection: Connection, keys: WebKeys) -> bool:
     return keys.secure if keys.secure is not None else connection.url.scheme == "https"
 
 
-def _cookie(connection: Connection, keys: WebKeys, name: str, value: str, *, max_age: int | None) -> Cookie:
+def _cookie(
+    connection: Connection, keys: WebKeys, name: str, value: str, *, max_age: int | None, path: str = "/"
+) -> Cookie:
     samesite: Literal["lax"] = "lax"
     return Cookie(
         key=name,
         value=value,
-        path="/",
+        path=path,
         max_age=max_age,
         httponly=True,
         samesite=samesite,
@@ -154,39 +177,46 @@ def _cookie(connection: Connection, keys: WebKeys, name: str, value: str, *, max
     )
 
 
-def session_of(connection: Connection) -> str:
+def session_of(connection: Connection, scheme: SessionScheme = MANAGER_PAGES) -> str:
     """The raw session cookie this request carries ('' without one)."""
-    return connection.cookies.get(SESSION_COOKIE, "")
+    return connection.cookies.get(scheme.session_cookie, "")
 
 
-def csrf_token_for(connection: Connection) -> tuple[str, list[Cookie]]:
+def csrf_token_for(connection: Connection, scheme: SessionScheme = MANAGER_PAGES) -> tuple[str, list[Cookie]]:
     """The token a page rendered for this request carries, and the cookie to set when it is new."""
-    keys = web_keys(connection.app.state)
-    session = session_of(connection)
-    current = connection.cookies.get(CSRF_COOKIE)
+    keys = web_keys(connection.app.state, scheme)
+    session = session_of(connection, scheme)
+    current = connection.cookies.get(scheme.csrf_cookie)
     if current and keys.csrf_valid(current, session):
         return current, []
     token = keys.new_csrf(session)
-    return token, [_cookie(connection, keys, CSRF_COOKIE, token, max_age=None)]
+    return token, [_cookie(connection, keys, scheme.csrf_cookie, token, max_age=None, path=scheme.path)]
 
 
 def start_session(connection: Connection, manager: Manager) -> list[Cookie]:
-    """Cookies of a fresh login: the session, and a CSRF token bound to it."""
-    keys = web_keys(connection.app.state)
-    issued: IssuedToken = keys.session.issue(manager.id, manager.session_version)
+    """Cookies of a manager's fresh login: the session, and a CSRF token bound to it."""
+    return start_scheme_session(connection, MANAGER_PAGES, manager.id, manager.session_version)
+
+
+def start_scheme_session(
+    connection: Connection, scheme: SessionScheme, subject_id: int, session_version: int
+) -> list[Cookie]:
+    """Cookies of a fresh login under ``scheme``: the session, and a CSRF token bound to it."""
+    keys = web_keys(connection.app.state, scheme)
+    issued: IssuedToken = keys.session.issue(subject_id, session_version)
     lifetime = int(keys.session.ttl / timedelta(seconds=1))
     return [
-        _cookie(connection, keys, SESSION_COOKIE, issued.token, max_age=lifetime),
-        _cookie(connection, keys, CSRF_COOKIE, keys.new_csrf(issued.token), max_age=None),
+        _cookie(connection, keys, scheme.session_cookie, issued.token, max_age=lifetime, path=scheme.path),
+        _cookie(connection, keys, scheme.csrf_cookie, keys.new_csrf(issued.token), max_age=None, path=scheme.path),
     ]
 
 
-def end_session(connection: Connection) -> list[Cookie]:
+def end_session(connection: Connection, scheme: SessionScheme = MANAGER_PAGES) -> list[Cookie]:
     """Cookies of a logout: the session expires now, and the CSRF token is rotated."""
-    keys = web_keys(connection.app.state)
+    keys = web_keys(connection.app.state, scheme)
     return [
-        _cookie(connection, keys, SESSION_COOKIE, "", max_age=0),
-        _cookie(connection, keys, CSRF_COOKIE, keys.new_csrf(""), max_age=None),
+        _cookie(connection, keys, scheme.session_cookie, "", max_age=0, path=scheme.path),
+        _cookie(connection, keys, scheme.csrf_cookie, keys.new_csrf(""), max_age=None, path=scheme.path),
     ]
 
 
@@ -204,20 +234,25 @@ async def _submitted_csrf(connection: Connection) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def require_csrf(connection: Connection, _: BaseRouteHandler) -> None:
-    """Guard of every page route: an unsafe method needs the page's CSRF token."""
+async def check_csrf(connection: Connection, scheme: SessionScheme) -> None:
+    """An unsafe method needs the CSRF token of ``scheme``'s session."""
     if connection.scope.get("method", "GET") in _SAFE_METHODS:
         return
-    keys = web_keys(connection.app.state)
-    cookie = connection.cookies.get(CSRF_COOKIE)
+    keys = web_keys(connection.app.state, scheme)
+    cookie = connection.cookies.get(scheme.csrf_cookie)
     submitted = await _submitted_csrf(connection)
     if (
         not cookie
         or not submitted
         or not hmac.compare_digest(cookie.encode(), submitted.encode())
-        or not keys.csrf_valid(cookie, session_of(connection))
+        or not keys.csrf_valid(cookie, session_of(connection, scheme))
     ):
         raise CsrfRejected()
+
+
+async def require_csrf(connection: Connection, _: BaseRouteHandler) -> None:
+    """Guard of every manager page route: an unsafe method needs the page's CSRF token."""
+    await check_csrf(connection, MANAGER_PAGES)
 
 
 async def require_session_manager(connection: Connection, handler: BaseRouteHandler) -> None:

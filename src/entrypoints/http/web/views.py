@@ -110,6 +110,9 @@ class ClientView:
     registered_by: str
     must_change_password: bool
     temporary_password_expires_at: datetime | None
+    temporary_password_voided_at: datetime | None
+    """Wrong guesses voided the temporary password: the card offers to send a new one."""
+    first_signed_in_at: datetime | None
     consents: Mapping[str, bool]
     channel_accounts: Mapping[str, str]
     notifications: list[NotificationView]
@@ -141,6 +144,8 @@ def client_view(card: ClientCard, titles: Mapping[str, str]) -> ClientView:
         registered_by=client.registered_by,
         must_change_password=person.must_change_password,
         temporary_password_expires_at=person.temporary_password_expires_at,
+        temporary_password_voided_at=person.temporary_password_voided_at,
+        first_signed_in_at=person.first_signed_in_at,
         consents=dict(card.consents),
         channel_accounts=dict(client.channel_accounts),
         notifications=[
