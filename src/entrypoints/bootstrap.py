@@ -150,7 +150,7 @@ def fallback_deps(notifications: NotificationDeps, channels: StaticChannelDirect
 
 def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
     """Build every adapter. Call :meth:`Container.aclose` when done; start the broker yourself."""
-    master = settings.master_secret()
+    keys = settings.key_ring()
     engine = create_engine(
         DatabaseSettings(
             url=settings.effective_database_url,
@@ -163,7 +163,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     queue = TaskiqNotificationQueue(broker, SEND_NOTIFICATION)
     uow_factory = SqlAlchemyUnitOfWorkFactory(engine, queue)
     clock = clock or SystemClock()
-    secret_box = AesGcmSecretBox(derive_key(master, "secret-box"))
+    secret_box = AesGcmSecretBox(keys.key("secret-box"))
     http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     channels = build_channels(settings, http_client)
     hasher = Argon2Hasher(
@@ -199,7 +199,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         hasher=hasher,
         passwords=passwords,
         secret_box=secret_box,
-        digester=HmacKeyDigester(derive_key(master, "partner-keys")),
+        digester=HmacKeyDigester(keys.key("partner-keys")),
         http_client=http_client,
         channels=channels,
         broker=broker,
@@ -210,6 +210,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             else SqlAttemptCounter(engine)
         ),
         redis=redis,
-        token_key=derive_key(master, "tokens"),
-        callback_key=derive_key(master, CALLBACK_KEY_PURPOSE),
+        token_key=keys.key("tokens"),
+        callback_key=keys.key(CALLBACK_KEY_PURPOSE),
     )

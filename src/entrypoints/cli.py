@@ -290,9 +290,7 @@ def _partner_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _callback_secret(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.key_derivation import derive_key  # noqa: PLC0415 -- keeps the CLI's start fast
-
-    callback_key = derive_key(settings.master_secret(), CALLBACK_KEY_PURPOSE)
+    callback_key = settings.key_ring().key(CALLBACK_KEY_PURPOSE)
     print(channel_callback_secret(callback_key, args.channel).hex())
     return 0
 

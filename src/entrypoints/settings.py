@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from adapters.key_derivation import KEY_PURPOSES, KeyRing
 from barbershop_core.policies import PromoPolicy, RegistrationPolicy, RetryPolicy
 from barbershop_core.reference import LOCAL_CHANNEL
 from entrypoints.secret_key_file import MIN_SECRET_KEY_LENGTH, SecretKeyFileError, read_or_create_secret_key
@@ -76,6 +77,9 @@ class Settings:
     """``BARBERSHOP_FALLBACK_CHANNELS=telegram,whatsapp,sms``: the fallback chain, in order."""
     public_url: str = DEFAULT_PUBLIC_URL
     """Where clients reach this installation; their welcome message links to its ``/client/login``."""
+    key_versions: Mapping[str, int] = attrs.field(factory=dict)
+    """``BARBERSHOP_KEY_VERSION_TOKENS`` / ``_SECRET_BOX`` / ``_PARTNER_KEYS`` / ``_CALLBACKS``: raise
+    one to rotate that purpose's key alone (see :class:`adapters.key_derivation.KeyRing`)."""
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     """The raw environment, for adapters' own variables (channel credentials)."""
 
@@ -120,6 +124,9 @@ class Settings:
 
     def promo_policy(self) -> PromoPolicy:
         return PromoPolicy()
+
+    def key_ring(self) -> KeyRing:
+        return KeyRing(self.master_secret(), dict(self.key_versions))
 
     def master_secret(self) -> bytes:
         """The configured secret, or one kept in ``data_dir/secret.key`` (see :mod:`.secret_key_file`).
@@ -173,6 +180,10 @@ class Settings:
             broker_redelivery=reader.seconds("BROKER_REDELIVERY_SECONDS", 120),
             fallback_channels=reader.codes("FALLBACK_CHANNELS"),
             public_url=reader.url("PUBLIC_URL", DEFAULT_PUBLIC_URL),
+            key_versions={
+                purpose: reader.integer(f"KEY_VERSION_{purpose.upper().replace('-', '_')}", 1)
+                for purpose in KEY_PURPOSES
+            },
             environ=env,
         )
 
