@@ -3,17 +3,18 @@ the profile and consents, guessing, and the separation of client and manager tok
 
 from __future__ import annotations
 
-import re
+import contextlib
+import io
 from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from barbershop_core.model import NotificationTemplate, TemplateKind
+from tests.integration.console import shown_passwords
 from tests.integration.http.conftest import Api, assert_problem, new_phone
 
 NEW_PASSWORD = "мой собственный пароль"
-_PASSWORD = re.compile(r"временный пароль: (\S+)\. ")
 
 
 def typed(e164: str) -> str:
@@ -22,16 +23,13 @@ def typed(e164: str) -> str:
 
 
 def registered_client(api: Api, **fields: Any) -> tuple[dict[str, Any], str]:
-    """A client registered by the manager, and the temporary password of the latest message."""
-    registered: dict[str, Any] = api.register(**fields).json()
-    api.drain()
-    return registered, sent_password(api)
-
-
-def sent_password(api: Api) -> str:
-    match = _PASSWORD.search(api.messages()[-1]["text"])
-    assert match, api.messages()[-1]
-    return match.group(1)
+    """A client registered by the manager, and the temporary password its welcome message
+    showed on the console (the local channel's file keeps it masked)."""
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console):
+        registered: dict[str, Any] = api.register(**fields).json()
+        api.drain()
+    return registered, shown_passwords(console.getvalue())[registered["notification_id"]]
 
 
 def client_login(api: Api, login: str, password: str) -> httpx.Response:
@@ -162,12 +160,15 @@ def test_five_wrong_passwords_void_the_temporary_one_the_card_says_so_and_a_rese
     api.clock.advance(timedelta(minutes=15))  # past the throttle's window, so the address may try again
     assert_problem(client_login(api, registered["phone"], temporary), 401, "temporary_password_voided")
 
-    resent = api.post(f"/api/notifications/{registered['notification_id']}/resend", {"channel": "local"})
-    assert resent.status_code == 201, resent.text
-    api.drain()
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console):
+        resent = api.post(f"/api/notifications/{registered['notification_id']}/resend", {"channel": "local"})
+        assert resent.status_code == 201, resent.text
+        api.drain()
+    new_password = shown_passwords(console.getvalue())[resent.json()["id"]]
 
     assert api.get(f"/api/clients/{client_id}").json()["temporary_password_voided_at"] is None
-    assert client_login(api, registered["phone"], sent_password(api)).status_code == 200
+    assert client_login(api, registered["phone"], new_password).status_code == 200
 
 
 def test_the_card_shows_when_the_client_first_signed_in(api: Api) -> None:

@@ -5,6 +5,7 @@ signs in, changes it, and withdraws a consent — on a desktop and on a phone-si
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.integration.http.conftest import new_phone
 from tests.integration.web.browser import MARKETING_TEMPLATE, Product, running_product
-from tests.integration.web.test_browser import DESKTOP, PHONE, open_page, temporary_password, typed
+from tests.integration.web.test_browser import DESKTOP, PHONE, open_page, typed
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -54,8 +55,10 @@ def test_a_client_signs_in_with_the_message_changes_the_password_and_withdraws_m
     with product.api() as api:
         api.patch(f"/api/clients/{client_id}", json={"consents": {"personal_data": True, "marketing": True}})
     password = _wait_for_password(product, registered["notification_id"])
-    (message,) = [m for m in product.messages() if m["notification_id"] == registered["notification_id"]]
+    kept = (product.data_dir / "messages.jsonl").read_text(encoding="utf-8").splitlines()
+    (message,) = [m for m in map(json.loads, kept) if m["notification_id"] == registered["notification_id"]]
     assert message["text"].endswith(" Вход: http://127.0.0.1:8000/client/login")
+    assert password not in message["text"]  # the file keeps it masked; the console showed it once
 
     with open_page(browser, viewport) as page:
         sign_in(page, product.base_url, typed(phone), password)
@@ -112,7 +115,7 @@ def _wait_for_password(product: Product, notification_id: int) -> str:
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        with contextlib.suppress(ValueError):
-            return temporary_password(product, notification_id)
+        with contextlib.suppress(KeyError):
+            return product.temporary_password(notification_id)
         time.sleep(0.1)
     raise AssertionError(f"no message for notification {notification_id} in 30 s")

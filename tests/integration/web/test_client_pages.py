@@ -3,23 +3,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+from typing import Any
 
 import httpx
 
+from tests.integration.console import shown_passwords
 from tests.integration.http.conftest import Api
 from tests.integration.web.conftest import Pages, csrf_of
 
 NEW_PASSWORD = "мой собственный пароль"
-_PASSWORD = re.compile(r"временный пароль: (\S+)\. ")
 
 
 def registered(api: Api, **fields: object) -> tuple[dict[str, object], str]:
-    body: dict[str, object] = api.register(**fields).json()
-    api.drain()
-    match = _PASSWORD.search(api.messages()[-1]["text"])
-    assert match
-    return body, match.group(1)
+    """A registered client and the temporary password shown on the console."""
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console):
+        body: dict[str, Any] = api.register(**fields).json()
+        api.drain()
+    return body, shown_passwords(console.getvalue())[body["notification_id"]]
 
 
 def sign_in(pages: Pages, login: str, password: str) -> httpx.Response:
