@@ -137,6 +137,41 @@ async def test_sqlite_writers_that_read_first_wait_for_each_other_instead_of_fai
         assert (await connection.exec_driver_sql("SELECT count(*) FROM persons")).scalar_one() == 5
 
 
+async def test_sqlite_units_of_work_of_one_process_take_turns_instead_of_polling_the_busy_handler(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    """One writer at a time anyway: the next unit starts when the last one ends, not when
+    SQLite's busy handler wakes up to try again."""
+    factory = SqlAlchemyUnitOfWorkFactory(sqlite_engine)
+    checked_out, most = 0, 0
+
+    def checkout(*_: object) -> None:
+        nonlocal checked_out, most
+        checked_out += 1
+        most = max(most, checked_out)
+
+    def checkin(*_: object) -> None:
+        nonlocal checked_out
+        checked_out -= 1
+
+    async def write(phone: str) -> None:
+        async with factory() as uow:
+            await asyncio.sleep(0.01)  # a use case awaiting something mid-transaction
+            await uow.persons.add(a_person(PhoneNumber(phone)))
+            await uow.commit()
+
+    sa.event.listen(sqlite_engine.sync_engine.pool, "checkout", checkout)
+    sa.event.listen(sqlite_engine.sync_engine.pool, "checkin", checkin)
+    try:
+        await asyncio.gather(*(write(f"+7911123450{n}") for n in range(8)))
+    finally:
+        sa.event.remove(sqlite_engine.sync_engine.pool, "checkout", checkout)
+        sa.event.remove(sqlite_engine.sync_engine.pool, "checkin", checkin)
+    assert most == 1
+    async with sqlite_engine.connect() as connection:
+        assert (await connection.exec_driver_sql("SELECT count(*) FROM persons")).scalar_one() == 8
+
+
 async def test_a_unit_of_work_is_used_only_inside_its_block(sqlite_engine: AsyncEngine) -> None:
     uow = SqlAlchemyUnitOfWork(sqlite_engine)
     with pytest.raises(RuntimeError, match="outside"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -63,6 +64,7 @@ class SqlAlchemyUnitOfWork:
 
     def __init__(self, engine: AsyncEngine, queue: NotificationQueue | None = None) -> None:
         self._engine = engine
+        self._writer: asyncio.Lock | None = None
         self._queue = queue
         self._connection: AsyncConnection | None = None
         self._recorded: list[AuditEvent] = []
@@ -92,8 +94,20 @@ class SqlAlchemyUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._connection is not None:
             raise RuntimeError("the unit of work is already open")
-        self._connection = await translated(self._engine.connect())
+        self._writer = _sqlite_writer(self._engine)
+        if self._writer is not None:
+            await self._writer.acquire()
+        try:
+            self._connection = await translated(self._engine.connect())
+        except BaseException:
+            self._release_writer()
+            raise
         return self
+
+    def _release_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.release()
 
     async def __aexit__(
         self,
@@ -113,6 +127,8 @@ class SqlAlchemyUnitOfWork:
                 raise
             # The block's own error is the one worth reporting; this one only follows from it.
             log.warning("rollback after a failed unit of work did not complete: %s", failure)
+        finally:
+            self._release_writer()
 
     def record(self, *events: AuditEvent) -> None:
         self._recorded.extend(events)
@@ -136,6 +152,25 @@ class SqlAlchemyUnitOfWork:
         self._recorded.clear()
         self._seen.clear()
         self._notifications.forget()
+
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_writer(engine: AsyncEngine) -> asyncio.Lock | None:
+    """On SQLite, units of work of one process take turns on an asyncio lock.
+
+    Every SQLite transaction starts with BEGIN IMMEDIATE (one writer at a time); without
+    this lock the waiting ones poll in SQLite's busy handler, sleeping up to 100 ms between
+    tries while the database is free — the embedded default's long tail. Waiting on the
+    lock, the next unit of work starts the moment the last one ends.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    lock = _SQLITE_WRITERS.get(engine)
+    if lock is None:
+        lock = _SQLITE_WRITERS[engine] = asyncio.Lock()
+    return lock
 
 
 async def _hand_off(queue: NotificationQueue | None, due: list[ClientNotification]) -> None:
