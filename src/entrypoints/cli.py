@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -165,7 +167,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.embedded:
         _migrate(settings)
     if args.workers > 1:
-        _share_metrics_between_processes()
+        made = _share_metrics_between_processes()
+        if made is not None:
+            atexit.register(shutil.rmtree, made, ignore_errors=True)
 
     async def hint(container: Container) -> int:
         require_default_channel(settings, container.channels)
@@ -187,17 +191,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _share_metrics_between_processes() -> None:
+def _share_metrics_between_processes() -> str | None:
     """``/metrics`` of any ``serve`` process sums them all: prometheus_client's multi-process
     mode, switched on by ``PROMETHEUS_MULTIPROC_DIR`` in the environment uvicorn's processes
     inherit (they are spawned, so they import prometheus_client afresh). A directory the
-    operator names is emptied of the last run's files; otherwise a fresh one is made."""
+    operator names is emptied of the last run's files; otherwise a fresh one is made (and
+    returned, to be removed when ``serve`` ends)."""
     directory = os.environ.get(MULTIPROC_DIR_VARIABLE)
     if directory:
         for stale in Path(directory).glob("*.db"):
             stale.unlink()
-    else:
-        os.environ[MULTIPROC_DIR_VARIABLE] = tempfile.mkdtemp(prefix="barbershop-metrics-")
+        return None
+    made = tempfile.mkdtemp(prefix="barbershop-metrics-")
+    os.environ[MULTIPROC_DIR_VARIABLE] = made
+    return made
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
