@@ -36,6 +36,7 @@ from barbershop_core.model import (
     Purchase,
 )
 from barbershop_core.ports import (
+    AuditQuery,
     DeliveryFailed,
     NotificationChannel,
     NotificationQueue,
@@ -345,6 +346,19 @@ class FakeAudit(_Repository):
             )
         )
         return sorted(events, key=lambda e: e.id, reverse=True)[:limit]
+
+    async def search(self, query: AuditQuery) -> Sequence[AuditEvent]:
+        def wanted(e: AuditEvent) -> bool:
+            return (
+                (query.client_id is None or e.client_id == query.client_id)
+                and (query.person_id is None or e.person_id == query.person_id)
+                and (query.action is None or e.action == query.action)
+                and (query.since is None or e.occurred_at >= query.since)
+                and (query.until is None or e.occurred_at < query.until)
+                and (query.before_id is None or e.id < query.before_id)
+            )
+
+        return sorted(self._where(wanted), key=lambda e: e.id, reverse=True)[: query.limit]
 
 
 class FakeReference(_Repository):

@@ -456,6 +456,7 @@ class AuditAction(enum.StrEnum):
     TEMPORARY_PASSWORD_VOIDED = "temporary_password_voided"  # noqa: S105 -- an audit action name, not a secret
     CLIENT_PASSWORD_CHANGED = "client_password_changed"  # noqa: S105 -- an audit action name, not a secret
     CLIENT_PROFILE_VIEWED = "client_profile_viewed"
+    AUDIT_VIEWED = "audit_viewed"  # a manager read the trail: who looked at whose data
 
 
 @attrs.frozen

@@ -19,6 +19,7 @@ from typing import Protocol, Self
 import attrs
 
 from barbershop_core.model import (
+    AuditAction,
     AuditEvent,
     Channel,
     Client,
@@ -127,6 +128,20 @@ class ProviderReportRepository(Protocol):
         """Drop reports received before ``before`` (ids that never turned up); returns how many."""
 
 
+@attrs.frozen
+class AuditQuery:
+    """Which events to read: every filter is optional; newest first, ``limit`` of them,
+    those with an id below ``before_id`` (the cursor of the next page)."""
+
+    client_id: int | None = None
+    person_id: int | None = None
+    action: AuditAction | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None
+    limit: int = 50
+
+
 class AuditLog(Protocol):
     """Reads the trail; events are written through :meth:`UnitOfWork.record`."""
 
@@ -137,6 +152,9 @@ class AuditLog(Protocol):
     async def list_recent(
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
     ) -> Sequence[AuditEvent]: ...
+
+    async def search(self, query: AuditQuery) -> Sequence[AuditEvent]:
+        """Newest first; ``since`` inclusive, ``until`` exclusive."""
 
 
 class ReferenceDataRepository(Protocol):

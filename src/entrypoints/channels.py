@@ -20,6 +20,7 @@ from adapters.channels.vk import VkChannel, VkSettings
 from adapters.channels.whatsapp import WhatsAppCloudChannel, WhatsAppCloudSettings
 from barbershop_core.ports import NotificationChannel
 from barbershop_core.reference import LOCAL_CHANNEL
+from entrypoints.metrics import MeteredChannel
 from entrypoints.settings import Settings, SettingsError
 
 
@@ -65,7 +66,8 @@ def build_channels(settings: Settings, client: httpx.AsyncClient) -> StaticChann
         channels["vk"] = VkChannel(
             VkSettings(access_token=token, base_url=env.get("VK_BASE_URL") or "https://api.vk.com"), client
         )
-    return StaticChannelDirectory(channels)
+    # Every hand-over is counted and timed by the metrics (entrypoints/metrics.py).
+    return StaticChannelDirectory({code: MeteredChannel(code, adapter) for code, adapter in channels.items()})
 
 
 class _Env:

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from barbershop_core.errors import DomainError
 from barbershop_core.use_cases.accounts import (
@@ -26,6 +31,7 @@ from barbershop_core.use_cases.audit_trail import purge_audit_trail
 from entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
 from entrypoints.channels import require_default_channel
 from entrypoints.logging_setup import configure_logging, logging_config
+from entrypoints.metrics import MULTIPROC_DIR_VARIABLE, TOKEN_VARIABLE
 from entrypoints.settings import Settings, SettingsError
 
 log = logging.getLogger("barbershop.cli")
@@ -59,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a Taskiq worker that sends notifications")
     worker.add_argument("--concurrency", type=int, default=20, help="notifications sent at once")
+    worker.add_argument(
+        "--metrics-port", type=int, default=None, help="serve /metrics on this port (needs BARBERSHOP_METRICS_TOKEN)"
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics port")
     worker.set_defaults(run=_worker)
 
     scheduler = commands.add_parser(
@@ -156,6 +166,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if settings.embedded:
         _migrate(settings)
+    if args.workers > 1:
+        made = _share_metrics_between_processes()
+        if made is not None:
+            atexit.register(shutil.rmtree, made, ignore_errors=True)
 
     async def hint(container: Container) -> int:
         require_default_channel(settings, container.channels)
@@ -177,11 +191,29 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _share_metrics_between_processes() -> str | None:
+    """``/metrics`` of any ``serve`` process sums them all: prometheus_client's multi-process
+    mode, switched on by ``PROMETHEUS_MULTIPROC_DIR`` in the environment uvicorn's processes
+    inherit (they are spawned, so they import prometheus_client afresh). A directory the
+    operator names is emptied of the last run's files; otherwise a fresh one is made (and
+    returned, to be removed when ``serve`` ends)."""
+    directory = os.environ.get(MULTIPROC_DIR_VARIABLE)
+    if directory:
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+        return None
+    made = tempfile.mkdtemp(prefix="barbershop-metrics-")
+    os.environ[MULTIPROC_DIR_VARIABLE] = made
+    return made
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from entrypoints.worker import run_worker  # noqa: PLC0415 -- keeps the CLI's start fast
+    from entrypoints.worker import run_worker, serve_metrics  # noqa: PLC0415 -- keeps the CLI's start fast
 
     async def run(container: Container) -> int:
         require_default_channel(settings, container.channels)
+        if args.metrics_port is not None:
+            serve_metrics(args.metrics_host, args.metrics_port, settings.environ.get(TOKEN_VARIABLE))
         return await run_worker(container, concurrency=args.concurrency)
 
     return _with_container(settings, run)

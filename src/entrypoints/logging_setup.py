@@ -10,13 +10,21 @@ A request target in the access log is masked harder than free text: it is decode
 (percent escapes, ``+`` for a space, escapes encoded twice), query value by query value,
 and any run of 10–15 digits joined by punctuation (``8+916+555-12-34``,
 ``8.916.555.12.34``) counts as a phone there.
+
+``BARBERSHOP_LOG_FORMAT=json`` turns every line into one JSON object (time, level, logger,
+message, the request id of the request being served, the exception): the same masking
+applies, to the exception's text too. Plain text is the default.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
+import os
 import re
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 from urllib.parse import quote, unquote, unquote_plus
 
@@ -86,12 +94,45 @@ class PhoneMaskingFilter(logging.Filter):
 
 
 FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FORMAT_VARIABLE: Final = "BARBERSHOP_LOG_FORMAT"
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("barbershop_request_id", default=None)
+"""The id of the HTTP request being served (set by the app's middleware), for JSON lines."""
 
 
-def log_handler(stream: TextIO | None = None) -> logging.Handler:
-    """The handler every process logs through (stderr by default): one format, phones masked."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; phones masked in the message (by the filter) and the exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": mask_phones(record.getMessage()),
+        }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            line["request_id"] = request_id
+        if record.exc_info:
+            line["exception"] = mask_phones(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False)
+
+
+def _formatter(log_format: str | None) -> logging.Formatter:
+    chosen = (log_format if log_format is not None else os.environ.get(FORMAT_VARIABLE, "text")).strip().lower()
+    if chosen == "json":
+        return JsonFormatter()
+    if chosen not in {"", "text"}:
+        raise ValueError(f"{FORMAT_VARIABLE} is {chosen!r}: use text or json")
+    return logging.Formatter(FORMAT)
+
+
+def log_handler(stream: TextIO | None = None, log_format: str | None = None) -> logging.Handler:
+    """The handler every process logs through (stderr by default): one format, phones masked.
+
+    ``log_format``: ``text`` or ``json``; by default ``BARBERSHOP_LOG_FORMAT`` (``text``)."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(_formatter(log_format))
     handler.addFilter(PhoneMaskingFilter())
     return handler
 

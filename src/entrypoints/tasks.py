@@ -23,6 +23,7 @@ from taskiq_redis import RedisStreamBroker
 
 from barbershop_core.use_cases.fallback import FallbackDeps, deliver
 from barbershop_core.use_cases.notifications import AttemptResult, DeliveryDeps
+from entrypoints.metrics import count_attempt
 from entrypoints.settings import Settings
 
 SEND_NOTIFICATION: Final = "notifications.send"
@@ -127,6 +128,7 @@ def register_send_task(
         committed before the task returns and the message is acknowledged."""
         outcome: AttemptResult = await deliver(notification_id, deps, fallback)
         log.info("notifications.send %s -> %s", notification_id, outcome)
+        count_attempt(outcome.value)
         return outcome.value
 
     return broker.register_task(send_notification, task_name=SEND_NOTIFICATION)

@@ -13,19 +13,36 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
+from typing import Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from taskiq import AcknowledgeType
 from taskiq.receiver import Receiver
 
 from entrypoints.bootstrap import Container
+from entrypoints.metrics import metrics_wsgi_app
 from entrypoints.tasks import CONSUMER_GROUP
 
 SHUTDOWN_GRACE_SECONDS: Final = 30.0
 _RESTART_DELAY_SECONDS: Final = 1.0
 
 log = logging.getLogger("barbershop.worker")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged."""
+
+
+def serve_metrics(host: str, port: int, token: str | None) -> WSGIServer:
+    """``GET /metrics`` of this worker on a thread of its own (Bearer ``BARBERSHOP_METRICS_TOKEN``;
+    404 without one, as on ``serve``)."""
+    server = make_server(host, port, metrics_wsgi_app(token), handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="barbershop-metrics", daemon=True).start()
+    log.info("worker metrics on http://%s:%s/metrics", host, server.server_port)
+    return server
 
 
 async def run_worker(container: Container, *, concurrency: int) -> int:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 
 import pytest
 
-from entrypoints.logging_setup import log_handler, mask_url
+from entrypoints.logging_setup import REQUEST_ID, JsonFormatter, log_handler, mask_url
 
 PHONE_SPELLINGS = [
     "%2B79165551234",
@@ -57,3 +58,42 @@ def test_the_access_line_of_uvicorn_is_logged_with_its_target_masked() -> None:
 
     line = buffer.getvalue()
     assert '192.168.100.200:5000 - "GET /clients?phone=+8916*****34 HTTP/1.1" 200' in line
+
+
+def _fail_with_a_phone() -> None:
+    raise ValueError("bad phone 8 916 555-12-34")
+
+
+def test_json_lines_mask_phones_in_the_message_and_the_exception() -> None:
+    buffer = io.StringIO()
+    logger = logging.getLogger("barbershop.test.json")
+    handler = log_handler(buffer, "json")
+    logger.addHandler(handler)
+    token = REQUEST_ID.set("req-42")
+    try:
+        try:
+            _fail_with_a_phone()
+        except ValueError:
+            logger.exception("failed for +79165551234")
+    finally:
+        REQUEST_ID.reset(token)
+        logger.removeHandler(handler)
+
+    line = json.loads(buffer.getvalue())
+    assert line["request_id"] == "req-42"
+    assert line["level"] == "ERROR"
+    assert "555" not in line["message"]
+    assert "555" not in line["exception"]
+    assert "+7916*****34" in line["message"]
+
+
+def test_the_log_format_comes_from_the_environment_and_text_stays_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BARBERSHOP_LOG_FORMAT", raising=False)
+    assert not isinstance(log_handler().formatter, JsonFormatter)
+    monkeypatch.setenv("BARBERSHOP_LOG_FORMAT", "json")
+    assert isinstance(log_handler().formatter, JsonFormatter)
+    monkeypatch.setenv("BARBERSHOP_LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="BARBERSHOP_LOG_FORMAT"):
+        log_handler()

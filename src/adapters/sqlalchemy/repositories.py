@@ -45,7 +45,7 @@ from barbershop_core.model import (
     StatusChange,
     TemplateKind,
 )
-from barbershop_core.ports import StorageUnavailable
+from barbershop_core.ports import AuditQuery, StorageUnavailable
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
 
 Values = dict[str, Any]
@@ -707,7 +707,27 @@ class SqlAuditLog(_Repository):
             statement = statement.where(audit.c.client_id == client_id)
         if notification_id is not None:
             statement = statement.where(audit.c.notification_id == notification_id)
-        rows = await self._db.rows(statement.order_by(audit.c.id.desc()).limit(limit))
+        return await self._events(statement.order_by(audit.c.id.desc()).limit(limit))
+
+    async def search(self, query: AuditQuery) -> Sequence[AuditEvent]:
+        audit = t.audit_events
+        statement = sa.select(audit)
+        if query.client_id is not None:
+            statement = statement.where(audit.c.client_id == query.client_id)
+        if query.person_id is not None:
+            statement = statement.where(audit.c.person_id == query.person_id)
+        if query.action is not None:
+            statement = statement.where(audit.c.action == query.action.value)
+        if query.since is not None:
+            statement = statement.where(audit.c.occurred_at >= query.since)
+        if query.until is not None:
+            statement = statement.where(audit.c.occurred_at < query.until)
+        if query.before_id is not None:
+            statement = statement.where(audit.c.id < query.before_id)
+        return await self._events(statement.order_by(audit.c.id.desc()).limit(query.limit))
+
+    async def _events(self, statement: sa.Select[Any]) -> list[AuditEvent]:
+        rows = await self._db.rows(statement)
         return [
             AuditEvent(
                 action=AuditAction(row["action"]),

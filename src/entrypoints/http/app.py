@@ -13,10 +13,21 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Litestar, Request, Router
+from litestar.types import Message, Scope
 
 from entrypoints.bootstrap import Container, build_container
-from entrypoints.http.auth import LOGIN_THROTTLE, TOKEN_SIGNER, require_manager
-from entrypoints.http.controllers import auth, clients, health, notifications, persons, reference, registrations
+from entrypoints.http.auth import LOGIN_THROTTLE, PARTNER, TOKEN_SIGNER, require_manager
+from entrypoints.http.controllers import (
+    audit,
+    auth,
+    clients,
+    health,
+    metrics,
+    notifications,
+    persons,
+    reference,
+    registrations,
+)
 from entrypoints.http.controllers.client_account import client_routers
 from entrypoints.http.controllers.health import BROKER_STARTED
 from entrypoints.http.controllers.partner import partner_router
@@ -25,11 +36,12 @@ from entrypoints.http.deps import CONTAINER, DEPENDENCIES
 from entrypoints.http.json_depth import limit_json_depth
 from entrypoints.http.openapi import MANAGER_SECURITY, openapi_config
 from entrypoints.http.problems import MAX_BODY_BYTES, handle_exception, unsupported_media_type
-from entrypoints.http.request_id import echo_request_id
+from entrypoints.http.request_id import echo_request_id, request_id_in_logs
 from entrypoints.http.throttle import LoginThrottle
 from entrypoints.http.tokens import TokenSigner
 from entrypoints.http.web import template_config, web_router
 from entrypoints.http.web.account_pages import client_web_router
+from entrypoints.metrics import PARTNER_REGISTRATIONS, partner_outcome
 from entrypoints.settings import Settings
 from entrypoints.sweeper import running_in_background
 
@@ -69,6 +81,7 @@ def _manager_router() -> Router:
             notifications.resend,
             reference.channels,
             reference.notification_templates,
+            audit.audit_trail,
         ],
         guards=[require_manager],
         security=MANAGER_SECURITY,
@@ -79,9 +92,27 @@ def _manager_router() -> Router:
 def _public_router() -> Router:
     return Router(
         "/",
-        route_handlers=[auth.login, notifications.delivery_callback, health.live, health.ready],
+        route_handlers=[auth.login, notifications.delivery_callback, health.live, health.ready, metrics.metrics],
         before_request=require_json,
     )
+
+
+_PARTNER_SINGLE_PATH = "/api/register-client"
+
+
+async def count_partner_registration(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: a partner's single registration, counted by partner and answer.
+
+    Counted here, from the answer, so that the partner API's own module stays as it is.
+    The partner is known only once its key was accepted; refused keys are not counted.
+    """
+    if message["type"] != "http.response.start" or scope.get("path") != _PARTNER_SINGLE_PATH:
+        return
+    partner = scope.get("state", {}).get(PARTNER)
+    if partner is None:
+        return
+    replayed = any(name.lower() == b"idempotent-replayed" for name, _ in message.get("headers", ()))
+    PARTNER_REGISTRATIONS.labels(partner.name, partner_outcome(message["status"], replayed=replayed)).inc()
 
 
 def _package_version() -> str:
@@ -126,7 +157,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         ],
         dependencies=DEPENDENCIES,
         exception_handlers={Exception: handle_exception},
-        before_send=[echo_request_id],
+        before_send=[echo_request_id, count_partner_registration],
+        middleware=[request_id_in_logs],
         lifespan=[lifespan],
         openapi_config=openapi_config(_package_version()),
         template_config=template_config(),

@@ -10,7 +10,10 @@ import uuid
 from typing import Any, Final
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.logging_setup import REQUEST_ID
 
 HEADER: Final = "X-Request-ID"
 _STATE_KEY: Final = "barbershop.request_id"
@@ -35,6 +38,22 @@ def _from_headers(scope: Scope) -> str | None:
             text = value.decode("latin-1").strip()
             return text if _SANE.match(text) else None
     return None
+
+
+def request_id_in_logs(app: ASGIApp) -> ASGIApp:
+    """Middleware: the log lines written while a request is served carry its id (JSON logs)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        token = REQUEST_ID.set(request_id_of(scope))
+        try:
+            await app(scope, receive, send)
+        finally:
+            REQUEST_ID.reset(token)
+
+    return middleware
 
 
 async def echo_request_id(message: Message, scope: Scope) -> None:

@@ -9,6 +9,7 @@ created, replayed (A6), refused (A1, A2, A5, A7), failed (A3), retried and resen
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
@@ -36,11 +37,17 @@ class RecordingPasswords:
         return password
 
 
+@pytest.fixture(params=["text", "json"])
+def log_format(request: pytest.FixtureRequest) -> str:
+    """``BARBERSHOP_LOG_FORMAT``: plain text (the default) and one JSON object per line."""
+    return str(request.param)
+
+
 @pytest.fixture
-def captured_log() -> Iterator[io.StringIO]:
+def captured_log(log_format: str) -> Iterator[io.StringIO]:
     """Logging as ``configure_logging`` sets it up, at DEBUG, into a buffer."""
     buffer = io.StringIO()
-    handler = log_handler(buffer)
+    handler = log_handler(buffer, log_format)
     loggers = [logging.getLogger(), *(logging.getLogger(name) for name in QUIET_LOGGERS)]
     levels = [logger.level for logger in loggers]
     root = loggers[0]
@@ -67,7 +74,9 @@ def _national(phone: str) -> str:
     return f"8 ({digits[:3]}) {digits[3:6]}-{digits[6:8]}-{digits[8:]}"
 
 
-def test_no_log_line_holds_a_raw_phone_or_a_temporary_password(sqlite_api: Api, captured_log: io.StringIO) -> None:
+def test_no_log_line_holds_a_raw_phone_or_a_temporary_password(
+    sqlite_api: Api, captured_log: io.StringIO, log_format: str
+) -> None:
     api = sqlite_api
     passwords = RecordingPasswords(api.container.passwords)
     api.container.passwords = passwords
@@ -118,3 +127,9 @@ def test_no_log_line_holds_a_raw_phone_or_a_temporary_password(sqlite_api: Api, 
     leaks += [password for password in passwords.issued if password in log]
     leaks += [MANAGER_PASSWORD] if MANAGER_PASSWORD in log else []
     assert not leaks, f"found in the log: {leaks}"
+    if log_format == "json":
+        lines = [json.loads(line) for line in log.splitlines()]  # every line is one JSON object
+        assert {"time", "level", "logger", "message"} <= set(lines[0])
+        served = [line for line in lines if "registered, phone=+7911*****" in line["message"]]
+        assert served, "the registrations were logged"
+        assert all(len(line.get("request_id", "")) == 32 for line in served), "each carries its request's id"

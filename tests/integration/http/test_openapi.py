@@ -49,6 +49,8 @@ WEBHOOK_PATHS = {path for _, path in WEBHOOKS}
 SEED_002 = {("post", "/api/register-client"), ("post", "/api/register-clients")}
 """The partner API: its own error shape and key, tested in ``tests/integration/partner``."""
 PARTNER_PATHS = {path for _, path in SEED_002}
+OPERABILITY = {("get", "/api/audit")}
+"""Issue #16: the masked audit trail (``/metrics`` is for the scraper and left out of the document)."""
 
 
 @pytest.fixture
@@ -64,7 +66,9 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 
 def test_the_document_lists_every_operation_of_the_contract(document: dict[str, Any]) -> None:
-    assert {(method, path) for method, path, _ in _operations(document)} == SECTION_5 | SEED_002 | WEBHOOKS
+    assert {
+        (method, path) for method, path, _ in _operations(document)
+    } == SECTION_5 | SEED_002 | WEBHOOKS | OPERABILITY
 
 
 def test_every_error_status_is_a_problem_document_with_an_example(document: dict[str, Any]) -> None:

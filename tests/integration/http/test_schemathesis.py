@@ -91,6 +91,8 @@ def test_every_operation_answers_as_documented(server: Server, auth: dict[str, s
             assert mode is GenerationMode.NEGATIVE, operation.path  # an operation with no input has none to break
         except Exception as failure:  # noqa: BLE001 -- collect every operation's failure, report all at once
             failures.append(f"{operation.method.upper()} {operation.path}:\n{failure}")
-    assert operations == 31  # section 5 (logout, timeline, the client's four), the two of seed 002, the four webhooks
+    assert (
+        operations == 32
+    )  # section 5 (logout, timeline, the client's four), the two of seed 002, the four webhooks, the audit trail
     assert not failures, "\n\n".join(failures)
     assert "Traceback" not in server.stderr

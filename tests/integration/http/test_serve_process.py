@@ -64,7 +64,10 @@ def test_serve_runs_the_whole_product_on_the_embedded_default(tmp_path: Path) ->
     assert password not in kept, "the file of messages keeps no usable password"
     assert phone not in kept
     assert [card["id"] for card in found] == [registered.json()["client_id"]]
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert ready.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "ok", "migrations": "current", "channel:local": "ok"},
+    }
     assert schema.json()["info"]["title"] == "barbershop-core API"
     assert "Менеджеров ещё нет" in server.stdout
     assert server.process.returncode == 0, server.stderr

@@ -1,12 +1,15 @@
 """``barbershop serve --workers 2`` on PostgreSQL + Redis, with ``barbershop worker``: every
-process logs, through the same phone-masking handler, whatever encoding a phone came in.
+process logs, through the same phone-masking handler, whatever encoding a phone came in, and
+``/metrics`` of any serve process counts the work of all of them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.http.conftest import new_phone
 from tests.integration.http.server import Server, barbershop, create_manager, environment, running_server
@@ -23,6 +27,8 @@ from tests.integration.pipeline.support import DEFAULT_REDIS_URL, REDIS_URL_ENV,
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 PASSWORD = "a long password for the workers test"
+METRICS_TOKEN = "workers-metrics-token"
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 SECRET_KEY = "workers-log-test-secret-" + "w" * 32
 
 
@@ -70,6 +76,7 @@ def env(postgres_database_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
         BARBERSHOP_SECRET_KEY=SECRET_KEY,
         BARBERSHOP_LOCAL_CHANNEL_ECHO="false",
         BARBERSHOP_LOCAL_CHANNEL="true",  # the welcome messages go to the local channel on PostgreSQL too
+        BARBERSHOP_METRICS_TOKEN=METRICS_TOKEN,
     )
     forget_queue(redis_url, stream)
 
@@ -114,16 +121,59 @@ def _requests(server: Server, env: dict[str, str], phones: list[str]) -> int:
     return sent
 
 
+def _samples(text: str, name: str, **labels: str) -> list[float]:
+    return [
+        float(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items())
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_worker_sends(port: int, wanted: int) -> float:
+    """The worker's own ``/metrics``: notifications it sent, once at least ``wanted`` (or 60 s)."""
+    sent = 0.0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=SCRAPER)
+        except httpx.TransportError:
+            time.sleep(0.2)
+            continue
+        assert answer.status_code == 200, answer.text
+        found = re.search(r'^barbershop_notification_attempts_total\{result="sent"\} (\S+)$', answer.text, re.M)
+        sent = float(found.group(1)) if found else 0.0
+        if sent >= wanted:
+            break
+        time.sleep(0.2)
+    return sent
+
+
 def test_every_process_logs_access_lines_with_every_phone_masked(env: dict[str, str], tmp_path: Path) -> None:
     data_dir = Path(env["BARBERSHOP_DATA_DIR"])
     phones = [new_phone() for _ in range(3)]
     worker: Process | None = None
+    metrics_port = _free_port()
     with running_server(data_dir, tmp_path, env, "--workers", "2") as server:
-        worker = Process("worker", ["worker", "--concurrency", "2"], env, tmp_path)
+        worker = Process("worker", ["worker", "--concurrency", "2", "--metrics-port", str(metrics_port)], env, tmp_path)
         assert create_manager(env, "admin", PASSWORD).returncode == 0
         sent = _requests(server, env, phones)
         worker.wait_for_output("worker started")
+        # Each scrape on a new connection, so both serve processes answer some: each counts all.
+        scrapes = [httpx.get(f"{server.base_url}/metrics", headers=SCRAPER) for _ in range(6)]
+        worker_sent = _wait_for_worker_sends(metrics_port, len(phones))
         worker.stop()
+    for scrape in scrapes:
+        assert scrape.status_code == 200, scrape.text
+        assert _samples(scrape.text, "barbershop_registrations_total", outcome="created") == [3.0]
+        assert _samples(scrape.text, "barbershop_partner_registrations_total", outcome="created") == [3.0]
+    assert worker_sent >= len(phones)
     logs = server.stderr + server.stdout + worker.output()
 
     access_lines = [line for line in logs.splitlines() if " uvicorn.access: " in line]

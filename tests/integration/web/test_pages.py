@@ -498,6 +498,21 @@ def test_the_card_shows_the_client_and_its_messages(logged_in: Pages) -> None:
     assert "data-notification=" in card.text
 
 
+def test_the_card_shows_its_journal_masked_and_records_that_it_was_read(logged_in: Pages) -> None:
+    phone = new_phone()
+    client_id = logged_in.api.register(phone, first_name="Софья").json()["client_id"]
+
+    card = logged_in.get(f"/clients/{client_id}")
+
+    journal = card.text[card.text.index("Журнал") :]
+    assert "client_created" in journal
+    assert "registration_completed" in journal
+    assert f"{phone[:5]}*****{phone[-2:]}" in journal
+    assert phone not in journal
+    viewed = logged_in.api.get("/api/audit", params={"action": "audit_viewed", "client_id": client_id}).json()
+    assert [item["client_id"] for item in viewed["items"]] == [client_id]
+
+
 def test_an_unknown_client_is_a_russian_404_page(logged_in: Pages) -> None:
     answer = logged_in.get("/clients/999999")
 

@@ -17,6 +17,7 @@ from entrypoints.http.convert import manager_body
 from entrypoints.http.openapi import BODY_PROBLEMS, example, ok, problems
 from entrypoints.http.problems import example_document, too_many_attempts
 from entrypoints.http.schemas import ChangePasswordRequest, LoginRequest, LoginResponse, ManagerOut
+from entrypoints.metrics import counted_login
 
 _LOGIN = "/api/auth/login"
 _CHANGE = "/api/auth/change-password"
@@ -75,8 +76,9 @@ async def login(
     wait = await throttle.begin(data.login, address)
     if wait is not None:
         raise too_many_attempts(wait)
-    manager = await authenticate_manager(
-        data.login, data.password, uow_factory=container.uow_factory, hasher=container.hasher
+    manager = await counted_login(
+        "manager",
+        authenticate_manager(data.login, data.password, uow_factory=container.uow_factory, hasher=container.hasher),
     )
     await throttle.succeeded(data.login, address)
     issued = signer_of(request.app.state).issue(manager.id, manager.session_version)

@@ -52,6 +52,7 @@ from entrypoints.http.client_schemas import (
 from entrypoints.http.openapi import BODY_PROBLEMS, CLIENT_SECURITY, example, ok, problems
 from entrypoints.http.problems import example_document, too_many_attempts, unauthorized
 from entrypoints.http.request_id import request_id_of
+from entrypoints.metrics import counted_login
 
 _LOGIN: Final = "/api/client/auth/login"
 _CHANGE: Final = "/api/client/auth/change-password"
@@ -159,8 +160,11 @@ async def client_login(
     wait = await throttle.begin(counted, address, scope=CLIENT_LOGIN_SCOPE)
     if wait is not None:
         raise too_many_attempts(wait)
-    account = await authenticate_client(
-        SignIn(data.login, data.password, request_id_of(request.scope)), container.client_accounts()
+    account = await counted_login(
+        "client",
+        authenticate_client(
+            SignIn(data.login, data.password, request_id_of(request.scope)), container.client_accounts()
+        ),
     )
     await throttle.succeeded(counted, address, scope=CLIENT_LOGIN_SCOPE)
     return _token_body(request, account, container)

@@ -24,6 +24,7 @@ from entrypoints.http.convert import to_body
 from entrypoints.http.openapi import BODY_PROBLEMS, MANAGER_PROBLEMS, example, ok, problems
 from entrypoints.http.problems import example_document
 from entrypoints.http.schemas import Link, RegistrationOut, RegistrationRequest, client_links
+from entrypoints.metrics import counted_registration
 
 _PATH = "/api/registrations"
 _ACTIVE = ("sms", "telegram", "whatsapp", "local")
@@ -127,18 +128,21 @@ async def register(
     context: NamedDependency[Context],
     registration: NamedDependency[RegistrationDeps],
 ) -> Response[RegistrationOut]:
-    result = await register_client(
-        RegisterClient(
-            phone=data.phone,
-            first_name=data.first_name,
-            context=context,
-            channel=data.channel,
-            template_code=data.template_code,
-            consents=data.consents,
-            channel_accounts=data.channel_accounts,
-            postpone_notification=data.postpone_notification,
+    result = await counted_registration(
+        register_client(
+            RegisterClient(
+                phone=data.phone,
+                first_name=data.first_name,
+                context=context,
+                channel=data.channel,
+                template_code=data.template_code,
+                consents=data.consents,
+                channel_accounts=data.channel_accounts,
+                postpone_notification=data.postpone_notification,
+            ),
+            registration,
         ),
-        registration,
+        idempotent=lambda done: done.idempotent,
     )
     links = client_links(result.client_id)
     if result.notification_id is not None:

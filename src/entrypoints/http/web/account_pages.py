@@ -61,6 +61,7 @@ from entrypoints.http.web.security import (
     start_scheme_session,
     web_keys,
 )
+from entrypoints.metrics import counted_login
 
 CLIENT_PAGES: Final = SessionScheme(
     session_cookie="barbershop_client_session",
@@ -164,8 +165,9 @@ async def client_login_submit(request: Request[Any, Any, Any], container: NamedD
     if wait is not None:
         return refuse(too_many_attempts(wait).detail, 429)
     try:
-        account = await authenticate_client(
-            SignIn(login, password, request_id_of(request.scope)), container.client_accounts()
+        account = await counted_login(
+            "client",
+            authenticate_client(SignIn(login, password, request_id_of(request.scope)), container.client_accounts()),
         )
     except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
         return refuse(unusable.message, 401)

@@ -24,6 +24,7 @@ from entrypoints.http.tokens import InvalidToken
 from entrypoints.http.web.forms import read_form
 from entrypoints.http.web.rendering import render
 from entrypoints.http.web.security import end_session, safe_next, session_of, start_session, web_keys
+from entrypoints.metrics import counted_login
 
 _MAX_LOGIN_LENGTH: Final = 64
 _CURRENT: Final = "current_password"
@@ -79,8 +80,9 @@ async def login_submit(request: Request[Any, Any, Any], container: NamedDependen
     if wait is not None:
         return refuse(too_many_attempts(wait).detail, 429)
     try:
-        manager = await authenticate_manager(
-            login, password, uow_factory=container.uow_factory, hasher=container.hasher
+        manager = await counted_login(
+            "manager",
+            authenticate_manager(login, password, uow_factory=container.uow_factory, hasher=container.hasher),
         )
     except InvalidCredentials:
         return refuse(_BAD_CREDENTIALS, 401)

@@ -13,11 +13,13 @@ from litestar.response import Redirect, Template
 from barbershop_core.errors import InvalidPhone, PersonExists, ValidationError
 from barbershop_core.model import CONSENT_TYPES
 from barbershop_core.use_cases._shared import Context
+from barbershop_core.use_cases.audit_trail import ReadAuditTrail, read_audit_trail
 from barbershop_core.use_cases.clients import UpdateClient, find_clients_by_phone, get_client_card, update_client
 from barbershop_core.use_cases.reference_data import list_channels
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_core.use_cases.timeline import client_timeline
 from barbershop_core.values import PhoneNumber
+from entrypoints.http.controllers.audit import event_body
 from entrypoints.http.params import ClientId
 from entrypoints.http.web.forms import Form, read_form
 from entrypoints.http.web.rendering import render
@@ -80,14 +82,27 @@ def _search_page(
     )
 
 
+JOURNAL_SIZE: Final = 50
+"""The card shows the newest events; ``GET /api/audit?client_id=`` pages through the rest."""
+
+
 @get("/clients/{client_id:int}")
 async def client_card_page(
-    request: Request[Any, Any, Any], client_id: ClientId, registration: NamedDependency[RegistrationDeps]
+    request: Request[Any, Any, Any],
+    client_id: ClientId,
+    registration: NamedDependency[RegistrationDeps],
+    context: NamedDependency[Context],
 ) -> Template:
     channels = await list_channels(uow_factory=registration.uow_factory)
     card = await get_client_card(client_id, uow_factory=registration.uow_factory)
     client = client_view(card, channel_titles(channels))
     timeline = await client_timeline(client_id, uow_factory=registration.uow_factory)
+    # «Журнал»: who registered the client, who saw their data, what was sent (the reading is audited).
+    journal = await read_audit_trail(
+        ReadAuditTrail(context, client_id=client_id, limit=JOURNAL_SIZE),
+        uow_factory=registration.uow_factory,
+        clock=registration.clock,
+    )
     return render(
         request,
         "client.html",
@@ -96,6 +111,7 @@ async def client_card_page(
             attrs.evolve(step, channel=channel_titles(channels).get(step.channel, step.channel)) for step in timeline
         ],
         step_words=STEP_WORDS,
+        journal=[event_body(event) for event in journal.events],
         channels=channel_options(channels),
         title=f"Клиент №{client.id}",
         nav="search",

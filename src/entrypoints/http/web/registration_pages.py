@@ -31,6 +31,7 @@ from entrypoints.http.params import MAX_ID, ClientId
 from entrypoints.http.web.forms import Form, read_form
 from entrypoints.http.web.rendering import render
 from entrypoints.http.web.views import ChannelOption, NotificationView, channel_options, channel_titles, client_view
+from entrypoints.metrics import counted_registration
 
 
 @attrs.frozen(kw_only=True)
@@ -166,17 +167,20 @@ async def submit_registration(
     options = channel_options(await list_channels(uow_factory=registration.uow_factory))
     values = RegistrationValues.from_form(form, options)
     try:
-        result = await register_client(
-            RegisterClient(
-                phone=values.phone,
-                first_name=values.first_name,
-                context=context,
-                channel=values.channel,
-                consents=values.consents,
-                channel_accounts=values.accounts,
-                postpone_notification=values.postpone,
+        result = await counted_registration(
+            register_client(
+                RegisterClient(
+                    phone=values.phone,
+                    first_name=values.first_name,
+                    context=context,
+                    channel=values.channel,
+                    consents=values.consents,
+                    channel_accounts=values.accounts,
+                    postpone_notification=values.postpone,
+                ),
+                registration,
             ),
-            registration,
+            idempotent=lambda done: done.idempotent,
         )
     except (
         InvalidPhone,
