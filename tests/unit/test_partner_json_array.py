@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 
 from entrypoints.http.partner_errors import PartnerRefusal
 from entrypoints.http.partner_json import decode_json_array
+from entrypoints.http.partner_ndjson import lines
 from entrypoints.http.partner_openapi import EMPTY_BODY, MALFORMED_JSON, NOT_AN_ARRAY, TOO_MANY_PARTICIPANTS
 
 MiB = 1024 * 1024
@@ -54,3 +56,16 @@ def test_elements_come_back_in_order_with_decimal_prices() -> None:
 )
 def test_a_body_that_is_not_a_bounded_json_array_is_refused_with_its_message(raw: bytes, message: str) -> None:
     assert refusal(raw) == message
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def test_lines_are_cut_across_chunks_and_an_overlong_line_is_dropped_as_it_arrives() -> None:
+    source = chunks(b'{"a"', b": 1}\n\n  \n[2", b"]\n" + b"x" * 5, b"x" * 10, b"xx\n{}")
+
+    found = [line async for line in lines(source, max_line=8)]
+
+    assert found == [b'{"a": 1}', b"[2]", None, b"{}"]

@@ -447,6 +447,9 @@ class RegisterPromoParticipants:
     partner: Partner
     idempotency_key: str | None = None
     request_id: str | None = None
+    positions: Sequence[int] | None = None
+    """Each participant's number in a longer stream, for its key ``<key>/<position>``
+    (by default its index in this batch)."""
 
 
 @attrs.frozen
@@ -481,7 +484,10 @@ async def register_promo_participants(batch: RegisterPromoParticipants, deps: Pr
         raise EmptyBatch()
     if len(batch.participants) > MAX_BATCH:
         raise BatchTooLarge()
-    key = None if batch.idempotency_key is None else _batch_key(batch.idempotency_key)
+    positions = range(len(batch.participants)) if batch.positions is None else batch.positions
+    if len(positions) != len(batch.participants):
+        raise ValueError("one position per participant")
+    key = None if batch.idempotency_key is None else _batch_key(batch.idempotency_key, max(positions))
     results: list[PromoItemResult | None] = [None] * len(batch.participants)
     registrations: list[tuple[int, PromoRegistration]] = []
     for index, payload in enumerate(batch.participants):
@@ -495,16 +501,20 @@ async def register_promo_participants(batch: RegisterPromoParticipants, deps: Pr
         registrations.append((index, registration))
     if registrations:
         try:
-            await _register_batch(batch, key, registrations, results, deps)
+            await _register_batch(batch, key, registrations, results, deps, positions)
         except StorageUnavailable as exc:
             log.error("ERROR_REGISTER_CLIENTS partner=%s participants=%s", batch.partner.id, len(registrations))
             raise TemporaryError() from exc
     return [result for result in results if result is not None]
 
 
-def _batch_key(raw: str) -> str:
+def _batch_key(raw: str, last_position: int) -> str:
     key = raw.strip()
-    if not key or len(key) > BATCH_IDEMPOTENCY_KEY_MAX or not key.isprintable():
+    if (
+        not key
+        or len(key) > IDEMPOTENCY_KEY_MAX - len(f"/{max(last_position, MAX_BATCH - 1)}")
+        or not key.isprintable()
+    ):
         raise ValidationError("Некорректный заголовок Idempotency-Key", field="Idempotency-Key")
     return key
 
@@ -515,11 +525,12 @@ async def _register_batch(
     registrations: list[tuple[int, PromoRegistration]],
     results: list[PromoItemResult | None],
     deps: PromoDeps,
+    positions: Sequence[int],
 ) -> None:
     for attempt in range(2):
         try:
             async with deps.uow_factory() as uow:
-                outcome = await _write_batch(uow, batch, key, registrations, deps)
+                outcome = await _write_batch(uow, batch, key, registrations, deps, positions)
                 await uow.commit()
         except UniqueViolation:
             # Another request made one of these persons or clients a moment ago: now it is known.
@@ -537,6 +548,7 @@ async def _write_batch(
     key: str | None,
     registrations: list[tuple[int, PromoRegistration]],
     deps: PromoDeps,
+    positions: Sequence[int],
 ) -> dict[int, PromoItemResult]:
     now = deps.clock.now()
     scope = str(Actor.partner(batch.partner.id))
@@ -545,7 +557,7 @@ async def _write_batch(
     owners: dict[str, _Item] = {}
     for index, registration in registrations:
         fingerprint = registration.fingerprint()
-        record_key = f"auto:{fingerprint}" if key is None else f"key:{key}/{index}"
+        record_key = f"auto:{fingerprint}" if key is None else f"key:{key}/{positions[index]}"
         record = IdempotencyRecord(scope, record_key, fingerprint, now, now + lifetime)
         item = _Item(index, registration, record, owners.get(record_key))
         owners.setdefault(record_key, item)

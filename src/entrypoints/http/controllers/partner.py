@@ -19,10 +19,12 @@ participant ``i`` is the key ``<key>/<i>``, so a retried request replays its ans
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
 
 from litestar import Request, Response, Router, post
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import HeaderParameter
 
 from barbershop_core.model import Partner
@@ -37,8 +39,9 @@ from barbershop_core.use_cases.promo import (
     register_promo_participant,
     register_promo_participants,
 )
+from entrypoints.http import partner_ndjson as ndjson
 from entrypoints.http.auth import provide_partner, require_partner
-from entrypoints.http.partner_errors import bad_request, handle_partner_exception, item_error
+from entrypoints.http.partner_errors import BAD_IDEMPOTENCY_KEY, bad_request, handle_partner_exception, item_error
 from entrypoints.http.partner_json import decode_json, decode_json_array
 from entrypoints.http.partner_openapi import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -87,12 +90,15 @@ BulkIdempotencyKey = Annotated[
 ]
 
 
-def _require_json(request: Request[Any, Any, Any]) -> None:
+def _media_type(request: Request[Any, Any, Any]) -> str | None:
     content_type = request.headers.get("content-type")
-    if content_type is not None:
-        media_type = content_type.partition(";")[0].strip().lower()
-        if media_type != "application/json" and not media_type.endswith("+json"):
-            raise bad_request(NOT_JSON)
+    return None if content_type is None else content_type.partition(";")[0].strip().lower()
+
+
+def _require_json(request: Request[Any, Any, Any]) -> None:
+    media_type = _media_type(request)
+    if media_type is not None and media_type != "application/json" and not media_type.endswith("+json"):
+        raise bad_request(NOT_JSON)
 
 
 async def _json_body(request: Request[Any, Any, Any]) -> object:
@@ -150,7 +156,7 @@ async def register_client(
     operation_id="registerPromoClients",
     operation_class=RegisterClientsOperation,
     responses=REGISTER_CLIENTS_RESPONSES,
-    request_max_body_size=BULK_MAX_BODY,
+    request_max_body_size=ndjson.MAX_BODY,
 )
 async def register_clients(
     request: Request[Any, Any, Any],
@@ -158,9 +164,11 @@ async def register_clients(
     promo: NamedDependency[PromoDeps],
     request_id: NamedDependency[str],
     idempotency_key: BulkIdempotencyKey = None,
-) -> Response[dict[str, list[dict[str, Any]]]]:
+) -> Response[Any]:
+    if _media_type(request) == ndjson.MEDIA_TYPE:
+        return _stream(request, partner, promo, request_id, idempotency_key)
     _require_json(request)
-    payload = decode_json_array(await request.body(), MAX_BULK)
+    payload = decode_json_array(await _bounded_body(request, BULK_MAX_BODY), MAX_BULK)
     if not payload:
         raise bad_request(NO_PARTICIPANTS)
     results = await register_promo_participants(
@@ -174,6 +182,38 @@ async def register_clients(
         refused=sum(1 for r in results if r.error is not None),
     )
     return Response({"results": answers})
+
+
+async def _bounded_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    """The body, refused once longer than ``limit`` (the route's own bound is the stream's)."""
+    if (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _stream(
+    request: Request[Any, Any, Any], partner: Partner, promo: PromoDeps, request_id: str, raw_key: str | None
+) -> ndjson.NdjsonStream:
+    key = None if raw_key is None else raw_key.strip()
+    if key is not None and (not key or len(key) > ndjson.KEY_MAX or not key.isprintable()):
+        raise bad_request(BAD_IDEMPOTENCY_KEY)
+
+    async def results() -> AsyncIterator[bytes]:
+        counts = ndjson.StreamCounts()
+        async for out in ndjson.register_stream(
+            ndjson.lines(request.stream()), partner, promo, key, request_id, counts
+        ):
+            yield out
+        trace_bulk(request, registered=counts.registered, replayed=counts.replayed, refused=counts.refused)
+
+    return ndjson.NdjsonStream(results(), media_type=ndjson.MEDIA_TYPE)
 
 
 def _answer(result: PromoItemResult) -> dict[str, Any]:
