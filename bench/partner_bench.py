@@ -43,6 +43,8 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,18 @@ class Bulk:
 
 
 @dataclass
+class Stream:
+    participants: int = 0
+    seconds: float = 0.0
+    errors: int = 0
+    server_peak_rss_mib: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.participants / self.seconds if self.seconds else 0.0
+
+
+@dataclass
 class Raw:
     tps: float = 0.0
     transactions: int = 0
@@ -102,6 +116,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bulk-requests", type=int, default=5)
     parser.add_argument("--bulk-size", type=int, default=1000)
     parser.add_argument("--bulk-concurrency", type=int, default=1, help="bulk requests in flight")
+    parser.add_argument("--stream-lines", type=int, default=100_000, help="lines of the one NDJSON stream")
     parser.add_argument("--pgbench", default=shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench")
     parser.add_argument("--pgbench-duration", type=int, default=20)
     parser.add_argument(
@@ -150,6 +165,25 @@ def _free_port() -> int:
         return port
 
 
+SERVER_PIDS: list[int] = []
+"""The running ``barbershop serve`` (for its peak RSS)."""
+
+
+def peak_rss_mib() -> float:
+    """The largest peak RSS (VmHWM) of the server and its worker processes, in MiB."""
+    pids = list(SERVER_PIDS)
+    for pid in SERVER_PIDS:
+        with contextlib.suppress(OSError):
+            pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    peak = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+    return peak / 1024
+
+
 @contextlib.contextmanager
 def running_server(env: dict[str, str], workers: int, logs: Path) -> Iterator[str]:
     port = _free_port()
@@ -168,8 +202,10 @@ def running_server(env: dict[str, str], workers: int, logs: Path) -> Iterator[st
                 if time.monotonic() > deadline:
                     raise SystemExit("barbershop serve did not start in 60 s")
                 time.sleep(0.2)
+            SERVER_PIDS.append(process.pid)
             yield base_url
         finally:
+            SERVER_PIDS.remove(process.pid)
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=30)
@@ -262,7 +298,121 @@ async def drive_bulk(base_url: str, key: str, requests: int, size: int, concurre
     return result
 
 
+async def drive_stream(base_url: str, key: str, lines: int) -> Stream:
+    """One NDJSON request of ``lines`` participants, sent and read as it goes."""
+    phones = _phones("913")
+
+    async def body() -> Any:
+        for start in range(0, lines, 1000):
+            yield "".join(_participant(next(phones)) + "\n" for _ in range(min(1000, lines - start))).encode()
+
+    result = Stream()
+    async with _client(base_url, key, 1) as client:
+        started = time.perf_counter()
+        headers = {"Content-Type": "application/x-ndjson"}
+        async with client.stream("POST", BULK, content=body(), headers=headers, timeout=None) as answer:
+            if answer.status_code != 200:
+                result.errors = lines
+            else:
+                async for line in answer.aiter_lines():
+                    if '"client_id"' in line:
+                        result.participants += 1
+                    elif line:
+                        result.errors += 1
+        result.seconds = time.perf_counter() - started
+    result.server_peak_rss_mib = peak_rss_mib()
+    return result
+
+
 # --- the raw SQL ------------------------------------------------------------------------------
+
+
+def _psycopg_sql(statement: Any) -> str:
+    """A SQLAlchemy ``text()`` of the adapter in psycopg's parameter style."""
+    return re.sub(r"(?<!:):(\w+)", r"%(\1)s", str(statement))
+
+
+def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -> Bulk:
+    """The set-based statements of the app's batch (claim, persons, their ids, clients,
+    purchases, records, audit), for the same rows, straight through psycopg."""
+    from adapters.sqlalchemy import promo_batches as sql_of  # noqa: PLC0415 -- the bench runs without src on the path otherwise
+
+    statements = {
+        name: _psycopg_sql(getattr(sql_of, name))
+        for name in ("_PG_CLAIM", "_PG_PERSONS", "_PG_PERSON_IDS", "_PG_CLIENTS", "_PG_PURCHASES", "_PG_COMPLETE")
+    }
+    audit = (
+        "INSERT INTO audit_events (action, actor, occurred_at, person_id, client_id, masked_phone, details) "
+        "SELECT 'promo_registered', %(actor)s, %(now)s, p, c, m, CAST('{}' AS jsonb) "
+        "FROM unnest(CAST(%(persons)s AS bigint[]), CAST(%(clients)s AS bigint[]), CAST(%(masked)s AS text[])) "
+        "AS r(p, c, m)"
+    )
+    phones = _phones("914")
+    scope = f"partner:{partner_id}"
+    result = Bulk()
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        started = time.perf_counter()
+        for _ in range(batches):
+            batch = [next(phones) for _ in range(size)]
+            now = datetime.now(UTC)
+            later = now + timedelta(minutes=5)
+            records = {
+                "scopes": [scope] * size,
+                "keys": [f"auto:{uuid.uuid4().hex}" for _ in batch],
+                "fingerprints": ["f" * 64] * size,
+                "created": [now] * size,
+                "expires": [later] * size,
+                "states": ["in_flight"] * size,
+                "results": [None] * size,
+            }
+            with connection.transaction():
+                connection.execute(statements["_PG_CLAIM"], records).fetchall()
+                connection.execute(
+                    statements["_PG_PERSONS"], {"now": now, "phones": batch, "first_names": ["Иван"] * size}
+                )
+                found = connection.execute(statements["_PG_PERSON_IDS"], {"phones": batch})
+                ids = {phone: pid for pid, phone in found}
+                persons = [ids[phone] for phone in batch]
+                clients = connection.execute(
+                    statements["_PG_CLIENTS"],
+                    {
+                        "now": now,
+                        "registered_by": scope,
+                        "source": f"partner:{PARTNER}",
+                        "person_ids": persons,
+                        "full_names": [_FIO] * size,
+                        "emails": ["ivanov@mail.ru"] * size,
+                    },
+                ).fetchall()
+                by_person = {pid: cid for cid, pid in clients}
+                client_ids = [by_person[pid] for pid in persons]
+                connection.execute(
+                    statements["_PG_PURCHASES"],
+                    {
+                        "client_ids": [cid for cid in client_ids for _ in range(2)],
+                        "partner_ids": [partner_id] * (2 * size),
+                        "names": ["Телевизор Samsung", "Кабель"] * size,
+                        "prices": [Decimal("40000.00"), Decimal("499.99")] * size,
+                        "registered": [now] * (2 * size),
+                    },
+                )
+                connection.execute(
+                    statements["_PG_COMPLETE"], records | {"states": ["completed"] * size, "results": client_ids}
+                )
+                connection.execute(
+                    audit,
+                    {
+                        "actor": scope,
+                        "now": now,
+                        "persons": persons,
+                        "clients": client_ids,
+                        "masked": ["+7914*****00"] * size,
+                    },
+                )
+            result.participants += size
+        result.seconds = time.perf_counter() - started
+    return result
+
 
 SCRIPTS = Path(__file__).with_name("sql")
 SAME_SQL = SCRIPTS / "same.sql"
@@ -337,12 +487,14 @@ def _partner_of(database_url: str) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def _load(args: argparse.Namespace, base_url: str, key: str) -> tuple[Single, Bulk]:
+def _load(args: argparse.Namespace, base_url: str, key: str) -> tuple[Single, Bulk, Stream]:
     print(f"single: {args.concurrency} in flight, {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured…")
     single = asyncio.run(drive_single(base_url, key, args.concurrency, args.warmup, args.duration))
     print(f"bulk: {args.bulk_requests} × {args.bulk_size} participants, {args.bulk_concurrency} in flight…")
     bulk = asyncio.run(drive_bulk(base_url, key, args.bulk_requests, args.bulk_size, args.bulk_concurrency))
-    return single, bulk
+    print(f"stream: one NDJSON request of {args.stream_lines} participants…")
+    stream = asyncio.run(drive_stream(base_url, key, args.stream_lines))
+    return single, bulk, stream
 
 
 def _raw(args: argparse.Namespace, database_url: str) -> tuple[Raw, Raw]:
@@ -361,7 +513,16 @@ def _raw(args: argparse.Namespace, database_url: str) -> tuple[Raw, Raw]:
     return same, minimal
 
 
-def report(args: argparse.Namespace, facts: dict[str, str], single: Single, bulk: Bulk, same: Raw, minimal: Raw) -> str:
+def report(
+    args: argparse.Namespace,
+    facts: dict[str, str],
+    single: Single,
+    bulk: Bulk,
+    same: Raw,
+    minimal: Raw,
+    stream: Stream,
+    set_based: Bulk,
+) -> str:
     ratio = single.rate / same.tps if same.tps else 0.0
     rows = [
         ("single POST /api/register-client, requests/s", f"{single.rate:,.0f}"),
@@ -374,6 +535,15 @@ def report(args: argparse.Namespace, facts: dict[str, str], single: Single, bulk
         ("ratio single / raw same SQL", f"{ratio:.0%}"),
         ("ratio single / raw minimal SQL (target ≥ 50 %)", f"{(single.rate / minimal.tps if minimal.tps else 0):.0%}"),
         ("ratio bulk / raw same SQL", f"{(bulk.rate / same.tps if same.tps else 0):.0%}"),
+        ("NDJSON stream, participants/s", f"{stream.rate:,.0f}"),
+        ("NDJSON stream participants refused", str(stream.errors)),
+        ("server peak RSS after the stream, MiB", f"{stream.server_peak_rss_mib:,.0f}"),
+        ("raw set-based SQL (psycopg), participants/s", f"{set_based.rate:,.0f}"),
+        (
+            "ratio bulk / raw set-based SQL (target ≥ 50 %)",
+            f"{(bulk.rate / set_based.rate if set_based.rate else 0):.0%}",
+        ),
+        ("ratio stream / raw set-based SQL", f"{(stream.rate / set_based.rate if set_based.rate else 0):.0%}"),
     ]
     width = max(len(name) for name, _ in rows)
     lines = [
@@ -397,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.target:
             database_url, base_url, key = args.database_url, args.target, args.api_key
             facts = machine(database_url)
-            single, bulk = _load(args, base_url, key)
+            single, bulk, stream = _load(args, base_url, key)
         else:
             database_url = stack.enter_context(_bench_database(args.admin_url))
             facts = machine(database_url)
@@ -410,10 +580,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("partner create printed no key")
             key = key_line.group(0)
             with running_server(env, args.workers, data_dir) as base_url:
-                single, bulk = _load(args, base_url, key)
+                single, bulk, stream = _load(args, base_url, key)
         same, minimal = _raw(args, database_url)
+        print(f"raw set-based SQL through psycopg: {args.bulk_requests} batches of {args.bulk_size}…")
+        set_based = raw_set_based(database_url, _partner_of(database_url)[0], args.bulk_requests, args.bulk_size)
     facts["load_average_at_end"] = _load_average()
-    table = report(args, facts, single, bulk, same, minimal)
+    table = report(args, facts, single, bulk, same, minimal, stream, set_based)
     print()
     print(table)
     if args.json:
@@ -424,10 +596,14 @@ def main(argv: list[str] | None = None) -> int:
             "bulk": asdict(bulk) | {"rate": bulk.rate},
             "raw_same_sql": asdict(same),
             "raw_minimal_sql": asdict(minimal),
+            "stream": asdict(stream) | {"rate": stream.rate},
+            "raw_set_based_sql": asdict(set_based) | {"rate": set_based.rate},
             "ratios": {
                 "single_over_same_sql": single.rate / same.tps if same.tps else None,
                 "single_over_minimal_sql": single.rate / minimal.tps if minimal.tps else None,
                 "bulk_over_same_sql": bulk.rate / same.tps if same.tps else None,
+                "bulk_over_set_based_sql": bulk.rate / set_based.rate if set_based.rate else None,
+                "stream_over_set_based_sql": stream.rate / set_based.rate if set_based.rate else None,
             },
         }
         args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")

@@ -41,13 +41,15 @@ from barbershop_core.ports import (
     NotificationChannel,
     NotificationQueue,
     OutgoingMessage,
+    PromoParticipantIds,
+    PromoParticipantRow,
     QueueUnavailable,
     ReferenceSnapshot,
     SecretUnreadable,
     SendReceipt,
     UniqueViolation,
 )
-from barbershop_core.values import PhoneNumber
+from barbershop_core.values import Login, PhoneNumber
 
 log = logging.getLogger("tests.fakes")
 
@@ -477,6 +479,40 @@ class FakeIdempotency(_Repository):
         return len(expired)
 
 
+class FakePromoBatches(_Repository):
+    """The set-based port by the other fake repositories, row by row."""
+
+    table = "promo"
+
+    async def claim(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
+        self._uow.db.check("promo.claim")
+        return [await self._uow.idempotency.add_if_new(record) for record in records]
+
+    async def participants(
+        self, rows: Sequence[PromoParticipantRow], *, now: datetime, registered_by: str, source: str
+    ) -> Sequence[PromoParticipantIds]:
+        self._uow.db.check("promo.participants")
+        found: list[PromoParticipantIds] = []
+        for row in rows:
+            person = Person(row.phone, row.full_name.first_name, Login.from_phone(row.phone), now)
+            person = await self._uow.persons.add_if_new(person) or person
+            client = Client(person.id, now, registered_by, source, full_name=row.full_name, email=row.email)
+            known = await self._uow.clients.add_if_new(client)
+            if known is not None and (known.full_name is None or known.email is None):
+                known = attrs.evolve(known, full_name=known.full_name or row.full_name, email=known.email or row.email)
+                await self._uow.clients.save(known)
+            client = known or client
+            found.append(PromoParticipantIds(person.id, client.id))
+        return found
+
+    async def add_purchases(self, purchases: Sequence[Purchase]) -> None:
+        await self._uow.purchases.add_many(purchases)
+
+    async def complete(self, records: Sequence[IdempotencyRecord]) -> None:
+        for record in records:
+            await self._uow.idempotency.save(record)
+
+
 class FakeUnitOfWork:
     """Collects audit events and touched notifications like the SQL unit of work does."""
 
@@ -497,6 +533,7 @@ class FakeUnitOfWork:
         self.purchases = FakePurchases(self)
         self.idempotency = FakeIdempotency(self)
         self.provider_reports = FakeProviderReports(self)
+        self.promo = FakePromoBatches(self)
 
     async def __aenter__(self) -> Self:
         self.db.check("begin")

@@ -33,7 +33,7 @@ from barbershop_core.model import (
     ProviderReport,
     Purchase,
 )
-from barbershop_core.values import PhoneNumber
+from barbershop_core.values import Email, FullName, PhoneNumber
 
 
 class StorageUnavailable(Exception):
@@ -216,6 +216,43 @@ class IdempotencyRepository(Protocol):
     async def purge_expired(self, now: datetime) -> int: ...
 
 
+@attrs.frozen
+class PromoParticipantRow:
+    """One distinct phone of a promo batch: the person and client to find or make."""
+
+    phone: PhoneNumber
+    full_name: FullName
+    email: Email
+
+
+@attrs.frozen
+class PromoParticipantIds:
+    person_id: int
+    client_id: int
+
+
+class PromoBatchRepository(Protocol):
+    """Set-based writes of a promo batch: a handful of statements whatever its size."""
+
+    async def claim(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
+        """Insert each record whose ``(scope, key)`` is free (keys are distinct); for each,
+        None when it was inserted, else the record already there (a concurrent claim of the
+        same key is waited for)."""
+
+    async def participants(
+        self, rows: Sequence[PromoParticipantRow], *, now: datetime, registered_by: str, source: str
+    ) -> Sequence[PromoParticipantIds]:
+        """For each row (phones are distinct), in order: its person and client, found or made.
+        A new person's first name is the full name's; a known client without a full name or
+        e-mail gets the row's."""
+
+    async def add_purchases(self, purchases: Sequence[Purchase]) -> None:
+        """Every purchase in one statement (their ids are not read back)."""
+
+    async def complete(self, records: Sequence[IdempotencyRecord]) -> None:
+        """Insert or update every record by ``(scope, key)`` in one statement."""
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; leaving without commit rolls back.
 
@@ -237,6 +274,7 @@ class UnitOfWork(Protocol):
     purchases: PurchaseRepository
     idempotency: IdempotencyRepository
     provider_reports: ProviderReportRepository
+    promo: PromoBatchRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -28,7 +28,7 @@ from barbershop_core.model import (
     Purchase,
     TemplateKind,
 )
-from barbershop_core.ports import UniqueViolation
+from barbershop_core.ports import PromoParticipantIds, PromoParticipantRow, UniqueViolation
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
 from tests.integration.sql_fixtures import (
@@ -976,3 +976,75 @@ async def test_a_purge_deletes_events_older_than_its_limit_and_the_trail_stays_a
             async with backend.sql.begin() as connection:
                 await connection.execute(sa.delete(tables.audit_events))
         assert await backend.count(tables.audit_purges) == 1
+
+
+# -- promo batches (set-based) --------------------------------------------------------------
+
+
+def a_row(phone: PhoneNumber, full_name: str = "Иванов Иван") -> PromoParticipantRow:
+    return PromoParticipantRow(phone, FullName(full_name), Email("ivan@example.com"))
+
+
+async def test_promo_participants_are_found_or_made_in_order_and_fill_a_known_client(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        known = await add_client(uow, OTHER_PHONE)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        ids = await uow.promo.participants(
+            [a_row(PHONE, "Петров Пётр"), a_row(OTHER_PHONE)], now=NOW, registered_by="partner:1", source="partner:x"
+        )
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        again = await uow.promo.participants([a_row(PHONE)], now=NOW, registered_by="partner:1", source="partner:x")
+        made = await uow.clients.get_with_person(ids[0].client_id)
+        filled = await uow.clients.get(known.id)
+    assert ids[1] == PromoParticipantIds(known.person_id, known.id)
+    assert again == [ids[0]]
+    assert made is not None
+    client, person = made
+    assert (client.source, client.registered_by, str(client.full_name)) == ("partner:x", "partner:1", "Петров Пётр")
+    assert (person.phone, str(person.first_name), person.login.value) == (PHONE, "Пётр", PHONE.e164)
+    assert filled is not None
+    assert (str(filled.full_name), str(filled.email), filled.source) == ("Иванов Иван", "ivan@example.com", "manager")
+
+
+async def test_promo_claim_inserts_free_keys_and_returns_the_records_already_there(backend: Backend) -> None:
+    def record(key: str, fingerprint: str = "f") -> IdempotencyRecord:
+        return IdempotencyRecord("partner:1", key, fingerprint, NOW, NOW + timedelta(minutes=5))
+
+    async with backend.uow_factory() as uow:
+        assert await uow.promo.claim([record("a")]) == [None]
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        claimed = await uow.promo.claim([record("b"), record("a", "other")])
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        b = await uow.idempotency.get("partner:1", "b")
+    assert claimed == [None, record("a")]
+    assert b == record("b")
+
+
+async def test_promo_complete_upserts_records_and_purchases_are_added_in_one_go(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        partner = await add_partner(uow)
+        client = await add_client(uow)
+        first = IdempotencyRecord("partner:1", "a", "f", NOW, NOW + timedelta(minutes=5))
+        await uow.promo.claim([first])
+        done = attrs.evolve(first, state=IdempotencyState.COMPLETED, result_id=client.id)
+        fresh = attrs.evolve(done, key="b")
+        await uow.promo.complete([done, fresh])
+        await uow.promo.add_purchases(
+            [
+                Purchase(client.id, partner.id, "Шампунь", Money(Decimal("10.50")), NOW),
+                Purchase(client.id, partner.id, "Бальзам", Money(Decimal("0.01")), NOW),
+            ]
+        )
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        records = [await uow.idempotency.get("partner:1", key) for key in ("a", "b")]
+        purchases = await uow.purchases.list_for_client(client.id)
+    assert records == [done, fresh]
+    assert [(p.name, p.price.amount) for p in purchases] == [
+        ("Шампунь", Decimal("10.50")),
+        ("Бальзам", Decimal("0.01")),
+    ]

@@ -30,7 +30,9 @@ from barbershop_core.use_cases.promo import (
     PromoRegistration,
     PurchaseLine,
     RegisterPromoParticipant,
+    RegisterPromoParticipants,
     register_promo_participant,
+    register_promo_participants,
 )
 from barbershop_core.use_cases.registration import RegisterClient, register_client
 from barbershop_core.values import Email, FullName, Money, PhoneNumber
@@ -217,3 +219,28 @@ async def test_a_partner_registration_with_a_key_claims_it_in_a_transaction_of_i
     # partner; claim; person, client, purchases, record completed, audit
     assert counter.transactions == 3, counter
     assert len(counter.statements) <= 7, counter
+
+
+async def partner_batch(world: World, engine: AsyncEngine, api_key: str, phones: list[str]) -> None:
+    uow_factory = on_sql(world, engine)
+    partner = await authenticate_partner(api_key, uow_factory=uow_factory, digester=world.digester)
+    batch = RegisterPromoParticipants([participant(phone) for phone in phones], partner)
+    results = await register_promo_participants(batch, PromoDeps(uow_factory=uow_factory, clock=world.clock))
+    assert all(result.client_id is not None for result in results)
+
+
+async def test_a_batch_of_a_thousand_is_the_partner_lookup_and_one_transaction_of_a_handful_of_statements(
+    world: World, engine: AsyncEngine
+) -> None:
+    _, api_key = await make_partner(world, engine)
+    await partner_batch(world, engine, api_key, ["+79110000000"])
+    known = [f"+7911{index:07d}" for index in range(1, 501)]
+    await partner_batch(world, engine, api_key, known[:250])  # a quarter of the batch is known clients
+
+    with counting(engine) as counter:
+        await partner_batch(world, engine, api_key, known + [f"+7912{index:07d}" for index in range(500)])
+
+    # partner; claim, known records (if any), persons, their ids, clients, (their ids on
+    # SQLite), purchases, records completed, audit
+    assert counter.transactions == 2, counter
+    assert len(counter.statements) <= 10, counter

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Self
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.promo_batches import SqlPromoBatchRepository
 from adapters.sqlalchemy.repositories import (
     SqlAuditLog,
     SqlClientRepository,
@@ -36,6 +37,7 @@ from barbershop_core.ports import (
     NotificationRepository,
     PartnerRepository,
     PersonRepository,
+    PromoBatchRepository,
     ProviderReportRepository,
     PurchaseRepository,
     QueueUnavailable,
@@ -83,6 +85,7 @@ class SqlAlchemyUnitOfWork:
         self.purchases: PurchaseRepository = SqlPurchaseRepository(statements)
         self.idempotency: IdempotencyRepository = SqlIdempotencyRepository(statements)
         self.provider_reports: ProviderReportRepository = SqlProviderReportRepository(statements)
+        self.promo: PromoBatchRepository = SqlPromoBatchRepository(statements)
 
     @property
     def connection(self) -> AsyncConnection:

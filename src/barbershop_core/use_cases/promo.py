@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Final
 
 import attrs
 
 from barbershop_core.errors import (
+    DomainError,
     IdempotencyInFlight,
     IdempotencyKeyReused,
     InvalidPhone,
@@ -34,7 +36,15 @@ from barbershop_core.model import (
     partner_source,
 )
 from barbershop_core.policies import PromoPolicy
-from barbershop_core.ports import Clock, StorageUnavailable, UniqueViolation, UnitOfWork, UnitOfWorkFactory
+from barbershop_core.ports import (
+    Clock,
+    PromoParticipantIds,
+    PromoParticipantRow,
+    StorageUnavailable,
+    UniqueViolation,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from barbershop_core.use_cases._shared import log
 from barbershop_core.values import Email, FullName, Login, Money, PhoneNumber
 
@@ -404,3 +414,240 @@ async def record_partner_refusal(refusal: RefusedPartnerRequest, deps: PromoDeps
             await uow.commit()
     except StorageUnavailable:
         log.warning("could not audit a refused request of %s (request %s)", actor, refusal.request_id)
+
+
+# -- a batch of participants (set-based) ------------------------------------------------------
+
+MAX_BATCH: Final = 1000
+_BATCH_SUFFIX: Final = len(f"/{MAX_BATCH - 1}")
+BATCH_IDEMPOTENCY_KEY_MAX: Final = IDEMPOTENCY_KEY_MAX - _BATCH_SUFFIX
+"""A batch's key names each participant ``<key>/<index>``, which must fit a record's key."""
+
+
+class BatchTooLarge(ValidationError):
+    code = "batch_too_large"
+
+    def __init__(self) -> None:
+        super().__init__(f"Не больше {MAX_BATCH} участников в одном запросе")
+
+
+class EmptyBatch(ValidationError):
+    code = "empty_batch"
+
+    def __init__(self) -> None:
+        super().__init__("Нужен хотя бы один участник")
+
+
+@attrs.frozen
+class RegisterPromoParticipants:
+    """Up to :data:`MAX_BATCH` participants: decoded JSON objects (checked here) or
+    registrations already checked."""
+
+    participants: Sequence[object]
+    partner: Partner
+    idempotency_key: str | None = None
+    request_id: str | None = None
+    positions: Sequence[int] | None = None
+    """Each participant's number in a longer stream, for its key ``<key>/<position>``
+    (by default its index in this batch)."""
+
+
+@attrs.frozen
+class PromoItemResult:
+    """One participant's outcome: its client, or the domain error that refused it."""
+
+    client_id: int | None = None
+    error: DomainError | None = None
+    replayed: bool = False
+
+
+@attrs.define
+class _Item:
+    index: int
+    registration: PromoRegistration
+    record: IdempotencyRecord
+    owner: _Item | None = None
+    """An earlier participant of the batch with the same record key: this one repeats it."""
+
+
+async def register_promo_participants(batch: RegisterPromoParticipants, deps: PromoDeps) -> list[PromoItemResult]:
+    """Register a batch in one transaction of a handful of set-based statements.
+
+    Each participant is checked like :func:`register_promo_participant`, and its result
+    comes in its place; a refused participant never stops the others. Participants with
+    one phone are one client with every purchase set. Idempotent per partner like the
+    single registration: with a key participant ``i`` is the key ``<key>/<i>`` (a retried
+    batch replays its whole answer); without one the same participant within the replay
+    window adds nothing (also twice in one batch).
+    """
+    if not batch.participants:
+        raise EmptyBatch()
+    if len(batch.participants) > MAX_BATCH:
+        raise BatchTooLarge()
+    positions = range(len(batch.participants)) if batch.positions is None else batch.positions
+    if len(positions) != len(batch.participants):
+        raise ValueError("one position per participant")
+    key = None if batch.idempotency_key is None else _batch_key(batch.idempotency_key, max(positions))
+    results: list[PromoItemResult | None] = [None] * len(batch.participants)
+    registrations: list[tuple[int, PromoRegistration]] = []
+    for index, payload in enumerate(batch.participants):
+        try:
+            registration = (
+                payload if isinstance(payload, PromoRegistration) else parse_promo_registration(payload, deps.policy)
+            )
+        except ValidationError as exc:
+            results[index] = PromoItemResult(error=exc)
+            continue
+        registrations.append((index, registration))
+    if registrations:
+        try:
+            await _register_batch(batch, key, registrations, results, deps, positions)
+        except StorageUnavailable as exc:
+            log.error("ERROR_REGISTER_CLIENTS partner=%s participants=%s", batch.partner.id, len(registrations))
+            raise TemporaryError() from exc
+    return [result for result in results if result is not None]
+
+
+def _batch_key(raw: str, last_position: int) -> str:
+    key = raw.strip()
+    if (
+        not key
+        or len(key) > IDEMPOTENCY_KEY_MAX - len(f"/{max(last_position, MAX_BATCH - 1)}")
+        or not key.isprintable()
+    ):
+        raise ValidationError("Некорректный заголовок Idempotency-Key", field="Idempotency-Key")
+    return key
+
+
+async def _register_batch(
+    batch: RegisterPromoParticipants,
+    key: str | None,
+    registrations: list[tuple[int, PromoRegistration]],
+    results: list[PromoItemResult | None],
+    deps: PromoDeps,
+    positions: Sequence[int],
+) -> None:
+    for attempt in range(2):
+        try:
+            async with deps.uow_factory() as uow:
+                outcome = await _write_batch(uow, batch, key, registrations, deps, positions)
+                await uow.commit()
+        except UniqueViolation:
+            # Another request made one of these persons or clients a moment ago: now it is known.
+            if attempt:
+                raise StorageUnavailable("repeated clash while registering a batch") from None
+            continue
+        for index, result in outcome.items():
+            results[index] = result
+        return
+
+
+async def _write_batch(
+    uow: UnitOfWork,
+    batch: RegisterPromoParticipants,
+    key: str | None,
+    registrations: list[tuple[int, PromoRegistration]],
+    deps: PromoDeps,
+    positions: Sequence[int],
+) -> dict[int, PromoItemResult]:
+    now = deps.clock.now()
+    scope = str(Actor.partner(batch.partner.id))
+    lifetime = deps.policy.replay_window if key is None else deps.policy.idempotency_key_ttl
+    items: list[_Item] = []
+    owners: dict[str, _Item] = {}
+    for index, registration in registrations:
+        fingerprint = registration.fingerprint()
+        record_key = f"auto:{fingerprint}" if key is None else f"key:{key}/{positions[index]}"
+        record = IdempotencyRecord(scope, record_key, fingerprint, now, now + lifetime)
+        item = _Item(index, registration, record, owners.get(record_key))
+        owners.setdefault(record_key, item)
+        items.append(item)
+    firsts = [item for item in items if item.owner is None]
+    earlier = await uow.promo.claim([item.record for item in firsts])
+    answers: dict[int, PromoItemResult] = {}
+    fresh: list[_Item] = []
+    for item, found in zip(firsts, earlier, strict=True):
+        if found is None or _stale(found, now, deps.policy):
+            fresh.append(item)
+            continue
+        try:
+            answers[item.index] = PromoItemResult(_answer(found, item.record.fingerprint), replayed=True)
+        except DomainError as exc:
+            answers[item.index] = PromoItemResult(error=exc)
+    ids = await _participants(uow, batch.partner, fresh, now)
+    purchases: list[Purchase] = []
+    for item in fresh:
+        client_id = ids[item.registration.phone.e164].client_id
+        item.record.state = IdempotencyState.COMPLETED
+        item.record.result_id = client_id
+        purchases.extend(
+            Purchase(client_id, batch.partner.id, line.name, line.price, now) for line in item.registration.purchases
+        )
+        answers[item.index] = PromoItemResult(client_id)
+    await uow.promo.add_purchases(purchases)
+    await uow.promo.complete([item.record for item in fresh])
+    for item in items:
+        if item.owner is not None:
+            first = answers[item.owner.index]
+            answers[item.index] = attrs.evolve(first, replayed=first.client_id is not None)
+    _audit(uow, batch, items, answers, ids, now)
+    return answers
+
+
+async def _participants(
+    uow: UnitOfWork, partner: Partner, fresh: list[_Item], now: datetime
+) -> dict[str, PromoParticipantIds]:
+    rows: dict[str, PromoParticipantRow] = {}
+    for item in fresh:
+        registration = item.registration
+        rows.setdefault(
+            registration.phone.e164, PromoParticipantRow(registration.phone, registration.fio, registration.email)
+        )
+    if not rows:
+        return {}
+    found = await uow.promo.participants(
+        list(rows.values()), now=now, registered_by=str(Actor.partner(partner.id)), source=partner_source(partner.name)
+    )
+    return dict(zip(rows, found, strict=True))
+
+
+def _audit(
+    uow: UnitOfWork,
+    batch: RegisterPromoParticipants,
+    items: list[_Item],
+    answers: dict[int, PromoItemResult],
+    ids: dict[str, PromoParticipantIds],
+    now: datetime,
+) -> None:
+    actor = str(Actor.partner(batch.partner.id))
+    events: list[AuditEvent] = []
+    for item in items:
+        answer = answers[item.index]
+        if answer.client_id is None:
+            continue
+        registration = item.registration
+        if answer.replayed:
+            events.append(
+                AuditEvent(
+                    action=AuditAction.PROMO_REPLAYED,
+                    actor=actor,
+                    occurred_at=now,
+                    request_id=batch.request_id,
+                    client_id=answer.client_id,
+                    masked_phone=registration.phone.masked,
+                )
+            )
+            continue
+        events.append(
+            AuditEvent(
+                action=AuditAction.PROMO_REGISTERED,
+                actor=actor,
+                occurred_at=now,
+                request_id=batch.request_id,
+                person_id=ids[registration.phone.e164].person_id,
+                client_id=answer.client_id,
+                masked_phone=registration.phone.masked,
+                details={"purchases": str(len(registration.purchases)), "email": registration.email.masked},
+            )
+        )
+    uow.record(*events)

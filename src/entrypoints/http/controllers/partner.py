@@ -11,47 +11,46 @@ partner that starts sending more (a loyalty card number, say) breaks nothing.
 
 ``POST /api/register-clients`` takes a JSON array of up to 1000 of the same participants
 and answers ``200 {"results": [...]}``, one ``{"client_id": N}`` or ``{"error": "…"}``
-per participant, in order. Participants run concurrently (bounded), except that those
-sharing a phone run one after another, in order, so a repeated participant is a replay
-of the first and not a race. With an ``Idempotency-Key`` header each participant gets
-the key ``<key>/<index>``: a retried bulk request replays, participant by participant.
+per participant, in order. The array is decoded element by element and refused past
+1000 (:func:`decode_json_array`); the rules are the core's set-based
+:func:`register_promo_participants` (one transaction per batch; with an ``Idempotency-Key``
+participant ``i`` is the key ``<key>/<i>``, so a retried request replays its answer).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
 
 from litestar import Request, Response, Router, post
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import HeaderParameter
 
-from barbershop_core.errors import DomainError, ValidationError
 from barbershop_core.model import Partner
-from barbershop_core.ports import StorageUnavailable
 from barbershop_core.use_cases.promo import (
+    BATCH_IDEMPOTENCY_KEY_MAX,
     IDEMPOTENCY_KEY_MAX,
     PromoDeps,
-    PromoRegistration,
+    PromoItemResult,
     RegisterPromoParticipant,
+    RegisterPromoParticipants,
     parse_promo_registration,
     register_promo_participant,
+    register_promo_participants,
 )
-from entrypoints.bootstrap import Container
+from entrypoints.http import partner_ndjson as ndjson
 from entrypoints.http.auth import provide_partner, require_partner
 from entrypoints.http.partner_errors import BAD_IDEMPOTENCY_KEY, bad_request, handle_partner_exception, item_error
-from entrypoints.http.partner_json import decode_json
+from entrypoints.http.partner_json import decode_json, decode_json_array
 from entrypoints.http.partner_openapi import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_BULK,
     NO_PARTICIPANTS,
-    NOT_AN_ARRAY,
     NOT_JSON,
     PARTNER_SECURITY,
     REGISTER_CLIENT_RESPONSES,
     REGISTER_CLIENTS_RESPONSES,
-    TOO_MANY_PARTICIPANTS,
     RegisterClientOperation,
     RegisterClientsOperation,
 )
@@ -61,10 +60,6 @@ SINGLE_MAX_BODY: Final = 64 * 1024
 """A participant with ten purchases is under 4 KiB even with every character \\u-escaped."""
 BULK_MAX_BODY: Final = 4 * 1024 * 1024
 """1000 such participants."""
-BULK_CONCURRENCY: Final = 8
-"""Participants of one bulk request in flight at once on PostgreSQL (each holds one pooled
-connection at a time). SQLite has one writer: there they run one at a time."""
-_BULK_SUFFIX: Final = len(f"/{MAX_BULK - 1}")
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 
 IdempotencyKey = Annotated[
@@ -85,7 +80,7 @@ BulkIdempotencyKey = Annotated[
     HeaderParameter(
         name="Idempotency-Key",
         required=False,
-        max_length=IDEMPOTENCY_KEY_MAX - _BULK_SUFFIX,
+        max_length=BATCH_IDEMPOTENCY_KEY_MAX,
         pattern=IDEMPOTENCY_KEY_PATTERN,
         description=(
             "Необязательный ключ идемпотентности (до 251 символа): участник №i получает ключ `<ключ>/<i>`, "
@@ -95,12 +90,19 @@ BulkIdempotencyKey = Annotated[
 ]
 
 
-async def _json_body(request: Request[Any, Any, Any]) -> object:
+def _media_type(request: Request[Any, Any, Any]) -> str | None:
     content_type = request.headers.get("content-type")
-    if content_type is not None:
-        media_type = content_type.partition(";")[0].strip().lower()
-        if media_type != "application/json" and not media_type.endswith("+json"):
-            raise bad_request(NOT_JSON)
+    return None if content_type is None else content_type.partition(";")[0].strip().lower()
+
+
+def _require_json(request: Request[Any, Any, Any]) -> None:
+    media_type = _media_type(request)
+    if media_type is not None and media_type != "application/json" and not media_type.endswith("+json"):
+        raise bad_request(NOT_JSON)
+
+
+async def _json_body(request: Request[Any, Any, Any]) -> object:
+    _require_json(request)
     return decode_json(await request.body())
 
 
@@ -154,94 +156,70 @@ async def register_client(
     operation_id="registerPromoClients",
     operation_class=RegisterClientsOperation,
     responses=REGISTER_CLIENTS_RESPONSES,
-    request_max_body_size=BULK_MAX_BODY,
+    request_max_body_size=ndjson.MAX_BODY,
 )
 async def register_clients(
     request: Request[Any, Any, Any],
     partner: NamedDependency[Partner],
     promo: NamedDependency[PromoDeps],
-    container: NamedDependency[Container],
     request_id: NamedDependency[str],
     idempotency_key: BulkIdempotencyKey = None,
-) -> Response[dict[str, list[dict[str, Any]]]]:
-    payload = await _json_body(request)
-    if not isinstance(payload, list):
-        raise bad_request(NOT_AN_ARRAY)
+) -> Response[Any]:
+    if _media_type(request) == ndjson.MEDIA_TYPE:
+        return _stream(request, partner, promo, request_id, idempotency_key)
+    _require_json(request)
+    payload = decode_json_array(await _bounded_body(request, BULK_MAX_BODY), MAX_BULK)
     if not payload:
         raise bad_request(NO_PARTICIPANTS)
-    if len(payload) > MAX_BULK:
-        raise bad_request(TOO_MANY_PARTICIPANTS)
-    key = _bulk_key(idempotency_key)
-    bulk = _Bulk(partner, promo, request_id, key, len(payload))
-    for index, item in enumerate(payload):
-        bulk.parse(index, item)
-    await bulk.run(concurrency=1 if container.engine.dialect.name == "sqlite" else BULK_CONCURRENCY)
-    trace_bulk(request, registered=bulk.registered, replayed=bulk.replayed, refused=bulk.refused)
-    return Response({"results": bulk.results()})
+    results = await register_promo_participants(
+        RegisterPromoParticipants(payload, partner, idempotency_key, request_id), promo
+    )
+    answers = [_answer(result) for result in results]
+    trace_bulk(
+        request,
+        registered=sum(1 for r in results if r.client_id is not None and not r.replayed),
+        replayed=sum(1 for r in results if r.replayed),
+        refused=sum(1 for r in results if r.error is not None),
+    )
+    return Response({"results": answers})
 
 
-def _bulk_key(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    key = raw.strip()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX - _BULK_SUFFIX or not key.isprintable():
+async def _bounded_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    """The body, refused once longer than ``limit`` (the route's own bound is the stream's)."""
+    if (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _stream(
+    request: Request[Any, Any, Any], partner: Partner, promo: PromoDeps, request_id: str, raw_key: str | None
+) -> ndjson.NdjsonStream:
+    key = None if raw_key is None else raw_key.strip()
+    if key is not None and (not key or len(key) > ndjson.KEY_MAX or not key.isprintable()):
         raise bad_request(BAD_IDEMPOTENCY_KEY)
-    return key
+
+    async def results() -> AsyncIterator[bytes]:
+        counts = ndjson.StreamCounts()
+        async for out in ndjson.register_stream(
+            ndjson.lines(request.stream()), partner, promo, key, request_id, counts
+        ):
+            yield out
+        trace_bulk(request, registered=counts.registered, replayed=counts.replayed, refused=counts.refused)
+
+    return ndjson.NdjsonStream(results(), media_type=ndjson.MEDIA_TYPE)
 
 
-class _Bulk:
-    """The participants of one bulk request and their results, by index."""
-
-    def __init__(self, partner: Partner, promo: PromoDeps, request_id: str, key: str | None, size: int) -> None:
-        self._partner = partner
-        self._promo = promo
-        self._request_id = request_id
-        self._key = key
-        self._results: list[dict[str, Any] | None] = [None] * size
-        self._by_phone: dict[str, list[tuple[int, PromoRegistration]]] = {}
-        self.registered = self.replayed = self.refused = 0
-
-    def parse(self, index: int, item: object) -> None:
-        try:
-            registration = parse_promo_registration(item, self._promo.policy)
-        except ValidationError as exc:
-            self._refuse(index, exc)
-            return
-        self._by_phone.setdefault(registration.phone.e164, []).append((index, registration))
-
-    async def run(self, *, concurrency: int) -> None:
-        chains = iter(self._by_phone.values())
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(concurrency, len(self._by_phone))):
-                group.create_task(self._work(chains))
-
-    async def _work(self, chains: Iterator[list[tuple[int, PromoRegistration]]]) -> None:
-        # One shared iterator: each worker takes the next phone's participants until none are left.
-        for chain in chains:
-            for index, registration in chain:
-                await self._register(index, registration)
-
-    async def _register(self, index: int, registration: PromoRegistration) -> None:
-        key = None if self._key is None else f"{self._key}/{index}"
-        command = RegisterPromoParticipant(registration, self._partner, key, self._request_id)
-        try:
-            result = await register_promo_participant(command, self._promo)
-        except (DomainError, StorageUnavailable) as exc:
-            self._refuse(index, exc)
-            return
-        self._results[index] = {"client_id": result.client_id}
-        if result.replayed:
-            self.replayed += 1
-        else:
-            self.registered += 1
-
-    def _refuse(self, index: int, exc: DomainError | StorageUnavailable) -> None:
-        self._results[index] = item_error(exc)
-        self.refused += 1
-
-    def results(self) -> list[dict[str, Any]]:
-        assert all(result is not None for result in self._results)  # every index is parsed, then run or refused
-        return [result for result in self._results if result is not None]
+def _answer(result: PromoItemResult) -> dict[str, Any]:
+    if result.error is not None:
+        return item_error(result.error)
+    return {"client_id": result.client_id}
 
 
 def partner_router() -> Router:
