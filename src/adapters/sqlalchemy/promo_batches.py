@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sqlalchemy import tables as t
-from adapters.sqlalchemy.repositories import Statements, Values
-from barbershop_core.model import IdempotencyRecord, IdempotencyState, Purchase
+from adapters.sqlalchemy.repositories import Statements, Values, idempotency_record, idempotency_record_values
+from barbershop_core.model import IdempotencyRecord, Purchase
 from barbershop_core.ports import PromoParticipantIds, PromoParticipantRow, StorageUnavailable
 
 _RECORD_COLUMNS: Final = "scope, key, fingerprint, created_at, expires_at, state, result_id"
@@ -72,30 +72,6 @@ def _record_arrays(records: Sequence[IdempotencyRecord]) -> Values:
     }
 
 
-def _record_values(record: IdempotencyRecord) -> Values:
-    return {
-        "scope": record.scope,
-        "key": record.key,
-        "fingerprint": record.fingerprint,
-        "created_at": record.created_at,
-        "expires_at": record.expires_at,
-        "state": record.state.value,
-        "result_id": record.result_id,
-    }
-
-
-def _record(row: Any) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        scope=row.scope,
-        key=row.key,
-        fingerprint=row.fingerprint,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        state=IdempotencyState(row.state),
-        result_id=row.result_id,
-    )
-
-
 class SqlPromoBatchRepository:
     def __init__(self, statements: Statements) -> None:
         self._db = statements
@@ -109,7 +85,7 @@ class SqlPromoBatchRepository:
             known = await self._known(taken)
         else:
             known = await self._known([record.key for record in records])
-            fresh = [_record_values(record) for record in records if (record.scope, record.key) not in known]
+            fresh = [idempotency_record_values(record) for record in records if (record.scope, record.key) not in known]
             if fresh:
                 statement = sqlite.insert(t.idempotency_records).on_conflict_do_nothing()
                 await self._db.execute(statement, fresh)
@@ -120,7 +96,7 @@ class SqlPromoBatchRepository:
             return {}
         table = t.idempotency_records
         rows = await self._db.execute(sa.select(table).where(self._among(table.c.key, keys)))
-        return {(row.scope, row.key): _record(row) for row in rows}
+        return {(row.scope, row.key): idempotency_record(row._mapping) for row in rows}
 
     def _among(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
         if self._db.dialect == "postgresql":
@@ -248,7 +224,9 @@ class SqlPromoBatchRepository:
         statement = statement.on_conflict_do_update(
             index_elements=["scope", "key"],
             set_={
-                name: statement.excluded[name] for name in _record_values(records[0]) if name not in ("scope", "key")
+                name: statement.excluded[name]
+                for name in idempotency_record_values(records[0])
+                if name not in ("scope", "key")
             },
         )
-        await self._db.execute(statement, [_record_values(record) for record in records])
+        await self._db.execute(statement, [idempotency_record_values(record) for record in records])

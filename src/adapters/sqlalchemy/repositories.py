@@ -963,7 +963,7 @@ class SqlPurchaseRepository(_Repository):
 # -- idempotency records ------------------------------------------------------------------
 
 
-def _record_values(record: IdempotencyRecord) -> Values:
+def idempotency_record_values(record: IdempotencyRecord) -> Values:
     return {
         "scope": record.scope,
         "key": record.key,
@@ -975,36 +975,40 @@ def _record_values(record: IdempotencyRecord) -> Values:
     }
 
 
+def idempotency_record(row: Mapping[Any, Any]) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        scope=row["scope"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        state=IdempotencyState(row["state"]),
+        result_id=row["result_id"],
+    )
+
+
 def _record_key(scope: str, key: str) -> sa.ColumnElement[bool]:
     return sa.and_(t.idempotency_records.c.scope == scope, t.idempotency_records.c.key == key)
 
 
 class SqlIdempotencyRepository(_Repository):
     async def add(self, record: IdempotencyRecord) -> None:
-        await self._db.guarded(sa.insert(t.idempotency_records), _record_values(record))
+        await self._db.guarded(sa.insert(t.idempotency_records), idempotency_record_values(record))
 
     async def add_if_new(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
-        if await self._db.insert_unless_taken(t.idempotency_records, _record_values(record), ["scope", "key"]):
+        if await self._db.insert_unless_taken(
+            t.idempotency_records, idempotency_record_values(record), ["scope", "key"]
+        ):
             return None
         return _found(await self.get(record.scope, record.key))
 
     async def get(self, scope: str, key: str) -> IdempotencyRecord | None:
         row = await self._db.row(sa.select(t.idempotency_records).where(_record_key(scope, key)))
-        if row is None:
-            return None
-        return IdempotencyRecord(
-            scope=row["scope"],
-            key=row["key"],
-            fingerprint=row["fingerprint"],
-            created_at=row["created_at"],
-            expires_at=row["expires_at"],
-            state=IdempotencyState(row["state"]),
-            result_id=row["result_id"],
-        )
+        return idempotency_record(row) if row is not None else None
 
     async def save(self, record: IdempotencyRecord) -> None:
         """Insert or update by ``(scope, key)``."""
-        values = _record_values(record)
+        values = idempotency_record_values(record)
         await self._db.execute(self._db.upsert(t.idempotency_records, values, ["scope", "key"]))
 
     async def delete(self, scope: str, key: str) -> None:
