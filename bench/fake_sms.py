@@ -12,7 +12,7 @@ interpreter with the worker it serves::
     {"status": "OK", "status_code": 100, "balance": 4122.56,
      "sms": {"<to>": {"status": "OK", "status_code": 100, "sms_id": "000000-<n>"}}}
 
-(the shape ``adapters.channels.sms`` reads; see its docstring). ``GET /_stats`` returns
+(the shape ``barbershop_adapters.channels.sms`` reads; see its docstring). ``GET /_stats`` returns
 ``{"received": n, "first": t, "last": t, "counts": {"<to>": k}}`` (``t``: Unix time of the
 first and last send), ``POST /_reset`` forgets everything, ``GET /health`` answers 200.
 Not a test and not part of the product.

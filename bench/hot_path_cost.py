@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import MANAGER, World  # noqa: E402
 from tests.fakes import ScriptedChannel  # noqa: E402
 
-from adapters.sqlalchemy.engine import DatabaseSettings, create_engine  # noqa: E402 -- after the path
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory  # noqa: E402
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine  # noqa: E402 -- after the path
+from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory  # noqa: E402
 from barbershop_core.use_cases.accounts import authenticate_partner, create_partner  # noqa: E402
 from barbershop_core.use_cases.notifications import attempt_delivery  # noqa: E402
 from barbershop_core.use_cases.promo import (  # noqa: E402
@@ -113,7 +113,7 @@ def main() -> None:
         admin.execute(f'CREATE DATABASE "{database}"')
     try:
         env = {**os.environ, "BARBERSHOP_DATABASE_URL": url, "BARBERSHOP_SECRET_KEY": "x" * 40}
-        upgrade = [sys.executable, "-m", "entrypoints.cli", "db", "upgrade"]
+        upgrade = [sys.executable, "-m", "barbershop_entrypoints.cli", "db", "upgrade"]
         subprocess.run(upgrade, env=env, check=True, capture_output=True)  # noqa: S603 -- our own CLI, fixed arguments
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         asyncio.run(run(url, args.operations))

@@ -148,7 +148,7 @@ def _database_url_of(admin_url: str, name: str) -> str:
 
 def _barbershop(*args: str) -> list[str]:
     installed = Path(sys.executable).with_name("barbershop")
-    return [str(installed), *args] if installed.exists() else [sys.executable, "-m", "entrypoints.cli", *args]
+    return [str(installed), *args] if installed.exists() else [sys.executable, "-m", "barbershop_entrypoints.cli", *args]
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
@@ -335,7 +335,7 @@ def _psycopg_sql(statement: Any) -> str:
 def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -> Bulk:
     """The set-based statements of the app's batch (claim, persons, their ids, clients,
     purchases, records, audit), for the same rows, straight through psycopg."""
-    from adapters.sqlalchemy import promo_batches as sql_of  # noqa: PLC0415 -- the bench runs without src on the path otherwise
+    from barbershop_adapters.sqlalchemy import promo_batches as sql_of  # noqa: PLC0415 -- the bench runs without src on the path otherwise
 
     statements = {
         name: _psycopg_sql(getattr(sql_of, name))

@@ -55,7 +55,7 @@ import argon2
 import harness
 import httpx
 
-from entrypoints.settings import Settings
+from barbershop_entrypoints.settings import Settings
 
 PATH = "/api/registrations"
 LIVE = "/health/live"

@@ -52,8 +52,8 @@ from psycopg_pool import AsyncConnectionPool
 from barbershop_core.model import Actor
 from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationDeps, register_client
-from entrypoints.bootstrap import build_container
-from entrypoints.settings import Settings
+from barbershop_entrypoints.bootstrap import build_container
+from barbershop_entrypoints.settings import Settings
 
 FINAL: Final = ("sent", "delivered", "failed", "held")
 PRECOMPUTED_HASH: Final = (

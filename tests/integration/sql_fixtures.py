@@ -24,11 +24,11 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.sqlalchemy import tables
-from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
-from adapters.sqlalchemy.migrate import upgrade
-from adapters.sqlalchemy.repositories import channel_values, template_values
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from barbershop_adapters.sqlalchemy import tables
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_adapters.sqlalchemy.migrate import upgrade
+from barbershop_adapters.sqlalchemy.repositories import channel_values, template_values
+from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Client, ClientNotification, Partner, Person, TemplateKind
 from barbershop_core.ports import UnitOfWork, UnitOfWorkFactory
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES

@@ -14,10 +14,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.redis_attempt_counter import RedisAttemptCounter
-from adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
+from barbershop_adapters.redis_attempt_counter import RedisAttemptCounter
+from barbershop_adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_core.ports import AttemptCounter, StorageUnavailable
-from entrypoints.attempt_counting import RedisFirstAttemptCounter
+from barbershop_entrypoints.attempt_counting import RedisFirstAttemptCounter
 from tests.fakes import InMemoryAttemptCounter
 from tests.integration.pipeline.support import DEFAULT_REDIS_URL, REDIS_URL_ENV, redis_answers, unreachable
 

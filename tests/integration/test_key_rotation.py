@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.key_derivation import KEY_PURPOSES, KeyRing
-from entrypoints.bootstrap import Container, build_container
-from entrypoints.http.tokens import InvalidToken, TokenSigner
-from entrypoints.settings import Settings, SettingsError
+from barbershop_adapters.key_derivation import KEY_PURPOSES, KeyRing
+from barbershop_entrypoints.bootstrap import Container, build_container
+from barbershop_entrypoints.http.tokens import InvalidToken, TokenSigner
+from barbershop_entrypoints.settings import Settings, SettingsError
 from tests.fakes import FakeClock
 
 SECRET = "a master secret of at least thirty-two characters"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
-from entrypoints.cli import main
-from entrypoints.settings import Settings, SettingsError
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_entrypoints.cli import main
+from barbershop_entrypoints.settings import Settings, SettingsError
 
 POSTGRES_URL = "postgresql+psycopg://barbershop@db.example/barbershop"
 A_KEY = "k" * 40

@@ -9,7 +9,7 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from adapters.sqlalchemy import tables
+from barbershop_adapters.sqlalchemy import tables
 from barbershop_core.model import (
     AddressKind,
     AttemptOutcome,

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy.engine import DatabaseSettings, create_engine, database_url
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine, database_url
+from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Client
 from barbershop_core.ports import StorageUnavailable
 from barbershop_core.values import PhoneNumber

@@ -20,9 +20,9 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy import tables
-from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
-from adapters.sqlalchemy.migrate import head_revision, upgrade, upgrade_async
+from barbershop_adapters.sqlalchemy import tables
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_adapters.sqlalchemy.migrate import head_revision, upgrade, upgrade_async
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
 from barbershop_core.templates import DEFAULT_BODIES
 
@@ -101,7 +101,7 @@ def fresh_postgres_url(postgres_database_url: str) -> Iterator[str]:
 
 @pytest.mark.postgres
 async def test_processes_upgrading_postgres_at_once_wait_for_each_other(fresh_postgres_url: str) -> None:
-    script = "import sys; from adapters.sqlalchemy.migrate import upgrade; upgrade(sys.argv[1])"
+    script = "import sys; from barbershop_adapters.sqlalchemy.migrate import upgrade; upgrade(sys.argv[1])"
     processes = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-c", script, fresh_postgres_url, stderr=asyncio.subprocess.PIPE

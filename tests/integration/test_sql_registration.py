@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from adapters.sqlalchemy import tables
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
+from barbershop_adapters.sqlalchemy import tables
+from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 from barbershop_core.errors import ClientExists, TemporaryError
 from barbershop_core.model import NotificationStatus, Partner
 from barbershop_core.ports import StorageUnavailable

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Partner
 from barbershop_core.use_cases.accounts import authenticate_partner, create_partner
 from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery

@@ -27,8 +27,8 @@ FORBIDDEN = frozenset(
         "argon2",
         "cryptography",
         "jinja2",
-        "adapters",
-        "entrypoints",
+        "barbershop_adapters",
+        "barbershop_entrypoints",
     }
 )
 ALLOWED_THIRD_PARTY = frozenset({"attrs", "phonenumbers", "barbershop_core"})
@@ -88,6 +88,8 @@ def test_the_core_source_imports_only_the_standard_library_attrs_and_phonenumber
 
 def test_the_static_scan_would_notice_a_forbidden_import(tmp_path: Path) -> None:
     module = tmp_path / "leaky.py"
-    module.write_text("import os\nfrom sqlalchemy.orm import Session\nimport adapters.argon2_hasher\nfrom . import x\n")
+    module.write_text(
+        "import os\nfrom sqlalchemy.orm import Session\nimport barbershop_adapters.argon2_hasher\nfrom . import x\n"
+    )
 
-    assert _imported_top_level_names(module) == {"os", "sqlalchemy", "adapters"}
+    assert _imported_top_level_names(module) == {"os", "sqlalchemy", "barbershop_adapters"}

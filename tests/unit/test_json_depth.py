@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entrypoints.http.json_depth import json_depth
+from barbershop_entrypoints.http.json_depth import json_depth
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),

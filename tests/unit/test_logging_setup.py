@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from entrypoints.logging_setup import REQUEST_ID, JsonFormatter, log_handler, mask_url
+from barbershop_entrypoints.logging_setup import REQUEST_ID, JsonFormatter, log_handler, mask_url
 
 PHONE_SPELLINGS = [
     "%2B79165551234",

@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from barbershop_core.ports import DeliveryFailed, OutgoingMessage, SendReceipt
 from barbershop_core.values import PhoneNumber
-from entrypoints.metrics import MeteredChannel, count_attempt, metrics_wsgi_app
+from barbershop_entrypoints.metrics import MeteredChannel, count_attempt, metrics_wsgi_app
 
 MESSAGE = OutgoingMessage(1, "sms", "REG_WELCOME", PhoneNumber.parse("+79111234567"), None, "Привет")
 
@@ -86,8 +86,8 @@ def test_the_workers_metrics_need_the_token_and_are_not_found_without_one() -> N
     assert b"barbershop_notification_attempts_total" in body
 
 
-_COUNT_ONE = "from entrypoints.metrics import REGISTRATIONS; REGISTRATIONS.labels('created').inc()"
-_SHOW = "import sys; from entrypoints.metrics import exposition; sys.stdout.buffer.write(exposition())"
+_COUNT_ONE = "from barbershop_entrypoints.metrics import REGISTRATIONS; REGISTRATIONS.labels('created').inc()"
+_SHOW = "import sys; from barbershop_entrypoints.metrics import exposition; sys.stdout.buffer.write(exposition())"
 
 
 def test_with_a_multiprocess_directory_the_metrics_sum_every_process(tmp_path: Path) -> None:

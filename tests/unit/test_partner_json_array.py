@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from entrypoints.http.partner_errors import PartnerRefusal
-from entrypoints.http.partner_json import decode_json_array
-from entrypoints.http.partner_ndjson import lines
-from entrypoints.http.partner_openapi import EMPTY_BODY, MALFORMED_JSON, NOT_AN_ARRAY, TOO_MANY_PARTICIPANTS
+from barbershop_entrypoints.http.partner_errors import PartnerRefusal
+from barbershop_entrypoints.http.partner_json import decode_json_array
+from barbershop_entrypoints.http.partner_ndjson import lines
+from barbershop_entrypoints.http.partner_openapi import EMPTY_BODY, MALFORMED_JSON, NOT_AN_ARRAY, TOO_MANY_PARTICIPANTS
 
 MiB = 1024 * 1024
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from adapters.channels.reports import (
+from barbershop_adapters.channels.reports import (
     BadSignature,
     MalformedReport,
     read_smsru,

@@ -1,6 +1,6 @@
 """Providers' own delivery reports, matched by the provider message id stored at send time.
 
-The adapters of :mod:`adapters.channels.reports` read each provider's format into
+The adapters of :mod:`barbershop_adapters.channels.reports` read each provider's format into
 :class:`ProviderStatus`; this module applies them by the same rules as the generic
 callback (:func:`~barbershop_core.use_cases.notifications.apply_delivery_report`):
 idempotent, never backwards. A report that names a message id no notification carries

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import attrs
 import httpx
 
-from adapters.channels.http_base import HttpChannel
-from adapters.channels.sms import SmsRuChannel, SmsRuSettings
-from adapters.channels.telegram import TelegramGatewayChannel, TelegramGatewaySettings
-from adapters.channels.vk import VkChannel, VkSettings
-from adapters.channels.whatsapp import WhatsAppCloudChannel, WhatsAppCloudSettings
+from barbershop_adapters.channels.http_base import HttpChannel
+from barbershop_adapters.channels.sms import SmsRuChannel, SmsRuSettings
+from barbershop_adapters.channels.telegram import TelegramGatewayChannel, TelegramGatewaySettings
+from barbershop_adapters.channels.vk import VkChannel, VkSettings
+from barbershop_adapters.channels.whatsapp import WhatsAppCloudChannel, WhatsAppCloudSettings
 from barbershop_core.ports import OutgoingMessage
 from tests.integration.channels.fake_provider import Reply
 from tests.integration.channels.support import NUMERIC_CODE, PASSWORD, PHONE, TEXT, outgoing

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from entrypoints.channels import build_channels, require_default_channel
-from entrypoints.cli import main
-from entrypoints.settings import Settings, SettingsError
+from barbershop_entrypoints.channels import build_channels, require_default_channel
+from barbershop_entrypoints.cli import main
+from barbershop_entrypoints.settings import Settings, SettingsError
 
 POSTGRES_URL = "postgresql+psycopg://barbershop@db.example/barbershop"
 SECRET_KEY = "channel-configuration-" + "k" * 32

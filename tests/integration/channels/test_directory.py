@@ -4,9 +4,9 @@ from pathlib import Path
 
 import httpx
 
-from adapters.channels.directory import StaticChannelDirectory
-from adapters.channels.local import LocalChannelSettings, LocalFileChannel
-from adapters.channels.sms import SmsRuChannel, SmsRuSettings
+from barbershop_adapters.channels.directory import StaticChannelDirectory
+from barbershop_adapters.channels.local import LocalChannelSettings, LocalFileChannel
+from barbershop_adapters.channels.sms import SmsRuChannel, SmsRuSettings
 
 
 def test_finds_a_channel_by_its_code_and_nothing_for_an_unknown_code(tmp_path: Path) -> None:

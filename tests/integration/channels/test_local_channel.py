@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.channels.local import MASK, LocalChannelSettings, LocalFileChannel
+from barbershop_adapters.channels.local import MASK, LocalChannelSettings, LocalFileChannel
 from barbershop_core.ports import DeliveryFailed
 from tests.integration.channels.support import PASSWORD, PHONE, TEXT, outgoing
 

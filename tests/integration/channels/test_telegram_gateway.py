@@ -6,7 +6,7 @@ import attrs
 import httpx
 import pytest
 
-from adapters.channels.telegram import TelegramGatewayChannel, TelegramGatewaySettings
+from barbershop_adapters.channels.telegram import TelegramGatewayChannel, TelegramGatewaySettings
 from barbershop_core.ports import DeliveryFailed
 from tests.integration.channels.fake_provider import FakeProvider, Reply
 from tests.integration.channels.support import NUMERIC_CODE, PHONE, TEXT, outgoing

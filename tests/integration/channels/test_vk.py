@@ -6,7 +6,7 @@ import attrs
 import httpx
 import pytest
 
-from adapters.channels.vk import VkChannel, VkSettings, random_id
+from barbershop_adapters.channels.vk import VkChannel, VkSettings, random_id
 from barbershop_core.ports import DeliveryFailed
 from tests.integration.channels.fake_provider import FakeProvider, Reply
 from tests.integration.channels.support import TEXT, outgoing

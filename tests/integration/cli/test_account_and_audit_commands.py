@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from barbershop_core.model import Manager
-from entrypoints.bootstrap import build_container
-from entrypoints.cli import main
-from entrypoints.settings import Settings
+from barbershop_entrypoints.bootstrap import build_container
+from barbershop_entrypoints.cli import main
+from barbershop_entrypoints.settings import Settings
 
 
 @pytest.fixture

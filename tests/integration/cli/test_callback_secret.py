@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.bootstrap import build_container
-from entrypoints.cli import main
-from entrypoints.settings import Settings
+from barbershop_entrypoints.bootstrap import build_container
+from barbershop_entrypoints.cli import main
+from barbershop_entrypoints.settings import Settings
 
 
 async def test_callback_secret_command_prints_the_key_the_server_verifies_with(

@@ -27,11 +27,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import InMemoryBroker
 
-from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from barbershop_core.use_cases.accounts import create_manager
-from entrypoints.bootstrap import Container, build_container
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from barbershop_entrypoints.bootstrap import Container, build_container
+from barbershop_entrypoints.http.app import create_app
+from barbershop_entrypoints.settings import Settings
 from tests.fakes import FakeClock
 from tests.integration.sql_fixtures import reset_postgres
 

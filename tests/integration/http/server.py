@@ -30,7 +30,7 @@ def barbershop(*args: str) -> list[str]:
     installed = Path(sys.executable).with_name("barbershop")
     if installed.exists():
         return [str(installed), *args]
-    return [sys.executable, "-m", "entrypoints.cli", *args]
+    return [sys.executable, "-m", "barbershop_entrypoints.cli", *args]
 
 
 def environment(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
+from barbershop_adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_core.use_cases.accounts import create_manager, deactivate_manager
-from entrypoints.http.throttle import LoginThrottle
+from barbershop_entrypoints.http.throttle import LoginThrottle
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, assert_problem
 
 MANAGER_ROUTES = [

@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from entrypoints.http.problems import MAX_BODY_BYTES
+from barbershop_entrypoints.http.problems import MAX_BODY_BYTES
 from tests.integration.http.conftest import Api, assert_problem
 
 DEEP_JSON = b'{"login": ' + b"[" * 3000 + b"]" * 3000 + b', "password": "x"}'

@@ -1,7 +1,7 @@
 """No log line ever holds a raw phone or a temporary password, through every flow of the API.
 
 The log is captured through the production handler and logger levels of
-:mod:`entrypoints.logging_setup`, at DEBUG (stricter than production's INFO), while
+:mod:`barbershop_entrypoints.logging_setup`, at DEBUG (stricter than production's INFO), while
 registrations run every way they can:
 created, replayed (A6), refused (A1, A2, A5, A7), failed (A3), retried and resent (A4).
 """
@@ -19,8 +19,8 @@ import attrs
 import pytest
 
 from barbershop_core.ports import PasswordGenerator
-from entrypoints.logging_setup import QUIET_LOGGERS, log_handler
-from entrypoints.sweeper import sweep_once
+from barbershop_entrypoints.logging_setup import QUIET_LOGGERS, log_handler
+from barbershop_entrypoints.sweeper import sweep_once
 from tests.integration.http.conftest import MANAGER_PASSWORD, Api, clients_table_refusing_rows, new_phone
 
 

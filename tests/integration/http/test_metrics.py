@@ -11,8 +11,8 @@ from anyio.from_thread import BlockingPortal
 from prometheus_client.parser import text_string_to_metric_families
 
 from barbershop_core.use_cases.accounts import create_partner
-from entrypoints.metrics import TOKEN_VARIABLE
-from entrypoints.settings import Settings
+from barbershop_entrypoints.metrics import TOKEN_VARIABLE
+from barbershop_entrypoints.settings import Settings
 from tests.fakes import FakeClock
 from tests.integration.http.conftest import Api, new_phone, running_api
 from tests.integration.partner.conftest import participant
@@ -108,7 +108,7 @@ def test_the_backlog_and_its_oldest_age_come_from_the_database(metered_api: Api)
     async def put_back() -> None:
         from sqlalchemy import update  # noqa: PLC0415 -- this test alone writes the table itself
 
-        from adapters.sqlalchemy.tables import client_notifications  # noqa: PLC0415 -- as above
+        from barbershop_adapters.sqlalchemy.tables import client_notifications  # noqa: PLC0415 -- as above
 
         async with metered_api.container.engine.begin() as connection:
             await connection.execute(update(client_notifications).values(status="scheduled", next_attempt_at=due))

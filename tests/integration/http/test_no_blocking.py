@@ -19,7 +19,7 @@ import pytest
 from anyio.from_thread import BlockingPortal
 from litestar.testing import TestClient
 
-from entrypoints.settings import Settings
+from barbershop_entrypoints.settings import Settings
 from tests.fakes import FakeClock
 from tests.integration.http.conftest import Api, make_settings, new_phone, running_api
 

@@ -13,10 +13,10 @@ from litestar.testing import TestClient
 
 from barbershop_core.model import Partner
 from barbershop_core.use_cases.accounts import create_partner, revoke_partner
-from entrypoints.http.auth import provide_partner, require_partner
-from entrypoints.http.deps import CONTAINER
-from entrypoints.http.problems import handle_exception
-from entrypoints.http.request_id import echo_request_id
+from barbershop_entrypoints.http.auth import provide_partner, require_partner
+from barbershop_entrypoints.http.deps import CONTAINER
+from barbershop_entrypoints.http.problems import handle_exception
+from barbershop_entrypoints.http.request_id import echo_request_id
 from tests.integration.http.conftest import Api, assert_problem
 
 

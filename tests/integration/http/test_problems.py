@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from barbershop_core.ports import StorageUnavailable
-from entrypoints.http.problems import MAX_BODY_BYTES
+from barbershop_entrypoints.http.problems import MAX_BODY_BYTES
 from tests.integration.http.conftest import Api, assert_problem, new_phone
 
 

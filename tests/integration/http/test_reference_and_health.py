@@ -6,8 +6,8 @@ import attrs
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from adapters.sqlalchemy.migrate import head_revision
-from entrypoints.tasks import build_broker
+from barbershop_adapters.sqlalchemy.migrate import head_revision
+from barbershop_entrypoints.tasks import build_broker
 from tests.integration.http.conftest import Api, assert_problem
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from barbershop_core.model import NotificationTemplate, TemplateKind
 from barbershop_core.values import PhoneNumber
-from entrypoints.sweeper import sweep_once
+from barbershop_entrypoints.sweeper import sweep_once
 from tests.integration.http.conftest import Api, assert_problem, clients_table_refusing_rows, new_phone
 
 

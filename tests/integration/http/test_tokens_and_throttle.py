@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from entrypoints.http.throttle import LoginThrottle, ThrottlePolicy
-from entrypoints.http.tokens import InvalidToken, TokenClaims, TokenSigner
+from barbershop_entrypoints.http.throttle import LoginThrottle, ThrottlePolicy
+from barbershop_entrypoints.http.tokens import InvalidToken, TokenClaims, TokenSigner
 from tests.fakes import FakeClock, InMemoryAttemptCounter
 
 KEY = b"k" * 32

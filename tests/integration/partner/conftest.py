@@ -19,7 +19,7 @@ import pytest
 
 from barbershop_core.model import Partner
 from barbershop_core.use_cases.accounts import create_partner
-from entrypoints.logging_setup import QUIET_LOGGERS, log_handler
+from barbershop_entrypoints.logging_setup import QUIET_LOGGERS, log_handler
 from tests.integration.http.conftest import (
     Api,
     api,

@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
-from entrypoints.http.controllers import partner as partner_controller
-from entrypoints.http.partner_trace import mask_personal_data
+from barbershop_entrypoints.http.controllers import partner as partner_controller
+from barbershop_entrypoints.http.partner_trace import mask_personal_data
 from tests.integration.http.conftest import clients_table_refusing_rows, new_phone
 from tests.integration.partner.conftest import PartnerApi, participant
 

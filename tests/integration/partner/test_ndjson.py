@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from entrypoints.http import partner_ndjson
+from barbershop_entrypoints.http import partner_ndjson
 from tests.integration.http.conftest import new_phone
 from tests.integration.partner.conftest import BULK, PartnerApi, participant
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from barbershop_core.use_cases.accounts import revoke_partner
-from entrypoints.http.controllers import partner as partner_controller
+from barbershop_entrypoints.http.controllers import partner as partner_controller
 from tests.integration.http.conftest import clients_table_refusing_rows, new_phone
 from tests.integration.partner.conftest import SINGLE, PartnerApi, participant
 

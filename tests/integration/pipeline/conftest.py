@@ -33,14 +33,14 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from barbershop_core.model import AuditEvent
 from barbershop_core.use_cases.accounts import create_manager
-from entrypoints.bootstrap import Container, build_container
-from entrypoints.http.app import create_app
-from entrypoints.http.auth import signer_of
-from entrypoints.settings import Settings
-from entrypoints.tasks import CONSUMER_GROUP
+from barbershop_entrypoints.bootstrap import Container, build_container
+from barbershop_entrypoints.http.app import create_app
+from barbershop_entrypoints.http.auth import signer_of
+from barbershop_entrypoints.settings import Settings
+from barbershop_entrypoints.tasks import CONSUMER_GROUP
 from tests.integration.pipeline.support import (
     DEFAULT_REDIS_URL,
     REDIS_URL_ENV,

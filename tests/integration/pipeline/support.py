@@ -117,7 +117,7 @@ class Process:
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[bytes] = self.log_path.open("wb")
         self.popen = subprocess.Popen(  # noqa: S603 -- our own CLI, run by the test's interpreter
-            [sys.executable, "-m", "entrypoints.cli", *args],
+            [sys.executable, "-m", "barbershop_entrypoints.cli", *args],
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=self._log,

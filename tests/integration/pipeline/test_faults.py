@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from adapters.channels.vk import random_id
+from barbershop_adapters.channels.vk import random_id
 from tests.integration.pipeline.conftest import OpenPipeline
 from tests.integration.pipeline.support import (
     FakeSmsRu,

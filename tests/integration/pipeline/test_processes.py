@@ -19,7 +19,7 @@ PHONE = "+79161234506"
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 -- our own CLI, run by the test's interpreter
-        [sys.executable, "-m", "entrypoints.cli", *args],
+        [sys.executable, "-m", "barbershop_entrypoints.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from entrypoints.settings import Settings, SettingsError
+from barbershop_entrypoints.settings import Settings, SettingsError
 
 
 def test_pipeline_timings_come_from_the_environment_and_reach_the_retry_policy() -> None:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from barbershop_core.use_cases.accounts import create_manager
-from entrypoints.http.web.security import cookie_secure_mode
+from barbershop_entrypoints.http.web.security import cookie_secure_mode
 from tests.integration.console import shown_passwords
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, clients_table_refusing_rows, new_phone
 from tests.integration.web.conftest import Pages, csrf_of

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from adapters.aesgcm_secret_box import AesGcmSecretBox, SecretBoxError
+from barbershop_adapters.aesgcm_secret_box import AesGcmSecretBox, SecretBoxError
 
 KEY = bytes(range(32))
 PASSWORD = "Temp7kQx9mWa"

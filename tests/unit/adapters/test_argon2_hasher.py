@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import argon2
 import pytest
 
-from adapters.argon2_hasher import Argon2Hasher, Argon2Parameters
+from barbershop_adapters.argon2_hasher import Argon2Hasher, Argon2Parameters
 
 FAST = Argon2Parameters(time_cost=1, memory_cost_kib=8, parallelism=1)
 

@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from adapters.hmac_key_digester import HmacKeyDigester
+from barbershop_adapters.hmac_key_digester import HmacKeyDigester
 
 PEPPER = b"0123456789abcdef"
 KEY = "bsk_partner-key"

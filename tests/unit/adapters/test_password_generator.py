@@ -6,7 +6,7 @@ import string
 
 import pytest
 
-from adapters.password_generator import SecretsPasswordGenerator
+from barbershop_adapters.password_generator import SecretsPasswordGenerator
 
 LOOK_ALIKES = set("0Oo1lIi5Ss2Zz8B")
 

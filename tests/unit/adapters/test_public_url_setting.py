@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from entrypoints.bootstrap import delivery_deps
-from entrypoints.settings import Settings, SettingsError
+from barbershop_entrypoints.bootstrap import delivery_deps
+from barbershop_entrypoints.settings import Settings, SettingsError
 from tests.fakes import FakeClock, FakeSecretBox, FakeUnitOfWork, InMemoryDatabase, RecordingQueue
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from adapters.system_clock import SystemClock
+from barbershop_adapters.system_clock import SystemClock
 
 
 def test_the_system_clock_answers_the_current_time_aware_in_utc() -> None:

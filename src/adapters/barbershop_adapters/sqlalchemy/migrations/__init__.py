@@ -1,0 +1,1 @@
+"""Alembic environment and revisions; run them with :func:`barbershop_adapters.sqlalchemy.migrate.upgrade`."""

@@ -1,0 +1,1 @@
+"""Alembic revisions, oldest first. New ones: see :mod:`barbershop_adapters.sqlalchemy.migrate`."""

@@ -1,0 +1,237 @@
+"""The set-based port of a promo batch (:class:`barbershop_core.ports.PromoBatchRepository`).
+
+PostgreSQL gets each step as one statement over arrays (``INSERT … SELECT FROM unnest(…)
+ON CONFLICT …``), so a batch of 1,000 participants costs the same handful of round trips as
+a batch of one. SQLite runs each step as one ``executemany`` in the unit of work's
+transaction (one writer at a time, so a read before a write sees what the write will meet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from barbershop_adapters.sqlalchemy import tables as t
+from barbershop_adapters.sqlalchemy.repositories import (
+    Statements,
+    Values,
+    idempotency_record,
+    idempotency_record_values,
+)
+from barbershop_core.model import IdempotencyRecord, Purchase
+from barbershop_core.ports import PromoParticipantIds, PromoParticipantRow, StorageUnavailable
+
+_RECORD_COLUMNS: Final = "scope, key, fingerprint, created_at, expires_at, state, result_id"
+_RECORD_ARRAYS: Final = (
+    "CAST(:scopes AS text[]), CAST(:keys AS text[]), CAST(:fingerprints AS text[]), "
+    "CAST(:created AS timestamptz[]), CAST(:expires AS timestamptz[]), CAST(:states AS text[]), "
+    "CAST(:results AS bigint[])"
+)
+_PG_CLAIM: Final = sa.text(
+    f"INSERT INTO idempotency_records ({_RECORD_COLUMNS}) SELECT * FROM unnest({_RECORD_ARRAYS}) "  # noqa: S608 - constants of this module, no input
+    "ON CONFLICT (scope, key) DO NOTHING RETURNING scope, key"
+)
+_PG_COMPLETE: Final = sa.text(
+    f"INSERT INTO idempotency_records ({_RECORD_COLUMNS}) SELECT * FROM unnest({_RECORD_ARRAYS}) "  # noqa: S608 - constants of this module, no input
+    "ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, created_at = EXCLUDED.created_at, "
+    "expires_at = EXCLUDED.expires_at, state = EXCLUDED.state, result_id = EXCLUDED.result_id"
+)
+_PG_PERSONS: Final = sa.text(
+    "INSERT INTO persons (phone_number, login, first_name, must_change_password, created_at, session_version) "
+    "SELECT phone, phone, first_name, false, :now, 0 "
+    "FROM unnest(CAST(:phones AS text[]), CAST(:first_names AS text[])) AS row(phone, first_name) "
+    "ON CONFLICT (phone_number) DO NOTHING"
+)
+_PG_PERSON_IDS: Final = sa.text(
+    "SELECT id, phone_number FROM persons WHERE phone_number = ANY(CAST(:phones AS text[]))"
+)
+_PG_CLIENTS: Final = sa.text(
+    "INSERT INTO clients (person_id, registered_at, registered_by, source, full_name, email, channel_accounts) "
+    "SELECT person_id, :now, :registered_by, :source, full_name, email, CAST('{}' AS jsonb) "
+    "FROM unnest(CAST(:person_ids AS bigint[]), CAST(:full_names AS text[]), CAST(:emails AS text[])) "
+    "AS row(person_id, full_name, email) "
+    "ON CONFLICT (person_id) DO UPDATE SET full_name = COALESCE(clients.full_name, EXCLUDED.full_name), "
+    "email = COALESCE(clients.email, EXCLUDED.email) "
+    "RETURNING id, person_id"
+)
+_PG_PURCHASES: Final = sa.text(
+    "INSERT INTO purchases (client_id, partner_id, name, price, registered_at) "
+    "SELECT * FROM unnest(CAST(:client_ids AS bigint[]), CAST(:partner_ids AS bigint[]), CAST(:names AS text[]), "
+    "CAST(:prices AS numeric[]), CAST(:registered AS timestamptz[]))"
+)
+
+
+def _record_arrays(records: Sequence[IdempotencyRecord]) -> Values:
+    return {
+        "scopes": [record.scope for record in records],
+        "keys": [record.key for record in records],
+        "fingerprints": [record.fingerprint for record in records],
+        "created": [record.created_at for record in records],
+        "expires": [record.expires_at for record in records],
+        "states": [record.state.value for record in records],
+        "results": [record.result_id for record in records],
+    }
+
+
+class SqlPromoBatchRepository:
+    def __init__(self, statements: Statements) -> None:
+        self._db = statements
+
+    async def claim(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
+        if not records:
+            return []
+        if self._db.dialect == "postgresql":
+            inserted = {(row.scope, row.key) for row in await self._db.execute(_PG_CLAIM, _record_arrays(records))}
+            taken = [record.key for record in records if (record.scope, record.key) not in inserted]
+            known = await self._known(taken)
+        else:
+            known = await self._known([record.key for record in records])
+            fresh = [idempotency_record_values(record) for record in records if (record.scope, record.key) not in known]
+            if fresh:
+                statement = sqlite.insert(t.idempotency_records).on_conflict_do_nothing()
+                await self._db.execute(statement, fresh)
+        return [known.get((record.scope, record.key)) for record in records]
+
+    async def _known(self, keys: list[str]) -> dict[tuple[str, str], IdempotencyRecord]:
+        if not keys:
+            return {}
+        table = t.idempotency_records
+        rows = await self._db.execute(sa.select(table).where(self._among(table.c.key, keys)))
+        return {(row.scope, row.key): idempotency_record(row._mapping) for row in rows}
+
+    def _among(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
+        if self._db.dialect == "postgresql":
+            return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+        return column.in_(values)
+
+    async def participants(
+        self, rows: Sequence[PromoParticipantRow], *, now: datetime, registered_by: str, source: str
+    ) -> Sequence[PromoParticipantIds]:
+        if not rows:
+            return []
+        phones = [row.phone.e164 for row in rows]
+        if self._db.dialect == "postgresql":
+            first_names = [row.full_name.first_name.value for row in rows]
+            await self._db.execute(_PG_PERSONS, {"now": now, "phones": phones, "first_names": first_names})
+            person_ids = {phone: int(pid) for pid, phone in await self._db.execute(_PG_PERSON_IDS, {"phones": phones})}
+        else:
+            await self._sqlite_persons(rows, now)
+            found = await self._db.execute(
+                sa.select(t.persons.c.id, t.persons.c.phone_number).where(t.persons.c.phone_number.in_(phones))
+            )
+            person_ids = {phone: int(pid) for pid, phone in found}
+        try:
+            ordered = [person_ids[phone] for phone in phones]
+        except KeyError:
+            raise StorageUnavailable("a person vanished while registering a batch") from None
+        client_ids = await self._clients(rows, ordered, now, registered_by, source)
+        return [PromoParticipantIds(pid, client_ids[pid]) for pid in ordered]
+
+    async def _sqlite_persons(self, rows: Sequence[PromoParticipantRow], now: datetime) -> None:
+        statement = sqlite.insert(t.persons).on_conflict_do_nothing(index_elements=["phone_number"])
+        values = [
+            {
+                "phone_number": row.phone.e164,
+                "login": row.phone.e164,
+                "first_name": row.full_name.first_name.value,
+                "password_hash": None,
+                "must_change_password": False,
+                "temporary_password_expires_at": None,
+                "created_at": now,
+                "temporary_password_voided_at": None,
+                "first_signed_in_at": None,
+                "session_version": 0,
+            }
+            for row in rows
+        ]
+        await self._db.execute(statement, values)
+
+    async def _clients(
+        self,
+        rows: Sequence[PromoParticipantRow],
+        person_ids: list[int],
+        now: datetime,
+        registered_by: str,
+        source: str,
+    ) -> dict[int, int]:
+        if self._db.dialect == "postgresql":
+            parameters = {
+                "now": now,
+                "registered_by": registered_by,
+                "source": source,
+                "person_ids": person_ids,
+                "full_names": [row.full_name.value for row in rows],
+                "emails": [row.email.value for row in rows],
+            }
+            return {int(pid): int(cid) for cid, pid in await self._db.execute(_PG_CLIENTS, parameters)}
+        statement = sqlite.insert(t.clients)
+        statement = statement.on_conflict_do_update(
+            index_elements=["person_id"],
+            set_={
+                "full_name": sa.func.coalesce(t.clients.c.full_name, statement.excluded.full_name),
+                "email": sa.func.coalesce(t.clients.c.email, statement.excluded.email),
+            },
+        )
+        values = [
+            {
+                "person_id": person_id,
+                "registered_at": now,
+                "registered_by": registered_by,
+                "source": source,
+                "full_name": row.full_name.value,
+                "email": row.email.value,
+                "channel_accounts": {},
+            }
+            for row, person_id in zip(rows, person_ids, strict=True)
+        ]
+        await self._db.execute(statement, values)
+        found = await self._db.execute(
+            sa.select(t.clients.c.id, t.clients.c.person_id).where(t.clients.c.person_id.in_(person_ids))
+        )
+        return {int(pid): int(cid) for cid, pid in found}
+
+    async def add_purchases(self, purchases: Sequence[Purchase]) -> None:
+        if not purchases:
+            return
+        if self._db.dialect == "postgresql":
+            parameters = {
+                "client_ids": [purchase.client_id for purchase in purchases],
+                "partner_ids": [purchase.partner_id for purchase in purchases],
+                "names": [purchase.name for purchase in purchases],
+                "prices": [purchase.price.amount for purchase in purchases],
+                "registered": [purchase.registered_at for purchase in purchases],
+            }
+            await self._db.execute(_PG_PURCHASES, parameters)
+            return
+        values = [
+            {
+                "client_id": purchase.client_id,
+                "partner_id": purchase.partner_id,
+                "name": purchase.name,
+                "price": purchase.price.amount,
+                "registered_at": purchase.registered_at,
+            }
+            for purchase in purchases
+        ]
+        await self._db.execute(sa.insert(t.purchases), values)
+
+    async def complete(self, records: Sequence[IdempotencyRecord]) -> None:
+        if not records:
+            return
+        if self._db.dialect == "postgresql":
+            await self._db.execute(_PG_COMPLETE, _record_arrays(records))
+            return
+        statement = sqlite.insert(t.idempotency_records)
+        statement = statement.on_conflict_do_update(
+            index_elements=["scope", "key"],
+            set_={
+                name: statement.excluded[name]
+                for name in idempotency_record_values(records[0])
+                if name not in ("scope", "key")
+            },
+        )
+        await self._db.execute(statement, [idempotency_record_values(record) for record in records])

@@ -1,0 +1,1021 @@
+"""The repository ports of :mod:`barbershop_core.ports` on SQLAlchemy Core.
+
+Rows become entities and value objects here, explicitly, and back. Every statement goes
+through :class:`Statements`, which runs it on the unit of work's connection and
+translates failures (:func:`barbershop_adapters.sqlalchemy.errors.translated`). Writes that may
+break a unique rule run inside a SAVEPOINT, so that on PostgreSQL, as in the in-memory
+fake and on SQLite, the clash costs only that statement and not the whole transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
+
+from barbershop_adapters.sqlalchemy import tables as t
+from barbershop_adapters.sqlalchemy.errors import translated
+from barbershop_core.model import (
+    AddressKind,
+    AttemptOutcome,
+    AuditAction,
+    AuditEvent,
+    Channel,
+    Client,
+    ClientNotification,
+    Consent,
+    DeliveryAttempt,
+    IdempotencyRecord,
+    IdempotencyState,
+    Manager,
+    NotificationStatus,
+    NotificationTemplate,
+    Partner,
+    Person,
+    ProviderReport,
+    Purchase,
+    StatusChange,
+    TemplateKind,
+)
+from barbershop_core.ports import AuditQuery, StorageUnavailable
+from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
+
+Values = dict[str, Any]
+_Row = TypeVar("_Row")
+
+
+class Statements:
+    """Runs statements on the current connection of a unit of work, failures translated."""
+
+    def __init__(self, connection: Callable[[], AsyncConnection]) -> None:
+        self._connection = connection
+
+    @property
+    def dialect(self) -> str:
+        return self._connection().dialect.name
+
+    async def execute(self, statement: sa.Executable, parameters: Values | list[Values] | None = None) -> Any:
+        return await translated(self._connection().execute(statement, parameters))
+
+    async def rows(self, statement: sa.Executable) -> Sequence[RowMapping]:
+        result = await self.execute(statement)
+        return list(result.mappings().all())
+
+    async def row(self, statement: sa.Executable) -> RowMapping | None:
+        result = await self.execute(statement)
+        row: RowMapping | None = result.mappings().one_or_none()
+        return row
+
+    async def guarded(self, statement: sa.Executable, parameters: Values | None = None) -> CursorResult[Any]:
+        """Run a write that may break a unique rule, in a savepoint of its own."""
+        return await translated(self._in_savepoint(statement, parameters))
+
+    async def _in_savepoint(self, statement: sa.Executable, parameters: Values | None) -> CursorResult[Any]:
+        connection = self._connection()
+        async with connection.begin_nested():
+            return await connection.execute(statement, parameters)
+
+    async def insert_id(self, table: sa.Table, values: Values, *, guarded: bool = False) -> int:
+        statement = sa.insert(table).returning(table.c.id)
+        result = await (self.guarded(statement, values) if guarded else self.execute(statement, values))
+        return int(result.scalar_one())
+
+    async def update(self, table: sa.Table, key: sa.ColumnElement[bool], values: Values, *, guarded: bool) -> None:
+        statement = sa.update(table).where(key).values(values)
+        result = await (self.guarded(statement) if guarded else self.execute(statement))
+        if result.rowcount == 0:
+            raise KeyError(f"{table.name}: the row to save was never added")
+
+    def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        """INSERT in the dialect's own spelling (for ``ON CONFLICT``)."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    async def insert_unless_taken(self, table: sa.Table, values: Values, keys: Sequence[str]) -> bool:
+        """INSERT … ON CONFLICT (keys) DO NOTHING: False when the key was taken.
+
+        No savepoint: an expected clash is not an error, so the transaction goes on. On
+        PostgreSQL a concurrent insert of the same key is waited for; if it commits, the
+        key counts as taken (READ COMMITTED: the next statement sees the row).
+        """
+        statement = (
+            self.insert(table)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.c[keys[0]])
+        )
+        result = await self.execute(statement)
+        return result.first() is not None
+
+    async def insert_id_unless_taken(self, table: sa.Table, values: Values, key: str) -> int | None:
+        """Like :meth:`insert_unless_taken` for a row with an ``id``: the new id, or None."""
+        statement = self.insert(table).values(values).on_conflict_do_nothing(index_elements=[key]).returning(table.c.id)
+        row_id = (await self.execute(statement)).scalar_one_or_none()
+        return None if row_id is None else int(row_id)
+
+    async def insert_ids(self, table: sa.Table, rows: list[Values]) -> list[int]:
+        """Several rows in one statement (a multi-row INSERT … RETURNING id), ids in row order."""
+        if not rows:
+            return []
+        if self.dialect == "sqlite":
+            # SQLAlchemy sends SQLite a row at a time when asked to keep RETURNING in row
+            # order. Not needed here: one writer at a time gives an INTEGER PRIMARY KEY
+            # (the rowid) max + 1 per row, in row order, so the sorted ids are the rows' ids.
+            result = await self.execute(sa.insert(table).returning(table.c.id), rows)
+            return sorted(int(row_id) for row_id in result.scalars().all())
+        statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        result = await self.execute(statement, rows)
+        return [int(row_id) for row_id in result.scalars().all()]
+
+    def upsert(self, table: sa.Table, values: Values, keys: Sequence[str]) -> Insert:
+        """INSERT … ON CONFLICT (keys) DO UPDATE, in the dialect's own spelling."""
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = insert(table).values(values)
+        changes = {name: statement.excluded[name] for name in values if name not in keys}
+        return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+
+class _Repository:
+    def __init__(self, statements: Statements) -> None:
+        self._db = statements
+
+
+def _found(known: _Row | None) -> _Row:
+    """The row a clash was with. Rows that decide a clash are never deleted, so a miss
+    means the store is not answering consistently: retry the work."""
+    if known is None:
+        raise StorageUnavailable("a key clash without the row it clashed with")
+    return known
+
+
+# -- persons ------------------------------------------------------------------------------
+
+
+def _person_values(person: Person) -> Values:
+    return {
+        "phone_number": person.phone.e164,
+        "login": person.login.value,
+        "first_name": person.first_name.value,
+        "password_hash": person.password_hash,
+        "must_change_password": person.must_change_password,
+        "temporary_password_expires_at": person.temporary_password_expires_at,
+        "created_at": person.created_at,
+        "temporary_password_voided_at": person.temporary_password_voided_at,
+        "first_signed_in_at": person.first_signed_in_at,
+        "session_version": person.session_version,
+    }
+
+
+def _person(row: Mapping[Any, Any]) -> Person:
+    return Person(
+        phone=PhoneNumber(row["phone_number"]),
+        first_name=FirstName(row["first_name"]),
+        login=Login(row["login"]),
+        created_at=row["created_at"],
+        password_hash=row["password_hash"],
+        must_change_password=row["must_change_password"],
+        temporary_password_expires_at=row["temporary_password_expires_at"],
+        temporary_password_voided_at=row["temporary_password_voided_at"],
+        first_signed_in_at=row["first_signed_in_at"],
+        session_version=row["session_version"],
+        id=row["id"],
+    )
+
+
+class SqlPersonRepository(_Repository):
+    async def add(self, person: Person) -> None:
+        person.id = await self._db.insert_id(t.persons, _person_values(person), guarded=True)
+
+    async def add_if_new(self, person: Person) -> Person | None:
+        person_id = await self._db.insert_id_unless_taken(t.persons, _person_values(person), "phone_number")
+        if person_id is not None:
+            person.id = person_id
+            return None
+        return _found(await self.get_by_phone(person.phone))
+
+    async def get(self, person_id: int) -> Person | None:
+        row = await self._db.row(sa.select(t.persons).where(t.persons.c.id == person_id))
+        return _person(row) if row else None
+
+    async def get_by_phone(self, phone: PhoneNumber) -> Person | None:
+        row = await self._db.row(sa.select(t.persons).where(t.persons.c.phone_number == phone.e164))
+        return _person(row) if row else None
+
+    async def save(self, person: Person) -> None:
+        await self._db.update(t.persons, t.persons.c.id == person.id, _person_values(person), guarded=True)
+
+
+# -- clients ------------------------------------------------------------------------------
+
+
+def _client_values(client: Client) -> Values:
+    return {
+        "person_id": client.person_id,
+        "registered_at": client.registered_at,
+        "registered_by": client.registered_by,
+        "source": client.source,
+        "full_name": client.full_name.value if client.full_name else None,
+        "email": client.email.value if client.email else None,
+        "channel_accounts": dict(client.channel_accounts),
+    }
+
+
+def _client(row: RowMapping) -> Client:
+    return Client(
+        person_id=row["person_id"],
+        registered_at=row["registered_at"],
+        registered_by=row["registered_by"],
+        source=row["source"],
+        full_name=FullName(row["full_name"]) if row["full_name"] is not None else None,
+        email=Email(row["email"]) if row["email"] is not None else None,
+        channel_accounts=dict(row["channel_accounts"]),
+        id=row["id"],
+    )
+
+
+_PERSON_COLUMNS: Final = [column.label(f"person__{column.name}") for column in t.persons.c]
+_PERSON_NAMES: Final = [f"person__{column.name}" for column in t.persons.c]
+
+
+class SqlClientRepository(_Repository):
+    async def add(self, client: Client) -> None:
+        client.id = await self._db.insert_id(t.clients, _client_values(client), guarded=True)
+
+    async def add_if_new(self, client: Client) -> Client | None:
+        client_id = await self._db.insert_id_unless_taken(t.clients, _client_values(client), "person_id")
+        if client_id is not None:
+            client.id = client_id
+            return None
+        return _found(await self.get_by_person(client.person_id))
+
+    async def get(self, client_id: int) -> Client | None:
+        row = await self._db.row(sa.select(t.clients).where(t.clients.c.id == client_id))
+        return _client(row) if row else None
+
+    async def get_with_person(self, client_id: int) -> tuple[Client, Person] | None:
+        row = await self._db.row(
+            sa.select(t.clients, *_PERSON_COLUMNS)
+            .join(t.persons, t.persons.c.id == t.clients.c.person_id)
+            .where(t.clients.c.id == client_id)
+        )
+        if row is None:
+            return None
+        return _client(row), _person({name.removeprefix("person__"): row[name] for name in _PERSON_NAMES})
+
+    async def get_by_person(self, person_id: int) -> Client | None:
+        row = await self._db.row(sa.select(t.clients).where(t.clients.c.person_id == person_id))
+        return _client(row) if row else None
+
+    async def save(self, client: Client) -> None:
+        await self._db.update(t.clients, t.clients.c.id == client.id, _client_values(client), guarded=True)
+
+
+# -- consents -----------------------------------------------------------------------------
+
+
+class SqlConsentRepository(_Repository):
+    async def add(self, consent: Consent) -> None:
+        values = {
+            "client_id": consent.client_id,
+            "consent_type": consent.consent_type,
+            "granted": consent.granted,
+            "recorded_at": consent.recorded_at,
+            "recorded_by": consent.recorded_by,
+        }
+        consent.id = await self._db.insert_id(t.consents, values)
+
+    async def add_many(self, consents: Sequence[Consent]) -> None:
+        rows = [
+            {
+                "client_id": consent.client_id,
+                "consent_type": consent.consent_type,
+                "granted": consent.granted,
+                "recorded_at": consent.recorded_at,
+                "recorded_by": consent.recorded_by,
+            }
+            for consent in consents
+        ]
+        for consent, consent_id in zip(consents, await self._db.insert_ids(t.consents, rows), strict=True):
+            consent.id = consent_id
+
+    async def list_for_client(self, client_id: int) -> Sequence[Consent]:
+        rows = await self._db.rows(
+            sa.select(t.consents).where(t.consents.c.client_id == client_id).order_by(t.consents.c.id)
+        )
+        return [
+            Consent(
+                client_id=row["client_id"],
+                consent_type=row["consent_type"],
+                granted=row["granted"],
+                recorded_at=row["recorded_at"],
+                recorded_by=row["recorded_by"],
+                id=row["id"],
+            )
+            for row in rows
+        ]
+
+
+# -- notifications (the outbox) -----------------------------------------------------------
+
+_notifications = t.client_notifications
+_history = t.notification_status_changes
+_attempts = t.notification_attempts
+
+
+def _notification_values(notification: ClientNotification) -> Values:
+    return {
+        "client_id": notification.client_id,
+        "channel": notification.channel,
+        "template_code": notification.template_code,
+        "kind": notification.kind.value,
+        "status": notification.status.value,
+        "created_at": notification.created_at,
+        "next_attempt_at": notification.next_attempt_at,
+        "lease_until": notification.lease_until,
+        "provider_message_id": notification.provider_message_id,
+        "last_error": notification.last_error,
+        "secret": notification.secret,
+        "secret_expires_at": notification.secret_expires_at,
+        "resend_of": notification.resend_of,
+        "superseded_by": notification.superseded_by,
+        "fallback_pending": notification.fallback_pending,
+    }
+
+
+def _history_values(notification_id: int, position: int, change: StatusChange) -> Values:
+    return {
+        "notification_id": notification_id,
+        "position": position,
+        "status": change.status.value,
+        "at": change.at,
+        "reason": change.reason,
+    }
+
+
+def _attempt_values(notification_id: int, attempt: DeliveryAttempt) -> Values:
+    return {
+        "notification_id": notification_id,
+        "number": attempt.number,
+        "channel": attempt.channel,
+        "at": attempt.at,
+        "outcome": attempt.outcome.value,
+        "provider_message_id": attempt.provider_message_id,
+        "error": attempt.error,
+    }
+
+
+def _notification(row: RowMapping, history: list[StatusChange], attempts: list[DeliveryAttempt]) -> ClientNotification:
+    secret = row["secret"]
+    return ClientNotification(
+        client_id=row["client_id"],
+        channel=row["channel"],
+        template_code=row["template_code"],
+        kind=TemplateKind(row["kind"]),
+        status=NotificationStatus(row["status"]),
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        lease_until=row["lease_until"],
+        provider_message_id=row["provider_message_id"],
+        last_error=row["last_error"],
+        secret=bytes(secret) if secret is not None else None,
+        secret_expires_at=row["secret_expires_at"],
+        resend_of=row["resend_of"],
+        superseded_by=row["superseded_by"],
+        fallback_pending=bool(row["fallback_pending"]),
+        history=history,
+        attempts=attempts,
+        id=row["id"],
+    )
+
+
+def _children(notification_ids: list[int]) -> sa.CompoundSelect[Any]:
+    """Status history and attempts of some notifications in one statement (kind 0 / 1)."""
+    text, number = sa.Text(), sa.Integer()
+    history = sa.select(
+        sa.literal(0, number).label("kind"),
+        _history.c.notification_id,
+        _history.c.position.label("number"),
+        _history.c.status.label("state"),
+        _history.c.at,
+        _history.c.reason.label("detail"),
+        sa.null().cast(text).label("channel"),
+        sa.null().cast(text).label("provider_message_id"),
+    ).where(_history.c.notification_id.in_(notification_ids))
+    attempts = sa.select(
+        sa.literal(1, number),
+        _attempts.c.notification_id,
+        _attempts.c.number,
+        _attempts.c.outcome,
+        _attempts.c.at,
+        _attempts.c.error,
+        _attempts.c.channel,
+        _attempts.c.provider_message_id,
+    ).where(_attempts.c.notification_id.in_(notification_ids))
+    return sa.union_all(history, attempts).order_by("kind", "notification_id", "number")
+
+
+class SqlNotificationRepository(_Repository):
+    """Notifications with their history and attempts, which only ever grow.
+
+    The repository remembers how many entries of each it has read or written for a
+    notification, so a save appends the new ones without counting the stored ones first.
+    New entries are written with the next read of notifications or with the commit,
+    batched for every notification of the unit of work (one statement per table).
+    Added and saved notifications are reported to ``seen`` for the unit of work's
+    hand-off after commit.
+    """
+
+    def __init__(self, statements: Statements, seen: Callable[[ClientNotification], None]) -> None:
+        super().__init__(statements)
+        self._seen = seen
+        self._stored: dict[int, tuple[int, int]] = {}
+        """notification id → (history entries, attempts) known to be in the store."""
+        self._pending_history: list[Values] = []
+        self._pending_attempts: list[Values] = []
+
+    async def add(self, notification: ClientNotification) -> None:
+        notification.id = await self._db.insert_id(_notifications, _notification_values(notification))
+        self._append_children(notification, known_history=0, known_attempts=0)
+        self._seen(notification)
+
+    async def get(self, notification_id: int) -> ClientNotification | None:
+        return await self._one(sa.select(_notifications).where(_notifications.c.id == notification_id))
+
+    async def get_for_update(self, notification_id: int) -> ClientNotification | None:
+        # FOR UPDATE on PostgreSQL (waits for another holder); SQLite renders nothing and
+        # relies on its single writer: every transaction starts with BEGIN IMMEDIATE.
+        return await self._one(
+            sa.select(_notifications).where(_notifications.c.id == notification_id).with_for_update()
+        )
+
+    async def save(self, notification: ClientNotification) -> None:
+        values = _notification_values(notification)
+        await self._db.update(_notifications, _notifications.c.id == notification.id, values, guarded=False)
+        stored = self._stored.get(notification.id)
+        if stored is None:  # read in another unit of work: ask the store what it keeps
+            stored = await self._count_children(notification.id)
+        self._append_children(notification, known_history=stored[0], known_attempts=stored[1])
+        self._seen(notification)
+
+    async def flush(self) -> None:
+        """Write the history entries and attempts kept since the last flush."""
+        history, self._pending_history = self._pending_history, []
+        attempts, self._pending_attempts = self._pending_attempts, []
+        if history:
+            await self._db.execute(sa.insert(_history), history)
+        if attempts:
+            await self._db.execute(sa.insert(_attempts), attempts)
+
+    def forget(self) -> None:
+        """After a rollback nothing kept is true any more."""
+        self._stored.clear()
+        self._pending_history.clear()
+        self._pending_attempts.clear()
+
+    async def list_for_client(self, client_id: int) -> Sequence[ClientNotification]:
+        return await self._many(
+            sa.select(_notifications).where(_notifications.c.client_id == client_id).order_by(_notifications.c.id)
+        )
+
+    async def list_needing_attention(self, limit: int) -> Sequence[ClientNotification]:
+        return await self._many(
+            sa.select(_notifications)
+            .where(
+                _notifications.c.superseded_by.is_(None),
+                _notifications.c.fallback_pending.is_(False),
+                _notifications.c.status.in_([NotificationStatus.FAILED.value, NotificationStatus.HELD.value]),
+            )
+            .order_by(_notifications.c.id)
+            .limit(limit)
+        )
+
+    async def list_held(self, channel: str | None, limit: int) -> Sequence[ClientNotification]:
+        statement = sa.select(_notifications).where(_notifications.c.status == NotificationStatus.HELD.value)
+        if channel is not None:
+            statement = statement.where(_notifications.c.channel == channel)
+        return await self._many(statement.order_by(_notifications.c.id).limit(limit))
+
+    async def due_ids(self, now: datetime, limit: int) -> Sequence[int]:
+        """Due, unleased notifications, oldest due first.
+
+        On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` until the unit of
+        work ends, so workers claiming at the same moment each get different rows and
+        never wait on one another. SQLite has one writer at a time (BEGIN IMMEDIATE) and
+        renders no locking clause.
+        """
+        statement = (
+            sa.select(_notifications.c.id)
+            .where(
+                _notifications.c.status == NotificationStatus.SCHEDULED.value,
+                _notifications.c.next_attempt_at <= now,
+                sa.or_(_notifications.c.lease_until.is_(None), _notifications.c.lease_until <= now),
+            )
+            .order_by(_notifications.c.next_attempt_at, _notifications.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        result = await self._db.execute(statement)
+        return [int(notification_id) for notification_id in result.scalars().all()]
+
+    async def with_expired_secrets(self, now: datetime, limit: int) -> Sequence[ClientNotification]:
+        return await self._many(
+            sa.select(_notifications)
+            .where(
+                _notifications.c.secret.is_not(None),
+                _notifications.c.secret_expires_at <= now,
+                # A send in flight owns its notification until its lease ends.
+                sa.or_(_notifications.c.lease_until.is_(None), _notifications.c.lease_until <= now),
+            )
+            .order_by(_notifications.c.id)
+            .limit(limit)
+            # A worker recording this notification's send holds its row: leave it to the worker.
+            .with_for_update(skip_locked=True)
+        )
+
+    async def get_by_provider_message_id(self, channel: str, provider_message_id: str) -> ClientNotification | None:
+        return await self._one(
+            sa.select(_notifications)
+            .where(
+                _notifications.c.channel == channel,
+                _notifications.c.provider_message_id == provider_message_id,
+            )
+            .order_by(_notifications.c.id)
+            .limit(1)
+            .with_for_update()
+        )
+
+    async def fallback_pending_ids(self, limit: int) -> Sequence[int]:
+        result = await self._db.execute(
+            sa.select(_notifications.c.id)
+            .where(_notifications.c.fallback_pending.is_(True))
+            .order_by(_notifications.c.id)
+            .limit(limit)
+        )
+        return [int(notification_id) for notification_id in result.scalars().all()]
+
+    async def _one(self, statement: sa.Select[Any]) -> ClientNotification | None:
+        found = await self._many(statement)
+        return found[0] if found else None
+
+    async def _many(self, statement: sa.Select[Any]) -> list[ClientNotification]:
+        await self.flush()
+        rows = await self._db.rows(statement)
+        if not rows:
+            return []
+        history: defaultdict[int, list[StatusChange]] = defaultdict(list)
+        attempts: defaultdict[int, list[DeliveryAttempt]] = defaultdict(list)
+        for child in await self._db.rows(_children([row["id"] for row in rows])):
+            if child["kind"] == 0:
+                history[child["notification_id"]].append(
+                    StatusChange(NotificationStatus(child["state"]), child["at"], child["detail"])
+                )
+            else:
+                attempts[child["notification_id"]].append(
+                    DeliveryAttempt(
+                        number=child["number"],
+                        channel=child["channel"],
+                        at=child["at"],
+                        outcome=AttemptOutcome(child["state"]),
+                        provider_message_id=child["provider_message_id"],
+                        error=child["detail"],
+                    )
+                )
+        found = [_notification(row, history[row["id"]], attempts[row["id"]]) for row in rows]
+        for notification in found:
+            self._stored[notification.id] = (len(notification.history), len(notification.attempts))
+        return found
+
+    async def _count_children(self, notification_id: int) -> tuple[int, int]:
+        await self.flush()
+        counts = (
+            await self._db.execute(
+                sa.select(
+                    sa.select(sa.func.count())
+                    .select_from(_history)
+                    .where(_history.c.notification_id == notification_id)
+                    .scalar_subquery(),
+                    sa.select(sa.func.count())
+                    .select_from(_attempts)
+                    .where(_attempts.c.notification_id == notification_id)
+                    .scalar_subquery(),
+                )
+            )
+        ).one()
+        return int(counts[0]), int(counts[1])
+
+    def _append_children(self, notification: ClientNotification, *, known_history: int, known_attempts: int) -> None:
+        self._pending_history += [
+            _history_values(notification.id, position, change)
+            for position, change in enumerate(notification.history[known_history:], start=known_history)
+        ]
+        self._pending_attempts += [
+            _attempt_values(notification.id, attempt) for attempt in notification.attempts[known_attempts:]
+        ]
+        self._stored[notification.id] = (len(notification.history), len(notification.attempts))
+
+
+# -- provider reports kept for later ---------------------------------------------------------
+
+_reports = t.provider_reports
+
+
+def _report(row: RowMapping) -> ProviderReport:
+    return ProviderReport(
+        channel=row["channel"],
+        provider_message_id=row["provider_message_id"],
+        status=NotificationStatus(row["status"]),
+        received_at=row["received_at"],
+        error=row["error"],
+        id=row["id"],
+    )
+
+
+class SqlProviderReportRepository(_Repository):
+    async def keep(self, report: ProviderReport) -> bool:
+        values = {
+            "channel": report.channel,
+            "provider_message_id": report.provider_message_id,
+            "status": report.status.value,
+            "error": report.error,
+            "received_at": report.received_at,
+        }
+        return await self._db.insert_unless_taken(_reports, values, ("channel", "provider_message_id", "status"))
+
+    async def list_matched(self, limit: int) -> Sequence[ProviderReport]:
+        carried = sa.exists().where(
+            _notifications.c.channel == _reports.c.channel,
+            _notifications.c.provider_message_id == _reports.c.provider_message_id,
+        )
+        rows = await self._db.rows(sa.select(_reports).where(carried).order_by(_reports.c.id).limit(limit))
+        return [_report(row) for row in rows]
+
+    async def delete(self, report_id: int) -> None:
+        await self._db.execute(sa.delete(_reports).where(_reports.c.id == report_id))
+
+    async def purge_before(self, before: datetime) -> int:
+        result = await self._db.execute(sa.delete(_reports).where(_reports.c.received_at < before))
+        return int(result.rowcount)
+
+
+# -- audit --------------------------------------------------------------------------------
+
+
+def _audit_values(event: AuditEvent) -> Values:
+    return {
+        "action": event.action.value,
+        "actor": event.actor,
+        "occurred_at": event.occurred_at,
+        "request_id": event.request_id,
+        "person_id": event.person_id,
+        "client_id": event.client_id,
+        "notification_id": event.notification_id,
+        "masked_phone": event.masked_phone,
+        "details": dict(event.details),
+    }
+
+
+class SqlAuditLog(_Repository):
+    async def purge_before(self, before: datetime, *, now: datetime) -> int:
+        # The purge's record comes first: the append-only trigger lets through only the
+        # deletes of events older than the latest recorded purge.
+        purge_id = await self._db.insert_id(t.audit_purges, {"purged_before": before, "run_at": now, "deleted": 0})
+        result = await self._db.execute(sa.delete(t.audit_events).where(t.audit_events.c.occurred_at < before))
+        deleted = int(result.rowcount)
+        await self._db.execute(sa.update(t.audit_purges).where(t.audit_purges.c.id == purge_id).values(deleted=deleted))
+        return deleted
+
+    async def write(self, events: Iterable[AuditEvent]) -> None:
+        """What the unit of work recorded, in one statement."""
+        rows = [_audit_values(event) for event in events]
+        if rows:
+            await self._db.execute(sa.insert(t.audit_events), rows)
+
+    async def list_recent(
+        self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
+    ) -> Sequence[AuditEvent]:
+        """Newest first."""
+        audit = t.audit_events
+        statement = sa.select(audit)
+        if client_id is not None:
+            statement = statement.where(audit.c.client_id == client_id)
+        if notification_id is not None:
+            statement = statement.where(audit.c.notification_id == notification_id)
+        return await self._events(statement.order_by(audit.c.id.desc()).limit(limit))
+
+    async def search(self, query: AuditQuery) -> Sequence[AuditEvent]:
+        audit = t.audit_events
+        statement = sa.select(audit)
+        if query.client_id is not None:
+            statement = statement.where(audit.c.client_id == query.client_id)
+        if query.person_id is not None:
+            statement = statement.where(audit.c.person_id == query.person_id)
+        if query.action is not None:
+            statement = statement.where(audit.c.action == query.action.value)
+        if query.since is not None:
+            statement = statement.where(audit.c.occurred_at >= query.since)
+        if query.until is not None:
+            statement = statement.where(audit.c.occurred_at < query.until)
+        if query.before_id is not None:
+            statement = statement.where(audit.c.id < query.before_id)
+        return await self._events(statement.order_by(audit.c.id.desc()).limit(query.limit))
+
+    async def _events(self, statement: sa.Select[Any]) -> list[AuditEvent]:
+        rows = await self._db.rows(statement)
+        return [
+            AuditEvent(
+                action=AuditAction(row["action"]),
+                actor=row["actor"],
+                occurred_at=row["occurred_at"],
+                request_id=row["request_id"],
+                person_id=row["person_id"],
+                client_id=row["client_id"],
+                notification_id=row["notification_id"],
+                masked_phone=row["masked_phone"],
+                details=dict(row["details"]),
+                id=row["id"],
+            )
+            for row in rows
+        ]
+
+
+# -- reference data -----------------------------------------------------------------------
+
+
+def channel_values(channel: Channel) -> Values:
+    return {
+        "code": channel.code,
+        "title": channel.title,
+        "is_active": channel.is_active,
+        "address_kind": channel.address_kind.value,
+    }
+
+
+def template_values(template: NotificationTemplate) -> Values:
+    return {
+        "code": template.code,
+        "channel": template.channel,
+        "kind": template.kind.value,
+        "body": template.body,
+        "is_active": template.is_active,
+    }
+
+
+def _channel(row: RowMapping) -> Channel:
+    return Channel(
+        code=row["code"], title=row["title"], is_active=row["is_active"], address_kind=AddressKind(row["address_kind"])
+    )
+
+
+def _template(row: Mapping[Any, Any]) -> NotificationTemplate:
+    return NotificationTemplate(
+        code=row["code"],
+        channel=row["channel"],
+        kind=TemplateKind(row["kind"]),
+        body=row["body"],
+        is_active=row["is_active"],
+    )
+
+
+_TEMPLATE_COLUMNS: Final = [column.label(f"template_{column.name}") for column in t.notification_templates.c]
+_TEMPLATE_NAMES: Final = [f"template_{column.name}" for column in t.notification_templates.c]
+
+
+class SqlReferenceDataRepository(_Repository):
+    async def list_channels(self) -> Sequence[Channel]:
+        return [_channel(row) for row in await self._db.rows(sa.select(t.channels).order_by(t.channels.c.code))]
+
+    async def get_channel(self, code: str) -> Channel | None:
+        row = await self._db.row(sa.select(t.channels).where(t.channels.c.code == code))
+        return _channel(row) if row else None
+
+    async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        templates = t.notification_templates
+        joined = t.channels.outerjoin(
+            templates, sa.and_(templates.c.channel == t.channels.c.code, templates.c.code == template_code)
+        )
+        row = await self._db.row(
+            sa.select(t.channels, *_TEMPLATE_COLUMNS).select_from(joined).where(t.channels.c.code == channel)
+        )
+        if row is None:
+            return None, None
+        if row["template_code"] is None:
+            return _channel(row), None
+        return _channel(row), _template({name.removeprefix("template_"): row[name] for name in _TEMPLATE_NAMES})
+
+    async def save_channel(self, channel: Channel) -> None:
+        await self._db.execute(self._db.upsert(t.channels, channel_values(channel), ["code"]))
+
+    async def list_templates(self) -> Sequence[NotificationTemplate]:
+        templates = t.notification_templates
+        rows = await self._db.rows(sa.select(templates).order_by(templates.c.code, templates.c.channel))
+        return [_template(row) for row in rows]
+
+    async def get_template(self, code: str, channel: str) -> NotificationTemplate | None:
+        templates = t.notification_templates
+        row = await self._db.row(sa.select(templates).where(templates.c.code == code, templates.c.channel == channel))
+        return _template(row) if row else None
+
+    async def save_template(self, template: NotificationTemplate) -> None:
+        values = template_values(template)
+        await self._db.execute(self._db.upsert(t.notification_templates, values, ["code", "channel"]))
+
+
+# -- managers and partners ----------------------------------------------------------------
+
+
+def _manager_values(manager: Manager) -> Values:
+    return {
+        "login": manager.login.value,
+        "display_name": manager.display_name,
+        "password_hash": manager.password_hash,
+        "created_at": manager.created_at,
+        "must_change_password": manager.must_change_password,
+        "is_active": manager.is_active,
+        "session_version": manager.session_version,
+    }
+
+
+def _manager(row: RowMapping) -> Manager:
+    return Manager(
+        login=Login(row["login"]),
+        display_name=row["display_name"],
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+        must_change_password=row["must_change_password"],
+        is_active=row["is_active"],
+        session_version=row["session_version"],
+        id=row["id"],
+    )
+
+
+class SqlManagerRepository(_Repository):
+    async def add(self, manager: Manager) -> None:
+        manager.id = await self._db.insert_id(t.managers, _manager_values(manager), guarded=True)
+
+    async def get(self, manager_id: int) -> Manager | None:
+        row = await self._db.row(sa.select(t.managers).where(t.managers.c.id == manager_id))
+        return _manager(row) if row else None
+
+    async def get_by_login(self, login: str) -> Manager | None:
+        row = await self._db.row(sa.select(t.managers).where(t.managers.c.login == login))
+        return _manager(row) if row else None
+
+    async def save(self, manager: Manager) -> None:
+        await self._db.update(t.managers, t.managers.c.id == manager.id, _manager_values(manager), guarded=True)
+
+    async def count(self) -> int:
+        result = await self._db.execute(sa.select(sa.func.count()).select_from(t.managers))
+        return int(result.scalar_one())
+
+
+def _partner_values(partner: Partner) -> Values:
+    return {
+        "name": partner.name,
+        "key_digest": partner.key_digest,
+        "created_at": partner.created_at,
+        "revoked_at": partner.revoked_at,
+    }
+
+
+def _partner(row: RowMapping) -> Partner:
+    return Partner(
+        name=row["name"],
+        key_digest=row["key_digest"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        id=row["id"],
+    )
+
+
+class SqlPartnerRepository(_Repository):
+    async def add(self, partner: Partner) -> None:
+        partner.id = await self._db.insert_id(t.partners, _partner_values(partner), guarded=True)
+
+    async def get(self, partner_id: int) -> Partner | None:
+        return await self._find(t.partners.c.id == partner_id)
+
+    async def get_by_name(self, name: str) -> Partner | None:
+        return await self._find(t.partners.c.name == name)
+
+    async def get_by_key_digest(self, key_digest: str) -> Partner | None:
+        return await self._find(t.partners.c.key_digest == key_digest)
+
+    async def save(self, partner: Partner) -> None:
+        await self._db.update(t.partners, t.partners.c.id == partner.id, _partner_values(partner), guarded=True)
+
+    async def _find(self, condition: sa.ColumnElement[bool]) -> Partner | None:
+        row = await self._db.row(sa.select(t.partners).where(condition))
+        return _partner(row) if row else None
+
+
+# -- purchases ----------------------------------------------------------------------------
+
+
+class SqlPurchaseRepository(_Repository):
+    async def add(self, purchase: Purchase) -> None:
+        values = {
+            "client_id": purchase.client_id,
+            "partner_id": purchase.partner_id,
+            "name": purchase.name,
+            "price": purchase.price.amount,
+            "registered_at": purchase.registered_at,
+        }
+        purchase.id = await self._db.insert_id(t.purchases, values)
+
+    async def add_many(self, purchases: Sequence[Purchase]) -> None:
+        rows = [
+            {
+                "client_id": purchase.client_id,
+                "partner_id": purchase.partner_id,
+                "name": purchase.name,
+                "price": purchase.price.amount,
+                "registered_at": purchase.registered_at,
+            }
+            for purchase in purchases
+        ]
+        for purchase, purchase_id in zip(purchases, await self._db.insert_ids(t.purchases, rows), strict=True):
+            purchase.id = purchase_id
+
+    async def list_for_client(self, client_id: int) -> Sequence[Purchase]:
+        rows = await self._db.rows(
+            sa.select(t.purchases).where(t.purchases.c.client_id == client_id).order_by(t.purchases.c.id)
+        )
+        return [
+            Purchase(
+                client_id=row["client_id"],
+                partner_id=row["partner_id"],
+                name=row["name"],
+                price=Money(Decimal(row["price"]).quantize(Decimal("0.01"))),
+                registered_at=row["registered_at"],
+                id=row["id"],
+            )
+            for row in rows
+        ]
+
+
+# -- idempotency records ------------------------------------------------------------------
+
+
+def idempotency_record_values(record: IdempotencyRecord) -> Values:
+    return {
+        "scope": record.scope,
+        "key": record.key,
+        "fingerprint": record.fingerprint,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "state": record.state.value,
+        "result_id": record.result_id,
+    }
+
+
+def idempotency_record(row: Mapping[Any, Any]) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        scope=row["scope"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        state=IdempotencyState(row["state"]),
+        result_id=row["result_id"],
+    )
+
+
+def _record_key(scope: str, key: str) -> sa.ColumnElement[bool]:
+    return sa.and_(t.idempotency_records.c.scope == scope, t.idempotency_records.c.key == key)
+
+
+class SqlIdempotencyRepository(_Repository):
+    async def add(self, record: IdempotencyRecord) -> None:
+        await self._db.guarded(sa.insert(t.idempotency_records), idempotency_record_values(record))
+
+    async def add_if_new(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        if await self._db.insert_unless_taken(
+            t.idempotency_records, idempotency_record_values(record), ["scope", "key"]
+        ):
+            return None
+        return _found(await self.get(record.scope, record.key))
+
+    async def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        row = await self._db.row(sa.select(t.idempotency_records).where(_record_key(scope, key)))
+        return idempotency_record(row) if row is not None else None
+
+    async def save(self, record: IdempotencyRecord) -> None:
+        """Insert or update by ``(scope, key)``."""
+        values = idempotency_record_values(record)
+        await self._db.execute(self._db.upsert(t.idempotency_records, values, ["scope", "key"]))
+
+    async def delete(self, scope: str, key: str) -> None:
+        await self._db.execute(sa.delete(t.idempotency_records).where(_record_key(scope, key)))
+
+    async def purge_expired(self, now: datetime) -> int:
+        result = await self._db.execute(
+            sa.delete(t.idempotency_records).where(t.idempotency_records.c.expires_at <= now)
+        )
+        return int(result.rowcount)

@@ -1,0 +1,212 @@
+"""``UnitOfWork`` on one connection and one transaction per ``async with``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from barbershop_adapters.sqlalchemy.errors import translated
+from barbershop_adapters.sqlalchemy.promo_batches import SqlPromoBatchRepository
+from barbershop_adapters.sqlalchemy.repositories import (
+    SqlAuditLog,
+    SqlClientRepository,
+    SqlConsentRepository,
+    SqlIdempotencyRepository,
+    SqlManagerRepository,
+    SqlNotificationRepository,
+    SqlPartnerRepository,
+    SqlPersonRepository,
+    SqlProviderReportRepository,
+    SqlPurchaseRepository,
+    SqlReferenceDataRepository,
+    Statements,
+)
+from barbershop_core.model import AuditEvent, ClientNotification
+from barbershop_core.ports import (
+    AuditLog,
+    ClientRepository,
+    ConsentRepository,
+    IdempotencyRepository,
+    ManagerRepository,
+    NotificationQueue,
+    NotificationRepository,
+    PartnerRepository,
+    PersonRepository,
+    PromoBatchRepository,
+    ProviderReportRepository,
+    PurchaseRepository,
+    QueueUnavailable,
+    ReferenceDataRepository,
+    StorageUnavailable,
+)
+
+if TYPE_CHECKING:
+    from barbershop_core.ports import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+class SqlAlchemyUnitOfWork:
+    """Implements ``UnitOfWork``.
+
+    Entering checks a connection out of the engine's pool; the transaction begins with
+    the first statement (on SQLite with ``BEGIN IMMEDIATE``, see
+    :mod:`barbershop_adapters.sqlalchemy.engine`). :meth:`commit` writes the recorded audit events
+    and the notifications' new history (one statement per table), makes the work
+    durable, and then hands the notifications that became due to ``queue``. The unit
+    stays usable: the next statement begins a new transaction. Leaving rolls back
+    whatever was not committed and returns the connection, also when the task is
+    cancelled or the connection is already dead.
+    """
+
+    def __init__(self, engine: AsyncEngine, queue: NotificationQueue | None = None) -> None:
+        self._engine = engine
+        self._writer: asyncio.Lock | None = None
+        self._queue = queue
+        self._connection: AsyncConnection | None = None
+        self._recorded: list[AuditEvent] = []
+        self._seen: list[ClientNotification] = []
+        statements = Statements(lambda: self.connection)
+        self.persons: PersonRepository = SqlPersonRepository(statements)
+        self.clients: ClientRepository = SqlClientRepository(statements)
+        self.consents: ConsentRepository = SqlConsentRepository(statements)
+        self._notifications = SqlNotificationRepository(statements, self._seen.append)
+        self.notifications: NotificationRepository = self._notifications
+        self._audit = SqlAuditLog(statements)
+        self.audit: AuditLog = self._audit
+        self.reference: ReferenceDataRepository = SqlReferenceDataRepository(statements)
+        self.managers: ManagerRepository = SqlManagerRepository(statements)
+        self.partners: PartnerRepository = SqlPartnerRepository(statements)
+        self.purchases: PurchaseRepository = SqlPurchaseRepository(statements)
+        self.idempotency: IdempotencyRepository = SqlIdempotencyRepository(statements)
+        self.provider_reports: ProviderReportRepository = SqlProviderReportRepository(statements)
+        self.promo: PromoBatchRepository = SqlPromoBatchRepository(statements)
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The connection of the open unit of work (for adapters and tests that need it)."""
+        if self._connection is None:
+            raise RuntimeError("the unit of work is used outside its `async with` block")
+        return self._connection
+
+    async def __aenter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("the unit of work is already open")
+        self._writer = _sqlite_writer(self._engine)
+        if self._writer is not None:
+            await self._writer.acquire()
+        try:
+            self._connection = await translated(self._engine.connect())
+        except BaseException:
+            self._release_writer()
+            raise
+        return self
+
+    def _release_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.release()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        self._forget()
+        if connection is None:
+            return
+        try:
+            # Shielded: a cancelled request must still give its connection back clean.
+            await asyncio.shield(_release(connection))
+        except StorageUnavailable as failure:
+            if exc is None:
+                raise
+            # The block's own error is the one worth reporting; this one only follows from it.
+            log.warning("rollback after a failed unit of work did not complete: %s", failure)
+        finally:
+            self._release_writer()
+
+    def record(self, *events: AuditEvent) -> None:
+        self._recorded.extend(events)
+
+    async def commit(self) -> None:
+        await self._notifications.flush()
+        await self._audit.write(self._recorded)
+        await translated(self.connection.commit())
+        self._recorded.clear()
+        due = [notification for notification in self._seen if notification.due_now]
+        self._seen.clear()
+        for notification in due:
+            notification.due_now = False
+        await _hand_off(self._queue, due)
+
+    async def rollback(self) -> None:
+        self._forget()
+        await translated(self.connection.rollback())
+
+    def _forget(self) -> None:
+        self._recorded.clear()
+        self._seen.clear()
+        self._notifications.forget()
+
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_writer(engine: AsyncEngine) -> asyncio.Lock | None:
+    """On SQLite, units of work of one process take turns on an asyncio lock.
+
+    Every SQLite transaction starts with BEGIN IMMEDIATE (one writer at a time); without
+    this lock the waiting ones poll in SQLite's busy handler, sleeping up to 100 ms between
+    tries while the database is free — the embedded default's long tail. Waiting on the
+    lock, the next unit of work starts the moment the last one ends.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    lock = _SQLITE_WRITERS.get(engine)
+    if lock is None:
+        lock = _SQLITE_WRITERS[engine] = asyncio.Lock()
+    return lock
+
+
+async def _hand_off(queue: NotificationQueue | None, due: list[ClientNotification]) -> None:
+    """After the commit: give due notifications to the workers; the sweep covers a failure."""
+    if queue is None:
+        return
+    for notification in due:
+        try:
+            await queue.enqueue(notification.id)
+        except QueueUnavailable:
+            log.warning("queue unavailable; notification %s is left for the sweep", notification.id)
+
+
+async def _release(connection: AsyncConnection) -> None:
+    try:
+        await translated(connection.rollback())
+    finally:
+        await translated(connection.close())
+
+
+class SqlAlchemyUnitOfWorkFactory:
+    """A ``UnitOfWorkFactory``: each call gives a new unit of work on ``engine`` that hands
+    due notifications to ``queue`` after it commits."""
+
+    def __init__(self, engine: AsyncEngine, queue: NotificationQueue | None = None) -> None:
+        self.engine = engine
+        self.queue = queue
+
+    def __call__(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.engine, self.queue)
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_ports(engine: AsyncEngine) -> tuple[UnitOfWork, UnitOfWorkFactory]:
+        return SqlAlchemyUnitOfWork(engine), SqlAlchemyUnitOfWorkFactory(engine)

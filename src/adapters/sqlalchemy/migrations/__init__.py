@@ -1,1 +1,0 @@
-"""Alembic environment and revisions; run them with :func:`adapters.sqlalchemy.migrate.upgrade`."""

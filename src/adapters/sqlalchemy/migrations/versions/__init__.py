@@ -1,1 +1,0 @@
-"""Alembic revisions, oldest first. New ones: see :mod:`adapters.sqlalchemy.migrate`."""

@@ -1,0 +1,168 @@
+"""The Litestar app: ``create_app`` is what ``barbershop serve`` runs (uvicorn, ``factory=True``).
+
+Nothing is built at import time. The lifespan builds the container from settings (or
+takes the one a test passes in), starts the broker, runs the in-process sweep on the
+embedded default, and at shutdown stops what it started and closes what it built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.types import Message, Scope
+
+from barbershop_entrypoints.bootstrap import Container, build_container
+from barbershop_entrypoints.http.auth import LOGIN_THROTTLE, PARTNER, TOKEN_SIGNER, require_manager
+from barbershop_entrypoints.http.controllers import (
+    audit,
+    auth,
+    clients,
+    health,
+    metrics,
+    notifications,
+    persons,
+    reference,
+    registrations,
+)
+from barbershop_entrypoints.http.controllers.client_account import client_routers
+from barbershop_entrypoints.http.controllers.health import BROKER_STARTED
+from barbershop_entrypoints.http.controllers.partner import partner_router
+from barbershop_entrypoints.http.controllers.webhooks import webhooks_router
+from barbershop_entrypoints.http.deps import CONTAINER, DEPENDENCIES
+from barbershop_entrypoints.http.json_depth import limit_json_depth
+from barbershop_entrypoints.http.openapi import MANAGER_SECURITY, openapi_config
+from barbershop_entrypoints.http.problems import MAX_BODY_BYTES, handle_exception, unsupported_media_type
+from barbershop_entrypoints.http.request_id import echo_request_id, request_id_in_logs
+from barbershop_entrypoints.http.throttle import LoginThrottle
+from barbershop_entrypoints.http.tokens import TokenSigner
+from barbershop_entrypoints.http.web import template_config, web_router
+from barbershop_entrypoints.http.web.account_pages import client_web_router
+from barbershop_entrypoints.metrics import PARTNER_REGISTRATIONS, partner_outcome
+from barbershop_entrypoints.settings import Settings
+from barbershop_entrypoints.sweeper import running_in_background
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def require_json(request: Request[Any, Any, Any]) -> None:
+    """``before_request`` of the JSON API: a body in another format is 415, not a guess."""
+    if request.method not in _BODY_METHODS:
+        return
+    content_type = request.headers.get("content-type")
+    if content_type is not None:  # no declared type: the body is parsed as JSON, and malformed JSON is 400
+        media_type = content_type.partition(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise unsupported_media_type(media_type)
+    await limit_json_depth(request)
+
+
+def _manager_router() -> Router:
+    return Router(
+        "/",
+        route_handlers=[
+            auth.change_password,
+            auth.logout,
+            persons.check_person_phone,
+            persons.list_persons,
+            persons.create_person_alone,
+            clients.create_client_of_person,
+            clients.list_clients,
+            clients.client_card,
+            clients.update_client_card,
+            clients.client_timeline_steps,
+            registrations.register,
+            notifications.create_notification,
+            notifications.notification_alerts,
+            notifications.notification_status,
+            notifications.resend,
+            reference.channels,
+            reference.notification_templates,
+            audit.audit_trail,
+        ],
+        guards=[require_manager],
+        security=MANAGER_SECURITY,
+        before_request=require_json,
+    )
+
+
+def _public_router() -> Router:
+    return Router(
+        "/",
+        route_handlers=[auth.login, notifications.delivery_callback, health.live, health.ready, metrics.metrics],
+        before_request=require_json,
+    )
+
+
+_PARTNER_SINGLE_PATH = "/api/register-client"
+
+
+async def count_partner_registration(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: a partner's single registration, counted by partner and answer.
+
+    Counted here, from the answer, so that the partner API's own module stays as it is.
+    The partner is known only once its key was accepted; refused keys are not counted.
+    """
+    if message["type"] != "http.response.start" or scope.get("path") != _PARTNER_SINGLE_PATH:
+        return
+    partner = scope.get("state", {}).get(PARTNER)
+    if partner is None:
+        return
+    replayed = any(name.lower() == b"idempotent-replayed" for name, _ in message.get("headers", ()))
+    PARTNER_REGISTRATIONS.labels(partner.name, partner_outcome(message["status"], replayed=replayed)).inc()
+
+
+def _package_version() -> str:
+    try:
+        return version("barbershop-core")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0.0.0"
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
+    """The ASGI app. ``container``: use this one (tests) instead of building one from ``settings``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = container is None
+        built = container if container is not None else build_container(settings or Settings.from_env())
+        try:
+            app.state[CONTAINER] = built
+            app.state[TOKEN_SIGNER] = TokenSigner(built.token_key, built.settings.token_ttl, built.clock)
+            app.state[LOGIN_THROTTLE] = LoginThrottle(built.attempts, now=lambda: built.clock.now().timestamp())
+            await built.broker.startup()
+            app.state[BROKER_STARTED] = True
+            async with contextlib.AsyncExitStack() as background:
+                if built.settings.embedded:
+                    # No separate scheduler on the embedded default: the sweep runs here.
+                    await background.enter_async_context(running_in_background(built, sync_reference=True))
+                yield
+        finally:
+            app.state[BROKER_STARTED] = False
+            if owned:
+                await built.aclose()
+
+    return Litestar(
+        route_handlers=[
+            _public_router(),
+            _manager_router(),
+            *client_routers(before_request=require_json),
+            partner_router(),
+            webhooks_router(),
+            web_router(),
+            client_web_router(),
+        ],
+        dependencies=DEPENDENCIES,
+        exception_handlers={Exception: handle_exception},
+        before_send=[echo_request_id, count_partner_registration],
+        middleware=[request_id_in_logs],
+        lifespan=[lifespan],
+        openapi_config=openapi_config(_package_version()),
+        template_config=template_config(),
+        request_max_body_size=MAX_BODY_BYTES,
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,303 @@
+"""The client's own pages, in Russian: ``/client/login`` → the forced change (``/client/password``)
+→ «Мой профиль» (``/client``: name, phone, consents with switches), and sign-out.
+
+Their session is a cookie of its own (:data:`CLIENT_PAGES`: signed for ``client-session``,
+``Path=/client``), with its own CSRF token: a manager's page session never opens a client's
+page, nor the other way round, and neither is an API bearer token.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Redirect, Template
+
+from barbershop_core.errors import (
+    InvalidCredentials,
+    TemporaryPasswordExpired,
+    TemporaryPasswordVoided,
+    ValidationError,
+)
+from barbershop_core.model import CONSENT_TYPES
+from barbershop_core.use_cases.accounts import MAX_PASSWORD_LENGTH
+from barbershop_core.use_cases.client_accounts import (
+    ChangeClientPassword,
+    ClientAccount,
+    SetClientConsents,
+    SignIn,
+    authenticate_client,
+    change_client_password,
+    end_client_sessions,
+    get_client_profile,
+    set_client_consents,
+)
+from barbershop_entrypoints.bootstrap import Container
+from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
+from barbershop_entrypoints.http.client_auth import (
+    CLIENT_ACCOUNT,
+    CLIENT_LOGIN_SCOPE,
+    CLIENT_PASSWORD_SCOPE,
+    account_of_token,
+    client_context,
+    provide_client_account,
+    throttle_login,
+)
+from barbershop_entrypoints.http.deps import container_of
+from barbershop_entrypoints.http.problems import handle_exception, problem_for, too_many_attempts
+from barbershop_entrypoints.http.request_id import request_id_of
+from barbershop_entrypoints.http.web.forms import read_form
+from barbershop_entrypoints.http.web.rendering import render
+from barbershop_entrypoints.http.web.security import (
+    Connection,
+    LoginRequired,
+    PasswordChangeNeeded,
+    SessionScheme,
+    check_csrf,
+    end_session,
+    session_of,
+    start_scheme_session,
+    web_keys,
+)
+from barbershop_entrypoints.metrics import counted_login
+
+CLIENT_PAGES: Final = SessionScheme(
+    session_cookie="barbershop_client_session",
+    csrf_cookie="barbershop_client_csrf",
+    purpose="client-session",
+    path="/client",
+    csrf_label="client-web-csrf",
+)
+_MAX_LOGIN_LENGTH: Final = 64
+_CURRENT: Final = "current_password"
+_NEW: Final = "new_password"
+_REPEAT: Final = "repeat_password"
+_BAD_CREDENTIALS: Final = "Неверный телефон или пароль"
+
+
+def _page(request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any) -> Template:
+    account = request.state.get(CLIENT_ACCOUNT)
+    return render(
+        request,
+        template,
+        status_code=status_code,
+        scheme=CLIENT_PAGES,
+        account=account if isinstance(account, ClientAccount) else None,
+        **context,
+    )
+
+
+async def _signed_in(connection: Connection) -> ClientAccount | None:
+    token = session_of(connection, CLIENT_PAGES)
+    if not token:
+        return None
+    signer = web_keys(connection.app.state, CLIENT_PAGES).session
+    return await account_of_token(token, signer, container_of(connection.app.state))
+
+
+async def require_client_csrf(connection: Connection, _: BaseRouteHandler) -> None:
+    await check_csrf(connection, CLIENT_PAGES)
+
+
+async def require_session_client(connection: Connection, handler: BaseRouteHandler) -> None:
+    """Guard of the client's pages: a current session; only the password page until it is changed."""
+    account = await _signed_in(connection)
+    if account is None:
+        raise LoginRequired()
+    connection.state[CLIENT_ACCOUNT] = account
+    if account.must_change_password and not handler.opt.get(ALLOW_TEMPORARY_PASSWORD):
+        raise PasswordChangeNeeded()
+
+
+def _password_page(
+    request: Request[Any, Any, Any], account: ClientAccount, errors: dict[str, str], *, status_code: int = 200
+) -> Template:
+    return _page(
+        request,
+        "password.html",
+        status_code=status_code,
+        forced=account.must_change_password,
+        forced_notice=(
+            "Вы вошли с временным паролем из сообщения. Задайте свой пароль — "
+            "временный после этого больше не действует."
+        ),
+        form_action="/client/password",
+        errors=errors,
+        title="Смена пароля",
+    )
+
+
+def _start(request: Request[Any, Any, Any], account: ClientAccount) -> list[Any]:
+    return start_scheme_session(request, CLIENT_PAGES, account.client.id, account.person.session_version)
+
+
+@get("/client/login")
+async def client_login_page(request: Request[Any, Any, Any]) -> Response[Any]:
+    if await _signed_in(request) is not None:
+        return Redirect("/client", status_code=303)
+    return _page(request, "client_login.html", login="", error=None, title="Вход в личный кабинет")
+
+
+@post("/client/login", status_code=303)
+async def client_login_submit(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[Any]:
+    form = await read_form(request)
+    login, password = form.text("login"), form.secret("password")
+
+    def refuse(message: str, status_code: int) -> Template:
+        return _page(
+            request,
+            "client_login.html",
+            status_code=status_code,
+            login=login[:_MAX_LOGIN_LENGTH],
+            error=message,
+            title="Вход в личный кабинет",
+        )
+
+    if not login or not password:
+        return refuse("Введите телефон и пароль", 422)
+    if len(login) > _MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        return refuse(_BAD_CREDENTIALS, 401)
+    throttle, address = throttle_of(request.app.state), client_address(request)
+    counted = throttle_login(login, container)
+    wait = await throttle.begin(counted, address, scope=CLIENT_LOGIN_SCOPE)
+    if wait is not None:
+        return refuse(too_many_attempts(wait).detail, 429)
+    try:
+        account = await counted_login(
+            "client",
+            authenticate_client(SignIn(login, password, request_id_of(request.scope)), container.client_accounts()),
+        )
+    except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
+        return refuse(unusable.message, 401)
+    except InvalidCredentials:
+        return refuse(_BAD_CREDENTIALS, 401)
+    await throttle.succeeded(counted, address, scope=CLIENT_LOGIN_SCOPE)
+    target = "/client/password" if account.must_change_password else "/client"
+    return Redirect(target, status_code=303, cookies=_start(request, account))
+
+
+@post("/client/logout", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
+async def client_logout(
+    request: Request[Any, Any, Any], account: NamedDependency[ClientAccount], container: NamedDependency[Container]
+) -> Redirect:
+    """Ends every session of the client (this browser's, others', and API tokens)."""
+    await end_client_sessions(
+        account.client.id, client_context(request, account), uow_factory=container.uow_factory, clock=container.clock
+    )
+    return Redirect(
+        "/client/login",
+        query_params={"flash": "logged_out"},
+        status_code=303,
+        cookies=end_session(request, CLIENT_PAGES),
+    )
+
+
+@get("/client/password", opt={ALLOW_TEMPORARY_PASSWORD: True})
+async def client_password_page(request: Request[Any, Any, Any], account: NamedDependency[ClientAccount]) -> Template:
+    return _password_page(request, account, {})
+
+
+@post("/client/password", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
+async def client_password_submit(
+    request: Request[Any, Any, Any], account: NamedDependency[ClientAccount], container: NamedDependency[Container]
+) -> Response[Any]:
+    form = await read_form(request)
+    current, new, repeat = form.secret(_CURRENT), form.secret(_NEW), form.secret(_REPEAT)
+    errors: dict[str, str] = {}
+    if not current:
+        errors[_CURRENT] = "Введите текущий пароль"
+    if new != repeat:
+        errors[_REPEAT] = "Пароли не совпадают"
+    throttle, address, key = throttle_of(request.app.state), client_address(request), str(account.client.id)
+    wait = None if errors else await throttle.begin(key, address, scope=CLIENT_PASSWORD_SCOPE)
+    if wait is not None:
+        errors[_CURRENT] = too_many_attempts(wait).detail
+    if not errors:
+        try:
+            changed = await change_client_password(
+                ChangeClientPassword(account.client.id, current, new, client_context(request, account)),
+                container.client_accounts(),
+            )
+            await throttle.succeeded(key, address, scope=CLIENT_PASSWORD_SCOPE)
+        except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
+            errors[_CURRENT] = unusable.message
+        except InvalidCredentials:
+            errors[_CURRENT] = "Текущий пароль неверен"
+        except ValidationError as error:
+            errors[_NEW] = error.message
+        else:
+            # A new session (and CSRF token) under the new session version: the others have ended.
+            return Redirect(
+                "/client", query_params={"flash": "password_changed"}, status_code=303, cookies=_start(request, changed)
+            )
+    return _password_page(request, account, errors, status_code=422)
+
+
+@get("/client")
+async def client_profile_page(
+    request: Request[Any, Any, Any], account: NamedDependency[ClientAccount], container: NamedDependency[Container]
+) -> Template:
+    profile = await get_client_profile(
+        account.client.id, client_context(request, account), uow_factory=container.uow_factory, clock=container.clock
+    )
+    return _page(request, "client_profile.html", profile=profile, consent_types=CONSENT_TYPES, title="Мой профиль")
+
+
+@post("/client/consents", status_code=303)
+async def client_consents_submit(
+    request: Request[Any, Any, Any], account: NamedDependency[ClientAccount], container: NamedDependency[Container]
+) -> Redirect:
+    """The switches as submitted; only the types whose state changed are recorded."""
+    form = await read_form(request)
+    wanted = {str(kind.code): form.checked(f"consent_{kind.code}") for kind in CONSENT_TYPES}
+    await set_client_consents(
+        SetClientConsents(account.client.id, wanted, client_context(request, account)),
+        uow_factory=container.uow_factory,
+        clock=container.clock,
+    )
+    return Redirect("/client", query_params={"flash": "consents_saved"}, status_code=303)
+
+
+def client_page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Exception handler of the client's pages: to sign in, to the forced change, or a Russian page."""
+    if isinstance(exc, LoginRequired):
+        cookies = end_session(request, CLIENT_PAGES) if session_of(request, CLIENT_PAGES) else []
+        return Redirect("/client/login", status_code=303, cookies=cookies)
+    if isinstance(exc, PasswordChangeNeeded):
+        return Redirect("/client/password", status_code=303)
+    problem = problem_for(exc)
+    if problem.status >= 500:
+        handle_exception(request, exc)  # logs it as the API does; its JSON body is not used
+    return _page(
+        request,
+        "error.html",
+        status_code=problem.status,
+        title=problem.title,
+        detail=problem.detail,
+        request_id=request_id_of(request.scope),
+    )
+
+
+def client_web_router() -> Router:
+    public = Router("/", route_handlers=[client_login_page, client_login_submit])
+    pages = Router(
+        "/",
+        route_handlers=[
+            client_logout,
+            client_password_page,
+            client_password_submit,
+            client_profile_page,
+            client_consents_submit,
+        ],
+        guards=[require_session_client],
+        dependencies={"account": Provide(provide_client_account, sync_to_thread=False)},
+    )
+    return Router(
+        "/",
+        route_handlers=[public, pages],
+        guards=[require_client_csrf],
+        exception_handlers={Exception: client_page_error},
+        include_in_schema=False,
+    )

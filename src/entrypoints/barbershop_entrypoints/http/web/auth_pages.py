@@ -1,0 +1,148 @@
+"""Log in, log out, and change the password (forced while it is a temporary one)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.response import Redirect, Template
+
+from barbershop_core.errors import InvalidCredentials, NotFound, ValidationError
+from barbershop_core.model import Manager
+from barbershop_core.use_cases.accounts import (
+    MAX_PASSWORD_LENGTH,
+    authenticate_manager,
+    change_manager_password,
+    end_manager_sessions,
+    get_manager,
+)
+from barbershop_entrypoints.bootstrap import Container
+from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_CHANGE, client_address, throttle_of
+from barbershop_entrypoints.http.problems import too_many_attempts
+from barbershop_entrypoints.http.tokens import InvalidToken
+from barbershop_entrypoints.http.web.forms import read_form
+from barbershop_entrypoints.http.web.rendering import render
+from barbershop_entrypoints.http.web.security import end_session, safe_next, session_of, start_session, web_keys
+from barbershop_entrypoints.metrics import counted_login
+
+_MAX_LOGIN_LENGTH: Final = 64
+_CURRENT: Final = "current_password"
+_NEW: Final = "new_password"
+_REPEAT: Final = "repeat_password"
+"""The change-password form's field names (also the keys of its errors)."""
+_BAD_CREDENTIALS: Final = InvalidCredentials().message
+
+
+async def _logged_in(request: Request[Any, Any, Any], container: Container) -> Manager | None:
+    token = session_of(request)
+    if not token:
+        return None
+    try:
+        claims = web_keys(request.app.state).session.verify(token)
+        manager = await get_manager(claims.manager_id, uow_factory=container.uow_factory)
+    except (InvalidToken, NotFound):
+        return None
+    return manager if manager.session_version == claims.session_version else None
+
+
+@get("/login", name="web:login")
+async def login_page(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[Any]:
+    next_path = safe_next(request.query_params.get("next"))
+    if await _logged_in(request, container) is not None:
+        return Redirect(next_path, status_code=303)
+    return render(request, "login.html", login="", next_path=next_path, error=None, title="Вход")
+
+
+@post("/login", status_code=303)
+async def login_submit(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[Any]:
+    form = await read_form(request)
+    login, password = form.text("login"), form.secret("password")
+    next_path = safe_next(form.text("next"))
+
+    def refuse(message: str, status_code: int) -> Template:
+        return render(
+            request,
+            "login.html",
+            status_code=status_code,
+            login=login[:_MAX_LOGIN_LENGTH],
+            next_path=next_path,
+            error=message,
+            title="Вход",
+        )
+
+    if not login or not password:
+        return refuse("Введите логин и пароль", 422)
+    if len(login) > _MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        return refuse(_BAD_CREDENTIALS, 401)
+    throttle, address = throttle_of(request.app.state), client_address(request)
+    wait = await throttle.begin(login, address)
+    if wait is not None:
+        return refuse(too_many_attempts(wait).detail, 429)
+    try:
+        manager = await counted_login(
+            "manager",
+            authenticate_manager(login, password, uow_factory=container.uow_factory, hasher=container.hasher),
+        )
+    except InvalidCredentials:
+        return refuse(_BAD_CREDENTIALS, 401)
+    await throttle.succeeded(login, address)
+    target = "/password" if manager.must_change_password else next_path
+    return Redirect(target, status_code=303, cookies=start_session(request, manager))
+
+
+@post("/logout", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
+async def logout(
+    request: Request[Any, Any, Any], manager: NamedDependency[Manager], container: NamedDependency[Container]
+) -> Redirect:
+    """Ends every session of the manager (this browser's, others', and API tokens)."""
+    await end_manager_sessions(manager.id, uow_factory=container.uow_factory)
+    return Redirect("/login", query_params={"flash": "logged_out"}, status_code=303, cookies=end_session(request))
+
+
+@get("/password", opt={ALLOW_TEMPORARY_PASSWORD: True})
+async def password_page(request: Request[Any, Any, Any], manager: NamedDependency[Manager]) -> Template:
+    return render(request, "password.html", forced=manager.must_change_password, errors={}, title="Смена пароля")
+
+
+@post("/password", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
+async def password_submit(
+    request: Request[Any, Any, Any], manager: NamedDependency[Manager], container: NamedDependency[Container]
+) -> Response[Any]:
+    form = await read_form(request)
+    current, new, repeat = form.secret(_CURRENT), form.secret(_NEW), form.secret(_REPEAT)
+    errors: dict[str, str] = {}
+    if not current:
+        errors[_CURRENT] = "Введите текущий пароль"
+    if new != repeat:
+        errors[_REPEAT] = "Пароли не совпадают"
+    throttle, address = throttle_of(request.app.state), client_address(request)
+    wait = None if errors else await throttle.begin(str(manager.id), address, scope=PASSWORD_CHANGE)
+    if wait is not None:
+        errors[_CURRENT] = too_many_attempts(wait).detail
+    if not errors:
+        try:
+            changed = await change_manager_password(
+                manager.id, current, new, uow_factory=container.uow_factory, hasher=container.hasher
+            )
+            await throttle.succeeded(str(manager.id), address, scope=PASSWORD_CHANGE)
+        except InvalidCredentials:
+            errors[_CURRENT] = "Текущий пароль неверен"
+        except ValidationError as error:
+            errors[_NEW] = error.message
+        else:
+            # A new session (and CSRF token) after the change: nothing issued before it is reused.
+            return Redirect(
+                "/",
+                query_params={"flash": "password_changed"},
+                status_code=303,
+                cookies=start_session(request, changed),
+            )
+    return render(
+        request,
+        "password.html",
+        status_code=422,
+        forced=manager.must_change_password,
+        errors=errors,
+        title="Смена пароля",
+    )
