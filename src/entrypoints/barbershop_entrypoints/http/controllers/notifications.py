@@ -45,6 +45,7 @@ from barbershop_entrypoints.http.schemas import (
     NotificationOut,
     ResendRequest,
 )
+from barbershop_entrypoints.metrics import count_delivery_report
 
 _NOTIFICATIONS = "/api/notifications"
 _ONE = "/api/notifications/{notification_id:int}"
@@ -313,6 +314,7 @@ async def delivery_callback(
         clock=container.clock,
         fallback_chain=container.settings.fallback_channels,
     )
+    count_delivery_report(provider_channel, data.status, "applied" if outcome.changed else "unchanged")
     fallback = container.fallback()
     if outcome.notification.fallback_pending and fallback is not None:
         await fall_back(outcome.notification.id, fallback)

@@ -35,6 +35,7 @@ from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.openapi import example, problems
 from barbershop_entrypoints.http.problems import ApiProblem
 from barbershop_entrypoints.http.schemas import WebhookReceiptOut
+from barbershop_entrypoints.metrics import count_delivery_report
 
 log = logging.getLogger("barbershop.webhooks")
 
@@ -64,7 +65,9 @@ def _malformed(what: MalformedReport) -> ApiProblem:
 async def _apply(reports: list[ProviderStatus], container: Container) -> WebhookReceiptOut:
     counts = dict.fromkeys(ReportOutcome, 0)
     for report in reports:
-        counts[await apply_provider_report(report, container.reports())] += 1
+        outcome = await apply_provider_report(report, container.reports())
+        count_delivery_report(report.channel, report.status, outcome.value)
+        counts[outcome] += 1
     if counts[ReportOutcome.KEPT]:
         log.warning("%s report(s) named an unknown message id; acknowledged and kept", counts[ReportOutcome.KEPT])
     return WebhookReceiptOut(
