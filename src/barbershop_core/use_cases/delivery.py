@@ -116,8 +116,9 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
     """Read the facts the claim's rules need (:mod:`~barbershop_core.use_cases.claim_rules`),
     ask them, and carry their decision out: claim the attempt, or hold or fail the notification.
 
-    Nothing is read for a notification that is missing or not due (a repeated queue message
-    costs one read); consents are read for a marketing message only."""
+    A notification that is missing or not due (a repeated queue message, another worker's
+    lease) is skipped before anything else is read; consents are read for a marketing
+    message only. The send path reads what it read before the rules became one function."""
     async with deps.uow_factory() as uow:
         notification = await uow.notifications.get_for_update(notification_id)
         now = deps.clock.now()
