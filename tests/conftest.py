@@ -9,7 +9,8 @@ from barbershop_core.model import Actor
 from barbershop_core.policies import PromoPolicy, RegistrationPolicy, RetryPolicy
 from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.client_accounts import ClientAccountDeps
-from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
+from barbershop_core.use_cases.delivery import DeliveryDeps
+from barbershop_core.use_cases.notification_commands import NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps
 from barbershop_core.use_cases.reference_data import install_default_reference_data
 from barbershop_core.use_cases.registration import RegistrationDeps
@@ -58,6 +59,7 @@ class World:
             secret_box=self.secret_box,
             clock=self.clock,
             policy=self.policy,
+            channels=self.channels,
         )
 
     def notifications(self) -> NotificationDeps:

@@ -33,10 +33,12 @@ from barbershop_core.ports import (
     UnitOfWorkFactory,
 )
 from barbershop_core.use_cases.client_accounts import ClientAccountDeps
+from barbershop_core.use_cases.delivery import DeliveryDeps
+from barbershop_core.use_cases.delivery_reports import ReportDeps
 from barbershop_core.use_cases.fallback import FallbackDeps
-from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
+from barbershop_core.use_cases.notification_commands import NotificationDeps
+from barbershop_core.use_cases.notification_queries import NotificationQueryDeps, SweepDeps
 from barbershop_core.use_cases.promo import PromoDeps
-from barbershop_core.use_cases.provider_reports import ReportDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_entrypoints.attempt_counting import RedisFirstAttemptCounter
 from barbershop_entrypoints.channels import build_channels
@@ -81,10 +83,17 @@ class Container:
             secret_box=self.secret_box,
             clock=self.clock,
             policy=self.settings.registration_policy(),
+            channels=self.channels,
         )
 
     def notifications(self) -> NotificationDeps:
         return self.registration()
+
+    def notification_queries(self) -> NotificationQueryDeps:
+        return NotificationQueryDeps(uow_factory=self.uow_factory)
+
+    def sweep(self) -> SweepDeps:
+        return SweepDeps(uow_factory=self.uow_factory, clock=self.clock)
 
     def delivery(self) -> DeliveryDeps:
         return delivery_deps(self.uow_factory, self.channels, self.secret_box, self.clock, self.settings)
@@ -182,6 +191,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         secret_box=secret_box,
         clock=clock,
         policy=settings.registration_policy(),
+        channels=channels,
     )
     register_send_task(
         broker,

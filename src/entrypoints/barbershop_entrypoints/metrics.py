@@ -182,6 +182,10 @@ class MeteredChannel:
     def deduplicates(self) -> bool:
         return self.inner.deduplicates
 
+    @property
+    def carries_only_code(self) -> bool:
+        return self.inner.carries_only_code
+
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         started = time.perf_counter()
         try:

@@ -14,7 +14,9 @@ from litestar.di import NamedDependency, Provide
 
 from barbershop_core.model import Actor, Manager
 from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
+from barbershop_core.use_cases.delivery import DeliveryDeps
+from barbershop_core.use_cases.notification_commands import NotificationDeps
+from barbershop_core.use_cases.notification_queries import NotificationQueryDeps
 from barbershop_core.use_cases.promo import PromoDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_entrypoints.bootstrap import Container
@@ -42,6 +44,10 @@ def provide_registration(container: NamedDependency[Container]) -> RegistrationD
 
 def provide_notifications(container: NamedDependency[Container]) -> NotificationDeps:
     return container.notifications()
+
+
+def provide_notification_queries(container: NamedDependency[Container]) -> NotificationQueryDeps:
+    return container.notification_queries()
 
 
 def provide_delivery(container: NamedDependency[Container]) -> DeliveryDeps:
@@ -72,6 +78,7 @@ DEPENDENCIES: Final = {
     "container": Provide(provide_container, sync_to_thread=False),
     "registration": Provide(provide_registration, sync_to_thread=False),
     "notification_deps": Provide(provide_notifications, sync_to_thread=False),
+    "notification_queries": Provide(provide_notification_queries, sync_to_thread=False),
     "delivery": Provide(provide_delivery, sync_to_thread=False),
     "promo": Provide(provide_promo, sync_to_thread=False),
     "manager": Provide(provide_manager, sync_to_thread=False),

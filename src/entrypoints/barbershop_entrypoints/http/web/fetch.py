@@ -19,7 +19,8 @@ from msgspec import Meta
 from barbershop_core.errors import InvalidPhone
 from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import check_phone
-from barbershop_core.use_cases.notifications import NotificationDeps, get_notification
+from barbershop_core.use_cases.notification_commands import NotificationDeps
+from barbershop_core.use_cases.notification_queries import GetNotification, NotificationQueryDeps, get_notification
 from barbershop_core.use_cases.reference_data import list_channels
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_entrypoints.bootstrap import Container
@@ -86,8 +87,10 @@ async def phone_check(
 
 @get("/notifications/{notification_id:int}")
 async def notification_state(
-    notification_id: NotificationId, notification_deps: NamedDependency[NotificationDeps]
+    notification_id: NotificationId,
+    notification_deps: NamedDependency[NotificationDeps],
+    notification_queries: NamedDependency[NotificationQueryDeps],
 ) -> NotificationView:
-    notification = await get_notification(notification_id, uow_factory=notification_deps.uow_factory)
+    notification = await get_notification(GetNotification(notification_id), notification_queries)
     titles = channel_titles(await list_channels(uow_factory=notification_deps.uow_factory))
     return notification_view(notification, titles)
