@@ -1,7 +1,8 @@
 """barbershop-core: client registration of a barbershop chain, as a pure domain library.
 
 It imports no framework, ORM, driver or broker: bring your own adapters for the ports
-in :mod:`barbershop_core.ports`, or use the ones in the ``adapters`` package.
+in :mod:`barbershop_core.ports`, or use the ones in ``barbershop_adapters``
+(installed with the ``server`` extra: ``pip install 'barbershop-core[server]'``).
 """
 
 from barbershop_core.errors import (
