@@ -311,7 +311,7 @@ async def delivery_callback(
         ),
         uow_factory=container.uow_factory,
         clock=container.clock,
-        fallback_chain=container.settings.fallback_channels,
+        fallback_chain=container.settings.registration.fallback_channels,
     )
     fallback = container.fallback()
     if outcome.notification.fallback_pending and fallback is not None:
