@@ -187,7 +187,11 @@ def environment(environ: Mapping[str, str] | None = None) -> EnvReader:
 def read_log_format(environ: Mapping[str, str] | None = None) -> str:
     """``BARBERSHOP_LOG_FORMAT``: ``text`` (the default) or ``json``. Read on its own too: logging
     is set up before the other settings, and again in every process uvicorn spawns."""
-    return environment(environ).choice("LOG_FORMAT", "text", LOG_FORMATS)
+    return _log_format(environment(environ))
+
+
+def _log_format(reader: EnvReader) -> str:
+    return reader.choice("LOG_FORMAT", "text", LOG_FORMATS)
 
 
 @attrs.frozen
@@ -362,32 +366,36 @@ class ChannelsConfig:
         )
 
 
+# Each provider's variables are read whether or not its credential is set: a typo in one
+# stops the start even before the channel is switched on.
+
+
 def _sms(reader: EnvReader) -> SmsRuSettings | None:
     api_id = reader.optional("SMSRU_API_ID")
+    sender = reader.optional("SMSRU_SENDER")
+    base_url = reader.text("SMSRU_BASE_URL", "https://sms.ru")
+    test = reader.boolean("SMSRU_TEST", default=False)
     if api_id is None:
         return None
-    return SmsRuSettings(
-        api_id=api_id,
-        sender=reader.optional("SMSRU_SENDER"),
-        base_url=reader.text("SMSRU_BASE_URL", "https://sms.ru"),
-        test=reader.boolean("SMSRU_TEST", default=False),
-    )
+    return SmsRuSettings(api_id=api_id, sender=sender, base_url=base_url, test=test)
 
 
 def _telegram(reader: EnvReader) -> TelegramGatewaySettings | None:
     token = reader.optional("TELEGRAM_GATEWAY_TOKEN")
+    base_url = reader.text("TELEGRAM_GATEWAY_BASE_URL", "https://gatewayapi.telegram.org")
+    sender_username = reader.optional("TELEGRAM_GATEWAY_SENDER_USERNAME")
+    callback_url = reader.optional("TELEGRAM_GATEWAY_CALLBACK_URL")
     if token is None:
         return None
     return TelegramGatewaySettings(
-        token=token,
-        base_url=reader.text("TELEGRAM_GATEWAY_BASE_URL", "https://gatewayapi.telegram.org"),
-        sender_username=reader.optional("TELEGRAM_GATEWAY_SENDER_USERNAME"),
-        callback_url=reader.optional("TELEGRAM_GATEWAY_CALLBACK_URL"),
+        token=token, base_url=base_url, sender_username=sender_username, callback_url=callback_url
     )
 
 
 def _whatsapp(reader: EnvReader) -> WhatsAppCloudSettings | None:
     token = reader.optional("WHATSAPP_ACCESS_TOKEN")
+    language_code = reader.text("WHATSAPP_TEMPLATE_LANGUAGE", "ru")
+    base_url = reader.text("WHATSAPP_BASE_URL", "https://graph.facebook.com")
     if token is None:
         return None
     because = f"with {reader.variable('WHATSAPP_ACCESS_TOKEN')} (the channel's other credentials)"
@@ -395,16 +403,17 @@ def _whatsapp(reader: EnvReader) -> WhatsAppCloudSettings | None:
         access_token=token,
         phone_number_id=reader.required("WHATSAPP_PHONE_NUMBER_ID", because=because),
         template_name=reader.required("WHATSAPP_TEMPLATE_NAME", because=because),
-        language_code=reader.text("WHATSAPP_TEMPLATE_LANGUAGE", "ru"),
-        base_url=reader.text("WHATSAPP_BASE_URL", "https://graph.facebook.com"),
+        language_code=language_code,
+        base_url=base_url,
     )
 
 
 def _vk(reader: EnvReader) -> VkSettings | None:
     token = reader.optional("VK_ACCESS_TOKEN")
+    base_url = reader.text("VK_BASE_URL", "https://api.vk.com")
     if token is None:
         return None
-    return VkSettings(access_token=token, base_url=reader.text("VK_BASE_URL", "https://api.vk.com"))
+    return VkSettings(access_token=token, base_url=base_url)
 
 
 @attrs.frozen
@@ -493,7 +502,10 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every ``BARBERSHOP_*`` variable (this process's environment by default)."""
-        reader = environment(environ)
+        return cls.read(environment(environ))
+
+    @classmethod
+    def read(cls, reader: EnvReader) -> Settings:
         return cls(
             data_dir=Path(reader.text("DATA_DIR", "data")),
             database=DatabaseConfig.read(reader),
@@ -504,5 +516,5 @@ class Settings:
             registration=RegistrationConfig.read(reader),
             channels=ChannelsConfig.read(reader),
             reference_source=reader.optional("REFERENCE_SOURCE"),
-            log_format=read_log_format(reader.env),
+            log_format=_log_format(reader),
         )
