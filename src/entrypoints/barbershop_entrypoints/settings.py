@@ -65,7 +65,7 @@ class EnvReader:
     type, or :class:`SettingsError` says ``<VARIABLE>: expected <what>, got <value>``.
     """
 
-    env: Mapping[str, str]
+    env: Mapping[str, str] = attrs.field(repr=False)
     prefix: str = PREFIX
 
     def variable(self, name: str) -> str:
@@ -196,7 +196,7 @@ def _log_format(reader: EnvReader) -> str:
 
 @attrs.frozen
 class DatabaseConfig:
-    url: str | None = None
+    url: str | None = attrs.field(default=None, repr=False)  # it may hold a password
     """``BARBERSHOP_DATABASE_URL``; None: a SQLite file in ``data_dir``."""
     pool_size: int = 10
     max_overflow: int = 10
@@ -216,7 +216,7 @@ class DatabaseConfig:
 class QueueConfig:
     """The broker and the timing of the send pipeline."""
 
-    broker_url: str | None = None
+    broker_url: str | None = attrs.field(default=None, repr=False)  # it may hold a password
     """``redis://…`` for a Redis Stream broker; None: the queue runs inside the process."""
     broker_stream: str = "barbershop:notifications"
     """The Redis stream key of the queue; installations sharing one Redis need different ones."""
