@@ -69,5 +69,7 @@ async def test_rotating_the_partner_key_digests_leaves_tokens_working(tmp_path: 
 
 
 def test_a_key_version_below_one_stops_the_start_naming_the_variable() -> None:
-    with pytest.raises(SettingsError, match="BARBERSHOP_KEY_VERSION_SECRET_BOX must be at least 1"):
+    with pytest.raises(
+        SettingsError, match="BARBERSHOP_KEY_VERSION_SECRET_BOX: expected a whole number, at least 1, got '0'"
+    ):
         Settings.from_env({"BARBERSHOP_KEY_VERSION_SECRET_BOX": "0"})

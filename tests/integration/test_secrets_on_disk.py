@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from barbershop_entrypoints.cli import main
-from barbershop_entrypoints.settings import Settings, SettingsError
+from barbershop_entrypoints.settings import DatabaseConfig, SecurityConfig, Settings, SettingsError
 
 POSTGRES_URL = "postgresql+psycopg://barbershop@db.example/barbershop"
 A_KEY = "k" * 40
@@ -137,11 +137,11 @@ def test_of_two_processes_generating_at_once_the_first_key_wins_and_is_not_repla
 
 def test_a_short_secret_key_variable_is_refused_by_name() -> None:
     with pytest.raises(SettingsError, match="BARBERSHOP_SECRET_KEY must have at least 32 characters"):
-        Settings(secret_key="x" * 31).master_secret()
+        Settings(security=SecurityConfig(secret_key="x" * 31)).master_secret()
 
 
 def test_a_postgresql_configuration_without_a_secret_key_is_refused_with_the_reason(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", database_url=POSTGRES_URL)
+    settings = Settings(data_dir=tmp_path / "data", database=DatabaseConfig(url=POSTGRES_URL))
 
     with pytest.raises(SettingsError, match="BARBERSHOP_SECRET_KEY must be set") as refused:
         settings.master_secret()
@@ -151,7 +151,9 @@ def test_a_postgresql_configuration_without_a_secret_key_is_refused_with_the_rea
 
 
 def test_a_configured_sqlite_file_may_keep_its_key_in_the_data_dir(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'own.sqlite3'}")
+    settings = Settings(
+        data_dir=tmp_path / "data", database=DatabaseConfig(url=f"sqlite:///{tmp_path / 'own.sqlite3'}")
+    )
 
     assert len(settings.master_secret()) >= 32
 

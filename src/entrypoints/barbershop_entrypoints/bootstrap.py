@@ -146,7 +146,7 @@ def delivery_deps(
         secret_box=secret_box,
         clock=clock,
         retry=settings.retry_policy(),
-        fallback_chain=settings.fallback_channels,
+        fallback_chain=settings.registration.fallback_channels,
         sign_in_url=settings.sign_in_url,
     )
 
@@ -163,9 +163,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     engine = create_engine(
         DatabaseSettings(
             url=settings.effective_database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            echo=settings.db_echo,
+            pool_size=settings.database.pool_size,
+            max_overflow=settings.database.max_overflow,
+            echo=settings.database.echo,
         )
     )
     broker = build_broker(settings)
@@ -177,11 +177,11 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     channels = build_channels(settings, http_client)
     hasher = Argon2Hasher(
         Argon2Parameters(
-            time_cost=settings.argon2_time_cost,
-            memory_cost_kib=settings.argon2_memory_kib,
-            parallelism=settings.argon2_parallelism,
+            time_cost=settings.security.argon2_time_cost,
+            memory_cost_kib=settings.security.argon2_memory_kib,
+            parallelism=settings.security.argon2_parallelism,
         ),
-        max_threads=settings.hash_threads,
+        max_threads=settings.security.hash_threads,
     )
     passwords = SecretsPasswordGenerator()
     notifications = RegistrationDeps(
@@ -199,7 +199,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         fallback_deps(notifications, channels),
     )
     redis = (
-        Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5) if settings.broker_url else None
+        Redis.from_url(settings.queue.broker_url, socket_connect_timeout=2, socket_timeout=5)
+        if settings.queue.broker_url
+        else None
     )
     return Container(
         settings=settings,

@@ -7,17 +7,16 @@ adapter holds its notifications (A7) until a manager picks another one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
 import httpx
 
 from barbershop_adapters.channels.directory import StaticChannelDirectory
 from barbershop_adapters.channels.local import LocalChannelSettings, LocalFileChannel
-from barbershop_adapters.channels.sms import SmsRuChannel, SmsRuSettings
-from barbershop_adapters.channels.telegram import TelegramGatewayChannel, TelegramGatewaySettings
-from barbershop_adapters.channels.vk import VkChannel, VkSettings
-from barbershop_adapters.channels.whatsapp import WhatsAppCloudChannel, WhatsAppCloudSettings
+from barbershop_adapters.channels.sms import SmsRuChannel
+from barbershop_adapters.channels.telegram import TelegramGatewayChannel
+from barbershop_adapters.channels.vk import VkChannel
+from barbershop_adapters.channels.whatsapp import WhatsAppCloudChannel
 from barbershop_core.ports import NotificationChannel
 from barbershop_core.reference import LOCAL_CHANNEL
 from barbershop_entrypoints.metrics import MeteredChannel
@@ -25,78 +24,22 @@ from barbershop_entrypoints.settings import Settings, SettingsError
 
 
 def build_channels(settings: Settings, client: httpx.AsyncClient) -> StaticChannelDirectory:
-    env = _Env(settings.environ)
+    configured = settings.channels
     channels: dict[str, NotificationChannel] = {}
     if settings.local_channel_enabled:
         channels[LOCAL_CHANNEL] = LocalFileChannel(
-            LocalChannelSettings(path=settings.local_messages_file, echo=env.echo("LOCAL_CHANNEL_ECHO"))
+            LocalChannelSettings(path=settings.local_messages_file, echo=configured.local.echo)
         )
-    if api_id := env.get("SMSRU_API_ID"):
-        channels["sms"] = SmsRuChannel(
-            SmsRuSettings(
-                api_id=api_id,
-                sender=env.get("SMSRU_SENDER"),
-                base_url=env.get("SMSRU_BASE_URL") or "https://sms.ru",
-                test=env.flag("SMSRU_TEST", default=False),
-            ),
-            client,
-        )
-    if token := env.get("TELEGRAM_GATEWAY_TOKEN"):
-        channels["telegram"] = TelegramGatewayChannel(
-            TelegramGatewaySettings(
-                token=token,
-                base_url=env.get("TELEGRAM_GATEWAY_BASE_URL") or "https://gatewayapi.telegram.org",
-                sender_username=env.get("TELEGRAM_GATEWAY_SENDER_USERNAME"),
-                callback_url=env.get("TELEGRAM_GATEWAY_CALLBACK_URL"),
-            ),
-            client,
-        )
-    if token := env.get("WHATSAPP_ACCESS_TOKEN"):
-        channels["whatsapp"] = WhatsAppCloudChannel(
-            WhatsAppCloudSettings(
-                access_token=token,
-                phone_number_id=env.required("WHATSAPP_PHONE_NUMBER_ID"),
-                template_name=env.required("WHATSAPP_TEMPLATE_NAME"),
-                language_code=env.get("WHATSAPP_TEMPLATE_LANGUAGE") or "ru",
-                base_url=env.get("WHATSAPP_BASE_URL") or "https://graph.facebook.com",
-            ),
-            client,
-        )
-    if token := env.get("VK_ACCESS_TOKEN"):
-        channels["vk"] = VkChannel(
-            VkSettings(access_token=token, base_url=env.get("VK_BASE_URL") or "https://api.vk.com"), client
-        )
+    if configured.sms is not None:
+        channels["sms"] = SmsRuChannel(configured.sms, client)
+    if configured.telegram is not None:
+        channels["telegram"] = TelegramGatewayChannel(configured.telegram, client)
+    if configured.whatsapp is not None:
+        channels["whatsapp"] = WhatsAppCloudChannel(configured.whatsapp, client)
+    if configured.vk is not None:
+        channels["vk"] = VkChannel(configured.vk, client)
     # Every hand-over is counted and timed by the metrics (entrypoints/metrics.py).
     return StaticChannelDirectory({code: MeteredChannel(code, adapter) for code, adapter in channels.items()})
-
-
-class _Env:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def get(self, name: str) -> str | None:
-        return self._environ.get(f"BARBERSHOP_{name}", "").strip() or None
-
-    def required(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise SettingsError(f"BARBERSHOP_{name} must be set with the channel's other credentials")
-        return value
-
-    def flag(self, name: str, *, default: bool) -> bool:
-        value = self.get(name)
-        return default if value is None else value.lower() in {"1", "true", "yes", "on"}
-
-    def echo(self, name: str) -> bool | None:
-        """``auto`` (or unset): None; ``true`` / ``false``; anything else stops the start."""
-        value = (self.get(name) or "auto").lower()
-        if value == "auto":
-            return None
-        if value in {"1", "true", "yes", "on"}:
-            return True
-        if value in {"0", "false", "no", "off"}:
-            return False
-        raise SettingsError(f"BARBERSHOP_{name} must be auto, true or false, got {value!r}")
 
 
 PROVIDER_VARIABLES: Final = {
@@ -111,7 +54,7 @@ PROVIDER_VARIABLES: Final = {
 def require_default_channel(settings: Settings, channels: StaticChannelDirectory) -> None:
     """Refuse to serve or send when ``BARBERSHOP_DEFAULT_CHANNEL`` has no adapter here: every
     welcome message that names no channel would be held (A7) until a manager moved it."""
-    code = settings.default_channel
+    code = settings.registration.default_channel
     if channels.get(code) is not None:
         return
     configured = ", ".join(sorted(channels.codes)) or "none"

@@ -31,7 +31,7 @@ from barbershop_core.use_cases.audit_trail import purge_audit_trail
 from barbershop_entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
 from barbershop_entrypoints.channels import require_default_channel
 from barbershop_entrypoints.logging_setup import configure_logging, logging_config
-from barbershop_entrypoints.metrics import MULTIPROC_DIR_VARIABLE, TOKEN_VARIABLE
+from barbershop_entrypoints.metrics import MULTIPROC_DIR_VARIABLE
 from barbershop_entrypoints.settings import Settings, SettingsError
 
 log = logging.getLogger("barbershop.cli")
@@ -40,9 +40,9 @@ log = logging.getLogger("barbershop.cli")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    configure_logging()
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env()  # a bad value stops here, named, before anything starts
+        configure_logging()
         result: int = args.run(args, settings)
     except SettingsError as exc:
         print(f"barbershop: {exc}", file=sys.stderr)
@@ -161,7 +161,7 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn  # noqa: PLC0415 -- the server is only needed by this command
 
-    if args.workers > 1 and (settings.embedded or not settings.broker_url):
+    if args.workers > 1 and (settings.embedded or not settings.queue.broker_url):
         print("barbershop: several API processes need PostgreSQL and Redis", file=sys.stderr)
         return 2
     if settings.embedded:
@@ -213,7 +213,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     async def run(container: Container) -> int:
         require_default_channel(settings, container.channels)
         if args.metrics_port is not None:
-            serve_metrics(args.metrics_host, args.metrics_port, settings.environ.get(TOKEN_VARIABLE))
+            serve_metrics(args.metrics_host, args.metrics_port, settings.web.metrics_token)
         return await run_worker(container, concurrency=args.concurrency)
 
     return _with_container(settings, run)
@@ -242,7 +242,7 @@ def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, sweeping.cancel)
-        log.info("scheduler started: sweep every %ss", settings.sweep_interval.total_seconds())
+        log.info("scheduler started: sweep every %ss", settings.queue.sweep_interval.total_seconds())
         with contextlib.suppress(asyncio.CancelledError):
             await sweeping
         log.info("scheduler stopped")
@@ -292,9 +292,9 @@ def _manager_deactivate(args: argparse.Namespace, settings: Settings) -> int:
 def _audit_purge(args: argparse.Namespace, settings: Settings) -> int:
     async def run(container: Container) -> int:
         deleted = await purge_audit_trail(
-            retention=settings.audit_retention, uow_factory=container.uow_factory, clock=container.clock
+            retention=settings.audit.retention, uow_factory=container.uow_factory, clock=container.clock
         )
-        print(f"Удалено записей журнала старше {settings.audit_retention.days} дней: {deleted}.")
+        print(f"Удалено записей журнала старше {settings.audit.retention.days} дней: {deleted}.")
         return 0
 
     return _with_container(settings, run)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
-import os
 import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from typing import Any, Final, TextIO
 from urllib.parse import quote, unquote, unquote_plus
 
 from barbershop_core.values import mask_phone
+from barbershop_entrypoints.settings import read_log_format
 
 # +7 911 123-45-67, 89111234567, +79111234567: 10–15 digits with optional separators.
 _PHONE = re.compile(r"(?<![\w*])\+?\d(?:[\s\-()]*\d){9,14}(?!\w)")
@@ -119,7 +119,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def _formatter(log_format: str | None) -> logging.Formatter:
-    chosen = (log_format if log_format is not None else os.environ.get(FORMAT_VARIABLE, "text")).strip().lower()
+    chosen = (log_format if log_format is not None else read_log_format()).strip().lower()
     if chosen == "json":
         return JsonFormatter()
     if chosen not in {"", "text"}:

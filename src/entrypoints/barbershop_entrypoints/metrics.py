@@ -52,7 +52,6 @@ from barbershop_core.errors import (
 from barbershop_core.ports import DeliveryFailed, NotificationChannel, OutgoingMessage, SendReceipt
 
 MULTIPROC_DIR_VARIABLE: Final = "PROMETHEUS_MULTIPROC_DIR"
-TOKEN_VARIABLE: Final = "BARBERSHOP_METRICS_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 REGISTRATIONS: Final = Counter(

@@ -77,7 +77,7 @@ async def sync_reference_once(container: Container) -> bool:
 
 async def run_forever(container: Container, *, sync_reference: bool) -> None:
     """Sweep every ``sweep_interval``; sync reference data every 15 minutes when asked to."""
-    interval = container.settings.sweep_interval.total_seconds()
+    interval = container.settings.queue.sweep_interval.total_seconds()
     next_sync = 0.0
     loop = asyncio.get_running_loop()
     while True:

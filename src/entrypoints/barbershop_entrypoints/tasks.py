@@ -104,14 +104,14 @@ def build_broker(settings: Settings) -> AsyncBroker:
     * connect and socket timeouts, so that a Redis that hangs cannot hang a registration
       (the hand-off gives up and the sweep covers it).
     """
-    if settings.broker_url:
+    if settings.queue.broker_url:
         return NotificationStreamBroker(
-            url=settings.broker_url,
-            queue_name=settings.broker_stream,
+            url=settings.queue.broker_url,
+            queue_name=settings.queue.broker_stream,
             consumer_group_name=CONSUMER_GROUP,
             consumer_id="0",
             maxlen=STREAM_MAXLEN,
-            idle_timeout=int(settings.broker_redelivery.total_seconds() * 1000),
+            idle_timeout=int(settings.queue.broker_redelivery.total_seconds() * 1000),
             unacknowledged_lock_timeout=RECLAIM_LOCK_TIMEOUT_SECONDS,
             xread_block=XREAD_BLOCK_MS,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,

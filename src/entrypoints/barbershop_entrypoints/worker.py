@@ -46,7 +46,7 @@ def serve_metrics(host: str, port: int, token: str | None) -> WSGIServer:
 
 
 async def run_worker(container: Container, *, concurrency: int) -> int:
-    if not container.settings.broker_url:
+    if not container.settings.queue.broker_url:
         print(
             "barbershop: no BARBERSHOP_BROKER_URL — on the embedded default the queue runs inside `barbershop serve`",
             file=sys.stderr,
@@ -59,7 +59,7 @@ async def run_worker(container: Container, *, concurrency: int) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    stream = container.settings.broker_stream
+    stream = container.settings.queue.broker_stream
     log.info("worker started: stream %s, group %s, %s sends at once", stream, CONSUMER_GROUP, concurrency)
     # Tasks are coroutines; the executor only serves taskiq's sync-task path, unused here.
     with ThreadPoolExecutor(max_workers=1) as executor:

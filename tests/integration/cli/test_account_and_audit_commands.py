@@ -65,4 +65,7 @@ def test_a_retention_below_thirty_days_stops_the_command_naming_the_variable(
 
     assert main(["audit", "purge"]) != 0
 
-    assert "BARBERSHOP_AUDIT_RETENTION_DAYS must be at least 30" in capsys.readouterr().err
+    assert (
+        "BARBERSHOP_AUDIT_RETENTION_DAYS: expected a whole number of days, at least 30, got '7'"
+        in capsys.readouterr().err
+    )

@@ -31,7 +31,14 @@ from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engin
 from barbershop_core.use_cases.accounts import create_manager
 from barbershop_entrypoints.bootstrap import Container, build_container
 from barbershop_entrypoints.http.app import create_app
-from barbershop_entrypoints.settings import Settings
+from barbershop_entrypoints.settings import (
+    ChannelsConfig,
+    DatabaseConfig,
+    LocalChannelConfig,
+    QueueConfig,
+    SecurityConfig,
+    Settings,
+)
 from tests.fakes import FakeClock
 from tests.integration.sql_fixtures import reset_postgres
 
@@ -113,15 +120,17 @@ class Api:
         return int(self.scalar(f"SELECT count(*) FROM {table}"))  # noqa: S608 -- table names are the tests' literals
 
 
-def make_settings(data_dir: Path, database_url: str | None = None, **overrides: Any) -> Settings:
+def make_settings(data_dir: Path, database_url: str | None = None, **security: Any) -> Settings:
+    """``security``: fields of :class:`SecurityConfig` that differ from the tests' cheap hashing."""
     return Settings(
         data_dir=data_dir,
-        database_url=database_url,
-        secret_key=SECRET_KEY,
-        sweep_interval=timedelta(hours=1),
-        local_channel=True,  # on PostgreSQL too, as BARBERSHOP_LOCAL_CHANNEL=true would
-        environ={"BARBERSHOP_LOCAL_CHANNEL_ECHO": "true"},  # the temporary password shows on stdout
-        **(FAST_ARGON2 | overrides),
+        database=DatabaseConfig(url=database_url),
+        security=SecurityConfig(secret_key=SECRET_KEY, **(FAST_ARGON2 | security)),
+        queue=QueueConfig(sweep_interval=timedelta(hours=1)),
+        channels=ChannelsConfig(
+            # On PostgreSQL too, as BARBERSHOP_LOCAL_CHANNEL=true would; the temporary password shows on stdout.
+            local=LocalChannelConfig(enabled=True, echo=True)
+        ),
     )
 
 

@@ -14,7 +14,6 @@ from anyio.from_thread import BlockingPortal
 from prometheus_client.parser import text_string_to_metric_families
 
 from barbershop_core.use_cases.accounts import create_partner
-from barbershop_entrypoints.metrics import TOKEN_VARIABLE
 from barbershop_entrypoints.settings import Settings
 from tests.fakes import FakeClock
 from tests.integration.http.conftest import Api, new_phone, running_api
@@ -28,7 +27,7 @@ SCRAPER = {"Authorization": f"Bearer {TOKEN}"}
 def metered_api(request: pytest.FixtureRequest, clock: FakeClock, portal: BlockingPortal) -> Iterator[Api]:
     """The API with ``BARBERSHOP_METRICS_TOKEN`` set, on SQLite and on PostgreSQL."""
     settings: Settings = request.getfixturevalue(f"{request.param}_settings")
-    settings = attrs.evolve(settings, environ={**settings.environ, TOKEN_VARIABLE: TOKEN})
+    settings = attrs.evolve(settings, web=attrs.evolve(settings.web, metrics_token=TOKEN))
     with running_api(settings, clock, request.param, portal) as ready:
         yield ready
 

@@ -19,7 +19,7 @@ import pytest
 from anyio.from_thread import BlockingPortal
 from litestar.testing import TestClient
 
-from barbershop_entrypoints.settings import Settings
+from barbershop_entrypoints.settings import SecurityConfig
 from tests.fakes import FakeClock
 from tests.integration.http.conftest import Api, make_settings, new_phone, running_api
 
@@ -37,7 +37,7 @@ def real_argon2_api(
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     shutil.copyfile(migrated_sqlite_file, data_dir / "barbershop.sqlite3")
-    defaults = Settings()
+    defaults = SecurityConfig()
     settings = make_settings(
         data_dir,
         argon2_time_cost=defaults.argon2_time_cost,

@@ -70,7 +70,11 @@ def test_ready_is_503_when_the_database_cannot_be_reached(sqlite_api: Api) -> No
 def test_ready_is_503_naming_the_broker_when_redis_cannot_be_reached(sqlite_api: Api) -> None:
     container = sqlite_api.container
     working = container.broker
-    container.broker = build_broker(attrs.evolve(container.settings, broker_url="redis://127.0.0.1:1/0"))
+    container.broker = build_broker(
+        attrs.evolve(
+            container.settings, queue=attrs.evolve(container.settings.queue, broker_url="redis://127.0.0.1:1/0")
+        )
+    )
     try:
         answer = sqlite_api.client.get("/health/ready")
     finally:
@@ -104,7 +108,9 @@ async def _set_revision(api: Api, revision: str) -> None:
 def test_ready_is_503_when_a_channel_in_use_has_no_credentials(sqlite_api: Api) -> None:
     container = sqlite_api.container
     configured = container.settings
-    container.settings = attrs.evolve(configured, fallback_channels=("sms",))
+    container.settings = attrs.evolve(
+        configured, registration=attrs.evolve(configured.registration, fallback_channels=("sms",))
+    )
     try:
         answer = sqlite_api.client.get("/health/ready")
     finally:

@@ -14,8 +14,8 @@ from tests.integration.partner.test_register_client import WRONG_KEY, assert_err
 def _cli(partner: PartnerApi, *args: str) -> subprocess.CompletedProcess[str]:
     settings = partner.api.container.settings
     extra = {"BARBERSHOP_SECRET_KEY": SECRET_KEY}
-    if settings.database_url:
-        extra["BARBERSHOP_DATABASE_URL"] = settings.database_url
+    if settings.database.url:
+        extra["BARBERSHOP_DATABASE_URL"] = settings.database.url
     return subprocess.run(  # noqa: S603 -- our own CLI with fixed arguments
         barbershop(*args),
         env=environment(settings.data_dir, **extra),

@@ -277,7 +277,8 @@ def open_pipeline(tmp_path: Path, fake_sms: FakeSmsRu, portal: BlockingPortal) -
             **FAST,
             **env,
         }
-        settings = attrs.evolve(Settings.from_env(environment), **FAST_ARGON2)
+        configured = Settings.from_env(environment)
+        settings = attrs.evolve(configured, security=attrs.evolve(configured.security, **FAST_ARGON2))
         container = build_container(settings)
         pipeline: Pipeline | None = None
         try:

@@ -18,8 +18,8 @@ def test_pipeline_timings_come_from_the_environment_and_reach_the_retry_policy()
             "BARBERSHOP_BROKER_REDELIVERY_SECONDS": "90",
         }
     )
-    assert settings.sweep_interval == timedelta(seconds=0.1)
-    assert settings.broker_redelivery == timedelta(seconds=90)
+    assert settings.queue.sweep_interval == timedelta(seconds=0.1)
+    assert settings.queue.broker_redelivery == timedelta(seconds=90)
     policy = settings.retry_policy()
     assert policy.base_delay == timedelta(seconds=0.25)
     assert policy.lease == timedelta(seconds=45)
@@ -27,8 +27,8 @@ def test_pipeline_timings_come_from_the_environment_and_reach_the_retry_policy()
 
 def test_pipeline_timings_default_to_the_production_values() -> None:
     settings = Settings.from_env({})
-    assert settings.sweep_interval == timedelta(seconds=15)
-    assert settings.broker_redelivery == timedelta(minutes=2)
+    assert settings.queue.sweep_interval == timedelta(seconds=15)
+    assert settings.queue.broker_redelivery == timedelta(minutes=2)
     assert settings.retry_policy().base_delay == timedelta(seconds=30)
     assert settings.retry_policy().lease == timedelta(minutes=2)
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from barbershop_core.use_cases.accounts import create_manager
-from barbershop_entrypoints.http.web.security import cookie_secure_mode
+from barbershop_entrypoints.settings import Settings
 from tests.integration.console import shown_passwords
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, clients_table_refusing_rows, new_phone
 from tests.integration.web.conftest import Pages, csrf_of
@@ -120,7 +120,7 @@ def test_login_goes_back_to_the_page_that_asked_for_it_but_never_to_another_site
     [("", None), ("auto", None), ("true", True), ("1", True), ("false", False), ("off", False)],
 )
 def test_the_cookie_secure_setting_is_auto_unless_forced(value: str, secure: bool | None) -> None:
-    assert cookie_secure_mode({"BARBERSHOP_COOKIE_SECURE": value}) is secure
+    assert Settings.from_env({"BARBERSHOP_COOKIE_SECURE": value}).web.cookie_secure is secure
 
 
 def test_the_login_page_sends_a_logged_in_manager_on(logged_in: Pages) -> None:

@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         built = container if container is not None else build_container(settings or Settings.from_env())
         try:
             app.state[CONTAINER] = built
-            app.state[TOKEN_SIGNER] = TokenSigner(built.token_key, built.settings.token_ttl, built.clock)
+            app.state[TOKEN_SIGNER] = TokenSigner(built.token_key, built.settings.security.token_ttl, built.clock)
             app.state[LOGIN_THROTTLE] = LoginThrottle(built.attempts, now=lambda: built.clock.now().timestamp())
             await built.broker.startup()
             app.state[BROKER_STARTED] = True

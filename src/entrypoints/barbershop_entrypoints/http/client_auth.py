@@ -40,14 +40,16 @@ def client_signer(state: State, purpose: str = CLIENT_PURPOSE) -> TokenSigner:
     signers: dict[str, TokenSigner] = state.setdefault(_SIGNERS, {})
     if purpose not in signers:
         container = container_of(state)
-        signers[purpose] = TokenSigner(container.token_key, container.settings.token_ttl, container.clock, purpose)
+        signers[purpose] = TokenSigner(
+            container.token_key, container.settings.security.token_ttl, container.clock, purpose
+        )
     return signers[purpose]
 
 
 def throttle_login(login: str, container: Container) -> str:
     """The login as the throttle counts it: a phone in any form counts as its E.164 form."""
     try:
-        return PhoneNumber.parse(login, container.settings.default_region).e164
+        return PhoneNumber.parse(login, container.settings.registration.default_region).e164
     except InvalidPhone:
         return login
 

@@ -92,7 +92,7 @@ async def login(
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
         expires_at=issued.expires_at,
-        expires_in=int(container.settings.token_ttl.total_seconds()),
+        expires_in=int(container.settings.security.token_ttl.total_seconds()),
         must_change_password=manager.must_change_password,
         manager=manager_body(manager),
     )

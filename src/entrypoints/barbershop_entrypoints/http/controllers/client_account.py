@@ -105,7 +105,7 @@ def _token_body(request: Request[Any, Any, Any], account: ClientAccount, contain
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
         expires_at=issued.expires_at,
-        expires_in=int(container.settings.token_ttl.total_seconds()),
+        expires_in=int(container.settings.security.token_ttl.total_seconds()),
         must_change_password=account.must_change_password,
         client=brief_body(account),
     )

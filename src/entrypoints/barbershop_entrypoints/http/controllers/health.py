@@ -149,7 +149,7 @@ async def _migrations(container: Container) -> str:
 def _channel_credentials(container: Container) -> dict[str, str]:
     """Each channel the settings send through has its adapter (its provider's credentials are set)."""
     settings = container.settings
-    used = dict.fromkeys((settings.default_channel, *settings.fallback_channels))
+    used = dict.fromkeys((settings.registration.default_channel, *settings.registration.fallback_channels))
     return {
         f"channel:{code}": "ok" if container.channels.get(code) is not None else "missing_credentials" for code in used
     }

@@ -13,13 +13,13 @@ from litestar import Request, Response, get
 from barbershop_adapters.sqlalchemy.backlog import notification_backlog
 from barbershop_entrypoints.http.deps import container_of
 from barbershop_entrypoints.http.problems import ApiProblem
-from barbershop_entrypoints.metrics import CONTENT_TYPE, TOKEN_VARIABLE, authorized, exposition
+from barbershop_entrypoints.metrics import CONTENT_TYPE, authorized, exposition
 
 
 @get("/metrics", include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     container = container_of(request.app.state)
-    token = container.settings.environ.get(TOKEN_VARIABLE, "")
+    token = container.settings.web.metrics_token
     if not token:
         raise ApiProblem(404, "not_found", "Не найдено")
     if not authorized(request.headers.get("authorization"), token):

@@ -45,10 +45,6 @@ _WHATSAPP = "/api/webhooks/whatsapp"
 _TAG = "webhooks"
 
 
-def _setting(container: Container, name: str) -> str | None:
-    return container.settings.environ.get(f"BARBERSHOP_{name}", "").strip() or None
-
-
 def _not_configured(provider: str, variable: str) -> ApiProblem:
     return ApiProblem(404, "not_found", "Приём отчётов не настроен", f"Для {provider} не задан BARBERSHOP_{variable}")
 
@@ -98,9 +94,10 @@ _RECEIPT = {"reports": 1, "applied": 1, "unchanged": 0, "unknown": 0}
     responses=problems(_SMS_RU, _SIGNED, descriptions=_SIGNATURE_401),
 )
 async def smsru_report(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[str]:
-    api_id = _setting(container, "SMSRU_API_ID")
-    if api_id is None:
+    sms = container.settings.channels.sms
+    if sms is None:
         raise _not_configured("SMS.ru", "SMSRU_API_ID")
+    api_id = sms.api_id
     try:
         reports = read_smsru(await request.body(), api_id)
     except BadSignature as bad:
@@ -125,9 +122,10 @@ async def smsru_report(request: Request[Any, Any, Any], container: NamedDependen
     responses=problems(_TELEGRAM, _SIGNED, descriptions=_SIGNATURE_401),
 )
 async def telegram_report(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> WebhookReceiptOut:
-    token = _setting(container, "TELEGRAM_GATEWAY_TOKEN")
-    if token is None:
+    telegram = container.settings.channels.telegram
+    if telegram is None:
         raise _not_configured("Telegram Gateway", "TELEGRAM_GATEWAY_TOKEN")
+    token = telegram.token
     try:
         reports = read_telegram(
             await request.body(),
@@ -160,7 +158,7 @@ async def whatsapp_verification(
     verify_token: Annotated[str, QueryParameter(name="hub.verify_token", max_length=256)],
     challenge: Annotated[str, QueryParameter(name="hub.challenge", max_length=256)],
 ) -> Response[str]:
-    expected = _setting(container, "WHATSAPP_VERIFY_TOKEN")
+    expected = container.settings.channels.whatsapp_webhook.verify_token
     if expected is None:
         raise _not_configured("WhatsApp", "WHATSAPP_VERIFY_TOKEN")
     if mode != "subscribe" or not hmac.compare_digest(verify_token.encode(), expected.encode()):
@@ -182,7 +180,7 @@ async def whatsapp_verification(
     responses=problems(_WHATSAPP, _SIGNED, descriptions=_SIGNATURE_401),
 )
 async def whatsapp_report(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> WebhookReceiptOut:
-    secret = _setting(container, "WHATSAPP_APP_SECRET")
+    secret = container.settings.channels.whatsapp_webhook.app_secret
     if secret is None:
         raise _not_configured("WhatsApp", "WHATSAPP_APP_SECRET")
     try:

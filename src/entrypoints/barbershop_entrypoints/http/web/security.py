@@ -21,7 +21,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Final, Literal
 
@@ -47,7 +46,6 @@ CSRF_COOKIE: Final = "barbershop_csrf"
 CSRF_FIELD: Final = "_csrf"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SESSION_PURPOSE: Final = "session"
-COOKIE_SECURE_VARIABLE: Final = "BARBERSHOP_COOKIE_SECURE"
 
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_CSRF_LENGTH: Final = 200
@@ -84,16 +82,6 @@ class CsrfRejected(ApiProblem):
         )
 
 
-def cookie_secure_mode(environ: Mapping[str, str]) -> bool | None:
-    """``BARBERSHOP_COOKIE_SECURE``: ``true`` / ``false``, or ``auto`` (None: Secure over https)."""
-    raw = environ.get(COOKIE_SECURE_VARIABLE, "").strip().lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    return None
-
-
 @attrs.frozen
 class SessionScheme:
     """One kind of page session: its cookies, what its token is signed for, and where it applies.
@@ -128,10 +116,10 @@ class WebKeys:
     def from_container(cls, container: Container, scheme: SessionScheme = MANAGER_PAGES) -> WebKeys:
         return cls(
             session=TokenSigner(
-                container.token_key, container.settings.token_ttl, container.clock, purpose=scheme.purpose
+                container.token_key, container.settings.security.token_ttl, container.clock, purpose=scheme.purpose
             ),
             csrf_key=derive_key(container.token_key, scheme.csrf_label),
-            secure=cookie_secure_mode(container.settings.environ),
+            secure=container.settings.web.cookie_secure,
         )
 
     def new_csrf(self, session: str) -> str:
