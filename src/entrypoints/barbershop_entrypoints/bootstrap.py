@@ -44,6 +44,8 @@ from barbershop_entrypoints.settings import Settings
 from barbershop_entrypoints.tasks import SEND_NOTIFICATION, build_broker, register_send_task
 
 CALLBACK_KEY_PURPOSE = "callbacks"
+TOKEN_KEY_PURPOSE = "tokens"  # noqa: S105 -- a key ring purpose, not a secret
+"""The key ring purpose the JWT keys of every session use derive from."""
 
 
 def channel_callback_secret(callback_key: bytes, channel: str) -> bytes:
@@ -69,7 +71,7 @@ class Container:
     """Brute-force counts shared by every process: Redis with a broker, the database otherwise."""
     redis: Redis | None
     token_key: bytes
-    """Signs manager bearer tokens and session cookies."""
+    """The JWT keys of manager and client tokens and page sessions derive from it, and the pages' CSRF key."""
     callback_key: bytes
     """Master key of delivery-callback signatures; each channel's secret derives from it."""
 
@@ -210,6 +212,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             else SqlAttemptCounter(engine)
         ),
         redis=redis,
-        token_key=keys.key("tokens"),
+        token_key=keys.key(TOKEN_KEY_PURPOSE),
         callback_key=keys.key(CALLBACK_KEY_PURPOSE),
     )
