@@ -20,6 +20,7 @@ from barbershop_adapters.password_generator import SecretsPasswordGenerator
 from barbershop_adapters.redis_attempt_counter import RedisAttemptCounter
 from barbershop_adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_adapters.system_clock import SystemClock
 from barbershop_adapters.taskiq_queue import TaskiqNotificationQueue
@@ -30,6 +31,7 @@ from barbershop_core.ports import (
     NotificationQueue,
     PasswordGenerator,
     SecretBox,
+    SessionReader,
     UnitOfWorkFactory,
 )
 from barbershop_core.use_cases.client_accounts import ClientAccountDeps
@@ -58,6 +60,8 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     uow_factory: UnitOfWorkFactory
+    sessions: SessionReader
+    """Whom a token names, in one statement outside any unit of work (every authenticated request)."""
     clock: Clock
     hasher: Argon2Hasher
     passwords: PasswordGenerator
@@ -197,6 +201,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         settings=settings,
         engine=engine,
         uow_factory=uow_factory,
+        sessions=SqlSessionReader(engine),
         clock=clock,
         hasher=hasher,
         passwords=passwords,

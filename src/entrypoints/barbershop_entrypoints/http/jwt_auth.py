@@ -51,10 +51,9 @@ from litestar.security.jwt.token import JWTDecodeOptions
 from litestar.types import Receive, Scope, Send
 
 from barbershop_adapters.key_derivation import derive_key
-from barbershop_core.errors import NotFound
 from barbershop_core.model import Manager
-from barbershop_core.use_cases.accounts import get_manager
-from barbershop_core.use_cases.client_accounts import ClientAccount, get_client_account
+from barbershop_core.use_cases.client_accounts import ClientAccount
+from barbershop_core.use_cases.sessions import signed_in_client, signed_in_manager
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.deps import container_of
 from barbershop_entrypoints.http.problems import ApiProblem
@@ -127,32 +126,18 @@ class Subjects(Generic[S]):
     """Whom a use's tokens name, and how a token's session is judged against it."""
 
     read: Callable[[Container, int], Awaitable[S | None]]
-    """The subject by id; None when it is gone or deactivated."""
+    """The subject by id, in one statement without a transaction; None when it is gone or deactivated."""
     session_version: Callable[[S], int]
     must_change_password: Callable[[S], bool]
 
 
-async def _read_manager(container: Container, manager_id: int) -> Manager | None:
-    try:
-        return await get_manager(manager_id, uow_factory=container.uow_factory)
-    except NotFound:
-        return None
-
-
-async def _read_client(container: Container, client_id: int) -> ClientAccount | None:
-    try:
-        return await get_client_account(client_id, uow_factory=container.uow_factory)
-    except NotFound:
-        return None
-
-
 MANAGERS: Final = Subjects[Manager](
-    read=_read_manager,
+    read=lambda container, manager_id: signed_in_manager(manager_id, sessions=container.sessions),
     session_version=lambda manager: manager.session_version,
     must_change_password=lambda manager: manager.must_change_password,
 )
 CLIENTS: Final = Subjects[ClientAccount](
-    read=_read_client,
+    read=lambda container, client_id: signed_in_client(client_id, sessions=container.sessions),
     session_version=lambda account: account.person.session_version,
     must_change_password=lambda account: account.must_change_password,
 )

@@ -52,7 +52,11 @@ _MANAGER_EXAMPLE = {"id": 1, "login": "admin", "display_name": "Анна", "must
                 example(
                     "token",
                     {
-                        "access_token": "eyJzdWIiOjEsImlhdCI6MTc2MzgxMjAwMCwiZXhwIjoxNzYzODU1MjAwfQ.c2lnbmF0dXJl",
+                        "access_token": (
+                            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjE3NjM4NjMyMDAsInN1YiI6IjEiLCJpYXQiOjE3NjM4Mj"
+                            "AwMDAsImF1ZCI6Im1hbmFnZXItYXBpIiwiZXh0cmFzIjp7fSwidmVyIjowfQ.t3V4Qsk1XDtkV3C-EhTefqpFcuLos"
+                            "up7OV1nVn89kBE"
+                        ),
                         "token_type": "bearer",
                         "expires_at": "2025-11-23T02:00:00Z",
                         "expires_in": 43200,

@@ -60,7 +60,10 @@ _ME: Final = "/api/client/me"
 _CONSENTS: Final = "/api/client/me/consents"
 
 _TOKEN_EXAMPLE: Final = {
-    "access_token": "eyJzdWIiOjQyLCJ2ZXIiOjAsImlhdCI6MTc2MzgxMjAwMCwiZXhwIjoxNzYzODU1MjAwfQ.c2lnbmF0dXJl",
+    "access_token": (
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjE3NjM4NjMyMDAsInN1YiI6IjQyIiwiaWF0IjoxNzYzODIwMDAwLCJhdWQiOiJ"
+        "jbGllbnQtYXBpIiwiZXh0cmFzIjp7fSwidmVyIjowfQ.0yuQsTE4vi48ATilcYo1lXfOUVXpbxyWG1ZYGuGf5Jg"
+    ),
     "token_type": "bearer",
     "expires_at": "2025-11-23T02:00:00Z",
     "expires_in": 43200,
