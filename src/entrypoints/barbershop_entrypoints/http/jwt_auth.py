@@ -256,6 +256,10 @@ class SessionAuth(Generic[S]):
     audience: Audience[S]
     config: BaseJWTAuth[S, SessionToken]
     ttl: timedelta
+    _checker: JWTAuthenticationMiddleware = attrs.field(
+        init=False, default=attrs.Factory(lambda auth: _standalone(auth.middleware), takes_self=True)
+    )
+    """The use's middleware on its own, for :meth:`signed_in`."""
 
     @property
     def middleware(self) -> DefineMiddleware:
@@ -271,10 +275,6 @@ class SessionAuth(Generic[S]):
         expires_at = now + self.ttl
         token = SessionToken(sub=str(subject_id), exp=expires_at, iat=now, aud=self.audience.name, ver=session_version)
         return IssuedToken(token.encode(self.config.token_secret, self.config.algorithm), expires_at)
-
-    _checker: JWTAuthenticationMiddleware = attrs.field(
-        init=False, default=attrs.Factory(lambda auth: _standalone(auth.middleware), takes_self=True)
-    )
 
     async def signed_in(self, connection: Connection) -> S | None:
         """The subject of a current session this request carries, or None (a public page asks).
