@@ -574,6 +574,19 @@ class FakeUnitOfWork:
         self.seen.clear()
 
 
+class FakeSessionReader:
+    """Implements ``SessionReader``: committed rows, read without opening a unit of work."""
+
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self.db = db
+
+    async def manager(self, manager_id: int) -> Manager | None:
+        return await FakeUnitOfWork(self.db).managers.get(manager_id)
+
+    async def client_with_person(self, client_id: int) -> tuple[Client, Person] | None:
+        return await FakeUnitOfWork(self.db).clients.get_with_person(client_id)
+
+
 class FakeClock:
     def __init__(self, start: datetime = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)) -> None:
         self.current = start

@@ -298,6 +298,18 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+class SessionReader(Protocol):
+    """Whom a session token names, read outside any unit of work: one statement, no transaction.
+
+    Every authenticated request asks, and it writes nothing: a unit of work would add its own
+    BEGIN and ROLLBACK round trips (and, on SQLite, wait for the write lock). What it reads is
+    committed data, as a unit of work's first read is.
+    """
+
+    async def manager(self, manager_id: int) -> Manager | None: ...
+    async def client_with_person(self, client_id: int) -> tuple[Client, Person] | None: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware (UTC)."""

@@ -28,13 +28,14 @@ from barbershop_adapters.sqlalchemy import tables
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from barbershop_adapters.sqlalchemy.migrate import upgrade
 from barbershop_adapters.sqlalchemy.repositories import channel_values, template_values
+from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Client, ClientNotification, Partner, Person, TemplateKind
-from barbershop_core.ports import UnitOfWork, UnitOfWorkFactory
+from barbershop_core.ports import SessionReader, UnitOfWork, UnitOfWorkFactory
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
 from barbershop_core.use_cases.reference_data import install_default_reference_data
 from barbershop_core.values import FirstName, Login, PhoneNumber
-from tests.fakes import FakeUnitOfWork, InMemoryDatabase, RecordingQueue
+from tests.fakes import FakeSessionReader, FakeUnitOfWork, InMemoryDatabase, RecordingQueue
 
 TEST_DATABASE_URL_ENV = "BARBERSHOP_TEST_DATABASE_URL"
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -50,6 +51,8 @@ class Backend:
     engine: AsyncEngine | None = None
     queue: RecordingQueue = attrs.field(factory=RecordingQueue)
     """Where the backend's units of work hand due notifications after commit."""
+    sessions: SessionReader = attrs.field(kw_only=True)
+    """The store's reads outside a unit of work (whom a session token names)."""
 
     @property
     def sql(self) -> AsyncEngine:
@@ -137,19 +140,31 @@ async def fake_backend() -> Backend:
         return FakeUnitOfWork(db, queue)
 
     await install_default_reference_data(uow_factory=uow_factory)  # what the migration seeds
-    return Backend("fake", uow_factory, queue=queue)
+    return Backend("fake", uow_factory, queue=queue, sessions=FakeSessionReader(db))
 
 
 @pytest.fixture
 def sqlite_backend(sqlite_engine: AsyncEngine) -> Backend:
     queue = RecordingQueue()
-    return Backend("sqlite", SqlAlchemyUnitOfWorkFactory(sqlite_engine, queue), sqlite_engine, queue)
+    return Backend(
+        "sqlite",
+        SqlAlchemyUnitOfWorkFactory(sqlite_engine, queue),
+        sqlite_engine,
+        queue,
+        sessions=SqlSessionReader(sqlite_engine),
+    )
 
 
 @pytest.fixture
 def postgres_backend(postgres_engine: AsyncEngine) -> Backend:
     queue = RecordingQueue()
-    return Backend("postgres", SqlAlchemyUnitOfWorkFactory(postgres_engine, queue), postgres_engine, queue)
+    return Backend(
+        "postgres",
+        SqlAlchemyUnitOfWorkFactory(postgres_engine, queue),
+        postgres_engine,
+        queue,
+        sessions=SqlSessionReader(postgres_engine),
+    )
 
 
 ALL_BACKENDS = [

@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import jwt
 import pytest
+from litestar.exceptions import NotAuthorizedException
 
 from barbershop_adapters.key_derivation import KEY_PURPOSES, KeyRing
+from barbershop_core.model import Manager
 from barbershop_entrypoints.bootstrap import Container, build_container
-from barbershop_entrypoints.http.tokens import InvalidToken, TokenSigner
+from barbershop_entrypoints.http.auth import MANAGER_API
+from barbershop_entrypoints.http.jwt_auth import SessionAuth, SessionToken, bearer_auth
 from barbershop_entrypoints.settings import Settings, SettingsError
 from tests.fakes import FakeClock
 
@@ -41,15 +45,22 @@ def _container(tmp_path: Path, **versions: str) -> Container:
     return build_container(Settings.from_env(env))
 
 
+def _manager_api(container: Container) -> SessionAuth[Manager]:
+    return bearer_auth(MANAGER_API, container.token_key, timedelta(hours=1))
+
+
 async def test_rotating_the_token_key_ends_tokens_and_keeps_sealed_passwords_partner_keys_and_callbacks(
     tmp_path: Path,
 ) -> None:
     old, new = _container(tmp_path), _container(tmp_path, TOKENS="2")
     try:
         clock = FakeClock()
-        token = TokenSigner(old.token_key, timedelta(hours=1), clock).issue(1, 0).token
-        with pytest.raises(InvalidToken):
-            TokenSigner(new.token_key, timedelta(hours=1), clock).verify(token)
+        before, after = _manager_api(old), _manager_api(new)
+        token = before.issue(1, 0, clock.now()).token
+        assert SessionToken.decode(token, before.config.token_secret, "HS256", audience="manager-api").sub == "1"
+        with pytest.raises(NotAuthorizedException) as refused:
+            SessionToken.decode(token, after.config.token_secret, "HS256", audience="manager-api")
+        assert isinstance(refused.value.__cause__, jwt.InvalidSignatureError)
         assert new.secret_box.open(old.secret_box.seal("Temp-Pass-123")) == "Temp-Pass-123"
         assert new.digester.digest("bsk_key") == old.digester.digest("bsk_key")
         assert new.callback_secret("sms") == old.callback_secret("sms")

@@ -21,9 +21,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Partner
-from barbershop_core.use_cases.accounts import authenticate_partner, create_partner
+from barbershop_core.use_cases.accounts import authenticate_partner, create_manager, create_partner
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
     PromoDeps,
@@ -35,6 +36,7 @@ from barbershop_core.use_cases.promo import (
     register_promo_participants,
 )
 from barbershop_core.use_cases.registration import RegisterClient, register_client
+from barbershop_core.use_cases.sessions import signed_in_client, signed_in_manager
 from barbershop_core.values import Email, FullName, Money, PhoneNumber
 from tests.conftest import MANAGER, World
 from tests.fakes import ScriptedChannel
@@ -244,3 +246,43 @@ async def test_a_batch_of_a_thousand_is_the_partner_lookup_and_one_transaction_o
     # SQLite), purchases, records completed, audit
     assert counter.transactions == 2, counter
     assert len(counter.statements) <= 10, counter
+
+
+async def test_a_session_check_is_one_statement_outside_any_transaction(world: World, engine: AsyncEngine) -> None:
+    uow_factory = on_sql(world, engine)
+    created = await create_manager(
+        "desk",
+        None,
+        uow_factory=uow_factory,
+        hasher=world.hasher,
+        passwords=world.passwords,
+        clock=world.clock,
+    )
+    notification_id = await register(world, engine)
+    async with uow_factory() as uow:
+        notification = await uow.notifications.get(notification_id)
+    assert notification is not None
+    sessions = SqlSessionReader(engine)
+    await signed_in_manager(created.manager.id, sessions=sessions)  # warm the statement caches
+    sent: list[str] = []
+    begun: list[str | None] = []
+
+    def statement(conn: Any, cursor: Any, sql: str, parameters: Any, context: Any, executemany: bool) -> None:
+        sent.append(sql.split(None, 1)[0].upper())  # SQLite's BEGIN IMMEDIATE included
+
+    def begin(conn: Any) -> None:
+        begun.append(conn.get_execution_options().get("isolation_level"))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", statement)
+    event.listen(engine.sync_engine, "begin", begin)
+    try:
+        assert await signed_in_manager(created.manager.id, sessions=sessions) == created.manager
+        assert await signed_in_client(notification.client_id, sessions=sessions) is not None
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", statement)
+        event.remove(engine.sync_engine, "begin", begin)
+
+    # A unit of work would send BEGIN (IMMEDIATE, on SQLite) and ROLLBACK around each SELECT.
+    assert sent == ["SELECT", "SELECT"], sent
+    if engine.dialect.name == "postgresql":
+        assert begun == ["AUTOCOMMIT", "AUTOCOMMIT"], begun  # psycopg sends no BEGIN and no ROLLBACK

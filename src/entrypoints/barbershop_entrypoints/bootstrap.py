@@ -20,6 +20,7 @@ from barbershop_adapters.password_generator import SecretsPasswordGenerator
 from barbershop_adapters.redis_attempt_counter import RedisAttemptCounter
 from barbershop_adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_adapters.system_clock import SystemClock
 from barbershop_adapters.taskiq_queue import TaskiqNotificationQueue
@@ -30,6 +31,7 @@ from barbershop_core.ports import (
     NotificationQueue,
     PasswordGenerator,
     SecretBox,
+    SessionReader,
     UnitOfWorkFactory,
 )
 from barbershop_core.use_cases.client_accounts import ClientAccountDeps
@@ -46,6 +48,8 @@ from barbershop_entrypoints.settings import Settings
 from barbershop_entrypoints.tasks import SEND_NOTIFICATION, build_broker, register_send_task
 
 CALLBACK_KEY_PURPOSE = "callbacks"
+TOKEN_KEY_PURPOSE = "tokens"  # noqa: S105 -- a key ring purpose, not a secret
+"""The key ring purpose the JWT keys of every session use derive from."""
 
 
 def channel_callback_secret(callback_key: bytes, channel: str) -> bytes:
@@ -58,6 +62,8 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     uow_factory: UnitOfWorkFactory
+    sessions: SessionReader
+    """Whom a token names, in one statement outside any unit of work (every authenticated request)."""
     clock: Clock
     hasher: Argon2Hasher
     passwords: PasswordGenerator
@@ -71,7 +77,7 @@ class Container:
     """Brute-force counts shared by every process: Redis with a broker, the database otherwise."""
     redis: Redis | None
     token_key: bytes
-    """Signs manager bearer tokens and session cookies."""
+    """The JWT keys of manager and client tokens and page sessions derive from it, and the pages' CSRF key."""
     callback_key: bytes
     """Master key of delivery-callback signatures; each channel's secret derives from it."""
 
@@ -207,6 +213,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         settings=settings,
         engine=engine,
         uow_factory=uow_factory,
+        sessions=SqlSessionReader(engine),
         clock=clock,
         hasher=hasher,
         passwords=passwords,
@@ -222,6 +229,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             else SqlAttemptCounter(engine)
         ),
         redis=redis,
-        token_key=keys.key("tokens"),
+        token_key=keys.key(TOKEN_KEY_PURPOSE),
         callback_key=keys.key(CALLBACK_KEY_PURPOSE),
     )

@@ -43,6 +43,29 @@ def test_a_non_latin1_bearer_token_is_401(sqlite_api: Api, caplog: pytest.LogCap
 
 
 @pytest.mark.parametrize(
+    "token",
+    [
+        "x" * 20_000,
+        "a.b.c",
+        "..",
+        "eyJhbGciOiJub25lIn0.e30.",  # alg: none, an empty payload, no signature
+        "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln",  # a payload that is not JSON
+        "eyJ" + "\u00e9" * 10,
+    ],
+    ids=["huge", "three-dots", "empty-parts", "alg-none", "payload-not-json", "non-ascii"],
+)
+def test_a_huge_or_malformed_token_is_the_apis_own_401(
+    sqlite_api: Api, caplog: pytest.LogCaptureFixture, token: str
+) -> None:
+    for path in ("/api/channels", "/api/client/me"):
+        answer = sqlite_api.client.get(path, headers=[(b"authorization", f"Bearer {token}".encode("latin-1"))])
+
+        assert_problem(answer, 401, "unauthorized")  # problem+json: Litestar's own 401 body never shows
+        assert answer.headers["www-authenticate"] == "Bearer"
+    _assert_nothing_logged_at_error(caplog)
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/api/auth/login",

@@ -102,6 +102,17 @@ def test_manager_operations_declare_the_bearer_token_and_its_401_and_403(documen
             assert "403" in operation["responses"], (method, path)
 
 
+def test_the_manager_and_client_tokens_are_documented_as_bearer_jwts(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+
+    for name in ("ManagerToken", "ClientToken"):
+        assert (schemes[name]["type"], schemes[name]["scheme"], schemes[name]["bearerFormat"]) == (
+            "http",
+            "bearer",
+            "JWT",
+        ), name
+
+
 def test_client_operations_declare_the_client_token_and_its_401_and_403(document: dict[str, Any]) -> None:
     for method, path, operation in _operations(document):
         if path not in CLIENT_PATHS:

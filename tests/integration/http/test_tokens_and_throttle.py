@@ -1,50 +1,126 @@
-"""The pieces of manager auth on their own: the signed token and the login throttle."""
+"""The pieces of manager auth on their own: the manager API's JWT and the login throttle."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 from typing import Any
 
+import jwt
 import pytest
 
+from barbershop_entrypoints.http.auth import MANAGER_API
+from barbershop_entrypoints.http.client_auth import CLIENT_API
+from barbershop_entrypoints.http.jwt_auth import IssuedToken, bearer_auth, session_auth
 from barbershop_entrypoints.http.throttle import LoginThrottle, ThrottlePolicy
-from barbershop_entrypoints.http.tokens import InvalidToken, TokenClaims, TokenSigner
-from tests.fakes import FakeClock, InMemoryAttemptCounter
+from barbershop_entrypoints.http.web.security import MANAGER_PAGE
+from tests.fakes import InMemoryAttemptCounter
+from tests.integration.http.conftest import Api, assert_problem
 
-KEY = b"k" * 32
-
-
-def test_a_token_carries_the_manager_id_until_it_expires() -> None:
-    clock = FakeClock()
-    signer = TokenSigner(KEY, timedelta(minutes=10), clock)
-    issued = signer.issue(7, 3)
-
-    assert signer.verify(issued.token) == TokenClaims(manager_id=7, session_version=3)
-    assert issued.expires_at == clock.now() + timedelta(minutes=10)
-    clock.advance(timedelta(minutes=10))
-    with pytest.raises(InvalidToken, match="expired"):
-        signer.verify(issued.token)
+_INVALID = "Сессия истекла или токен неверен — войдите снова"
 
 
-def test_a_token_signed_with_another_key_or_for_another_purpose_is_refused() -> None:
-    clock = FakeClock()
-    token = TokenSigner(KEY, timedelta(minutes=10), clock).issue(7, 0).token
-
-    with pytest.raises(InvalidToken):
-        TokenSigner(b"other" * 8, timedelta(minutes=10), clock).verify(token)
-    with pytest.raises(InvalidToken):
-        TokenSigner(KEY, timedelta(minutes=10), clock, purpose="session").verify(token)
+def _manager_id(api: Api) -> int:
+    return int(api.login().json()["manager"]["id"])
 
 
-def test_a_token_whose_payload_was_edited_is_refused() -> None:
-    signer = TokenSigner(KEY, timedelta(minutes=10), FakeClock())
-    body, signature = signer.issue(7, 0).token.split(".")
-    forged = signer.issue(8, 0).token.split(".")[0]
+def _issue(api: Api, manager_id: int, version: int = 0) -> IssuedToken:
+    return session_auth(api.client.app.state, MANAGER_API).issue(manager_id, version, api.clock.now())
 
-    with pytest.raises(InvalidToken):
-        signer.verify(f"{forged}.{signature}")
-    with pytest.raises(InvalidToken):
-        signer.verify(body)
+
+def _channels(api: Api, token: str) -> Any:
+    return api.client.get("/api/channels", headers={"Authorization": f"Bearer {token}"})
+
+
+def _b64(part: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+
+
+def test_a_token_carries_the_manager_id_and_session_version_until_it_expires(sqlite_api: Api) -> None:
+    manager_id = _manager_id(sqlite_api)
+    issued = _issue(sqlite_api, manager_id, 0)
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+
+    assert (claims["sub"], claims["ver"], claims["aud"]) == (str(manager_id), 0, "manager-api")
+    assert jwt.get_unverified_header(issued.token)["alg"] == "HS256"
+    assert issued.expires_at == sqlite_api.clock.now() + timedelta(hours=12)
+    assert _channels(sqlite_api, issued.token).status_code == 200
+    sqlite_api.clock.advance(timedelta(hours=12))
+    assert assert_problem(_channels(sqlite_api, issued.token), 401, "unauthorized")["detail"] == _INVALID
+
+
+def test_a_token_of_another_session_version_is_refused(sqlite_api: Api) -> None:
+    stale = _issue(sqlite_api, _manager_id(sqlite_api), 1).token
+
+    problem = assert_problem(_channels(sqlite_api, stale), 401, "unauthorized")
+    assert problem["detail"] == "Сессия завершена (выход или смена пароля) — войдите снова"
+
+
+def test_a_token_signed_with_another_key_or_for_another_audience_is_refused(sqlite_api: Api) -> None:
+    manager_id, state = _manager_id(sqlite_api), sqlite_api.client.app.state
+    now = sqlite_api.clock.now()
+    other_key = bearer_auth(MANAGER_API, b"other" * 8, timedelta(minutes=10)).issue(manager_id, 0, now)
+    # The other uses, each with the installation's own key: a page session, a client token.
+    page = session_auth(state, MANAGER_PAGE).issue(manager_id, 0, now)
+    client = session_auth(state, CLIENT_API).issue(manager_id, 0, now)
+    # The manager API's audience, signed with the client API's key.
+    crossed = bearer_auth(CLIENT_API, sqlite_api.container.token_key, timedelta(minutes=10))
+    claims = jwt.decode(crossed.issue(manager_id, 0, now).token, options={"verify_signature": False})
+    claims["aud"] = "manager-api"
+    resigned = jwt.encode(claims, crossed.config.token_secret, algorithm="HS256")
+
+    for token in (other_key.token, page.token, client.token, resigned):
+        assert assert_problem(_channels(sqlite_api, token), 401, "unauthorized")["detail"] == _INVALID
+
+
+def test_a_token_whose_payload_was_edited_is_refused(sqlite_api: Api) -> None:
+    manager_id = _manager_id(sqlite_api)
+    header, _, signature = _issue(sqlite_api, manager_id).token.split(".")
+    forged = _issue(sqlite_api, manager_id + 1).token.split(".")[1]
+
+    assert_problem(_channels(sqlite_api, f"{header}.{forged}.{signature}"), 401, "unauthorized")
+    assert_problem(_channels(sqlite_api, f"{header}.{forged}"), 401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        pytest.param("alg-none", id="alg-none"),
+        pytest.param("hs512", id="another-algorithm"),
+        pytest.param("no-ver", id="no-session-version"),
+        pytest.param("ver-text", id="session-version-not-a-number"),
+        pytest.param("sub-text", id="subject-not-a-number"),
+        pytest.param("sub-huge", id="subject-beyond-int64"),
+        pytest.param("aud-list", id="audience-list"),
+        pytest.param("exp-huge", id="expiry-beyond-datetime"),
+    ],
+)
+def test_a_hostile_token_with_valid_looking_claims_is_401(sqlite_api: Api, hostile: str) -> None:
+    manager_id = _manager_id(sqlite_api)
+    auth = session_auth(sqlite_api.client.app.state, MANAGER_API)
+    claims = jwt.decode(_issue(sqlite_api, manager_id).token, options={"verify_signature": False})
+    secret, algorithm = auth.config.token_secret, "HS256"
+    if hostile == "alg-none":
+        token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+    else:
+        if hostile == "hs512":
+            algorithm = "HS512"
+        elif hostile == "no-ver":
+            del claims["ver"]
+        elif hostile == "ver-text":
+            claims["ver"] = "zero"
+        elif hostile == "sub-text":
+            claims["sub"] = "anna"
+        elif hostile == "sub-huge":
+            claims["sub"] = "9" * 30
+        elif hostile == "aud-list":
+            claims["aud"] = ["manager-api", "client-api"]
+        elif hostile == "exp-huge":
+            claims["exp"] = 10**30
+        token = jwt.encode(claims, secret, algorithm=algorithm)
+
+    assert_problem(_channels(sqlite_api, token), 401, "unauthorized")
 
 
 class Ticker:

@@ -38,7 +38,8 @@ from barbershop_core.model import AuditEvent
 from barbershop_core.use_cases.accounts import create_manager
 from barbershop_entrypoints.bootstrap import Container, build_container
 from barbershop_entrypoints.http.app import create_app
-from barbershop_entrypoints.http.auth import signer_of
+from barbershop_entrypoints.http.auth import MANAGER_API
+from barbershop_entrypoints.http.jwt_auth import session_auth
 from barbershop_entrypoints.settings import Settings
 from barbershop_entrypoints.tasks import CONSUMER_GROUP
 from tests.integration.pipeline.support import (
@@ -300,7 +301,8 @@ def open_pipeline(tmp_path: Path, fake_sms: FakeSmsRu, portal: BlockingPortal) -
                 # Issued, not logged in: a login needs the attempt counter, which lives in the Redis
                 # some tests stop on purpose (a login then fails closed, 503 — tested in test_auth).
                 manager = created.manager
-                pipeline.token = signer_of(client.app.state).issue(manager.id, manager.session_version).token
+                sessions = session_auth(client.app.state, MANAGER_API)
+                pipeline.token = sessions.issue(manager.id, manager.session_version, container.clock.now()).token
                 yield pipeline
         finally:
             if pipeline is not None:

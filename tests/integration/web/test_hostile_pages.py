@@ -6,6 +6,9 @@ import logging
 
 import pytest
 
+from barbershop_entrypoints.http.jwt_auth import session_auth
+from barbershop_entrypoints.http.web.account_pages import CLIENT_PAGE
+from barbershop_entrypoints.http.web.security import MANAGER_PAGE
 from tests.integration.web.conftest import Pages, csrf_of
 
 
@@ -92,3 +95,42 @@ def test_deeply_nested_json_to_the_phone_check_is_400(logged_in: Pages, caplog: 
     assert answer.status_code == 400
     assert answer.json()["code"] == "malformed_json"
     _assert_nothing_logged_at_error(caplog)
+
+
+@pytest.mark.parametrize("kind", ["api-token", "huge", "alg-none", "three-dots"])
+def test_a_session_cookie_that_is_not_a_page_session_redirects_to_login(
+    pages: Pages, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    value = {
+        "api-token": pages.api.token,  # a valid manager-api token: another audience
+        "huge": "x" * 5000,
+        "alg-none": "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIiwidmVyIjowfQ.",
+        "three-dots": "...",
+    }[kind]
+    for cookie, path, login in (
+        ("barbershop_session", "/clients", "/login"),
+        ("barbershop_client_session", "/client", "/client/login"),
+    ):
+        answer = pages.client.get(path, headers=[(b"cookie", f"{cookie}={value}".encode())], follow_redirects=False)
+
+        assert answer.status_code == 303, (cookie, answer.text)
+        assert answer.headers["location"].startswith(login)
+    _assert_nothing_logged_at_error(caplog)
+
+
+def test_a_page_session_of_the_other_pages_audience_redirects_to_login(pages: Pages) -> None:
+    state, now = pages.client.app.state, pages.api.clock.now()
+    # Well signed and current, but each for the other pages (the client with id 1 need not exist).
+    manager_session = session_auth(state, MANAGER_PAGE).issue(1, 0, now).token
+    client_session = session_auth(state, CLIENT_PAGE).issue(1, 0, now).token
+
+    as_client = pages.get("/client", headers=[(b"cookie", f"barbershop_client_session={manager_session}".encode())])
+    as_manager = pages.get("/clients", headers=[(b"cookie", f"barbershop_session={client_session}".encode())])
+
+    assert (as_client.status_code, as_client.headers["location"]) == (303, "/client/login")
+    assert as_manager.status_code == 303
+    assert as_manager.headers["location"].startswith("/login")
+    assert (
+        pages.get("/clients", headers=[(b"cookie", f"barbershop_session={manager_session}".encode())]).status_code
+        == 200
+    )

@@ -24,6 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30
 """How long a SQLite transaction waits for the write lock before giving up (A3)."""
+SINGLE_STATEMENT: Final = "barbershop_single_statement"
+"""Execution option of a connection that runs lone reads outside a transaction (see
+:mod:`.sessions`): on SQLite no BEGIN IMMEDIATE is sent for it, so each statement is its own
+read in the driver's autocommit and takes no write lock. (SQLAlchemy's ``AUTOCOMMIT`` level
+is not used on SQLite: resetting it afterwards would switch the driver's own BEGIN back on.)"""
 POSTGRES_CONNECT_TIMEOUT_SECONDS: Final = 10
 POSTGRES_RECYCLE_SECONDS: Final = 30 * 60
 """Reconnect a pooled connection older than this (before a server or a proxy drops it idle)."""
@@ -130,4 +135,5 @@ def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) 
 
 
 def _begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if not connection.get_execution_options().get(SINGLE_STATEMENT):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,8 +1,10 @@
 """The Litestar app: ``create_app`` is what ``barbershop serve`` runs (uvicorn, ``factory=True``).
 
-Nothing is built at import time. The lifespan builds the container from settings (or
-takes the one a test passes in), starts the broker, runs the in-process sweep on the
-embedded default, and at shutdown stops what it started and closes what it built.
+Nothing is built at import time. ``create_app`` reads the settings (or takes the container
+a test passes in) for the token key its JWT auth signs with, one use per router (see
+:mod:`barbershop_entrypoints.http.jwt_auth`). The lifespan builds the container from those
+settings (or takes the test's), starts the broker, runs the in-process sweep on the embedded
+default, and at shutdown stops what it started and closes what it built.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Litestar, Request, Router
+from litestar.datastructures import State
 from litestar.types import Message, Scope
 
-from barbershop_entrypoints.bootstrap import Container, build_container
-from barbershop_entrypoints.http.auth import LOGIN_THROTTLE, PARTNER, TOKEN_SIGNER, require_manager
+from barbershop_core.model import Manager
+from barbershop_entrypoints.bootstrap import TOKEN_KEY_PURPOSE, Container, build_container
+from barbershop_entrypoints.http.auth import LOGIN_THROTTLE, MANAGER_API, PARTNER
+from barbershop_entrypoints.http.client_auth import CLIENT_API
 from barbershop_entrypoints.http.controllers import (
     audit,
     auth,
@@ -34,13 +39,14 @@ from barbershop_entrypoints.http.controllers.partner import partner_router
 from barbershop_entrypoints.http.controllers.webhooks import webhooks_router
 from barbershop_entrypoints.http.deps import CONTAINER, DEPENDENCIES
 from barbershop_entrypoints.http.json_depth import limit_json_depth
+from barbershop_entrypoints.http.jwt_auth import SESSIONS, SessionAuth, bearer_auth, cookie_auth
 from barbershop_entrypoints.http.openapi import MANAGER_SECURITY, openapi_config
 from barbershop_entrypoints.http.problems import MAX_BODY_BYTES, handle_exception, unsupported_media_type
 from barbershop_entrypoints.http.request_id import echo_request_id, request_id_in_logs
 from barbershop_entrypoints.http.throttle import LoginThrottle
-from barbershop_entrypoints.http.tokens import TokenSigner
 from barbershop_entrypoints.http.web import template_config, web_router
-from barbershop_entrypoints.http.web.account_pages import client_web_router
+from barbershop_entrypoints.http.web.account_pages import CLIENT_PAGES, client_web_router
+from barbershop_entrypoints.http.web.security import MANAGER_PAGES
 from barbershop_entrypoints.metrics import PARTNER_REGISTRATIONS, partner_outcome
 from barbershop_entrypoints.settings import Settings
 from barbershop_entrypoints.sweeper import running_in_background
@@ -60,7 +66,7 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     await limit_json_depth(request)
 
 
-def _manager_router() -> Router:
+def _manager_router(session: SessionAuth[Manager]) -> Router:
     return Router(
         "/",
         route_handlers=[
@@ -83,7 +89,8 @@ def _manager_router() -> Router:
             reference.notification_templates,
             audit.audit_trail,
         ],
-        guards=[require_manager],
+        middleware=[session.middleware],
+        guards=session.guards,
         security=MANAGER_SECURITY,
         before_request=require_json,
     )
@@ -128,16 +135,35 @@ def _package_version() -> str:
         return "0.0.0"
 
 
+def _sessions(token_key: bytes, settings: Settings) -> dict[str, SessionAuth[Any]]:
+    """The four uses of Litestar's JWT auth, by audience: manager API and page, client API and page."""
+    ttl = settings.security.token_ttl
+    uses: list[SessionAuth[Any]] = [
+        bearer_auth(MANAGER_API, token_key, ttl),
+        bearer_auth(CLIENT_API, token_key, ttl),
+        *(
+            cookie_auth(scheme.audience, token_key, ttl, cookie=scheme.session_cookie, path=scheme.path)
+            for scheme in (MANAGER_PAGES, CLIENT_PAGES)
+        ),
+    ]
+    return {use.audience.name: use for use in uses}
+
+
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
     """The ASGI app. ``container``: use this one (tests) instead of building one from ``settings``."""
+    if container is None:
+        settings = settings or Settings.from_env()
+        token_key = settings.key_ring().key(TOKEN_KEY_PURPOSE)
+    else:
+        settings, token_key = container.settings, container.token_key
+    sessions = _sessions(token_key, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = container is None
-        built = container if container is not None else build_container(settings or Settings.from_env())
+        built = container if container is not None else build_container(settings)
         try:
             app.state[CONTAINER] = built
-            app.state[TOKEN_SIGNER] = TokenSigner(built.token_key, built.settings.security.token_ttl, built.clock)
             app.state[LOGIN_THROTTLE] = LoginThrottle(built.attempts, now=lambda: built.clock.now().timestamp())
             await built.broker.startup()
             app.state[BROKER_STARTED] = True
@@ -154,13 +180,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     return Litestar(
         route_handlers=[
             _public_router(),
-            _manager_router(),
-            *client_routers(before_request=require_json),
+            _manager_router(sessions[MANAGER_API.name]),
+            *client_routers(before_request=require_json, session=sessions[CLIENT_API.name]),
             partner_router(),
             webhooks_router(),
-            web_router(),
-            client_web_router(),
+            web_router(sessions[MANAGER_PAGES.audience.name]),
+            client_web_router(sessions[CLIENT_PAGES.audience.name]),
         ],
+        state=State({SESSIONS: sessions}),
         dependencies=DEPENDENCIES,
         exception_handlers={Exception: handle_exception},
         before_send=[echo_request_id, count_partner_registration],

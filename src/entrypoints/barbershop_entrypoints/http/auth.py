@@ -1,19 +1,16 @@
 """Who may call what: managers (bearer token), partners (API key), providers (signed callbacks).
 
-Each is a Litestar guard, so a route cannot forget to check: the manager router carries
-:func:`require_manager`; the partner endpoint (its own issue) takes :func:`require_partner`
-and the :func:`provide_partner` dependency; the delivery callback takes
-:func:`require_provider_signature`.
-
-A manager's credentials are read by :data:`CREDENTIAL_READERS` in order; the web page's
-session cookie (issue 7) slots in there as a second reader signed for its own purpose.
+The manager API's router carries the :data:`MANAGER_API` use of Litestar's JWT auth (its
+middleware and :meth:`~barbershop_entrypoints.http.jwt_auth.Audience.permanent_password_guard`,
+see :mod:`barbershop_entrypoints.http.jwt_auth`); the partner endpoint takes
+:func:`require_partner` and the :func:`provide_partner` dependency; the delivery callback
+takes :func:`require_provider_signature`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
 from typing import Any, Final
 
 from litestar import Request
@@ -22,34 +19,25 @@ from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 
 from barbershop_core.errors import InvalidCredentials, NotFound, PasswordChangeRequired
-from barbershop_core.model import Partner
-from barbershop_core.use_cases.accounts import authenticate_partner, get_manager
+from barbershop_core.model import Manager, Partner
+from barbershop_core.use_cases.accounts import authenticate_partner
 from barbershop_core.use_cases.notification_queries import GetNotification, get_notification
-from barbershop_entrypoints.http.deps import MANAGER, container_of
+from barbershop_entrypoints.http.deps import container_of
+from barbershop_entrypoints.http.jwt_auth import ALLOW_TEMPORARY_PASSWORD, MANAGERS, Audience, Refusal, bearer_token
 from barbershop_entrypoints.http.params import MAX_ID
 from barbershop_entrypoints.http.problems import ApiProblem, unauthorized
 from barbershop_entrypoints.http.throttle import LoginThrottle
-from barbershop_entrypoints.http.tokens import InvalidToken, TokenSigner
 
-TOKEN_SIGNER: Final = "token_signer"  # noqa: S105 -- the name of a state key, not a secret
+__all__ = ["ALLOW_TEMPORARY_PASSWORD", "MANAGER_API", "bearer_token"]
+
 LOGIN_THROTTLE: Final = "login_throttle"
 PARTNER: Final = "barbershop_partner"
 PROVIDER_CHANNEL: Final = "barbershop_provider_channel"
-
-ALLOW_TEMPORARY_PASSWORD: Final = "allow_temporary_password"  # noqa: S105 -- a route option, not a secret
-"""Route ``opt`` flag: reachable by a manager who has not changed the temporary password yet."""
 
 SIGNATURE_HEADER: Final = "X-Signature"
 API_KEY_HEADER: Final = "X-API-Key"
 
 Connection = ASGIConnection[Any, Any, Any, Any]
-
-
-def signer_of(state: State) -> TokenSigner:
-    signer = state.get(TOKEN_SIGNER)
-    if not isinstance(signer, TokenSigner):
-        raise RuntimeError("the app's lifespan has not built the token signer")  # noqa: TRY004 -- a wiring bug
-    return signer
 
 
 def throttle_of(state: State) -> LoginThrottle:
@@ -67,42 +55,24 @@ def client_address(connection: Connection) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-def _bearer(connection: Connection) -> str | None:
-    scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        return None
-    return credentials.strip()
+_MANAGER_API_REFUSALS: Final = {
+    Refusal.NO_TOKEN: "Войдите в систему, чтобы продолжить",
+    Refusal.INVALID: "Сессия истекла или токен неверен — войдите снова",
+    Refusal.UNAVAILABLE: "Учётная запись недоступна — войдите снова",
+    Refusal.ENDED: "Сессия завершена (выход или смена пароля) — войдите снова",
+}
 
-
-bearer_token = _bearer
-"""The token of ``Authorization: Bearer <token>``, or None (the client API reads it too)."""
-
-CREDENTIAL_READERS: Final[tuple[Callable[[Connection], str | None], ...]] = (_bearer,)
-
-
-async def require_manager(connection: Connection, handler: BaseRouteHandler) -> None:
-    """Guard: a valid token of an active manager; 403 until a temporary password is changed."""
-    token = next((found for reader in CREDENTIAL_READERS if (found := reader(connection))), None)
-    if token is None:
-        raise unauthorized()
-    try:
-        claims = signer_of(connection.app.state).verify(token)
-    except InvalidToken:
-        raise unauthorized("Сессия истекла или токен неверен — войдите снова") from None
-    container = container_of(connection.app.state)
-    try:
-        manager = await get_manager(claims.manager_id, uow_factory=container.uow_factory)
-    except NotFound:
-        raise unauthorized("Учётная запись недоступна — войдите снова") from None
-    if claims.session_version != manager.session_version:
-        raise unauthorized("Сессия завершена (выход или смена пароля) — войдите снова")
-    if manager.must_change_password and not handler.opt.get(ALLOW_TEMPORARY_PASSWORD):
-        raise PasswordChangeRequired("Смените временный пароль: POST /api/auth/change-password")
-    connection.state[MANAGER] = manager
+MANAGER_API: Final = Audience[Manager](
+    name="manager-api",
+    subjects=MANAGERS,
+    refuse=lambda refusal: unauthorized(_MANAGER_API_REFUSALS[refusal]),
+    temporary_password=lambda: PasswordChangeRequired("Смените временный пароль: POST /api/auth/change-password"),
+)
+"""The manager API's bearer tokens (``POST /api/auth/login``)."""
 
 
 def _partner_key(connection: Connection) -> str | None:
-    return _bearer(connection) or connection.headers.get(API_KEY_HEADER.lower()) or None
+    return bearer_token(connection) or connection.headers.get(API_KEY_HEADER.lower()) or None
 
 
 async def require_partner(connection: Connection, _: BaseRouteHandler) -> None:

@@ -23,8 +23,6 @@ from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.request_id import request_id_of
 
 CONTAINER: Final = "container"
-MANAGER: Final = "barbershop_manager"
-"""Where :func:`barbershop_entrypoints.http.auth.require_manager` leaves the authenticated manager."""
 
 
 def container_of(state: State) -> Container:
@@ -59,9 +57,10 @@ def provide_promo(container: NamedDependency[Container]) -> PromoDeps:
 
 
 def provide_manager(request: Request[Any, Any, Any]) -> Manager:
-    manager = request.state.get(MANAGER)
+    """The manager the route's JWT auth (API token or page session) authenticated."""
+    manager = request.scope.get("user")
     if not isinstance(manager, Manager):
-        raise RuntimeError("route needs the require_manager guard")  # noqa: TRY004 -- a wiring bug, not input
+        raise RuntimeError("route needs the manager JWT auth")  # noqa: TRY004 -- a wiring bug, not input
     return manager
 
 

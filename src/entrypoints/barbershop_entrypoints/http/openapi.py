@@ -45,11 +45,13 @@ def openapi_config(version: str) -> OpenAPIConfig:
                 BEARER: SecurityScheme(
                     type="http",
                     scheme="bearer",
+                    bearer_format="JWT",
                     description="Токен менеджера из `POST /api/auth/login`",
                 ),
                 CLIENT_BEARER: SecurityScheme(
                     type="http",
                     scheme="bearer",
+                    bearer_format="JWT",
                     description="Токен клиента из `POST /api/client/auth/login` (токен менеджера здесь не действует)",
                 ),
                 PARTNER_KEY: SecurityScheme(

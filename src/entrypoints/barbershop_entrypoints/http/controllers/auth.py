@@ -14,12 +14,13 @@ from barbershop_core.use_cases.accounts import authenticate_manager, change_mana
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import (
     ALLOW_TEMPORARY_PASSWORD,
+    MANAGER_API,
     PASSWORD_CHANGE,
     client_address,
-    signer_of,
     throttle_of,
 )
 from barbershop_entrypoints.http.convert import manager_body
+from barbershop_entrypoints.http.jwt_auth import session_auth
 from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, example, ok, problems
 from barbershop_entrypoints.http.problems import example_document, too_many_attempts
 from barbershop_entrypoints.http.schemas import ChangePasswordRequest, LoginRequest, LoginResponse, ManagerOut
@@ -51,7 +52,11 @@ _MANAGER_EXAMPLE = {"id": 1, "login": "admin", "display_name": "Анна", "must
                 example(
                     "token",
                     {
-                        "access_token": "eyJzdWIiOjEsImlhdCI6MTc2MzgxMjAwMCwiZXhwIjoxNzYzODU1MjAwfQ.c2lnbmF0dXJl",
+                        "access_token": (
+                            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjE3NjM4NjMyMDAsInN1YiI6IjEiLCJpYXQiOjE3NjM4Mj"
+                            "AwMDAsImF1ZCI6Im1hbmFnZXItYXBpIiwiZXh0cmFzIjp7fSwidmVyIjowfQ.t3V4Qsk1XDtkV3C-EhTefqpFcuLos"
+                            "up7OV1nVn89kBE"
+                        ),
                         "token_type": "bearer",
                         "expires_at": "2025-11-23T02:00:00Z",
                         "expires_in": 43200,
@@ -87,7 +92,9 @@ async def login(
         authenticate_manager(data.login, data.password, uow_factory=container.uow_factory, hasher=container.hasher),
     )
     await throttle.succeeded(data.login, address)
-    issued = signer_of(request.app.state).issue(manager.id, manager.session_version)
+    issued = session_auth(request.app.state, MANAGER_API).issue(
+        manager.id, manager.session_version, container.clock.now()
+    )
     return LoginResponse(
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret

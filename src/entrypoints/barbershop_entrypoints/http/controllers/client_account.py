@@ -32,12 +32,11 @@ from barbershop_core.use_cases.client_accounts import (
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
 from barbershop_entrypoints.http.client_auth import (
+    CLIENT_API,
     CLIENT_LOGIN_SCOPE,
     CLIENT_PASSWORD_SCOPE,
     client_context,
-    client_signer,
     provide_client_account,
-    require_client,
     throttle_login,
 )
 from barbershop_entrypoints.http.client_schemas import (
@@ -49,6 +48,7 @@ from barbershop_entrypoints.http.client_schemas import (
     brief_body,
     me_body,
 )
+from barbershop_entrypoints.http.jwt_auth import SessionAuth, session_auth
 from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, CLIENT_SECURITY, example, ok, problems
 from barbershop_entrypoints.http.problems import example_document, too_many_attempts, unauthorized
 from barbershop_entrypoints.http.request_id import request_id_of
@@ -60,7 +60,10 @@ _ME: Final = "/api/client/me"
 _CONSENTS: Final = "/api/client/me/consents"
 
 _TOKEN_EXAMPLE: Final = {
-    "access_token": "eyJzdWIiOjQyLCJ2ZXIiOjAsImlhdCI6MTc2MzgxMjAwMCwiZXhwIjoxNzYzODU1MjAwfQ.c2lnbmF0dXJl",
+    "access_token": (
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjE3NjM4NjMyMDAsInN1YiI6IjQyIiwiaWF0IjoxNzYzODIwMDAwLCJhdWQiOiJ"
+        "jbGllbnQtYXBpIiwiZXh0cmFzIjp7fSwidmVyIjowfQ.0yuQsTE4vi48ATilcYo1lXfOUVXpbxyWG1ZYGuGf5Jg"
+    ),
     "token_type": "bearer",
     "expires_at": "2025-11-23T02:00:00Z",
     "expires_in": 43200,
@@ -100,7 +103,9 @@ _CLIENT_403: Final = "Вход по временному паролю: снач�
 
 
 def _token_body(request: Request[Any, Any, Any], account: ClientAccount, container: Container) -> ClientTokenOut:
-    issued = client_signer(request.app.state).issue(account.client.id, account.person.session_version)
+    issued = session_auth(request.app.state, CLIENT_API).issue(
+        account.client.id, account.person.session_version, container.clock.now()
+    )
     return ClientTokenOut(
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
@@ -313,13 +318,15 @@ async def client_consents(
     return me_body(profile)
 
 
-def client_routers(before_request: Any) -> list[Router]:
-    """The public login and the routes behind a client token, each with the API's JSON check."""
+def client_routers(before_request: Any, session: SessionAuth[ClientAccount]) -> list[Router]:
+    """The public login and the routes behind a client token (``session``: the client API's
+    configured JWT auth), each with the API's JSON check."""
     public = Router("/", route_handlers=[client_login], before_request=before_request)
     guarded = Router(
         "/",
         route_handlers=[client_change_password, client_me, client_consents],
-        guards=[require_client],
+        middleware=[session.middleware],
+        guards=session.guards,
         dependencies={"account": Provide(provide_client_account, sync_to_thread=False)},
         security=CLIENT_SECURITY,
         before_request=before_request,

@@ -1,8 +1,8 @@
 """The client's own pages, in Russian: ``/client/login`` → the forced change (``/client/password``)
 → «Мой профиль» (``/client``: name, phone, consents with switches), and sign-out.
 
-Their session is a cookie of its own (:data:`CLIENT_PAGES`: signed for ``client-session``,
-``Path=/client``), with its own CSRF token: a manager's page session never opens a client's
+Their session is a cookie of its own (:data:`CLIENT_PAGES`: a JWT of the ``client-page`` use of
+Litestar's JWT auth, ``Path=/client``), with its own CSRF token: a manager's page session never opens a client's
 page, nor the other way round, and neither is an API bearer token.
 """
 
@@ -12,7 +12,6 @@ from typing import Any, Final
 
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 
 from barbershop_core.errors import (
@@ -37,36 +36,39 @@ from barbershop_core.use_cases.client_accounts import (
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
 from barbershop_entrypoints.http.client_auth import (
-    CLIENT_ACCOUNT,
     CLIENT_LOGIN_SCOPE,
     CLIENT_PASSWORD_SCOPE,
-    account_of_token,
     client_context,
     provide_client_account,
     throttle_login,
 )
-from barbershop_entrypoints.http.deps import container_of
+from barbershop_entrypoints.http.jwt_auth import CLIENTS, Audience, SessionAuth, session_auth
 from barbershop_entrypoints.http.problems import handle_exception, problem_for, too_many_attempts
 from barbershop_entrypoints.http.request_id import request_id_of
 from barbershop_entrypoints.http.web.forms import read_form
 from barbershop_entrypoints.http.web.rendering import render
 from barbershop_entrypoints.http.web.security import (
-    Connection,
     LoginRequired,
     PasswordChangeNeeded,
     SessionScheme,
-    check_csrf,
+    csrf_middleware,
     end_session,
     session_of,
     start_scheme_session,
-    web_keys,
 )
 from barbershop_entrypoints.metrics import counted_login
 
+CLIENT_PAGE: Final = Audience[ClientAccount](
+    name="client-page",
+    subjects=CLIENTS,
+    refuse=lambda _: LoginRequired(),
+    temporary_password=PasswordChangeNeeded,
+)
+"""The client page's session cookie."""
 CLIENT_PAGES: Final = SessionScheme(
     session_cookie="barbershop_client_session",
     csrf_cookie="barbershop_client_csrf",
-    purpose="client-session",
+    audience=CLIENT_PAGE,
     path="/client",
     csrf_label="client-web-csrf",
 )
@@ -78,7 +80,7 @@ _BAD_CREDENTIALS: Final = "Неверный телефон или пароль"
 
 
 def _page(request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any) -> Template:
-    account = request.state.get(CLIENT_ACCOUNT)
+    account = request.scope.get("user")
     return render(
         request,
         template,
@@ -87,28 +89,6 @@ def _page(request: Request[Any, Any, Any], template: str, *, status_code: int = 
         account=account if isinstance(account, ClientAccount) else None,
         **context,
     )
-
-
-async def _signed_in(connection: Connection) -> ClientAccount | None:
-    token = session_of(connection, CLIENT_PAGES)
-    if not token:
-        return None
-    signer = web_keys(connection.app.state, CLIENT_PAGES).session
-    return await account_of_token(token, signer, container_of(connection.app.state))
-
-
-async def require_client_csrf(connection: Connection, _: BaseRouteHandler) -> None:
-    await check_csrf(connection, CLIENT_PAGES)
-
-
-async def require_session_client(connection: Connection, handler: BaseRouteHandler) -> None:
-    """Guard of the client's pages: a current session; only the password page until it is changed."""
-    account = await _signed_in(connection)
-    if account is None:
-        raise LoginRequired()
-    connection.state[CLIENT_ACCOUNT] = account
-    if account.must_change_password and not handler.opt.get(ALLOW_TEMPORARY_PASSWORD):
-        raise PasswordChangeNeeded()
 
 
 def _password_page(
@@ -135,7 +115,7 @@ def _start(request: Request[Any, Any, Any], account: ClientAccount) -> list[Any]
 
 @get("/client/login")
 async def client_login_page(request: Request[Any, Any, Any]) -> Response[Any]:
-    if await _signed_in(request) is not None:
+    if await session_auth(request.app.state, CLIENT_PAGE).signed_in(request) is not None:
         return Redirect("/client", status_code=303)
     return _page(request, "client_login.html", login="", error=None, title="Вход в личный кабинет")
 
@@ -280,7 +260,8 @@ def client_page_error(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
-def client_web_router() -> Router:
+def client_web_router(session: SessionAuth[ClientAccount]) -> Router:
+    """The client's pages; ``session``: the client page's configured JWT auth."""
     public = Router("/", route_handlers=[client_login_page, client_login_submit])
     pages = Router(
         "/",
@@ -291,13 +272,14 @@ def client_web_router() -> Router:
             client_profile_page,
             client_consents_submit,
         ],
-        guards=[require_session_client],
+        middleware=[session.middleware],
+        guards=session.guards,
         dependencies={"account": Provide(provide_client_account, sync_to_thread=False)},
     )
     return Router(
         "/",
         route_handlers=[public, pages],
-        guards=[require_client_csrf],
+        middleware=[csrf_middleware(CLIENT_PAGES)],
         exception_handlers={Exception: client_page_error},
         include_in_schema=False,
     )

@@ -8,22 +8,21 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
-from barbershop_core.errors import InvalidCredentials, NotFound, ValidationError
+from barbershop_core.errors import InvalidCredentials, ValidationError
 from barbershop_core.model import Manager
 from barbershop_core.use_cases.accounts import (
     MAX_PASSWORD_LENGTH,
     authenticate_manager,
     change_manager_password,
     end_manager_sessions,
-    get_manager,
 )
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_CHANGE, client_address, throttle_of
+from barbershop_entrypoints.http.jwt_auth import session_auth
 from barbershop_entrypoints.http.problems import too_many_attempts
-from barbershop_entrypoints.http.tokens import InvalidToken
 from barbershop_entrypoints.http.web.forms import read_form
 from barbershop_entrypoints.http.web.rendering import render
-from barbershop_entrypoints.http.web.security import end_session, safe_next, session_of, start_session, web_keys
+from barbershop_entrypoints.http.web.security import MANAGER_PAGE, end_session, safe_next, start_session
 from barbershop_entrypoints.metrics import counted_login
 
 _MAX_LOGIN_LENGTH: Final = 64
@@ -34,22 +33,10 @@ _REPEAT: Final = "repeat_password"
 _BAD_CREDENTIALS: Final = InvalidCredentials().message
 
 
-async def _logged_in(request: Request[Any, Any, Any], container: Container) -> Manager | None:
-    token = session_of(request)
-    if not token:
-        return None
-    try:
-        claims = web_keys(request.app.state).session.verify(token)
-        manager = await get_manager(claims.manager_id, uow_factory=container.uow_factory)
-    except (InvalidToken, NotFound):
-        return None
-    return manager if manager.session_version == claims.session_version else None
-
-
 @get("/login", name="web:login")
-async def login_page(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[Any]:
+async def login_page(request: Request[Any, Any, Any]) -> Response[Any]:
     next_path = safe_next(request.query_params.get("next"))
-    if await _logged_in(request, container) is not None:
+    if await session_auth(request.app.state, MANAGER_PAGE).signed_in(request) is not None:
         return Redirect(next_path, status_code=303)
     return render(request, "login.html", login="", next_path=next_path, error=None, title="Вход")
 

@@ -1,10 +1,10 @@
 """The page's routes, in one router the app mounts next to the JSON API.
 
-``/login`` is public; every other page needs the session (a missing one redirects to
-``/login``, a temporary password to ``/password``); ``/web/…`` are the JSON endpoints the
-page's script calls; ``/static/…`` its CSS and JavaScript. Every state-changing request
-below this router needs the CSRF token. None of it is in the OpenAPI document: the
-document describes the JSON API only.
+``/login`` is public; every other page needs the session (the ``manager-page`` use of
+Litestar's JWT auth: a missing one redirects to ``/login``, a temporary password to
+``/password``); ``/web/…`` are the JSON endpoints the page's script calls; ``/static/…`` its
+CSS and JavaScript. Every state-changing request below this router needs the CSRF token.
+None of it is in the OpenAPI document: the document describes the JSON API only.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
+from barbershop_core.model import Manager
 from barbershop_entrypoints.http.json_depth import limit_json_depth
+from barbershop_entrypoints.http.jwt_auth import SessionAuth
 from barbershop_entrypoints.http.problems import handle_exception
 from barbershop_entrypoints.http.web import alert_pages, auth_pages, client_pages, fetch, registration_pages
 from barbershop_entrypoints.http.web.errors import page_error
 from barbershop_entrypoints.http.web.rendering import STATIC_DIR, STATIC_PATH
-from barbershop_entrypoints.http.web.security import require_csrf, require_session_manager
+from barbershop_entrypoints.http.web.security import MANAGER_PAGES, csrf_middleware
 
 
 def _sane_static_path(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -32,7 +34,8 @@ def _sane_static_path(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRou
         raise NotFoundException()
 
 
-def web_router() -> Router:
+def web_router(session: SessionAuth[Manager]) -> Router:
+    """The pages; ``session``: the manager page's configured JWT auth."""
     public = Router("/", route_handlers=[auth_pages.login_page, auth_pages.login_submit])
     pages = Router(
         "/",
@@ -52,12 +55,14 @@ def web_router() -> Router:
             alert_pages.alerts_page,
             alert_pages.resend_from_page,
         ],
-        guards=[require_session_manager],
+        middleware=[session.middleware],
+        guards=session.guards,
     )
     scripts = Router(
         "/web",
         route_handlers=[fetch.phone_check, fetch.notification_state],
-        guards=[require_session_manager],
+        middleware=[session.middleware],
+        guards=session.guards,
         before_request=limit_json_depth,
         exception_handlers={Exception: handle_exception},
     )
@@ -72,7 +77,7 @@ def web_router() -> Router:
     return Router(
         "/",
         route_handlers=[public, pages, scripts, static],
-        guards=[require_csrf],
+        middleware=[csrf_middleware(MANAGER_PAGES)],
         exception_handlers={Exception: page_error},
         include_in_schema=False,
     )

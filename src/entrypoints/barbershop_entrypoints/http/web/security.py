@@ -1,8 +1,10 @@
-"""The page's session cookie, its CSRF protection, and the guards that check both.
+"""The page's session cookie, its CSRF protection, and the middleware that checks it.
 
-**Session.** After ``POST /login`` the browser holds ``barbershop_session``: a manager token
-signed like the API's bearer token but for the purpose ``session`` (so neither is accepted
-as the other). HttpOnly, SameSite=Lax, Path=/, Max-Age = the token lifetime; ``Secure``
+**Session.** After ``POST /login`` the browser holds ``barbershop_session``: a JWT of the
+``manager-page`` use of Litestar's JWT auth (:data:`MANAGER_PAGE`, see
+:mod:`barbershop_entrypoints.http.jwt_auth`; the API's bearer token is another use, so
+neither is accepted as the other), checked by the use's middleware on the page routers.
+HttpOnly, SameSite=Lax, Path=/, Max-Age = the token lifetime; ``Secure``
 when the request came over https (``BARBERSHOP_COOKIE_SECURE=auto``, the default — behind
 a TLS proxy that sets ``X-Forwarded-Proto``), or always/never (``true`` / ``false``).
 The JSON API does not read this cookie: it stays bearer-only and so needs no CSRF token.
@@ -21,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final, Literal
 
@@ -28,24 +31,20 @@ import attrs
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, State
-from litestar.enums import RequestEncodingType
-from litestar.handlers.base import BaseRouteHandler
+from litestar.enums import RequestEncodingType, ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from barbershop_adapters.key_derivation import derive_key
-from barbershop_core.errors import NotFound
 from barbershop_core.model import Manager
-from barbershop_core.use_cases.accounts import get_manager
 from barbershop_entrypoints.bootstrap import Container
-from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD
-from barbershop_entrypoints.http.deps import MANAGER, container_of
+from barbershop_entrypoints.http.deps import container_of
+from barbershop_entrypoints.http.jwt_auth import MANAGERS, Audience, session_auth
 from barbershop_entrypoints.http.problems import ApiProblem
-from barbershop_entrypoints.http.tokens import InvalidToken, IssuedToken, TokenSigner
 
 SESSION_COOKIE: Final = "barbershop_session"
 CSRF_COOKIE: Final = "barbershop_csrf"
 CSRF_FIELD: Final = "_csrf"
 CSRF_HEADER: Final = "X-CSRF-Token"
-SESSION_PURPOSE: Final = "session"
 
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_CSRF_LENGTH: Final = 200
@@ -82,9 +81,18 @@ class CsrfRejected(ApiProblem):
         )
 
 
+MANAGER_PAGE: Final = Audience[Manager](
+    name="manager-page",
+    subjects=MANAGERS,
+    refuse=lambda _: LoginRequired(),
+    temporary_password=PasswordChangeNeeded,
+)
+"""The manager page's session cookie."""
+
+
 @attrs.frozen
 class SessionScheme:
-    """One kind of page session: its cookies, what its token is signed for, and where it applies.
+    """One kind of page session: its cookies, its token's use, and where it applies.
 
     The manager's pages use :data:`MANAGER_PAGES`; the client's (``/client``) their own scheme,
     so neither session nor CSRF token of one is ever accepted by the other.
@@ -92,22 +100,21 @@ class SessionScheme:
 
     session_cookie: str
     csrf_cookie: str
-    purpose: str
-    """The token signer's purpose label."""
+    audience: Audience[Any]
+    """The use of Litestar's JWT auth the session cookie holds a token of."""
     path: str
     """The cookies' ``Path``."""
     csrf_label: str
     """Derives this scheme's CSRF key from the token key."""
 
 
-MANAGER_PAGES: Final = SessionScheme(SESSION_COOKIE, CSRF_COOKIE, SESSION_PURPOSE, "/", "web-csrf")
+MANAGER_PAGES: Final = SessionScheme(SESSION_COOKIE, CSRF_COOKIE, MANAGER_PAGE, "/", "web-csrf")
 
 
 @attrs.frozen
 class WebKeys:
-    """What the page signs with, derived once from the container's token key."""
+    """What the page's CSRF tokens are signed with, derived once from the container's token key."""
 
-    session: TokenSigner
     csrf_key: bytes = attrs.field(repr=False)
     secure: bool | None
     """None: decide per request (Secure over https)."""
@@ -115,9 +122,6 @@ class WebKeys:
     @classmethod
     def from_container(cls, container: Container, scheme: SessionScheme = MANAGER_PAGES) -> WebKeys:
         return cls(
-            session=TokenSigner(
-                container.token_key, container.settings.security.token_ttl, container.clock, purpose=scheme.purpose
-            ),
             csrf_key=derive_key(container.token_key, scheme.csrf_label),
             secure=container.settings.web.cookie_secure,
         )
@@ -140,9 +144,9 @@ class WebKeys:
 
 def web_keys(state: State, scheme: SessionScheme = MANAGER_PAGES) -> WebKeys:
     every: dict[str, WebKeys] = state.setdefault(_WEB_KEYS, {})
-    keys = every.get(scheme.purpose)
+    keys = every.get(scheme.csrf_label)
     if keys is None:
-        keys = every[scheme.purpose] = WebKeys.from_container(container_of(state), scheme)
+        keys = every[scheme.csrf_label] = WebKeys.from_container(container_of(state), scheme)
     return keys
 
 
@@ -191,8 +195,9 @@ def start_scheme_session(
 ) -> list[Cookie]:
     """Cookies of a fresh login under ``scheme``: the session, and a CSRF token bound to it."""
     keys = web_keys(connection.app.state, scheme)
-    issued: IssuedToken = keys.session.issue(subject_id, session_version)
-    lifetime = int(keys.session.ttl / timedelta(seconds=1))
+    auth = session_auth(connection.app.state, scheme.audience)
+    issued = auth.issue(subject_id, session_version, container_of(connection.app.state).clock.now())
+    lifetime = int(auth.ttl / timedelta(seconds=1))
     return [
         _cookie(connection, keys, scheme.session_cookie, issued.token, max_age=lifetime, path=scheme.path),
         _cookie(connection, keys, scheme.csrf_cookie, keys.new_csrf(issued.token), max_age=None, path=scheme.path),
@@ -238,38 +243,28 @@ async def check_csrf(connection: Connection, scheme: SessionScheme) -> None:
         raise CsrfRejected()
 
 
-async def require_csrf(connection: Connection, _: BaseRouteHandler) -> None:
-    """Guard of every manager page route: an unsafe method needs the page's CSRF token."""
-    await check_csrf(connection, MANAGER_PAGES)
+def csrf_middleware(scheme: SessionScheme) -> Callable[[ASGIApp], ASGIApp]:
+    """Middleware of a page router: an unsafe method needs the CSRF token of ``scheme``'s session.
 
-
-async def require_session_manager(connection: Connection, handler: BaseRouteHandler) -> None:
-    """Guard of the manager's pages: a valid session of an active manager.
-
-    Until a temporary password is changed only routes with the ``allow_temporary_password``
-    option (the change-password page, logout) are open.
+    Outside the session's middleware, so a stale or forged form is refused (403) whether or not
+    a session comes with it, as a guard running first would.
     """
-    token = session_of(connection)
-    if not token:
-        raise LoginRequired()
-    keys = web_keys(connection.app.state)
-    try:
-        claims = keys.session.verify(token)
-    except InvalidToken:
-        raise LoginRequired() from None
-    try:
-        manager = await get_manager(claims.manager_id, uow_factory=container_of(connection.app.state).uow_factory)
-    except NotFound:
-        raise LoginRequired() from None
-    if claims.session_version != manager.session_version:
-        raise LoginRequired()
-    if manager.must_change_password and not handler.opt.get(ALLOW_TEMPORARY_PASSWORD):
-        raise PasswordChangeNeeded()
-    connection.state[MANAGER] = manager
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == ScopeType.HTTP:
+                # The body read here is kept on the scope: the handler reads the same form.
+                await check_csrf(Request(scope, receive, send), scheme)
+            await app(scope, receive, send)
+
+        return checked
+
+    return middleware
 
 
 def current_manager(connection: Connection) -> Manager | None:
-    manager = connection.state.get(MANAGER)
+    """The manager whose page session this request carries (None on a public page)."""
+    manager = connection.scope.get("user")
     return manager if isinstance(manager, Manager) else None
 
 
