@@ -5,9 +5,9 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.model import Actor
 from barbershop_core.policies import PromoPolicy, RegistrationPolicy, RetryPolicy
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.client_accounts import ClientAccountDeps
 from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps

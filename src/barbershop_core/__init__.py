@@ -4,6 +4,7 @@ It imports no framework, ORM, driver or broker: bring your own adapters for the 
 in :mod:`barbershop_core.ports`, or use the ones in the ``adapters`` package.
 """
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ClientExists,
@@ -18,7 +19,6 @@ from barbershop_core.errors import (
 )
 from barbershop_core.model import Actor, NotificationStatus
 from barbershop_core.policies import PromoPolicy, RegistrationPolicy, RetryPolicy
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.registration import (
     RegisterClient,
     RegistrationDeps,

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from barbershop_core.context import Context
 from barbershop_core.model import AuditAction, AuditEvent, NotificationTemplate, Partner, TemplateKind
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.accounts import create_partner
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationResult, register_client
 from tests.conftest import MANAGER, World

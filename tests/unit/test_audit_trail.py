@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone, ValidationError
 from barbershop_core.model import Actor, AuditAction
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.audit_trail import ReadAuditTrail, read_audit_trail
 from barbershop_core.use_cases.registration import RegisterClient, register_client
 from tests.conftest import World

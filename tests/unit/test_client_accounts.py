@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ConsentRequired,
     InvalidCredentials,
@@ -17,7 +18,6 @@ from barbershop_core.errors import (
 )
 from barbershop_core.model import Actor, AuditAction, NotificationStatus, Person
 from barbershop_core.ports import StorageUnavailable
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.client_accounts import (
     GUESS_KEY_PREFIX,
     ChangeClientPassword,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ClientExists, InvalidPhone, LoginTaken, NotFound, PersonExists, ValidationError
 from barbershop_core.model import Actor, AuditAction, Person
 from barbershop_core.ports import StorageUnavailable
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.audit_trail import purge_audit_trail
 from barbershop_core.use_cases.clients import (
     ClientCard,

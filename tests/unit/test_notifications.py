@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ConsentRequired,
@@ -28,7 +29,6 @@ from barbershop_core.model import (
     TemplateKind,
 )
 from barbershop_core.ports import DeliveryFailed, OutgoingMessage, SendReceipt
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import UpdateClient, update_client
 from barbershop_core.use_cases.notifications import (
     AttemptResult,

@@ -10,6 +10,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ClientExists,
@@ -31,7 +32,6 @@ from barbershop_core.model import (
 from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import StorageUnavailable
 from barbershop_core.templates import DEFAULT_BODIES
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import CreatePerson, create_person
 from barbershop_core.use_cases.promo import (
     RegisterPromoParticipant,

@@ -8,10 +8,10 @@ from datetime import datetime
 
 import attrs
 
+from barbershop_core.context import Context as Context  # noqa: PLC0414 -- explicit re-export: notifications, fallback and provider_reports import it from here
 from barbershop_core.errors import ChannelUnavailable, ConsentRequired, NotFound, TemplateMissing, ValidationError
 from barbershop_core.model import (
     CONSENT_TYPES,
-    Actor,
     AddressKind,
     AuditAction,
     AuditEvent,
@@ -27,14 +27,6 @@ from barbershop_core.ports import Clock, PasswordGenerator, PasswordHasher, Secr
 from barbershop_core.templates import DEFAULT_BODIES, needs_password
 
 log = logging.getLogger("barbershop_core")
-
-
-@attrs.frozen
-class Context:
-    """Who asks, and the request id that ties log lines and audit events together."""
-
-    actor: Actor
-    request_id: str | None = None
 
 
 @attrs.frozen

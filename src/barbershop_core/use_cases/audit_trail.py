@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ValidationError
 from barbershop_core.model import AuditAction, AuditEvent
 from barbershop_core.ports import AuditQuery, Clock, UnitOfWorkFactory
-from barbershop_core.use_cases._shared import Context, Trail, log
+from barbershop_core.use_cases._shared import Trail, log
 from barbershop_core.values import PhoneNumber
 
 MIN_RETENTION = timedelta(days=30)

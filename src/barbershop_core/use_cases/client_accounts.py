@@ -20,6 +20,7 @@ from datetime import datetime
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ConsentRequired,
     InvalidCredentials,
@@ -42,7 +43,7 @@ from barbershop_core.model import (
 )
 from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import AttemptCounter, Clock, KeyDigester, PasswordHasher, UnitOfWork, UnitOfWorkFactory
-from barbershop_core.use_cases._shared import Context, Trail, log, parse_consents, require_client
+from barbershop_core.use_cases._shared import Trail, log, parse_consents, require_client
 from barbershop_core.use_cases.accounts import check_new_password
 from barbershop_core.values import PhoneNumber
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ClientExists, LoginTaken, NotFound, PersonExists, ValidationError
 from barbershop_core.model import (
     MANAGER_SOURCE,
@@ -27,7 +28,7 @@ from barbershop_core.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from barbershop_core.use_cases._shared import Context, Trail, parse_consents, require_client
+from barbershop_core.use_cases._shared import Trail, parse_consents, require_client
 from barbershop_core.values import Email, FirstName, Login, PhoneNumber
 
 

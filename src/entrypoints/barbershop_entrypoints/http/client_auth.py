@@ -15,9 +15,9 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone, NotFound, PasswordChangeRequired
 from barbershop_core.model import Actor
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.client_accounts import ClientAccount, get_client_account
 from barbershop_core.values import PhoneNumber
 from barbershop_entrypoints.bootstrap import Container

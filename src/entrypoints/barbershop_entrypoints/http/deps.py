@@ -12,8 +12,8 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
+from barbershop_core.context import Context
 from barbershop_core.model import Actor, Manager
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps
 from barbershop_core.use_cases.registration import RegistrationDeps

@@ -15,8 +15,8 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
+from barbershop_core.context import Context
 from barbershop_core.model import AuditAction, AuditEvent
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.audit_trail import MAX_PAGE, AuditPage, ReadAuditTrail, read_audit_trail
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_entrypoints.http.openapi import MANAGER_PROBLEMS, example, ok, problems

@@ -8,8 +8,8 @@ from litestar import Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import Body
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ClientExists, InvalidPhone, NotFound, PersonExists, ValidationError
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import (
     CreateClient,
     UpdateClient,

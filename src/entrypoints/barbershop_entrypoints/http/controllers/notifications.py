@@ -8,6 +8,7 @@ from litestar import Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import Body, Parameter
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ConsentRequired,
@@ -17,7 +18,6 @@ from barbershop_core.errors import (
     ValidationError,
 )
 from barbershop_core.model import Actor
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.fallback import fall_back
 from barbershop_core.use_cases.notifications import (
     DeliveryReport,

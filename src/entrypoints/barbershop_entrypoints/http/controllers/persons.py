@@ -8,8 +8,8 @@ from litestar import get, post
 from litestar.di import NamedDependency
 from litestar.params import Body, Parameter
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone, LoginTaken, PersonExists
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import CreatePerson, check_phone, create_person, find_persons_by_phone
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_entrypoints.bootstrap import Container

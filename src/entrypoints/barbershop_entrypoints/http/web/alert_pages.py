@@ -9,6 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ConsentRequired,
@@ -18,7 +19,6 @@ from barbershop_core.errors import (
     TemplateMissing,
     ValidationError,
 )
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import get_client_card
 from barbershop_core.use_cases.notifications import (
     NotificationDeps,

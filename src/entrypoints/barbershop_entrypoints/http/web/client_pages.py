@@ -10,9 +10,9 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone, PersonExists, ValidationError
 from barbershop_core.model import CONSENT_TYPES
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.audit_trail import ReadAuditTrail, read_audit_trail
 from barbershop_core.use_cases.clients import UpdateClient, find_clients_by_phone, get_client_card, update_client
 from barbershop_core.use_cases.reference_data import list_channels

@@ -16,8 +16,8 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from msgspec import Meta
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import check_phone
 from barbershop_core.use_cases.notifications import NotificationDeps, get_notification
 from barbershop_core.use_cases.reference_data import list_channels

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ClientExists,
@@ -23,7 +24,6 @@ from barbershop_core.errors import (
     ValidationError,
 )
 from barbershop_core.model import ConsentCode
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import get_client_card
 from barbershop_core.use_cases.reference_data import list_channels
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationDeps, register_client
