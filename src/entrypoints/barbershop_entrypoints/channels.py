@@ -8,7 +8,7 @@ adapter holds its notifications (A7) until a manager picks another one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, Protocol
 
 import httpx
 
@@ -18,7 +18,7 @@ from barbershop_adapters.channels.sms import SmsRuChannel, SmsRuSettings
 from barbershop_adapters.channels.telegram import TelegramGatewayChannel, TelegramGatewaySettings
 from barbershop_adapters.channels.vk import VkChannel, VkSettings
 from barbershop_adapters.channels.whatsapp import WhatsAppCloudChannel, WhatsAppCloudSettings
-from barbershop_core.ports import NotificationChannel
+from barbershop_core.ports import ChannelDirectory, NotificationChannel
 from barbershop_core.reference import LOCAL_CHANNEL
 from barbershop_entrypoints.metrics import MeteredChannel
 from barbershop_entrypoints.settings import Settings, SettingsError
@@ -108,7 +108,14 @@ PROVIDER_VARIABLES: Final = {
 """The variable that switches each provider's adapter on."""
 
 
-def require_default_channel(settings: Settings, channels: StaticChannelDirectory) -> None:
+class ListedChannelDirectory(ChannelDirectory, Protocol):
+    """A channel directory that can also say which channels it has (for the start-up check)."""
+
+    @property
+    def codes(self) -> frozenset[str]: ...
+
+
+def require_default_channel(settings: Settings, channels: ListedChannelDirectory) -> None:
     """Refuse to serve or send when ``BARBERSHOP_DEFAULT_CHANNEL`` has no adapter here: every
     welcome message that names no channel would be held (A7) until a manager moved it."""
     code = settings.default_channel

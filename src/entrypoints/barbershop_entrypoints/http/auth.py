@@ -23,7 +23,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from barbershop_core.errors import InvalidCredentials, NotFound, PasswordChangeRequired
 from barbershop_core.model import Partner
-from barbershop_core.use_cases.accounts import authenticate_partner, get_manager
+from barbershop_core.use_cases.accounts import AuthenticatePartner, GetManager, authenticate_partner, get_manager
 from barbershop_core.use_cases.notifications import get_notification
 from barbershop_entrypoints.http.deps import MANAGER, container_of
 from barbershop_entrypoints.http.params import MAX_ID
@@ -91,7 +91,7 @@ async def require_manager(connection: Connection, handler: BaseRouteHandler) -> 
         raise unauthorized("Сессия истекла или токен неверен — войдите снова") from None
     container = container_of(connection.app.state)
     try:
-        manager = await get_manager(claims.manager_id, uow_factory=container.uow_factory)
+        manager = await get_manager(GetManager(claims.manager_id), container.managers())
     except NotFound:
         raise unauthorized("Учётная запись недоступна — войдите снова") from None
     if claims.session_version != manager.session_version:
@@ -112,9 +112,7 @@ async def require_partner(connection: Connection, _: BaseRouteHandler) -> None:
         raise ApiProblem(401, "unauthorized", "Нужен ключ партнёра", "Передайте ключ в заголовке X-API-Key")
     container = container_of(connection.app.state)
     try:
-        partner = await authenticate_partner(
-            key.strip(), uow_factory=container.uow_factory, digester=container.digester
-        )
+        partner = await authenticate_partner(AuthenticatePartner(key.strip()), container.partners())
     except InvalidCredentials:
         raise ApiProblem(401, "unauthorized", "Неверный ключ партнёра", "Ключ партнёра неверен или отозван") from None
     connection.state[PARTNER] = partner

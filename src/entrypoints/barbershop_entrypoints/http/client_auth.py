@@ -18,9 +18,13 @@ from litestar.handlers.base import BaseRouteHandler
 from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone, NotFound, PasswordChangeRequired
 from barbershop_core.model import Actor
-from barbershop_core.use_cases.client_accounts import ClientAccount, get_client_account
+from barbershop_core.use_cases.client_accounts import (
+    ClientAccount,
+    ClientAccountDeps,
+    GetClientAccount,
+    get_client_account,
+)
 from barbershop_core.values import PhoneNumber
-from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, Connection, bearer_token
 from barbershop_entrypoints.http.deps import container_of
 from barbershop_entrypoints.http.problems import unauthorized
@@ -44,19 +48,19 @@ def client_signer(state: State, purpose: str = CLIENT_PURPOSE) -> TokenSigner:
     return signers[purpose]
 
 
-def throttle_login(login: str, container: Container) -> str:
+def throttle_login(login: str, deps: ClientAccountDeps) -> str:
     """The login as the throttle counts it: a phone in any form counts as its E.164 form."""
     try:
-        return PhoneNumber.parse(login, container.settings.default_region).e164
+        return PhoneNumber.parse(login, deps.policy.default_region).e164
     except InvalidPhone:
         return login
 
 
-async def account_of_token(token: str, signer: TokenSigner, container: Container) -> ClientAccount | None:
+async def account_of_token(token: str, signer: TokenSigner, deps: ClientAccountDeps) -> ClientAccount | None:
     """The client a token names, while its session version is current; None otherwise."""
     try:
         claims: TokenClaims = signer.verify(token)
-        account = await get_client_account(claims.subject_id, uow_factory=container.uow_factory)
+        account = await get_client_account(GetClientAccount(claims.subject_id), deps)
     except (InvalidToken, NotFound):
         return None
     return account if account.person.session_version == claims.session_version else None
@@ -68,7 +72,7 @@ async def require_client(connection: Connection, handler: BaseRouteHandler) -> N
     if token is None:
         raise unauthorized("Войдите в личный кабинет: POST /api/client/auth/login")
     container = container_of(connection.app.state)
-    account = await account_of_token(token, client_signer(connection.app.state), container)
+    account = await account_of_token(token, client_signer(connection.app.state), container.client_accounts())
     if account is None:
         raise unauthorized("Сессия истекла, завершена сменой пароля или токен неверен — войдите снова")
     if account.must_change_password and not handler.opt.get(ALLOW_TEMPORARY_PASSWORD):

@@ -12,12 +12,16 @@ from barbershop_core.errors import InvalidCredentials, NotFound, ValidationError
 from barbershop_core.model import Manager
 from barbershop_core.use_cases.accounts import (
     MAX_PASSWORD_LENGTH,
+    AuthenticateManager,
+    ChangeManagerPassword,
+    EndManagerSessions,
+    GetManager,
+    ManagerDeps,
     authenticate_manager,
     change_manager_password,
     end_manager_sessions,
     get_manager,
 )
-from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_CHANGE, client_address, throttle_of
 from barbershop_entrypoints.http.problems import too_many_attempts
 from barbershop_entrypoints.http.tokens import InvalidToken
@@ -34,28 +38,28 @@ _REPEAT: Final = "repeat_password"
 _BAD_CREDENTIALS: Final = InvalidCredentials().message
 
 
-async def _logged_in(request: Request[Any, Any, Any], container: Container) -> Manager | None:
+async def _logged_in(request: Request[Any, Any, Any], managers: ManagerDeps) -> Manager | None:
     token = session_of(request)
     if not token:
         return None
     try:
         claims = web_keys(request.app.state).session.verify(token)
-        manager = await get_manager(claims.manager_id, uow_factory=container.uow_factory)
+        manager = await get_manager(GetManager(claims.manager_id), managers)
     except (InvalidToken, NotFound):
         return None
     return manager if manager.session_version == claims.session_version else None
 
 
 @get("/login", name="web:login")
-async def login_page(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[Any]:
+async def login_page(request: Request[Any, Any, Any], managers: NamedDependency[ManagerDeps]) -> Response[Any]:
     next_path = safe_next(request.query_params.get("next"))
-    if await _logged_in(request, container) is not None:
+    if await _logged_in(request, managers) is not None:
         return Redirect(next_path, status_code=303)
     return render(request, "login.html", login="", next_path=next_path, error=None, title="Вход")
 
 
 @post("/login", status_code=303)
-async def login_submit(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[Any]:
+async def login_submit(request: Request[Any, Any, Any], managers: NamedDependency[ManagerDeps]) -> Response[Any]:
     form = await read_form(request)
     login, password = form.text("login"), form.secret("password")
     next_path = safe_next(form.text("next"))
@@ -82,7 +86,7 @@ async def login_submit(request: Request[Any, Any, Any], container: NamedDependen
     try:
         manager = await counted_login(
             "manager",
-            authenticate_manager(login, password, uow_factory=container.uow_factory, hasher=container.hasher),
+            authenticate_manager(AuthenticateManager(login, password), managers),
         )
     except InvalidCredentials:
         return refuse(_BAD_CREDENTIALS, 401)
@@ -93,10 +97,10 @@ async def login_submit(request: Request[Any, Any, Any], container: NamedDependen
 
 @post("/logout", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
 async def logout(
-    request: Request[Any, Any, Any], manager: NamedDependency[Manager], container: NamedDependency[Container]
+    request: Request[Any, Any, Any], manager: NamedDependency[Manager], managers: NamedDependency[ManagerDeps]
 ) -> Redirect:
     """Ends every session of the manager (this browser's, others', and API tokens)."""
-    await end_manager_sessions(manager.id, uow_factory=container.uow_factory)
+    await end_manager_sessions(EndManagerSessions(manager.id), managers)
     return Redirect("/login", query_params={"flash": "logged_out"}, status_code=303, cookies=end_session(request))
 
 
@@ -107,7 +111,7 @@ async def password_page(request: Request[Any, Any, Any], manager: NamedDependenc
 
 @post("/password", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
 async def password_submit(
-    request: Request[Any, Any, Any], manager: NamedDependency[Manager], container: NamedDependency[Container]
+    request: Request[Any, Any, Any], manager: NamedDependency[Manager], managers: NamedDependency[ManagerDeps]
 ) -> Response[Any]:
     form = await read_form(request)
     current, new, repeat = form.secret(_CURRENT), form.secret(_NEW), form.secret(_REPEAT)
@@ -122,9 +126,7 @@ async def password_submit(
         errors[_CURRENT] = too_many_attempts(wait).detail
     if not errors:
         try:
-            changed = await change_manager_password(
-                manager.id, current, new, uow_factory=container.uow_factory, hasher=container.hasher
-            )
+            changed = await change_manager_password(ChangeManagerPassword(manager.id, current, new), managers)
             await throttle.succeeded(str(manager.id), address, scope=PASSWORD_CHANGE)
         except InvalidCredentials:
             errors[_CURRENT] = "Текущий пароль неверен"

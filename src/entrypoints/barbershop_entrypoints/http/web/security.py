@@ -35,7 +35,7 @@ from litestar.handlers.base import BaseRouteHandler
 from barbershop_adapters.key_derivation import derive_key
 from barbershop_core.errors import NotFound
 from barbershop_core.model import Manager
-from barbershop_core.use_cases.accounts import get_manager
+from barbershop_core.use_cases.accounts import GetManager, get_manager
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD
 from barbershop_entrypoints.http.deps import MANAGER, container_of
@@ -270,7 +270,7 @@ async def require_session_manager(connection: Connection, handler: BaseRouteHand
     except InvalidToken:
         raise LoginRequired() from None
     try:
-        manager = await get_manager(claims.manager_id, uow_factory=container_of(connection.app.state).uow_factory)
+        manager = await get_manager(GetManager(claims.manager_id), container_of(connection.app.state).managers())
     except NotFound:
         raise LoginRequired() from None
     if claims.session_version != manager.session_version:
