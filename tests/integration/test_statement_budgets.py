@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Partner
-from barbershop_core.use_cases.accounts import authenticate_partner, create_partner
+from barbershop_core.use_cases.accounts import AuthenticatePartner, CreatePartner, authenticate_partner, create_partner
 from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
     PromoDeps,
@@ -151,7 +151,7 @@ async def test_a_send_claims_and_records_in_two_transactions_of_few_statements(
 
 async def make_partner(world: World, engine: AsyncEngine) -> tuple[Partner, str]:
     created = await create_partner(
-        "retail-1", uow_factory=on_sql(world, engine), digester=world.digester, clock=world.clock
+        CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=on_sql(world, engine))
     )
     return created.partner, created.api_key
 
@@ -169,7 +169,9 @@ async def partner_registration(
     world: World, engine: AsyncEngine, api_key: str, phone: str, key: str | None = None
 ) -> None:
     uow_factory = on_sql(world, engine)
-    partner = await authenticate_partner(api_key, uow_factory=uow_factory, digester=world.digester)
+    partner = await authenticate_partner(
+        AuthenticatePartner(api_key), attrs.evolve(world.partners(), uow_factory=uow_factory)
+    )
     command = RegisterPromoParticipant(participant(phone), partner, idempotency_key=key)
     await register_promo_participant(command, PromoDeps(uow_factory=uow_factory, clock=world.clock))
 
@@ -223,7 +225,9 @@ async def test_a_partner_registration_with_a_key_claims_it_in_a_transaction_of_i
 
 async def partner_batch(world: World, engine: AsyncEngine, api_key: str, phones: list[str]) -> None:
     uow_factory = on_sql(world, engine)
-    partner = await authenticate_partner(api_key, uow_factory=uow_factory, digester=world.digester)
+    partner = await authenticate_partner(
+        AuthenticatePartner(api_key), attrs.evolve(world.partners(), uow_factory=uow_factory)
+    )
     batch = RegisterPromoParticipants([participant(phone) for phone in phones], partner)
     results = await register_promo_participants(batch, PromoDeps(uow_factory=uow_factory, clock=world.clock))
     assert all(result.client_id is not None for result in results)

@@ -272,12 +272,7 @@ async def test_registering_a_phone_of_a_partner_registered_client_answers_client
 
 
 async def test_registering_the_phone_of_a_person_who_is_not_a_client_answers_person_exists(world: World) -> None:
-    person = await create_person(
-        CreatePerson(phone=PHONE, first_name="Иван", context=MANAGER),
-        uow_factory=world.uow,
-        clock=world.clock,
-        policy=world.policy,
-    )
+    person = await create_person(CreatePerson(phone=PHONE, first_name="Иван", context=MANAGER), world.clients())
 
     with pytest.raises(PersonExists) as error:
         await register(world)
