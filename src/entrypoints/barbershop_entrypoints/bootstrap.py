@@ -122,6 +122,10 @@ class Container:
             raise RuntimeError("this container has no database engine: its unit of work was overridden")
         return self._engine
 
+    @engine.setter
+    def engine(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
     @property
     def http_client(self) -> httpx.AsyncClient:
         """The outbound HTTP client (providers, a reference-data URL); built on first use when
