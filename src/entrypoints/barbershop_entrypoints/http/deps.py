@@ -20,6 +20,7 @@ from barbershop_core.use_cases.client_accounts import ClientAccountDeps
 from barbershop_core.use_cases.clients import ClientDeps
 from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
 from barbershop_core.use_cases.promo import PromoDeps
+from barbershop_core.use_cases.provider_reports import ReportDeps
 from barbershop_core.use_cases.reference_data import ReferenceDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_entrypoints.bootstrap import Container
@@ -86,6 +87,10 @@ def provide_reference(container: NamedDependency[Container]) -> ReferenceDeps:
     return container.reference()
 
 
+def provide_reports(container: NamedDependency[Container]) -> ReportDeps:
+    return container.reports()
+
+
 def provide_manager(request: Request[Any, Any, Any]) -> Manager:
     manager = request.state.get(MANAGER)
     if not isinstance(manager, Manager):
@@ -115,6 +120,7 @@ DEPENDENCIES: Final = {
     "partners": Provide(provide_partners, sync_to_thread=False),
     "audit": Provide(provide_audit, sync_to_thread=False),
     "reference": Provide(provide_reference, sync_to_thread=False),
+    "report_deps": Provide(provide_reports, sync_to_thread=False),
     "manager": Provide(provide_manager, sync_to_thread=False),
     "context": Provide(provide_context, sync_to_thread=False),
     "request_id": Provide(provide_request_id, sync_to_thread=False),

@@ -30,11 +30,11 @@ from barbershop_adapters.channels.reports import (
     read_telegram,
     read_whatsapp,
 )
-from barbershop_core.use_cases.provider_reports import ProviderStatus, ReportOutcome, apply_provider_report
-from barbershop_entrypoints.bootstrap import Container
+from barbershop_core.use_cases.provider_reports import ProviderStatus, ReportDeps, ReportOutcome, apply_provider_report
 from barbershop_entrypoints.http.openapi import example, problems
 from barbershop_entrypoints.http.problems import ApiProblem
 from barbershop_entrypoints.http.schemas import WebhookReceiptOut
+from barbershop_entrypoints.settings import Settings
 
 log = logging.getLogger("barbershop.webhooks")
 
@@ -44,8 +44,8 @@ _WHATSAPP = "/api/webhooks/whatsapp"
 _TAG = "webhooks"
 
 
-def _setting(container: Container, name: str) -> str | None:
-    return container.settings.environ.get(f"BARBERSHOP_{name}", "").strip() or None
+def _setting(settings: Settings, name: str) -> str | None:
+    return settings.environ.get(f"BARBERSHOP_{name}", "").strip() or None
 
 
 def _not_configured(provider: str, variable: str) -> ApiProblem:
@@ -61,10 +61,10 @@ def _malformed(what: MalformedReport) -> ApiProblem:
     return ApiProblem(400, "validation_error", "Неверный отчёт", f"Отчёт не в формате провайдера: {what}")
 
 
-async def _apply(reports: list[ProviderStatus], container: Container) -> WebhookReceiptOut:
+async def _apply(reports: list[ProviderStatus], report_deps: ReportDeps) -> WebhookReceiptOut:
     counts = dict.fromkeys(ReportOutcome, 0)
     for report in reports:
-        counts[await apply_provider_report(report, container.reports())] += 1
+        counts[await apply_provider_report(report, report_deps)] += 1
     if counts[ReportOutcome.KEPT]:
         log.warning("%s report(s) named an unknown message id; acknowledged and kept", counts[ReportOutcome.KEPT])
     return WebhookReceiptOut(
@@ -94,8 +94,10 @@ _RECEIPT = {"reports": 1, "applied": 1, "unchanged": 0, "unknown": 0}
     request_body=RequestBody(content={}, description="Форма SMS.ru (`data[]`, `hash`)", required=True),
     responses=problems(_SMS_RU, _SIGNED, descriptions=_SIGNATURE_401),
 )
-async def smsru_report(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[str]:
-    api_id = _setting(container, "SMSRU_API_ID")
+async def smsru_report(
+    request: Request[Any, Any, Any], settings: NamedDependency[Settings], report_deps: NamedDependency[ReportDeps]
+) -> Response[str]:
+    api_id = _setting(settings, "SMSRU_API_ID")
     if api_id is None:
         raise _not_configured("SMS.ru", "SMSRU_API_ID")
     try:
@@ -104,7 +106,7 @@ async def smsru_report(request: Request[Any, Any, Any], container: NamedDependen
         raise _refused(bad) from None
     except MalformedReport as malformed:
         raise _malformed(malformed) from None
-    await _apply(reports, container)
+    await _apply(reports, report_deps)
     return Response(SMSRU_ANSWER, media_type=MediaType.TEXT, status_code=200)
 
 
@@ -121,8 +123,10 @@ async def smsru_report(request: Request[Any, Any, Any], container: NamedDependen
     request_body=RequestBody(content={}, description="RequestStatus Telegram Gateway", required=True),
     responses=problems(_TELEGRAM, _SIGNED, descriptions=_SIGNATURE_401),
 )
-async def telegram_report(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> WebhookReceiptOut:
-    token = _setting(container, "TELEGRAM_GATEWAY_TOKEN")
+async def telegram_report(
+    request: Request[Any, Any, Any], settings: NamedDependency[Settings], report_deps: NamedDependency[ReportDeps]
+) -> WebhookReceiptOut:
+    token = _setting(settings, "TELEGRAM_GATEWAY_TOKEN")
     if token is None:
         raise _not_configured("Telegram Gateway", "TELEGRAM_GATEWAY_TOKEN")
     try:
@@ -137,7 +141,7 @@ async def telegram_report(request: Request[Any, Any, Any], container: NamedDepen
         raise _refused(bad) from None
     except MalformedReport as malformed:
         raise _malformed(malformed) from None
-    return await _apply(reports, container)
+    return await _apply(reports, report_deps)
 
 
 @get(
@@ -152,12 +156,12 @@ async def telegram_report(request: Request[Any, Any, Any], container: NamedDepen
     responses=problems(_WHATSAPP, (400, 403, 404, 500, 503)),
 )
 async def whatsapp_verification(
-    container: NamedDependency[Container],
+    settings: NamedDependency[Settings],
     mode: Annotated[str, QueryParameter(name="hub.mode", max_length=32)],
     verify_token: Annotated[str, QueryParameter(name="hub.verify_token", max_length=256)],
     challenge: Annotated[str, QueryParameter(name="hub.challenge", max_length=256)],
 ) -> Response[str]:
-    expected = _setting(container, "WHATSAPP_VERIFY_TOKEN")
+    expected = _setting(settings, "WHATSAPP_VERIFY_TOKEN")
     if expected is None:
         raise _not_configured("WhatsApp", "WHATSAPP_VERIFY_TOKEN")
     if mode != "subscribe" or not hmac.compare_digest(verify_token.encode(), expected.encode()):
@@ -178,8 +182,10 @@ async def whatsapp_verification(
     request_body=RequestBody(content={}, description="Уведомление Meta", required=True),
     responses=problems(_WHATSAPP, _SIGNED, descriptions=_SIGNATURE_401),
 )
-async def whatsapp_report(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> WebhookReceiptOut:
-    secret = _setting(container, "WHATSAPP_APP_SECRET")
+async def whatsapp_report(
+    request: Request[Any, Any, Any], settings: NamedDependency[Settings], report_deps: NamedDependency[ReportDeps]
+) -> WebhookReceiptOut:
+    secret = _setting(settings, "WHATSAPP_APP_SECRET")
     if secret is None:
         raise _not_configured("WhatsApp", "WHATSAPP_APP_SECRET")
     try:
@@ -190,7 +196,7 @@ async def whatsapp_report(request: Request[Any, Any, Any], container: NamedDepen
         raise _refused(bad) from None
     except MalformedReport as malformed:
         raise _malformed(malformed) from None
-    return await _apply(reports, container)
+    return await _apply(reports, report_deps)
 
 
 WEBHOOK_PATHS: Final = (_SMS_RU, _TELEGRAM, _WHATSAPP)
