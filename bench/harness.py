@@ -75,7 +75,9 @@ def postgres_version(database_url: str) -> str:
 
 def barbershop(*args: str) -> list[str]:
     installed = Path(sys.executable).with_name("barbershop")
-    return [str(installed), *args] if installed.exists() else [sys.executable, "-m", "barbershop_entrypoints.cli", *args]
+    return (
+        [str(installed), *args] if installed.exists() else [sys.executable, "-m", "barbershop_entrypoints.cli", *args]
+    )
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:

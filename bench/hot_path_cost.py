@@ -38,7 +38,7 @@ from tests.fakes import ScriptedChannel  # noqa: E402
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine  # noqa: E402 -- after the path
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory  # noqa: E402
 from barbershop_core.use_cases.accounts import authenticate_partner, create_partner  # noqa: E402
-from barbershop_core.use_cases.notifications import attempt_delivery  # noqa: E402
+from barbershop_core.use_cases.delivery import AttemptDelivery, attempt_delivery  # noqa: E402
 from barbershop_core.use_cases.promo import (  # noqa: E402
     PromoDeps,
     PromoRegistration,
@@ -95,10 +95,10 @@ async def run(url: str, count: int) -> None:
         await register(number)
         await partner_single(number)
     for notification_id in notification_ids:
-        await attempt_delivery(notification_id, delivery)
+        await attempt_delivery(AttemptDelivery(notification_id), delivery)
     notification_ids.clear()
     await timed("registration", register, count)
-    await timed("send", lambda number: attempt_delivery(notification_ids[number], delivery), count)
+    await timed("send", lambda number: attempt_delivery(AttemptDelivery(notification_ids[number]), delivery), count)
     await timed("partner single", partner_single, count)
     await engine.dispose()
 

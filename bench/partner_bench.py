@@ -91,6 +91,10 @@ class Stream:
     seconds: float = 0.0
     errors: int = 0
     server_peak_rss_mib: float = 0.0
+    server_peak_rss_before_mib: float = 0.0
+    """The server's peak RSS once the single and bulk phases ran, before the stream."""
+    server_rss_samples_mib: list[float] = field(default_factory=list)
+    """The server's RSS every 10,000 answered lines: flat memory means these stay level."""
 
     @property
     def rate(self) -> float:
@@ -148,7 +152,9 @@ def _database_url_of(admin_url: str, name: str) -> str:
 
 def _barbershop(*args: str) -> list[str]:
     installed = Path(sys.executable).with_name("barbershop")
-    return [str(installed), *args] if installed.exists() else [sys.executable, "-m", "barbershop_entrypoints.cli", *args]
+    return (
+        [str(installed), *args] if installed.exists() else [sys.executable, "-m", "barbershop_entrypoints.cli", *args]
+    )
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
@@ -169,8 +175,9 @@ SERVER_PIDS: list[int] = []
 """The running ``barbershop serve`` (for its peak RSS)."""
 
 
-def peak_rss_mib() -> float:
-    """The largest peak RSS (VmHWM) of the server and its worker processes, in MiB."""
+def peak_rss_mib(field_name: str = "VmHWM:") -> float:
+    """The largest peak RSS (VmHWM) of the server and its worker processes, in MiB
+    (``field_name="VmRSS:"``: the largest current RSS)."""
     pids = list(SERVER_PIDS)
     for pid in SERVER_PIDS:
         with contextlib.suppress(OSError):
@@ -179,7 +186,7 @@ def peak_rss_mib() -> float:
     for pid in pids:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field_name):
                     peak = max(peak, int(line.split()[1]))
     return peak / 1024
 
@@ -306,7 +313,7 @@ async def drive_stream(base_url: str, key: str, lines: int) -> Stream:
         for start in range(0, lines, 1000):
             yield "".join(_participant(next(phones)) + "\n" for _ in range(min(1000, lines - start))).encode()
 
-    result = Stream()
+    result = Stream(server_peak_rss_before_mib=peak_rss_mib())
     async with _client(base_url, key, 1) as client:
         started = time.perf_counter()
         headers = {"Content-Type": "application/x-ndjson"}
@@ -319,9 +326,19 @@ async def drive_stream(base_url: str, key: str, lines: int) -> Stream:
                         result.participants += 1
                     elif line:
                         result.errors += 1
+                    if (result.participants + result.errors) % 10_000 == 0 and line:
+                        result.server_rss_samples_mib.append(peak_rss_mib("VmRSS:"))
         result.seconds = time.perf_counter() - started
     result.server_peak_rss_mib = peak_rss_mib()
     return result
+
+
+def _before_after(stream: Stream) -> str:
+    return f"{stream.server_peak_rss_before_mib:,.0f} / {stream.server_peak_rss_mib:,.0f}"
+
+
+def _samples(stream: Stream) -> str:
+    return " ".join(f"{sample:.0f}" for sample in stream.server_rss_samples_mib) or "-"
 
 
 # --- the raw SQL ------------------------------------------------------------------------------
@@ -537,7 +554,8 @@ def report(
         ("ratio bulk / raw same SQL", f"{(bulk.rate / same.tps if same.tps else 0):.0%}"),
         ("NDJSON stream, participants/s", f"{stream.rate:,.0f}"),
         ("NDJSON stream participants refused", str(stream.errors)),
-        ("server peak RSS after the stream, MiB", f"{stream.server_peak_rss_mib:,.0f}"),
+        ("server peak RSS before / after the stream, MiB", _before_after(stream)),
+        ("server RSS every 10,000 lines of the stream, MiB", _samples(stream)),
         ("raw set-based SQL (psycopg), participants/s", f"{set_based.rate:,.0f}"),
         (
             "ratio bulk / raw set-based SQL (target ≥ 50 %)",

@@ -12,7 +12,9 @@ from barbershop_core.use_cases.accounts import ManagerDeps, PartnerDeps
 from barbershop_core.use_cases.audit_trail import AuditDeps
 from barbershop_core.use_cases.client_accounts import ClientAccountDeps
 from barbershop_core.use_cases.clients import ClientDeps
-from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
+from barbershop_core.use_cases.delivery import DeliveryDeps
+from barbershop_core.use_cases.notification_commands import NotificationDeps
+from barbershop_core.use_cases.notification_queries import NotificationQueryDeps, SweepDeps
 from barbershop_core.use_cases.promo import PromoDeps
 from barbershop_core.use_cases.reference_data import (
     InstallDefaultReferenceData,
@@ -110,6 +112,12 @@ class World:
 
     def notifications(self) -> NotificationDeps:
         return self.container.notifications()
+
+    def notification_queries(self) -> NotificationQueryDeps:
+        return self.container.notification_queries()
+
+    def sweep(self) -> SweepDeps:
+        return self.container.sweep()
 
     def delivery(self) -> DeliveryDeps:
         return self.container.delivery()

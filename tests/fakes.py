@@ -666,9 +666,16 @@ class RecordingQueue:
 class ScriptedChannel:
     """Answers each send with the next scripted outcome; sends succeed once the script ends."""
 
-    def __init__(self, outcomes: Iterable[DeliveryFailed | str] = (), *, deduplicates: bool = True) -> None:
+    def __init__(
+        self,
+        outcomes: Iterable[DeliveryFailed | str] = (),
+        *,
+        deduplicates: bool = True,
+        carries_only_code: bool = False,
+    ) -> None:
         self._outcomes = list(outcomes)
         self.deduplicates = deduplicates
+        self.carries_only_code = carries_only_code
         self.sent: list[OutgoingMessage] = []
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:

@@ -2,12 +2,10 @@
 
 It imports no framework, ORM, driver or broker. This module is the public surface: what a
 library user imports. Every use case is ``async def use_case(command, deps)``: a command (an
-attrs class) and a bundle of the ports it needs (``…Deps``); bring your own adapters for the
-ports below, or install ``barbershop-core[server]`` for the SQL, Redis and provider adapters.
-Modules and names starting with ``_`` are private (a test keeps the server and the tests off them).
-
-The notification use cases (``use_cases.notifications``, ``fallback``, ``provider_reports``)
-are public modules too; they are being reshaped and join this list when that lands.
+attrs class) and a bundle of the ports it needs (``…Deps``). Bring your own adapters for the
+ports (:mod:`barbershop_core.ports`), or use the ones in ``barbershop_adapters`` (installed
+with the ``server`` extra: ``pip install 'barbershop-core[server]'``). Modules and names
+starting with ``_`` are private: a test keeps the server and the tests off them.
 """
 
 from barbershop_core.context import Context
@@ -132,6 +130,7 @@ from barbershop_core.use_cases.audit_trail import (
     purge_audit_trail,
     read_audit_trail,
 )
+from barbershop_core.use_cases.claim_rules import ClaimAction, ClaimDecision, ClaimFacts, ClaimRule, decide_claim
 from barbershop_core.use_cases.client_accounts import (
     ChangeClientPassword,
     ClientAccount,
@@ -170,6 +169,46 @@ from barbershop_core.use_cases.clients import (
     get_person,
     update_client,
 )
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps, attempt_delivery, finish
+from barbershop_core.use_cases.delivery_reports import (
+    DeliveryReport,
+    ReportDeps,
+    ReportOutcome,
+    apply_delivery_report,
+    record_report,
+    then_fall_back,
+)
+from barbershop_core.use_cases.fallback import (
+    FallbackDeps,
+    ListPendingFallbacks,
+    RunFallbackStep,
+    WorkerDeps,
+    deliver,
+    fall_back,
+    next_channels,
+    pending_fallback_ids,
+    tried_channels,
+)
+from barbershop_core.use_cases.notification_commands import (
+    ResendNotification,
+    ScheduleNotification,
+    issue_notification,
+    resend_notification,
+    schedule_notification,
+)
+from barbershop_core.use_cases.notification_queries import (
+    Alert,
+    ExpireTemporarySecrets,
+    GetNotification,
+    ListAlerts,
+    ListDueNotifications,
+    NotificationQueryDeps,
+    SweepDeps,
+    due_notification_ids,
+    expire_temporary_secrets,
+    get_notification,
+    list_alerts,
+)
 from barbershop_core.use_cases.promo import (
     BatchTooLarge,
     EmptyBatch,
@@ -185,6 +224,15 @@ from barbershop_core.use_cases.promo import (
     record_partner_refusal,
     register_promo_participant,
     register_promo_participants,
+)
+from barbershop_core.use_cases.provider_reports import (
+    ApplyKeptReports,
+    ProviderStatus,
+    apply_kept_reports,
+    apply_provider_report,
+)
+from barbershop_core.use_cases.provider_reports import (
+    ReportOutcome as ProviderReportOutcome,  # delivery_reports has a ReportOutcome of its own
 )
 from barbershop_core.use_cases.reference_data import (
     InstallDefaultReferenceData,
@@ -212,8 +260,12 @@ __all__ = [
     "CONSENT_TYPES",
     "Actor",
     "AddressKind",
+    "Alert",
+    "ApplyKeptReports",
     "AttemptCounter",
+    "AttemptDelivery",
     "AttemptOutcome",
+    "AttemptResult",
     "AuditAction",
     "AuditDeps",
     "AuditEvent",
@@ -229,6 +281,10 @@ __all__ = [
     "ChannelDirectory",
     "ChannelUnavailable",
     "CheckPhone",
+    "ClaimAction",
+    "ClaimDecision",
+    "ClaimFacts",
+    "ClaimRule",
     "Client",
     "ClientAccount",
     "ClientAccountDeps",
@@ -252,12 +308,16 @@ __all__ = [
     "CreatePerson",
     "DeactivateManager",
     "DeliveryAttempt",
+    "DeliveryDeps",
     "DeliveryFailed",
+    "DeliveryReport",
     "DomainError",
     "Email",
     "EmptyBatch",
     "EndClientSessions",
     "EndManagerSessions",
+    "ExpireTemporarySecrets",
+    "FallbackDeps",
     "FindByPhone",
     "FirstName",
     "FullName",
@@ -266,6 +326,7 @@ __all__ = [
     "GetClientProfile",
     "GetClientTimeline",
     "GetManager",
+    "GetNotification",
     "GetPerson",
     "IdempotencyInFlight",
     "IdempotencyKeyReused",
@@ -277,7 +338,10 @@ __all__ = [
     "InvalidPhone",
     "InvalidTransition",
     "KeyDigester",
+    "ListAlerts",
     "ListChannels",
+    "ListDueNotifications",
+    "ListPendingFallbacks",
     "ListTemplates",
     "Login",
     "LoginTaken",
@@ -290,6 +354,7 @@ __all__ = [
     "NotFound",
     "NotificationChannel",
     "NotificationInProgress",
+    "NotificationQueryDeps",
     "NotificationQueue",
     "NotificationRepository",
     "NotificationStatus",
@@ -315,7 +380,9 @@ __all__ = [
     "PromoRegistration",
     "PromoResult",
     "ProviderReport",
+    "ProviderReportOutcome",
     "ProviderReportRepository",
+    "ProviderStatus",
     "Purchase",
     "PurchaseLine",
     "PurchaseRepository",
@@ -333,8 +400,13 @@ __all__ = [
     "RegistrationDeps",
     "RegistrationPolicy",
     "RegistrationResult",
+    "ReportDeps",
+    "ReportOutcome",
+    "ResendNotification",
     "RetryPolicy",
     "RevokePartner",
+    "RunFallbackStep",
+    "ScheduleNotification",
     "SecretBox",
     "SecretUnreadable",
     "SendReceipt",
@@ -343,6 +415,7 @@ __all__ = [
     "StatusChange",
     "StepKind",
     "StorageUnavailable",
+    "SweepDeps",
     "SyncReferenceData",
     "SyncReport",
     "TemplateKind",
@@ -355,6 +428,11 @@ __all__ = [
     "UnitOfWork",
     "UpdateClient",
     "ValidationError",
+    "WorkerDeps",
+    "apply_delivery_report",
+    "apply_kept_reports",
+    "apply_provider_report",
+    "attempt_delivery",
     "authenticate_client",
     "authenticate_manager",
     "authenticate_partner",
@@ -371,30 +449,46 @@ __all__ = [
     "create_person",
     "current_consents",
     "deactivate_manager",
+    "decide_claim",
+    "deliver",
+    "due_notification_ids",
     "end_client_sessions",
     "end_manager_sessions",
+    "expire_temporary_secrets",
+    "fall_back",
     "find_clients_by_phone",
     "find_persons_by_phone",
+    "finish",
     "get_client_account",
     "get_client_card",
     "get_client_profile",
     "get_manager",
+    "get_notification",
     "get_person",
     "install_default_reference_data",
+    "issue_notification",
+    "list_alerts",
     "list_channels",
     "list_templates",
     "mask_phone",
+    "next_channels",
     "notification_steps",
     "parse_promo_registration",
     "partner_source",
+    "pending_fallback_ids",
     "purge_audit_trail",
     "read_audit_trail",
     "record_partner_refusal",
+    "record_report",
     "register_client",
     "register_promo_participant",
     "register_promo_participants",
+    "resend_notification",
     "revoke_partner",
+    "schedule_notification",
     "set_client_consents",
     "sync_reference_data",
+    "then_fall_back",
+    "tried_channels",
     "update_client",
 ]

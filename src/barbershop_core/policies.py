@@ -23,9 +23,6 @@ class RegistrationPolicy:
     """Variant 3: create a built-in default template when a known one is missing."""
     phone_check_audit_window: timedelta = timedelta(minutes=10)
     """Step 3 as the manager types: one audit event per manager and phone in this window."""
-    code_only_channels: frozenset[str] = frozenset({"telegram"})
-    """Channels that carry a numeric code and no text (Telegram Gateway): the temporary
-    password sent through them is digits only."""
     fallback_channels: tuple[str, ...] = ()
     """The installation's fallback chain, in order: a notification that fails for good on
     one channel goes out on the next one the client can be reached on (empty: none)."""

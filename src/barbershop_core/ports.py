@@ -399,6 +399,15 @@ class NotificationChannel(Protocol):
         fails and a manager decides (at most once towards the client).
         """
 
+    @property
+    def carries_only_code(self) -> bool:
+        """True when the channel delivers a numeric code and no text (the Telegram Gateway).
+
+        The temporary password issued for a message through it is digits only, and its
+        template is the code (``{password}``); a held message moved between such a channel
+        and a text one gets a password of the other shape.
+        """
+
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         """Raises :class:`DeliveryFailed`."""
 

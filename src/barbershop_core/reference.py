@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Final
 
 from barbershop_core.model import AddressKind, Channel, NotificationTemplate, TemplateKind
-from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.templates import CODE_ONLY_BODY, DEFAULT_BODIES
 
 LOCAL_CHANNEL: Final = "local"
+
+CODE_ONLY_CHANNELS: Final = frozenset({"telegram"})
+"""The shipped channels whose provider carries a numeric code and no text (the Telegram Gateway):
+their welcome template is the code. A channel's adapter declares this itself
+(``NotificationChannel.carries_only_code``); this set answers for a channel that has no adapter
+on an installation, so that a password issued for its held message fits when it is released."""
 
 DEFAULT_CHANNELS: Final = (
     Channel("sms", "SMS", is_active=True, address_kind=AddressKind.PHONE),
@@ -23,7 +28,7 @@ DEFAULT_TEMPLATES: Final = tuple(
         "REG_WELCOME",
         channel.code,
         TemplateKind.SERVICE,
-        CODE_ONLY_BODY if channel.code in RegistrationPolicy().code_only_channels else DEFAULT_BODIES["REG_WELCOME"],
+        CODE_ONLY_BODY if channel.code in CODE_ONLY_CHANNELS else DEFAULT_BODIES["REG_WELCOME"],
     )
     for channel in DEFAULT_CHANNELS
 )

@@ -1,19 +1,12 @@
-"""README's library example is real code: it runs here, so it cannot rot."""
+"""README's library example with the SQL adapters is real code: it runs here, so it cannot rot."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+from tests.integration.readme import README, python_example
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def _library_example() -> str:
-    section = README.read_text(encoding="utf-8").split("## Using the core as a library", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match, "README lost its library example"
-    return match.group(1)
+SQL_ADAPTERS_EXAMPLE = "### With the SQL adapters (needs the server extra)"
 
 
 def test_readme_library_example_runs() -> None:
-    exec(compile(_library_example(), str(README), "exec"), {"__name__": "readme_example"})  # noqa: S102 -- running our own README is the point
+    example = python_example(SQL_ADAPTERS_EXAMPLE)
+    exec(compile(example, str(README), "exec"), {"__name__": "readme_example"})  # noqa: S102 -- running our own README is the point

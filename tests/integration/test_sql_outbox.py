@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from barbershop_core.model import NotificationStatus
-from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.registration import RegisterClient, register_client
 from tests.conftest import MANAGER, World
 from tests.fakes import ScriptedChannel
@@ -75,7 +75,9 @@ async def test_two_workers_sending_one_notification_at_once_send_it_once(backend
     assert registered.notification_id is not None
     delivery = attrs.evolve(world.delivery(), uow_factory=backend.uow_factory)
 
-    outcomes = await asyncio.gather(*(attempt_delivery(registered.notification_id, delivery) for _ in range(2)))
+    outcomes = await asyncio.gather(
+        *(attempt_delivery(AttemptDelivery(registered.notification_id), delivery) for _ in range(2))
+    )
 
     assert sorted(outcomes) == sorted([AttemptResult.SENT, AttemptResult.SKIPPED])
     assert len(sms.sent) == 1

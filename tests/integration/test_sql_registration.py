@@ -23,7 +23,7 @@ from barbershop_core.model import NotificationStatus, Partner
 from barbershop_core.ports import StorageUnavailable
 from barbershop_core.use_cases.accounts import CreatePartner, create_partner
 from barbershop_core.use_cases.clients import GetClientCard, get_client_card
-from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
     PromoDeps,
     RegisterPromoParticipant,
@@ -274,7 +274,7 @@ async def test_registration_runs_end_to_end_on_the_database(backend: Backend) ->
     again = await register(deps, PHONE)
     assert created.notification_id is not None
     delivered = await attempt_delivery(
-        created.notification_id, attrs.evolve(world.delivery(), uow_factory=deps.uow_factory)
+        AttemptDelivery(created.notification_id), attrs.evolve(world.delivery(), uow_factory=deps.uow_factory)
     )
     world.clock.advance(timedelta(minutes=6))
     with pytest.raises(ClientExists) as exists:

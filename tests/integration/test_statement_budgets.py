@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Partner
 from barbershop_core.use_cases.accounts import AuthenticatePartner, CreatePartner, authenticate_partner, create_partner
-from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
     PromoDeps,
     PromoRegistration,
@@ -137,11 +137,11 @@ async def test_a_send_claims_and_records_in_two_transactions_of_few_statements(
 ) -> None:
     delivery = attrs.evolve(world.delivery(), uow_factory=on_sql(world, engine))
     warm = await register(world, engine, "+79110000000")
-    assert await attempt_delivery(warm, delivery) is AttemptResult.SENT
+    assert await attempt_delivery(AttemptDelivery(warm), delivery) is AttemptResult.SENT
     notification_id = await register(world, engine)
 
     with counting(engine) as counter:
-        assert await attempt_delivery(notification_id, delivery) is AttemptResult.SENT
+        assert await attempt_delivery(AttemptDelivery(notification_id), delivery) is AttemptResult.SENT
 
     # claim: notification, its children, client and person, route, lease;
     # record: notification, its children, client and person, update, history, attempt, audit

@@ -35,7 +35,7 @@ from barbershop_core.use_cases.client_accounts import (
     set_client_consents,
 )
 from barbershop_core.use_cases.clients import CreatePerson, create_person
-from barbershop_core.use_cases.notifications import (
+from barbershop_core.use_cases.notification_commands import (
     ResendNotification,
     ScheduleNotification,
     resend_notification,

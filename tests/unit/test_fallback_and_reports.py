@@ -9,11 +9,22 @@ from barbershop_core.errors import NotFound
 from barbershop_core.model import AuditAction, ClientNotification, NotificationStatus
 from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import DeliveryFailed
-from barbershop_core.use_cases.fallback import FallbackDeps, deliver, fall_back, next_channels, pending_fallback_ids
-from barbershop_core.use_cases.notifications import AttemptResult, DeliveryDeps, list_alerts
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps
+from barbershop_core.use_cases.delivery_reports import ReportDeps
+from barbershop_core.use_cases.fallback import (
+    FallbackDeps,
+    ListPendingFallbacks,
+    RunFallbackStep,
+    WorkerDeps,
+    deliver,
+    fall_back,
+    next_channels,
+    pending_fallback_ids,
+)
+from barbershop_core.use_cases.notification_queries import Alert, ListAlerts, NotificationQueryDeps, list_alerts
 from barbershop_core.use_cases.provider_reports import (
+    ApplyKeptReports,
     ProviderStatus,
-    ReportDeps,
     ReportOutcome,
     apply_kept_reports,
     apply_provider_report,
@@ -32,7 +43,7 @@ async def chained(world: World) -> World:
     """A world with the chain telegram → whatsapp → sms and an adapter for each."""
     world.policy = attrs.evolve(world.policy, fallback_channels=CHAIN)
     for code in CHAIN:
-        world.channels.channels[code] = ScriptedChannel()
+        world.channels.channels[code] = ScriptedChannel(carries_only_code=code == "telegram")
     return world
 
 
@@ -43,7 +54,7 @@ def channel(world: World, code: str) -> ScriptedChannel:
 
 
 def script(world: World, code: str, outcomes: list[DeliveryFailed | str]) -> None:
-    world.channels.channels[code] = ScriptedChannel(outcomes)
+    world.channels.channels[code] = ScriptedChannel(outcomes, carries_only_code=code == "telegram")
 
 
 def fallback(world: World) -> FallbackDeps:
@@ -63,7 +74,15 @@ def notifications(world: World) -> list[ClientNotification]:
 
 
 async def send(world: World, notification_id: int) -> AttemptResult:
-    return await deliver(notification_id, delivery(world), fallback(world))
+    return await deliver(AttemptDelivery(notification_id), WorkerDeps(delivery(world), fallback(world)))
+
+
+async def alerts_of(world: World) -> list[Alert]:
+    return await list_alerts(ListAlerts(), NotificationQueryDeps(world.uow))
+
+
+async def pending(world: World) -> list[int]:
+    return await pending_fallback_ids(ListPendingFallbacks(), NotificationQueryDeps(world.uow))
 
 
 def test_the_next_channels_follow_the_failed_one_in_the_chain_and_skip_those_tried() -> None:
@@ -92,7 +111,7 @@ async def test_a_permanent_failure_goes_out_on_the_next_channel_with_a_new_passw
     assert rows(chained, "persons")[0].password_hash != first_hash, "the old password is voided"
     assert AuditAction.MANAGER_ALERTED not in audit_actions(chained)
     assert AuditAction.NOTIFICATION_FELL_BACK in audit_actions(chained)
-    assert await list_alerts(uow_factory=chained.uow) == []
+    assert await alerts_of(chained) == []
     assert chained.queue.enqueued[-1] == replacement.id, "the replacement is handed to the queue by the commit"
 
     assert await send(chained, replacement.id) is AttemptResult.SENT
@@ -123,10 +142,10 @@ async def test_an_exhausted_chain_alerts_a_manager_exactly_once(chained: World) 
 
     assert [n.channel for n in notifications(chained)] == list(CHAIN)
     assert audit_actions(chained).count(AuditAction.MANAGER_ALERTED) == 1
-    alerts = await list_alerts(uow_factory=chained.uow)
+    alerts = await alerts_of(chained)
     assert [alert.notification.channel for alert in alerts] == ["sms"]
     # The step again (the sweep, a second process) alerts nobody twice.
-    assert await fall_back(alerts[0].notification.id, fallback(chained)) is None
+    assert await fall_back(RunFallbackStep(alerts[0].notification.id), fallback(chained)) is None
     assert audit_actions(chained).count(AuditAction.MANAGER_ALERTED) == 1
 
 
@@ -141,7 +160,9 @@ async def test_a_channel_the_client_cannot_be_reached_on_is_skipped(chained: Wor
 async def test_without_a_chain_a_failure_alerts_at_once_as_before(world: World) -> None:
     world.channels.channels["sms"] = ScriptedChannel([REFUSED])
     registered = await register(world, channel="sms")
-    assert await deliver(registered.notification_id, world.delivery(), None) is AttemptResult.FAILED
+    assert (
+        await deliver(AttemptDelivery(registered.notification_id), WorkerDeps(world.delivery())) is AttemptResult.FAILED
+    )
     assert len(notifications(world)) == 1
     assert audit_actions(world).count(AuditAction.MANAGER_ALERTED) == 1
 
@@ -168,14 +189,17 @@ async def test_an_attempt_abandoned_on_a_channel_without_deduplication_goes_to_a
 async def test_a_fallback_step_left_by_a_dead_process_is_found_by_the_sweep(chained: World) -> None:
     script(chained, "telegram", [REFUSED])
     registered = await register(chained, channel="telegram")
-    assert await deliver(registered.notification_id, delivery(chained), None) is AttemptResult.FAILED  # no step run
+    assert (
+        await deliver(AttemptDelivery(registered.notification_id), WorkerDeps(delivery(chained)))
+        is AttemptResult.FAILED
+    )  # no step run
     assert notifications(chained)[0].fallback_pending
-    assert await list_alerts(uow_factory=chained.uow) == [], "no alert while the step is pending"
+    assert await alerts_of(chained) == [], "no alert while the step is pending"
 
-    assert await pending_fallback_ids(uow_factory=chained.uow) == [registered.notification_id]
-    replacement = await fall_back(registered.notification_id, fallback(chained))
+    assert await pending(chained) == [registered.notification_id]
+    replacement = await fall_back(RunFallbackStep(registered.notification_id), fallback(chained))
     assert replacement is not None
-    assert await pending_fallback_ids(uow_factory=chained.uow) == []
+    assert await pending(chained) == []
 
 
 async def sent_by_sms(world: World, message_id: str = "sms-1") -> int:
@@ -232,10 +256,10 @@ async def test_a_report_before_the_send_is_recorded_is_kept_and_applied_by_the_s
     assert await apply_provider_report(early, reports(chained)) is ReportOutcome.KEPT
     assert await apply_provider_report(early, reports(chained)) is ReportOutcome.KEPT  # the provider's retry
     assert len(rows(chained, "provider_reports")) == 1
-    assert await apply_kept_reports(reports(chained)) == 0, "no send carries the id yet"
+    assert await apply_kept_reports(ApplyKeptReports(), reports(chained)) == 0, "no send carries the id yet"
 
     await sent_by_sms(chained)
-    assert await apply_kept_reports(reports(chained)) == 1
+    assert await apply_kept_reports(ApplyKeptReports(), reports(chained)) == 1
     assert notifications(chained)[0].status is NotificationStatus.DELIVERED
     assert rows(chained, "provider_reports") == []
 
@@ -244,7 +268,7 @@ async def test_kept_reports_whose_id_never_turns_up_are_purged_after_a_week(chai
     unknown = ProviderStatus("sms", "never", NotificationStatus.DELIVERED)
     await apply_provider_report(unknown, reports(chained))
     chained.clock.advance(chained.policy.temporary_password_ttl * 3)  # 9 days
-    assert await apply_kept_reports(reports(chained)) == 0
+    assert await apply_kept_reports(ApplyKeptReports(), reports(chained)) == 0
     assert rows(chained, "provider_reports") == []
 
 

@@ -22,6 +22,7 @@ MESSAGE = OutgoingMessage(1, "sms", "REG_WELCOME", PhoneNumber.parse("+791112345
 
 class _Failing:
     deduplicates = False
+    carries_only_code = False
 
     def __init__(self, failure: DeliveryFailed) -> None:
         self.failure = failure
@@ -100,3 +101,13 @@ def test_with_a_multiprocess_directory_the_metrics_sum_every_process(tmp_path: P
     )
 
     assert 'barbershop_registrations_total{outcome="created"} 3.0' in shown.stdout
+
+
+def test_a_metered_channel_declares_what_its_adapter_declares() -> None:
+    failing = _Failing(DeliveryFailed("x", retryable=False))
+    failing.carries_only_code = True
+
+    channel = MeteredChannel("telegram", failing)
+
+    assert channel.carries_only_code is True
+    assert channel.deduplicates is False

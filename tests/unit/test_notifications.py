@@ -30,19 +30,26 @@ from barbershop_core.model import (
 )
 from barbershop_core.ports import DeliveryFailed, OutgoingMessage, SendReceipt
 from barbershop_core.use_cases.clients import UpdateClient, update_client
-from barbershop_core.use_cases.notifications import (
-    AttemptResult,
-    DeliveryReport,
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
+from barbershop_core.use_cases.delivery_reports import DeliveryReport, ReportDeps, apply_delivery_report
+from barbershop_core.use_cases.notification_commands import (
     ResendNotification,
     ScheduleNotification,
-    apply_delivery_report,
-    attempt_delivery,
+    resend_notification,
+    schedule_notification,
+)
+from barbershop_core.use_cases.notification_queries import (
+    Alert,
+    ExpireTemporarySecrets,
+    GetNotification,
+    ListAlerts,
+    ListDueNotifications,
+    NotificationQueryDeps,
+    SweepDeps,
     due_notification_ids,
     expire_temporary_secrets,
     get_notification,
     list_alerts,
-    resend_notification,
-    schedule_notification,
 )
 from barbershop_core.values import PhoneNumber
 from tests.conftest import MANAGER, World
@@ -74,7 +81,7 @@ def sms(world: World, outcomes: list[DeliveryFailed | str] | None = None) -> Scr
 
 
 async def attempt(world: World, notification_id: int = 1) -> AttemptResult:
-    return await attempt_delivery(notification_id, world.delivery())
+    return await attempt_delivery(AttemptDelivery(notification_id), world.delivery())
 
 
 async def schedule(world: World, client_id: int = 1, **options: Any) -> ClientNotification:
@@ -92,9 +99,14 @@ async def report(
     world: World, status: str, notification_id: int = 1, **options: str
 ) -> tuple[bool, NotificationStatus]:
     outcome = await apply_delivery_report(
-        DeliveryReport(notification_id, status, PROVIDER, **options), uow_factory=world.uow, clock=world.clock
+        DeliveryReport(notification_id, status, PROVIDER, **options),
+        ReportDeps(uow_factory=world.uow, clock=world.clock),
     )
     return outcome.changed, outcome.notification.status
+
+
+async def alerts_of(world: World, *, limit: int = 100) -> list[Alert]:
+    return await list_alerts(ListAlerts(limit=limit), NotificationQueryDeps(world.uow))
 
 
 async def deactivate(world: World, code: str) -> None:
@@ -164,14 +176,16 @@ async def test_the_welcome_message_carries_the_configured_sign_in_address(world:
     channel = sms(world)
     await register(world)
 
-    await attempt_delivery(1, attrs.evolve(world.delivery(), sign_in_url="https://barber.example/client/login"))
+    await attempt_delivery(
+        AttemptDelivery(1), attrs.evolve(world.delivery(), sign_in_url="https://barber.example/client/login")
+    )
 
     [message] = channel.sent
     assert message.text.endswith(" Вход: https://barber.example/client/login")
 
 
 async def test_a_code_only_channel_carries_the_code_and_no_sign_in_address(world: World) -> None:
-    telegram = ScriptedChannel()
+    telegram = ScriptedChannel(carries_only_code=True)
     world.channels.channels["telegram"] = telegram
     await register(world, channel="telegram")
 
@@ -244,10 +258,10 @@ async def test_retries_follow_the_backoff_and_the_fourth_failure_fails_the_notif
         assert await attempt(world) is AttemptResult.RETRY_SCHEDULED
         assert stored(world).next_attempt_at == world.clock.now() + wait
         world.clock.advance(wait - timedelta(microseconds=1))
-        assert await due_notification_ids(uow_factory=world.uow, clock=world.clock) == []
+        assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == []
         assert await attempt(world) is AttemptResult.SKIPPED
         world.clock.advance(timedelta(microseconds=1))
-        assert await due_notification_ids(uow_factory=world.uow, clock=world.clock) == [1]
+        assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == [1]
 
     assert await attempt(world) is AttemptResult.FAILED
 
@@ -402,6 +416,9 @@ async def test_a_second_worker_skips_an_attempt_leased_by_the_first(world: World
     inner: list[AttemptResult] = []
 
     class ConcurrentWorkerChannel:
+        deduplicates = False
+        carries_only_code = False
+
         async def send(self, message: OutgoingMessage) -> SendReceipt:
             assert stored(world).lease_until == world.clock.now() + world.retry.lease
             inner.append(await attempt(world, message.notification_id))
@@ -427,9 +444,9 @@ async def test_an_attempt_whose_worker_died_is_taken_over_when_the_lease_runs_ou
         await uow.commit()
 
     assert await attempt(world) is AttemptResult.SKIPPED
-    assert await due_notification_ids(uow_factory=world.uow, clock=world.clock) == []
+    assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == []
     world.clock.advance(world.retry.lease)
-    assert await due_notification_ids(uow_factory=world.uow, clock=world.clock) == [1]
+    assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == [1]
     assert await attempt(world) is AttemptResult.SENT
 
     assert len(channel.sent) == 1
@@ -457,6 +474,9 @@ async def test_an_attempt_after_the_temporary_password_expired_fails_without_sen
 
 async def test_a_delivery_report_arriving_before_the_send_is_recorded_keeps_delivered(world: World) -> None:
     class FastProviderChannel:
+        deduplicates = False
+        carries_only_code = False
+
         async def send(self, message: OutgoingMessage) -> SendReceipt:
             await report(world, "delivered", message.notification_id)
             return SendReceipt("p-1")
@@ -475,6 +495,7 @@ async def test_a_delivery_report_arriving_before_the_send_is_recorded_keeps_deli
 async def test_a_failure_report_overtaking_a_successful_send_keeps_its_error_and_alerts_once(world: World) -> None:
     class FastProviderChannel:
         deduplicates = False
+        carries_only_code = False
 
         async def send(self, message: OutgoingMessage) -> SendReceipt:
             await report(world, "failed", message.notification_id, error="blocked")
@@ -502,12 +523,15 @@ async def test_expiring_secrets_leaves_a_notification_whose_send_is_in_flight(wo
         await uow.notifications.save(notification)
         await uow.commit()
 
-    assert await expire_temporary_secrets(uow_factory=world.uow, clock=world.clock) == 0
+    assert await expire_temporary_secrets(ExpireTemporarySecrets(), SweepDeps(world.uow, world.clock)) == 0
     assert stored(world).status is NotificationStatus.SCHEDULED
 
 
 async def test_a_failure_report_overtaking_a_failed_attempt_is_not_recorded_twice(world: World) -> None:
     class FastProviderChannel:
+        deduplicates = False
+        carries_only_code = False
+
         async def send(self, message: OutgoingMessage) -> SendReceipt:
             await report(world, "failed", message.notification_id, error="blocked")
             raise TIMEOUT
@@ -618,9 +642,11 @@ async def test_a_marketing_message_is_not_sent_once_the_client_withdrew_consent(
 async def test_getting_a_notification_answers_it_or_not_found(world: World) -> None:
     await register(world)
 
-    assert (await get_notification(1, uow_factory=world.uow)).status is NotificationStatus.SCHEDULED
+    assert (
+        await get_notification(GetNotification(1), NotificationQueryDeps(world.uow))
+    ).status is NotificationStatus.SCHEDULED
     with pytest.raises(NotFound) as error:
-        await get_notification(2, uow_factory=world.uow)
+        await get_notification(GetNotification(2), NotificationQueryDeps(world.uow))
     assert error.value.message == "Уведомление 2 не найдено"
 
 
@@ -651,7 +677,7 @@ async def test_resending_a_held_notification_releases_it_through_the_new_channel
 
 
 async def test_a_welcome_by_telegram_carries_only_a_numeric_code_as_the_temporary_password(world: World) -> None:
-    telegram = ScriptedChannel()
+    telegram = ScriptedChannel(carries_only_code=True)
     world.channels.channels["telegram"] = telegram
     await register(world, channel="telegram")
 
@@ -666,7 +692,7 @@ async def test_a_welcome_by_telegram_carries_only_a_numeric_code_as_the_temporar
 
 
 async def test_releasing_a_held_text_welcome_into_telegram_issues_a_numeric_code_instead(world: World) -> None:
-    telegram = ScriptedChannel()
+    telegram = ScriptedChannel(carries_only_code=True)
     world.channels.channels["telegram"] = telegram
     await register(world, postpone_notification=True)
 
@@ -680,6 +706,45 @@ async def test_releasing_a_held_text_welcome_into_telegram_issues_a_numeric_code
     [person] = rows(world, "persons")
     assert person.password_hash == await world.hasher.hash(code)
     assert AuditAction.CREDENTIALS_ISSUED in [e.action for e in audit_events(world) if e.notification_id is None][1:]
+
+
+async def test_the_password_takes_the_shape_the_channel_adapter_declares_not_the_one_its_name_suggests(
+    world: World,
+) -> None:
+    world.channels.channels["sms"] = ScriptedChannel(carries_only_code=True)
+    world.channels.channels["telegram"] = ScriptedChannel(carries_only_code=False)
+
+    await register(world, channel="sms")
+    await register(world, "+79217654321", "Пётр", channel="telegram")
+
+    code, text_password = world.passwords.issued
+    assert code.isdigit()
+    assert not text_password.isdigit()
+
+
+async def test_a_channel_without_an_adapter_gets_the_password_shape_of_the_shipped_channel(world: World) -> None:
+    assert world.channels.get("telegram") is None
+
+    await register(world, channel="telegram")
+
+    [code] = world.passwords.issued
+    assert code.isdigit()
+    assert stored(world).status is NotificationStatus.SCHEDULED
+
+
+async def test_a_held_code_released_into_a_text_channel_gets_a_text_password(world: World) -> None:
+    world.channels.channels["telegram"] = ScriptedChannel(carries_only_code=True)
+    whatsapp = ScriptedChannel()
+    world.channels.channels["whatsapp"] = whatsapp
+    await register(world, channel="telegram", postpone_notification=True)
+
+    await resend(world, 1, "whatsapp")
+    assert await attempt(world) is AttemptResult.SENT
+
+    code, text_password = world.passwords.issued
+    assert code.isdigit()
+    assert not text_password.isdigit()
+    assert text_password in whatsapp.sent[0].text
 
 
 async def test_releasing_a_held_notification_into_an_inactive_channel_answers_channel_unavailable(
@@ -707,7 +772,7 @@ async def test_a_notification_held_by_the_worker_is_released_after_the_channel_c
     await resend(world, 1, "sms")
 
     assert await attempt(world) is AttemptResult.SENT
-    assert await list_alerts(uow_factory=world.uow) == []
+    assert await alerts_of(world) == []
 
 
 async def test_resending_a_failed_notification_creates_a_new_one_with_a_new_password(world: World) -> None:
@@ -733,12 +798,12 @@ async def test_a_superseded_failure_no_longer_needs_the_managers_attention(world
     sms(world, [DeliveryFailed("blocked", retryable=False)])
     await register(world)
     await attempt(world)
-    [alert] = await list_alerts(uow_factory=world.uow)
+    [alert] = await alerts_of(world)
     assert alert.notification.id == 1
 
     await resend(world, 1, "telegram")
 
-    assert await list_alerts(uow_factory=world.uow) == []
+    assert await alerts_of(world) == []
 
 
 async def test_resending_a_scheduled_notification_answers_notification_in_progress(world: World) -> None:
@@ -809,7 +874,7 @@ async def test_an_abandoned_attempt_on_a_channel_that_may_duplicate_fails_instea
     assert failed.last_error == (
         "Прошлая попытка прервалась, сообщение могло уйти: проверьте у клиента или отправьте заново"
     )
-    assert [alert.notification.id for alert in await list_alerts(uow_factory=world.uow)] == [1]
+    assert [alert.notification.id for alert in await alerts_of(world)] == [1]
 
 
 async def test_an_abandoned_attempt_on_a_deduplicating_channel_is_simply_sent_again(world: World) -> None:
@@ -938,7 +1003,7 @@ async def test_alerts_list_failed_and_held_notifications_with_the_other_active_c
     await register(world, "+79217654321", "Пётр", channel="telegram", postpone_notification=True)
     await register(world, "+79031112233", "Олег")
 
-    alerts = await list_alerts(uow_factory=world.uow)
+    alerts = await alerts_of(world)
 
     assert [(a.notification.id, a.notification.status) for a in alerts] == [
         (1, NotificationStatus.FAILED),
@@ -946,7 +1011,7 @@ async def test_alerts_list_failed_and_held_notifications_with_the_other_active_c
     ]
     assert set(alerts[0].active_channels) == ACTIVE - {"sms"}
     assert set(alerts[1].active_channels) == ACTIVE - {"telegram"}
-    assert [a.notification.id for a in await list_alerts(uow_factory=world.uow, limit=1)] == [1]
+    assert [a.notification.id for a in await alerts_of(world, limit=1)] == [1]
 
 
 async def test_due_notification_ids_list_scheduled_work_oldest_first_up_to_the_limit(world: World) -> None:
@@ -955,8 +1020,8 @@ async def test_due_notification_ids_list_scheduled_work_oldest_first_up_to_the_l
     await register(world, "+79217654321", "Пётр")
     await register(world, "+79031112233", "Олег", postpone_notification=True)
 
-    assert await due_notification_ids(uow_factory=world.uow, clock=world.clock) == [1, 2]
-    assert await due_notification_ids(uow_factory=world.uow, clock=world.clock, limit=1) == [1]
+    assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == [1, 2]
+    assert await due_notification_ids(ListDueNotifications(limit=1), SweepDeps(world.uow, world.clock)) == [1]
 
 
 async def test_expiring_secrets_fails_waiting_notifications_and_leaves_fresh_ones(world: World) -> None:
@@ -966,7 +1031,7 @@ async def test_expiring_secrets_fails_waiting_notifications_and_leaves_fresh_one
     await register(world, "+79031112233", "Олег")
     world.clock.advance(world.policy.temporary_password_ttl - timedelta(hours=1))
 
-    expired = await expire_temporary_secrets(uow_factory=world.uow, clock=world.clock)
+    expired = await expire_temporary_secrets(ExpireTemporarySecrets(), SweepDeps(world.uow, world.clock))
 
     assert expired == 2
     assert [
@@ -977,12 +1042,12 @@ async def test_expiring_secrets_fails_waiting_notifications_and_leaves_fresh_one
     ]
     assert stored(world, 3).status is NotificationStatus.SCHEDULED
     assert stored(world, 3).secret is not None
-    assert [a.notification.id for a in await list_alerts(uow_factory=world.uow)] == [1, 2]
+    assert [a.notification.id for a in await alerts_of(world)] == [1, 2]
 
 
 async def test_expiring_secrets_with_nothing_expired_changes_nothing(world: World) -> None:
     await register(world)
 
-    assert await expire_temporary_secrets(uow_factory=world.uow, clock=world.clock) == 0
+    assert await expire_temporary_secrets(ExpireTemporarySecrets(), SweepDeps(world.uow, world.clock)) == 0
 
     assert stored(world).secret is not None

@@ -16,7 +16,7 @@ from barbershop_core.model import (
 from barbershop_core.ports import ReferenceSnapshot
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES, LOCAL_CHANNEL
 from barbershop_core.templates import CODE_ONLY_BODY, DEFAULT_BODIES
-from barbershop_core.use_cases.notifications import AttemptResult, attempt_delivery
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.reference_data import (
     InstallDefaultReferenceData,
     ListChannels,
@@ -249,7 +249,7 @@ async def test_a_channel_deactivated_by_sync_holds_its_waiting_notifications(wor
     await sync(
         world, [c for c in DEFAULT_CHANNELS if c.code != "sms"], [t for t in DEFAULT_TEMPLATES if t.channel != "sms"]
     )
-    result = await attempt_delivery(1, world.delivery())
+    result = await attempt_delivery(AttemptDelivery(1), world.delivery())
 
     assert result is AttemptResult.HELD
     [notification] = rows(world, "notifications")

@@ -23,7 +23,8 @@ from barbershop_core.model import (
     TemplateKind,
 )
 from barbershop_core.policies import RegistrationPolicy
-from barbershop_core.ports import Clock, PasswordGenerator, PasswordHasher, SecretBox, UnitOfWork
+from barbershop_core.ports import ChannelDirectory, Clock, PasswordGenerator, PasswordHasher, SecretBox, UnitOfWork
+from barbershop_core.reference import CODE_ONLY_CHANNELS
 from barbershop_core.templates import DEFAULT_BODIES, needs_password
 
 log = logging.getLogger("barbershop_core")
@@ -177,6 +178,18 @@ class TemporaryPassword:
         return self.sealed, self.expires_at
 
 
+def carries_only_code(channel: str, channels: ChannelDirectory | None) -> bool:
+    """Whether ``channel`` carries a numeric code and no text, as its adapter declares.
+
+    A channel without an adapter here (or with no directory to ask) is taken by the shipped
+    reference data (:data:`~barbershop_core.reference.CODE_ONLY_CHANNELS`): its messages wait,
+    held, and the password issued for them keeps the shape its provider will want."""
+    adapter = channels.get(channel) if channels is not None else None
+    if adapter is None:
+        return channel in CODE_ONLY_CHANNELS
+    return adapter.carries_only_code
+
+
 async def new_temporary_password(
     *,
     channel: str,
@@ -185,9 +198,12 @@ async def new_temporary_password(
     secret_box: SecretBox,
     clock: Clock,
     policy: RegistrationPolicy,
+    channels: ChannelDirectory | None,
 ) -> TemporaryPassword:
-    """Made before a transaction opens, so the slow hash never holds a database lock."""
-    password = passwords.generate_code() if channel in policy.code_only_channels else passwords.generate()
+    """Made before a transaction opens, so the slow hash never holds a database lock.
+
+    A channel that carries only a numeric code gets a password of digits."""
+    password = passwords.generate_code() if carries_only_code(channel, channels) else passwords.generate()
     return TemporaryPassword(
         password_hash=await hasher.hash(password),
         sealed=secret_box.seal(password),

@@ -39,13 +39,9 @@ from barbershop_core.use_cases._shared import (
     resolve_delivery,
 )
 from barbershop_core.use_cases.clients import current_consents
-from barbershop_core.use_cases.notifications import (
-    AttemptResult,
-    DeliveryDeps,
-    NotificationDeps,
-    _create,
-    attempt_delivery,
-)
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps, attempt_delivery
+from barbershop_core.use_cases.notification_commands import NotificationDeps, issue_notification
+from barbershop_core.use_cases.notification_queries import NotificationQueryDeps
 
 FALLBACK = Context(Actor.system("fallback"))
 
@@ -64,11 +60,19 @@ class FallbackDeps:
         return self.notifications.policy.fallback_channels
 
 
-async def deliver(notification_id: int, deps: DeliveryDeps, fallback: FallbackDeps | None) -> AttemptResult:
+@attrs.frozen
+class WorkerDeps:
+    """What the worker's task takes: the send, and the fallback step when there is a chain."""
+
+    delivery: DeliveryDeps
+    fallback: FallbackDeps | None = None
+
+
+async def deliver(command: AttemptDelivery, deps: WorkerDeps) -> AttemptResult:
     """One send attempt (``notifications.send``) and, when it failed for good, the fallback step."""
-    outcome = await attempt_delivery(notification_id, deps)
-    if outcome is AttemptResult.FAILED and fallback is not None:
-        await fall_back(notification_id, fallback)
+    outcome = await attempt_delivery(command, deps.delivery)
+    if outcome is AttemptResult.FAILED and deps.fallback is not None:
+        await fall_back(RunFallbackStep(command.notification_id), deps.fallback)
     return outcome
 
 
@@ -92,9 +96,16 @@ def tried_channels(failed: ClientNotification, of_client: Sequence[ClientNotific
     return tried
 
 
-async def fall_back(notification_id: int, deps: FallbackDeps) -> ClientNotification | None:
+@attrs.frozen
+class RunFallbackStep:
+    notification_id: int
+    """A notification awaiting its fallback step (:attr:`ClientNotification.fallback_pending`)."""
+
+
+async def fall_back(command: RunFallbackStep, deps: FallbackDeps) -> ClientNotification | None:
     """The fallback step of a notification awaiting it: its replacement, or None (nothing to
     do, or the chain is exhausted and a manager was alerted)."""
+    notification_id = command.notification_id
     policy = deps.notifications.policy
     async with deps.notifications.uow_factory() as uow:
         failed = await uow.notifications.get(notification_id)
@@ -128,7 +139,7 @@ async def fall_back(notification_id: int, deps: FallbackDeps) -> ClientNotificat
         await _settle(notification_id, deps.notifications.uow_factory, deps, alert=failed.superseded_by is None)
         return None
     try:
-        replacement = await _create(
+        replacement = await issue_notification(
             deps.notifications,
             client_id=failed.client_id,
             context=FALLBACK,
@@ -174,7 +185,12 @@ async def _settle(notification_id: int, uow_factory: UnitOfWorkFactory, deps: Fa
         await uow.commit()
 
 
-async def pending_fallback_ids(*, uow_factory: UnitOfWorkFactory, limit: int = 100) -> list[int]:
+@attrs.frozen
+class ListPendingFallbacks:
+    limit: int = 100
+
+
+async def pending_fallback_ids(query: ListPendingFallbacks, deps: NotificationQueryDeps) -> list[int]:
     """For the sweep: notifications whose fallback step no process ran (it died, say)."""
-    async with uow_factory() as uow:
-        return list(await uow.notifications.fallback_pending_ids(limit))
+    async with deps.uow_factory() as uow:
+        return list(await uow.notifications.fallback_pending_ids(query.limit))

@@ -2,7 +2,7 @@
 
 The adapters of :mod:`barbershop_adapters.channels.reports` read each provider's format into
 :class:`ProviderStatus`; this module applies them by the same rules as the generic
-callback (:func:`~barbershop_core.use_cases.notifications.apply_delivery_report`):
+callback (:func:`~barbershop_core.use_cases.delivery_reports.apply_delivery_report`):
 idempotent, never backwards. A report that names a message id no notification carries
 yet is kept (the provider may have answered faster than we recorded the send) and
 applied by the sweep once the send is recorded (:func:`apply_kept_reports`); one whose
@@ -18,11 +18,9 @@ from typing import Final
 
 import attrs
 
-from barbershop_core.model import Actor, ClientNotification, NotificationStatus, ProviderReport
-from barbershop_core.ports import Clock, UnitOfWorkFactory
+from barbershop_core.model import Actor, NotificationStatus, ProviderReport
 from barbershop_core.use_cases._shared import Context, log
-from barbershop_core.use_cases.fallback import FallbackDeps, fall_back
-from barbershop_core.use_cases.notifications import record_report
+from barbershop_core.use_cases.delivery_reports import ReportDeps, record_report, then_fall_back
 
 KEEP_UNMATCHED: Final = timedelta(days=7)
 
@@ -48,18 +46,6 @@ class ReportOutcome(enum.StrEnum):
     """Repeated, older than the status, or progress only."""
     KEPT = "kept"
     """No notification carries the id (yet): kept for the send to be recorded."""
-
-
-@attrs.frozen
-class ReportDeps:
-    uow_factory: UnitOfWorkFactory
-    clock: Clock
-    fallback: FallbackDeps | None = None
-    """The installation's fallback chain; None: a failed report alerts a manager at once."""
-
-    @property
-    def chain(self) -> tuple[str, ...]:
-        return self.fallback.chain if self.fallback is not None else ()
 
 
 async def apply_provider_report(report: ProviderStatus, deps: ReportDeps) -> ReportOutcome:
@@ -97,17 +83,22 @@ async def apply_provider_report(report: ProviderStatus, deps: ReportDeps) -> Rep
             report.error,
             now=deps.clock.now(),
             context=context,
-            fallback_chain=deps.chain,
+            chain=deps.chain,
             reason=_reason(report),
         )
-    await _then_fall_back(notification, deps)
+    await then_fall_back(notification, deps)
     return ReportOutcome.APPLIED if changed else ReportOutcome.UNCHANGED
 
 
-async def apply_kept_reports(deps: ReportDeps, *, limit: int = 100) -> int:
+@attrs.frozen
+class ApplyKeptReports:
+    limit: int = 100
+
+
+async def apply_kept_reports(command: ApplyKeptReports, deps: ReportDeps) -> int:
     """For the sweep: apply kept reports whose send is recorded now; purge stale ones."""
     async with deps.uow_factory() as uow:
-        matched = await uow.provider_reports.list_matched(limit)
+        matched = await uow.provider_reports.list_matched(command.limit)
         purged = await uow.provider_reports.purge_before(deps.clock.now() - KEEP_UNMATCHED)
         await uow.commit()
     if purged:
@@ -134,17 +125,12 @@ async def apply_kept_reports(deps: ReportDeps, *, limit: int = 100) -> int:
                 kept.error,
                 now=deps.clock.now(),
                 context=Context(Actor.provider(kept.channel)),
-                fallback_chain=deps.chain,
+                chain=deps.chain,
                 reason=_reason(report),
             )
             await uow.commit()
-        await _then_fall_back(notification, deps)
+        await then_fall_back(notification, deps)
     return applied
-
-
-async def _then_fall_back(notification: ClientNotification, deps: ReportDeps) -> None:
-    if notification.fallback_pending and deps.fallback is not None:
-        await fall_back(notification.id, deps.fallback)
 
 
 def _reason(report: ProviderStatus) -> str:

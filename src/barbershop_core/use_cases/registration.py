@@ -19,6 +19,7 @@ from barbershop_core.model import (
 )
 from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import (
+    ChannelDirectory,
     Clock,
     PasswordGenerator,
     PasswordHasher,
@@ -75,6 +76,9 @@ class RegistrationDeps:
     secret_box: SecretBox
     clock: Clock
     policy: RegistrationPolicy = RegistrationPolicy()
+    channels: ChannelDirectory | None = None
+    """The installation's channel adapters: a code-only one gets a password of digits. Without
+    them, the shipped code-only channels are known by name."""
 
 
 async def register_client(command: RegisterClient, deps: RegistrationDeps) -> RegistrationResult:
@@ -111,6 +115,7 @@ async def _register_or_replay(
         secret_box=deps.secret_box,
         clock=deps.clock,
         policy=deps.policy,
+        channels=deps.channels,
     )
     person = Person(phone=phone, first_name=first_name, login=Login.from_phone(phone), created_at=deps.clock.now())
     person.set_temporary_password(temporary.password_hash, temporary.expires_at)

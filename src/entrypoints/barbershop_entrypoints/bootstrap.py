@@ -41,10 +41,12 @@ from barbershop_core.use_cases.accounts import ManagerDeps, PartnerDeps
 from barbershop_core.use_cases.audit_trail import AuditDeps
 from barbershop_core.use_cases.client_accounts import ClientAccountDeps
 from barbershop_core.use_cases.clients import ClientDeps
+from barbershop_core.use_cases.delivery import DeliveryDeps
+from barbershop_core.use_cases.delivery_reports import ReportDeps
 from barbershop_core.use_cases.fallback import FallbackDeps
-from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
+from barbershop_core.use_cases.notification_commands import NotificationDeps
+from barbershop_core.use_cases.notification_queries import NotificationQueryDeps, SweepDeps
 from barbershop_core.use_cases.promo import PromoDeps
-from barbershop_core.use_cases.provider_reports import ReportDeps
 from barbershop_core.use_cases.reference_data import ReferenceDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_entrypoints.attempt_counting import RedisFirstAttemptCounter
@@ -145,6 +147,7 @@ class Container:
             secret_box=self.secret_box,
             clock=self.clock,
             policy=self.policy,
+            channels=self.channels,
         )
 
     def clients(self) -> ClientDeps:
@@ -185,6 +188,12 @@ class Container:
 
     def notifications(self) -> NotificationDeps:
         return self.registration()
+
+    def notification_queries(self) -> NotificationQueryDeps:
+        return NotificationQueryDeps(uow_factory=self.uow_factory)
+
+    def sweep(self) -> SweepDeps:
+        return SweepDeps(uow_factory=self.uow_factory, clock=self.clock)
 
     def delivery(self) -> DeliveryDeps:
         return DeliveryDeps(

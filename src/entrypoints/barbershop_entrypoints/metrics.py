@@ -3,7 +3,11 @@
 What is counted where:
 
 * registrations (manager API and page) around ``register_client``, by outcome;
-* partner registrations in the app's ``before_send`` hook, by partner and answer;
+* partner registrations by partner and outcome: the single endpoint in the app's
+  ``before_send`` hook (one per request), the bulk endpoint per participant of its answer
+  (JSON or NDJSON) plus one per whole request it refuses;
+* providers' delivery reports (webhooks and the signed callback) by channel, reported
+  status and what they did;
 * notifications: every provider hand-over goes through :class:`MeteredChannel`, wrapped
   around each channel adapter by the composition root (status, latency, provider error
   code); every attempt of the send task by its :class:`AttemptResult`;
@@ -86,6 +90,12 @@ SEND_RETRIES: Final = Counter(
     "barbershop_notification_retries",
     "Send attempts that failed and were scheduled again (A4 backoff)",
 )
+DELIVERY_REPORTS: Final = Counter(
+    "barbershop_delivery_reports",
+    "Providers' delivery reports by channel, reported status (delivered, failed, progress) and "
+    "outcome (applied, unchanged, kept: no notification carries the message id yet)",
+    ["channel", "status", "outcome"],
+)
 LOGIN_FAILURES: Final = Counter(
     "barbershop_login_failures",
     "Refused sign-ins by kind of account: manager, client",
@@ -141,6 +151,18 @@ def partner_outcome(status: int, *, replayed: bool) -> str:
     return "error"
 
 
+def count_partner_participants(partner: str, *, created: int, replayed: int, invalid: int) -> None:
+    """The participants of one bulk answer, by outcome (refused items are ``invalid``)."""
+    for outcome, count in (("created", created), ("replayed", replayed), ("invalid", invalid)):
+        if count:
+            PARTNER_REGISTRATIONS.labels(partner, outcome).inc(count)
+
+
+def count_delivery_report(channel: str, status: str | None, outcome: str) -> None:
+    """One provider report; ``status`` None is a report of progress (accepted, sent on)."""
+    DELIVERY_REPORTS.labels(channel, status or "progress", outcome).inc()
+
+
 def provider_error_code(failure: DeliveryFailed) -> str:
     """The provider's own code when the reason carries one (``(код 207)``), else the kind."""
     found = _PROVIDER_CODE.search(failure.reason)
@@ -159,6 +181,10 @@ class MeteredChannel:
     @property
     def deduplicates(self) -> bool:
         return self.inner.deduplicates
+
+    @property
+    def carries_only_code(self) -> bool:
+        return self.inner.carries_only_code
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         started = time.perf_counter()

@@ -22,9 +22,14 @@ from datetime import timedelta
 
 from barbershop_adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_core.ports import QueueUnavailable, StorageUnavailable
-from barbershop_core.use_cases.fallback import fall_back, pending_fallback_ids
-from barbershop_core.use_cases.notifications import due_notification_ids, expire_temporary_secrets
-from barbershop_core.use_cases.provider_reports import apply_kept_reports
+from barbershop_core.use_cases.fallback import ListPendingFallbacks, RunFallbackStep, fall_back, pending_fallback_ids
+from barbershop_core.use_cases.notification_queries import (
+    ExpireTemporarySecrets,
+    ListDueNotifications,
+    due_notification_ids,
+    expire_temporary_secrets,
+)
+from barbershop_core.use_cases.provider_reports import ApplyKeptReports, apply_kept_reports
 from barbershop_core.use_cases.reference_data import SyncReferenceData, sync_reference_data
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.reference_source import build_reference_source
@@ -36,7 +41,7 @@ REFERENCE_SYNC_INTERVAL = timedelta(minutes=15)
 
 async def sweep_once(container: Container) -> int:
     """Queue every notification that is due and not leased; returns how many were queued."""
-    ids = await due_notification_ids(uow_factory=container.uow_factory, clock=container.clock)
+    ids = await due_notification_ids(ListDueNotifications(), container.sweep())
     queued = 0
     for notification_id in ids:
         try:
@@ -45,15 +50,15 @@ async def sweep_once(container: Container) -> int:
             log.warning("queue unavailable; %s due notifications wait for the next sweep", len(ids) - queued)
             break
         queued += 1
-    expired = await expire_temporary_secrets(uow_factory=container.uow_factory, clock=container.clock)
+    expired = await expire_temporary_secrets(ExpireTemporarySecrets(), container.sweep())
     if expired:
         log.info("wiped %s expired temporary passwords", expired)
     # Reports that came before their send was recorded, and fallback steps a dead process left.
-    await apply_kept_reports(container.reports())
+    await apply_kept_reports(ApplyKeptReports(), container.reports())
     fallback = container.fallback()
     if fallback is not None:
-        for notification_id in await pending_fallback_ids(uow_factory=container.uow_factory):
-            await fall_back(notification_id, fallback)
+        for notification_id in await pending_fallback_ids(ListPendingFallbacks(), container.notification_queries()):
+            await fall_back(RunFallbackStep(notification_id), fallback)
     async with container.uow_factory() as uow:
         await uow.idempotency.purge_expired(container.clock.now())
         await uow.commit()

@@ -21,8 +21,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
-from barbershop_core.use_cases.fallback import FallbackDeps, deliver
-from barbershop_core.use_cases.notifications import AttemptResult, DeliveryDeps
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps
+from barbershop_core.use_cases.fallback import FallbackDeps, WorkerDeps, deliver
 from barbershop_entrypoints.metrics import count_attempt
 from barbershop_entrypoints.settings import Settings
 
@@ -123,10 +123,12 @@ def build_broker(settings: Settings) -> AsyncBroker:
 def register_send_task(
     broker: AsyncBroker, deps: DeliveryDeps, fallback: FallbackDeps | None = None
 ) -> AsyncTaskiqDecoratedTask[[int], Coroutine[Any, Any, str]]:
+    worker = WorkerDeps(delivery=deps, fallback=fallback)
+
     async def send_notification(notification_id: int) -> str:
         """One attempt (and, when it failed for good, the fallback step); the outcome is
         committed before the task returns and the message is acknowledged."""
-        outcome: AttemptResult = await deliver(notification_id, deps, fallback)
+        outcome: AttemptResult = await deliver(AttemptDelivery(notification_id), worker)
         log.info("notifications.send %s -> %s", notification_id, outcome)
         count_attempt(outcome.value)
         return outcome.value

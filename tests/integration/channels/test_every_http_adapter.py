@@ -144,3 +144,12 @@ async def test_a_channel_closes_the_client_it_created_but_not_a_shared_one(
         await sharing.send(case.message)
 
     assert not http_client.is_closed
+
+
+@by_adapter
+async def test_only_the_telegram_gateway_declares_it_carries_nothing_but_a_code(
+    case: AdapterCase, provider: FakeProvider, http_client: httpx.AsyncClient
+) -> None:
+    channel = case.channel(provider.url, http_client)
+
+    assert channel.carries_only_code is (case.name == "telegram-gateway")

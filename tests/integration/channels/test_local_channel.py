@@ -140,3 +140,7 @@ async def test_a_file_that_cannot_be_written_is_a_retryable_failure(tmp_path: Pa
     assert caught.value.retryable
     assert TEXT not in caught.value.reason
     assert terminal.getvalue() == "", "a message not recorded is not shown: its retry shows it once"
+
+
+def test_the_local_channel_carries_any_text(tmp_path: Path) -> None:
+    assert LocalFileChannel(LocalChannelSettings(path=tmp_path / "outbox.jsonl")).carries_only_code is False

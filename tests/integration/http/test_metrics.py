@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -128,10 +131,14 @@ def test_a_refused_login_is_counted(metered_api: Api) -> None:
     assert value(scrape(metered_api), "barbershop_login_failures_total", kind="manager") == before + 1
 
 
+def partner_key(api: Api, name: str) -> dict[str, str]:
+    """The ``X-API-Key`` header of a new partner called ``name``."""
+    created = api.run(create_partner, CreatePartner(name), api.container.partners())
+    return {"X-API-Key": created.api_key}
+
+
 def test_partner_registrations_count_by_partner_and_outcome(metered_api: Api) -> None:
-    container = metered_api.container
-    created = metered_api.run(create_partner, CreatePartner("retail-m"), container.partners())
-    key = {"X-API-Key": created.api_key}
+    key = partner_key(metered_api, "retail-m")
     before = scrape(metered_api)
 
     assert metered_api.client.post("/api/register-client", json=participant(), headers=key).status_code == 200
@@ -145,6 +152,54 @@ def test_partner_registrations_count_by_partner_and_outcome(metered_api: Api) ->
             - value(before, sample, partner="retail-m", outcome=outcome)
             == 1
         ), outcome
+
+
+def test_bulk_partner_registrations_count_each_participant_and_each_refused_request(metered_api: Api) -> None:
+    key = partner_key(metered_api, "retail-b")
+    batch = [participant(phone=new_phone()), participant(phone=new_phone()), participant(phone="12")]
+    ndjson = "\n".join(json.dumps(item) for item in [participant(phone=new_phone()), participant(phone="34")])
+    before = scrape(metered_api)
+
+    assert metered_api.client.post("/api/register-clients", json=batch, headers=key).status_code == 200
+    streamed = metered_api.client.post(
+        "/api/register-clients", content=ndjson, headers=key | {"Content-Type": "application/x-ndjson"}
+    )
+    assert streamed.status_code == 200
+    assert metered_api.client.post("/api/register-clients", json=[], headers=key).status_code == 400
+    after = scrape(metered_api)
+
+    def delta(outcome: str) -> float:
+        sample = "barbershop_partner_registrations_total"
+        return value(after, sample, partner="retail-b", outcome=outcome) - value(
+            before, sample, partner="retail-b", outcome=outcome
+        )
+
+    assert (delta("created"), delta("invalid"), delta("replayed")) == (3, 3, 0)
+
+
+def test_a_delivery_callback_is_counted_by_channel_status_and_outcome(metered_api: Api) -> None:
+    registered = metered_api.register().json()
+    metered_api.drain()
+    notification_id = registered["notification_id"]
+    raw = json.dumps({"status": "delivered"}).encode()
+    secret = metered_api.container.callback_secret("local")
+    signature = hmac.new(secret, f"{notification_id}.".encode() + raw, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Signature": f"sha256={signature}"}
+    before = scrape(metered_api)
+
+    for _ in range(2):
+        answer = metered_api.client.post(
+            f"/api/notifications/{notification_id}/delivery-callback", content=raw, headers=headers
+        )
+        assert answer.status_code == 200, answer.text
+    after = scrape(metered_api)
+
+    def delta(outcome: str) -> float:
+        labels = {"channel": "local", "status": "delivered", "outcome": outcome}
+        sample = "barbershop_delivery_reports_total"
+        return value(after, sample, **labels) - value(before, sample, **labels)
+
+    assert (delta("applied"), delta("unchanged")) == (1, 1)
 
 
 def test_no_phone_name_or_email_appears_in_the_metrics(metered_api: Api) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jsonschema_rs
@@ -156,3 +157,14 @@ def test_the_schema_page_is_served(sqlite_api: Api) -> None:
 
     assert answer.status_code == 200
     assert "text/html" in answer.headers["content-type"]
+
+
+def test_the_bulk_operation_documents_its_ndjson_stream_both_ways(document: dict[str, Any]) -> None:
+    operation = document["paths"]["/api/register-clients"]["post"]
+    asked = operation["requestBody"]["content"]["application/x-ndjson"]
+    answered = operation["responses"]["200"]["content"]["application/x-ndjson"]
+
+    lines = [json.loads(line) for line in asked["example"].splitlines()]
+    assert [set(line) >= {"fio", "phone", "purchases"} for line in lines] == [True, True]
+    assert "100000" in asked["schema"]["description"]
+    assert [set(json.loads(line)) for line in answered["example"].splitlines()] == [{"client_id"}, {"error"}]

@@ -34,6 +34,7 @@ import pytest
 
 from tests.integration.channels.fake_provider import RecordedRequest, Reply
 from tests.integration.http.server import Server, create_manager, environment, running_server
+from tests.integration.http.test_metrics import value as metric_value
 from tests.integration.pipeline.support import FakeSmsRu, ScriptedProvider, Step, eventually, sms_id
 
 SMSRU_API_ID = "A1B2C3D4-reports"
@@ -41,6 +42,7 @@ TELEGRAM_TOKEN = "AAH-gateway-token-for-tests"
 WHATSAPP_SECRET = "meta-app-secret-for-tests"
 VERIFY_TOKEN = "verify-me"
 PASSWORD = "reports manager's long password"
+METRICS_TOKEN = "reports-scrape-token-0123456789"
 
 
 # -- the providers' report formats (fixtures) --------------------------------------------
@@ -187,6 +189,11 @@ class Installation:
         body: dict[str, Any] = answer.json()
         return body
 
+    def metrics(self) -> str:
+        answer = httpx.get(f"{self.server.base_url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
     def wait_for(self, notification_id: int, status: str) -> dict[str, Any]:
         return eventually(
             lambda: self.notification(notification_id),
@@ -234,6 +241,7 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
         BARBERSHOP_WHATSAPP_BASE_URL=whatsapp.url,
         BARBERSHOP_WHATSAPP_APP_SECRET=WHATSAPP_SECRET,
         BARBERSHOP_WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+        BARBERSHOP_METRICS_TOKEN=METRICS_TOKEN,
     )
     try:
         with running_server(root / "data", root, env) as server:
@@ -259,6 +267,25 @@ def test_an_smsru_delivery_report_marks_the_message_delivered_and_is_answered_10
     delivered = installation.notification(registered["notification_id"])
     assert delivered["status"] == "delivered"
     assert "SMS.ru 103" in delivered["history"][-1]["reason"]
+
+
+def test_provider_reports_are_counted_by_channel_status_and_outcome(installation: Installation) -> None:
+    registered = installation.register("+79161230009", "sms")
+    sent = installation.wait_for(registered["notification_id"], "sent")
+    before = installation.metrics()
+
+    assert installation.reporter.smsru(sent["provider_message_id"], 103).text == "100"
+    assert installation.reporter.smsru(sent["provider_message_id"], 103).text == "100"
+    assert installation.reporter.smsru("000000-000009", 103).text == "100"
+    after = installation.metrics()
+
+    def delta(**labels: str) -> float:
+        sample = "barbershop_delivery_reports_total"
+        return metric_value(after, sample, **labels) - metric_value(before, sample, **labels)
+
+    assert delta(channel="sms", status="delivered", outcome="applied") == 1
+    assert delta(channel="sms", status="delivered", outcome="unchanged") == 1
+    assert delta(channel="sms", status="delivered", outcome="kept") == 1
 
 
 def test_a_replayed_report_is_acknowledged_and_changes_nothing(installation: Installation) -> None:

@@ -3,7 +3,7 @@
 Runs the product exactly as the browser tests do (``barbershop serve`` on the embedded default,
 Debian's Chromium driven by Playwright) and saves, at desktop and at phone width: the
 «Новый клиент» form (filled in, the phone checked), the result page once the message is
-delivered, and A1 (a known phone). Default DIR: ``docs/screenshots``.
+delivered, the client's card with its timeline and «Журнал», and A1 (a known phone). Default DIR: ``docs/screenshots``.
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ def take(out_dir: Path) -> list[Path]:
             product.deliver(int(notification.get_attribute("data-notification") or 0))
             expect(notification).to_have_attribute("data-status", "delivered")
             saved.append(out_dir / f"result-{name}.png")
+            page.screenshot(path=saved[-1], full_page=True)
+
+            page.get_by_role("link", name="Карточка клиента").click()
+            expect(page.locator("#journal-heading")).to_be_visible()
+            saved.append(out_dir / f"card-{name}.png")
             page.screenshot(path=saved[-1], full_page=True)
 
             page.goto(f"{product.base_url}/")

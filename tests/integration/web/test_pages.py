@@ -495,8 +495,9 @@ def test_the_card_shows_its_journal_masked_and_records_that_it_was_read(logged_i
     card = logged_in.get(f"/clients/{client_id}")
 
     journal = card.text[card.text.index("Журнал") :]
-    assert "client_created" in journal
-    assert "registration_completed" in journal
+    assert "создан клиент" in journal
+    assert "регистрация завершена" in journal
+    assert "менеджер №" in journal
     assert f"{phone[:5]}*****{phone[-2:]}" in journal
     assert phone not in journal
     viewed = logged_in.api.get("/api/audit", params={"action": "audit_viewed", "client_id": client_id}).json()

@@ -99,6 +99,8 @@ class HttpChannel(abc.ABC):
     """The provider's name as the manager knows it; starts every reason."""
     deduplicates: bool = False
     """The provider drops a repeat of the same notification id (see ``NotificationChannel``)."""
+    carries_only_code: bool = False
+    """The provider delivers a numeric code and no text (see ``NotificationChannel``)."""
 
     def __init__(self, *, timeout_seconds: float, client: httpx.AsyncClient | None = None) -> None:
         if timeout_seconds <= 0:

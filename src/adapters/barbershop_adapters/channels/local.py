@@ -48,6 +48,8 @@ class LocalFileChannel:
 
     deduplicates = True
     """A repeated line in a local file reaches no client twice: safe to send again."""
+    carries_only_code = False
+    """The file takes any text."""
 
     def __init__(
         self,

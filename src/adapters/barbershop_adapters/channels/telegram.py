@@ -70,6 +70,8 @@ class TelegramGatewaySettings:
 
 class TelegramGatewayChannel(HttpChannel):
     provider = "Telegram"
+    carries_only_code = True
+    """The Gateway delivers a verification code of 4–8 digits, never free text."""
 
     def __init__(self, settings: TelegramGatewaySettings, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(timeout_seconds=settings.timeout_seconds, client=client)

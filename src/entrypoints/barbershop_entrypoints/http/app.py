@@ -98,6 +98,7 @@ def _public_router() -> Router:
 
 
 _PARTNER_SINGLE_PATH = "/api/register-client"
+_PARTNER_BULK_PATH = "/api/register-clients"
 
 
 async def count_partner_registration(message: Message, scope: Scope) -> None:
@@ -105,8 +106,13 @@ async def count_partner_registration(message: Message, scope: Scope) -> None:
 
     Counted here, from the answer, so that the partner API's own module stays as it is.
     The partner is known only once its key was accepted; refused keys are not counted.
+    A bulk request is counted here only when refused as a whole; the participants of an
+    accepted one are counted by the controller, one by one (``count_partner_participants``).
     """
-    if message["type"] != "http.response.start" or scope.get("path") != _PARTNER_SINGLE_PATH:
+    if message["type"] != "http.response.start":
+        return
+    path = scope.get("path")
+    if path != _PARTNER_SINGLE_PATH and not (path == _PARTNER_BULK_PATH and message["status"] >= 300):
         return
     partner = scope.get("state", {}).get(PARTNER)
     if partner is None:

@@ -24,7 +24,7 @@ from litestar.handlers.base import BaseRouteHandler
 from barbershop_core.errors import InvalidCredentials, NotFound, PasswordChangeRequired
 from barbershop_core.model import Partner
 from barbershop_core.use_cases.accounts import AuthenticatePartner, GetManager, authenticate_partner, get_manager
-from barbershop_core.use_cases.notifications import get_notification
+from barbershop_core.use_cases.notification_queries import GetNotification, get_notification
 from barbershop_entrypoints.http.deps import MANAGER, container_of
 from barbershop_entrypoints.http.params import MAX_ID
 from barbershop_entrypoints.http.problems import ApiProblem, unauthorized
@@ -146,7 +146,7 @@ async def require_provider_signature(connection: Connection, _: BaseRouteHandler
         raise _bad_signature("Неизвестное уведомление")
     container = container_of(connection.app.state)
     try:
-        notification = await get_notification(notification_id, uow_factory=container.uow_factory)
+        notification = await get_notification(GetNotification(notification_id), container.notification_queries())
     except NotFound:
         # The same answer as a bad signature: unsigned requests cannot probe which ids exist.
         raise _bad_signature("Подпись не совпадает с телом запроса") from None

@@ -16,7 +16,7 @@ import cattrs
 
 from barbershop_core.model import ClientNotification, Manager, Person
 from barbershop_core.use_cases.clients import ClientCard
-from barbershop_core.use_cases.notifications import Alert
+from barbershop_core.use_cases.notification_queries import Alert
 from barbershop_core.use_cases.timeline import TimelineStep
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
 from barbershop_entrypoints.http.schemas import (

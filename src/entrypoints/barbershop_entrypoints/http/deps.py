@@ -18,9 +18,11 @@ from barbershop_core.use_cases.accounts import ManagerDeps, PartnerDeps
 from barbershop_core.use_cases.audit_trail import AuditDeps
 from barbershop_core.use_cases.client_accounts import ClientAccountDeps
 from barbershop_core.use_cases.clients import ClientDeps
-from barbershop_core.use_cases.notifications import DeliveryDeps, NotificationDeps
+from barbershop_core.use_cases.delivery import DeliveryDeps
+from barbershop_core.use_cases.delivery_reports import ReportDeps
+from barbershop_core.use_cases.notification_commands import NotificationDeps
+from barbershop_core.use_cases.notification_queries import NotificationQueryDeps
 from barbershop_core.use_cases.promo import PromoDeps
-from barbershop_core.use_cases.provider_reports import ReportDeps
 from barbershop_core.use_cases.reference_data import ReferenceDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_entrypoints.bootstrap import Container
@@ -53,6 +55,10 @@ def provide_registration(container: NamedDependency[Container]) -> RegistrationD
 
 def provide_notifications(container: NamedDependency[Container]) -> NotificationDeps:
     return container.notifications()
+
+
+def provide_notification_queries(container: NamedDependency[Container]) -> NotificationQueryDeps:
+    return container.notification_queries()
 
 
 def provide_delivery(container: NamedDependency[Container]) -> DeliveryDeps:
@@ -112,6 +118,7 @@ DEPENDENCIES: Final = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "registration": Provide(provide_registration, sync_to_thread=False),
     "notification_deps": Provide(provide_notifications, sync_to_thread=False),
+    "notification_queries": Provide(provide_notification_queries, sync_to_thread=False),
     "delivery": Provide(provide_delivery, sync_to_thread=False),
     "promo": Provide(provide_promo, sync_to_thread=False),
     "clients": Provide(provide_clients, sync_to_thread=False),

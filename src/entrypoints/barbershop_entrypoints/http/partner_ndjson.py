@@ -35,9 +35,9 @@ from barbershop_core.use_cases.promo import (
 )
 from barbershop_entrypoints.http.partner_errors import PartnerRefusal, error_body, item_error
 from barbershop_entrypoints.http.partner_json import decode_json
+from barbershop_entrypoints.http.partner_openapi import MAX_LINES, NDJSON
 
-MEDIA_TYPE: Final = "application/x-ndjson"
-MAX_LINES: Final = 100_000
+MEDIA_TYPE: Final = NDJSON
 LINE_MAX: Final = 64 * 1024
 """A participant with ten purchases is under 4 KiB even with every character \\u-escaped."""
 MAX_BODY: Final = MAX_LINES * 4 * 1024

@@ -9,6 +9,7 @@ core's parser and :func:`barbershop_entrypoints.http.partner_errors.refusal_for`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -19,6 +20,7 @@ from litestar.openapi.spec import (
     Example,
     OpenAPIFormat,
     OpenAPIMediaType,
+    OpenAPIResponse,
     OpenAPIType,
     Operation,
     Reference,
@@ -206,9 +208,41 @@ class RegisterClientsOperation(Operation):
         second = PARTICIPANT_EXAMPLE | {"phone": "+79217654321", "email": "petrov@mail.ru", "fio": "Петров Пётр"}
         self.request_body = _json_body(
             schema,
-            "Участники акции",
+            "Участники акции: JSON-массив (`application/json`) или поток по участнику на строку "
+            "(`application/x-ndjson`)",
             {"two": _example("two", [PARTICIPANT_EXAMPLE, second], "Два участника")},
         )
+        assert self.request_body.content is not None
+        self.request_body.content[NDJSON] = OpenAPIMediaType(
+            schema=Schema(type=OpenAPIType.STRING, description=NDJSON_REQUEST),
+            example=_ndjson([PARTICIPANT_EXAMPLE, second]),
+        )
+        answer = (self.responses or {}).get("200")
+        if isinstance(answer, OpenAPIResponse) and answer.content is not None:
+            answer.content[NDJSON] = OpenAPIMediaType(
+                schema=Schema(type=OpenAPIType.STRING, description=NDJSON_ANSWER),
+                example=_ndjson([{"client_id": 12345}, {"error": _parse_error(_without("phone"))}]),
+            )
+
+
+NDJSON: Final = "application/x-ndjson"
+MAX_LINES: Final = 100_000
+"""The most participant lines one NDJSON stream may carry."""
+NDJSON_REQUEST: Final = (
+    f"Поток для больших объёмов: по одному участнику (JSON-объект в формате `POST /api/register-client`) "
+    f"на строку, до {MAX_LINES} строк; пустые строки пропускаются. Сервер обрабатывает поток пачками "
+    f"по {MAX_BULK} по мере поступления и отвечает тоже потоком, не дожидаясь конца тела. С "
+    "`Idempotency-Key` строка i (с нуля) получает ключ `<ключ>/<i>`: повтор потока отвечает теми же "
+    "результатами."
+)
+NDJSON_ANSWER: Final = (
+    'Ответ на поток: по строке на каждую строку запроса, в том же порядке — `{"client_id": …}` или '
+    f'`{{"error": …}}`. После {MAX_LINES} строк поток заканчивается строкой с ошибкой.'
+)
+
+
+def _ndjson(items: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
 
 
 # --- answers in the document -------------------------------------------------------------

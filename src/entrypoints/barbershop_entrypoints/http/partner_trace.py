@@ -24,6 +24,7 @@ from barbershop_core.model import Partner
 from barbershop_entrypoints.http.auth import PARTNER
 from barbershop_entrypoints.http.request_id import request_id_of
 from barbershop_entrypoints.logging_setup import mask_phones
+from barbershop_entrypoints.metrics import count_partner_participants
 
 MASKED_PHONE: Final = "barbershop_partner_masked_phone"
 """``request.state`` key: the masked phone of the body, once it has parsed."""
@@ -81,6 +82,10 @@ def trace_accepted(request: Request[Any, Any, Any], *, client_id: int, replayed:
 
 
 def trace_bulk(request: Request[Any, Any, Any], *, registered: int, replayed: int, refused: int) -> None:
+    """Log one bulk answer and count its participants in the partner metric."""
+    partner = request.state.get(PARTNER)
+    if isinstance(partner, Partner):
+        count_partner_participants(partner.name, created=registered, replayed=replayed, invalid=refused)
     audit_log.info(
         "partner_request partner=%s request_id=%s %s status=200 outcome=bulk registered=%s replayed=%s refused=%s",
         partner_id_of(request),

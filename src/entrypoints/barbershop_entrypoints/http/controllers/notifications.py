@@ -18,19 +18,21 @@ from barbershop_core.errors import (
     ValidationError,
 )
 from barbershop_core.model import Actor
-from barbershop_core.use_cases.fallback import fall_back
-from barbershop_core.use_cases.notifications import (
-    DeliveryReport,
+from barbershop_core.use_cases.delivery_reports import DeliveryReport, ReportDeps, apply_delivery_report
+from barbershop_core.use_cases.notification_commands import (
     NotificationDeps,
     ResendNotification,
     ScheduleNotification,
-    apply_delivery_report,
-    get_notification,
-    list_alerts,
     resend_notification,
     schedule_notification,
 )
-from barbershop_entrypoints.bootstrap import Container
+from barbershop_core.use_cases.notification_queries import (
+    GetNotification,
+    ListAlerts,
+    NotificationQueryDeps,
+    get_notification,
+    list_alerts,
+)
 from barbershop_entrypoints.http import examples
 from barbershop_entrypoints.http.auth import provide_provider_channel, require_provider_signature
 from barbershop_entrypoints.http.convert import alert_body, notification_body
@@ -45,6 +47,7 @@ from barbershop_entrypoints.http.schemas import (
     NotificationOut,
     ResendRequest,
 )
+from barbershop_entrypoints.metrics import count_delivery_report
 
 _NOTIFICATIONS = "/api/notifications"
 _ONE = "/api/notifications/{notification_id:int}"
@@ -150,10 +153,10 @@ async def create_notification(
     },
 )
 async def notification_alerts(
-    notification_deps: NamedDependency[NotificationDeps],
+    notification_queries: NamedDependency[NotificationQueryDeps],
     limit: Annotated[int, Parameter(ge=1, le=500, description="Сколько оповещений показать")] = 100,
 ) -> list[AlertOut]:
-    alerts = await list_alerts(uow_factory=notification_deps.uow_factory, limit=limit)
+    alerts = await list_alerts(ListAlerts(limit=limit), notification_queries)
     return [alert_body(alert) for alert in alerts]
 
 
@@ -177,9 +180,9 @@ async def notification_alerts(
     },
 )
 async def notification_status(
-    notification_id: NotificationId, notification_deps: NamedDependency[NotificationDeps]
+    notification_id: NotificationId, notification_queries: NamedDependency[NotificationQueryDeps]
 ) -> NotificationOut:
-    notification = await get_notification(notification_id, uow_factory=notification_deps.uow_factory)
+    notification = await get_notification(GetNotification(notification_id), notification_queries)
     return notification_body(notification)
 
 
@@ -299,7 +302,7 @@ async def delivery_callback(
     ],
     provider_channel: NamedDependency[str],
     request_id: NamedDependency[str],
-    container: NamedDependency[Container],
+    report_deps: NamedDependency[ReportDeps],
 ) -> DeliveryCallbackOut:
     outcome = await apply_delivery_report(
         DeliveryReport(
@@ -309,13 +312,9 @@ async def delivery_callback(
             provider_message_id=data.provider_message_id,
             error=data.error,
         ),
-        uow_factory=container.uow_factory,
-        clock=container.clock,
-        fallback_chain=container.settings.fallback_channels,
+        report_deps,
     )
-    fallback = container.fallback()
-    if outcome.notification.fallback_pending and fallback is not None:
-        await fall_back(outcome.notification.id, fallback)
+    count_delivery_report(provider_channel, data.status, "applied" if outcome.changed else "unchanged")
     return DeliveryCallbackOut(
         notification_id=outcome.notification.id, status=outcome.notification.status, changed=outcome.changed
     )

@@ -30,10 +30,12 @@ from barbershop_adapters.channels.reports import (
     read_telegram,
     read_whatsapp,
 )
-from barbershop_core.use_cases.provider_reports import ProviderStatus, ReportDeps, ReportOutcome, apply_provider_report
+from barbershop_core.use_cases.delivery_reports import ReportDeps
+from barbershop_core.use_cases.provider_reports import ProviderStatus, ReportOutcome, apply_provider_report
 from barbershop_entrypoints.http.openapi import example, problems
 from barbershop_entrypoints.http.problems import ApiProblem
 from barbershop_entrypoints.http.schemas import WebhookReceiptOut
+from barbershop_entrypoints.metrics import count_delivery_report
 from barbershop_entrypoints.settings import Settings
 
 log = logging.getLogger("barbershop.webhooks")
@@ -64,7 +66,9 @@ def _malformed(what: MalformedReport) -> ApiProblem:
 async def _apply(reports: list[ProviderStatus], report_deps: ReportDeps) -> WebhookReceiptOut:
     counts = dict.fromkeys(ReportOutcome, 0)
     for report in reports:
-        counts[await apply_provider_report(report, report_deps)] += 1
+        outcome = await apply_provider_report(report, report_deps)
+        count_delivery_report(report.channel, report.status, outcome.value)
+        counts[outcome] += 1
     if counts[ReportOutcome.KEPT]:
         log.warning("%s report(s) named an unknown message id; acknowledged and kept", counts[ReportOutcome.KEPT])
     return WebhookReceiptOut(

@@ -20,12 +20,8 @@ from barbershop_core.errors import (
     ValidationError,
 )
 from barbershop_core.use_cases.clients import ClientDeps, GetClientCard, get_client_card
-from barbershop_core.use_cases.notifications import (
-    NotificationDeps,
-    ResendNotification,
-    list_alerts,
-    resend_notification,
-)
+from barbershop_core.use_cases.notification_commands import NotificationDeps, ResendNotification, resend_notification
+from barbershop_core.use_cases.notification_queries import ListAlerts, NotificationQueryDeps, list_alerts
 from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
 from barbershop_entrypoints.http.params import NotificationId
 from barbershop_entrypoints.http.web.forms import read_form
@@ -54,17 +50,16 @@ class AlertView:
 @get("/alerts")
 async def alerts_page(
     request: Request[Any, Any, Any],
-    notification_deps: NamedDependency[NotificationDeps],
+    notification_queries: NamedDependency[NotificationQueryDeps],
     reference: NamedDependency[ReferenceDeps],
     clients: NamedDependency[ClientDeps],
 ) -> Template:
-    uow_factory = notification_deps.uow_factory
     channels = await list_channels(ListChannels(), reference)
     titles = channel_titles(channels)
     # Every active channel is offered, the alert's own included: a message the manager held
     # (A7, «отложить») may well go out through the channel first picked for it.
     options = channel_options(channels)
-    alerts = await list_alerts(uow_factory=uow_factory, limit=ALERT_LIMIT)
+    alerts = await list_alerts(ListAlerts(limit=ALERT_LIMIT), notification_queries)
     people: dict[int, tuple[str, str]] = {}
     for alert in alerts:
         client_id = alert.notification.client_id

@@ -19,7 +19,7 @@ from msgspec import Meta
 from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone
 from barbershop_core.use_cases.clients import CheckPhone, ClientDeps, check_phone
-from barbershop_core.use_cases.notifications import NotificationDeps, get_notification
+from barbershop_core.use_cases.notification_queries import GetNotification, NotificationQueryDeps, get_notification
 from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
 from barbershop_entrypoints.http.params import NotificationId
 from barbershop_entrypoints.http.web.registration_pages import known_client
@@ -76,9 +76,9 @@ async def phone_check(
 @get("/notifications/{notification_id:int}")
 async def notification_state(
     notification_id: NotificationId,
-    notification_deps: NamedDependency[NotificationDeps],
+    notification_queries: NamedDependency[NotificationQueryDeps],
     reference: NamedDependency[ReferenceDeps],
 ) -> NotificationView:
-    notification = await get_notification(notification_id, uow_factory=notification_deps.uow_factory)
+    notification = await get_notification(GetNotification(notification_id), notification_queries)
     titles = channel_titles(await list_channels(ListChannels(), reference))
     return notification_view(notification, titles)

@@ -22,6 +22,7 @@ from litestar.response import Template
 from litestar.template.config import TemplateConfig
 
 from barbershop_core.model import CONSENT_TYPES, NotificationStatus
+from barbershop_entrypoints.http.web.journal_words import action_words, actor_words
 from barbershop_entrypoints.http.web.security import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -99,6 +100,8 @@ def _environment() -> Environment:
     )
     environment.filters["datetime"] = format_datetime
     environment.filters["iso"] = iso_datetime
+    environment.filters["action_words"] = action_words
+    environment.filters["actor_words"] = actor_words
     environment.globals.update(
         STATUS_LABELS=STATUS_LABELS,
         CONSENT_TITLES=CONSENT_TITLES,
