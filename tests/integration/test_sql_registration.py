@@ -288,7 +288,7 @@ async def test_registration_runs_end_to_end_on_the_database(backend: Backend) ->
     assert delivered is AttemptResult.SENT
     assert exists.value.client_id == created.client_id
     card = await get_client_card(
-        GetClientCard(created.client_id), attrs.evolve(backend.clients(), uow_factory=backend.uow_factory)
+        GetClientCard(created.client_id), attrs.evolve(world.clients(), uow_factory=backend.uow_factory)
     )
     assert card.person.phone.e164 == PHONE
     assert card.person.must_change_password
@@ -308,9 +308,7 @@ async def test_a_retried_promo_registration_adds_its_purchases_once(backend: Bac
     partner: Partner = (
         await create_partner(
             CreatePartner("retail-1"),
-            attrs.evolve(
-                backend.partners(), uow_factory=backend.uow_factory, digester=world.digester, clock=world.clock
-            ),
+            attrs.evolve(world.partners(), uow_factory=backend.uow_factory),
         )
     ).partner
     deps = PromoDeps(uow_factory=backend.uow_factory, clock=world.clock)
@@ -331,7 +329,7 @@ async def test_a_retried_promo_registration_adds_its_purchases_once(backend: Bac
     assert retried.replayed
     assert retried.client_id == first.client_id
     card = await get_client_card(
-        GetClientCard(first.client_id), attrs.evolve(backend.clients(), uow_factory=backend.uow_factory)
+        GetClientCard(first.client_id), attrs.evolve(world.clients(), uow_factory=backend.uow_factory)
     )
     assert [(p.name, str(p.price)) for p in card.purchases] == [("Шампунь", "499.90"), ("Стрижка", "1500.00")]
     assert card.client.full_name is not None
