@@ -8,7 +8,7 @@ from datetime import datetime
 
 import attrs
 
-from barbershop_core.context import Context as Context  # noqa: PLC0414 -- explicit re-export: notifications, fallback and provider_reports import it from here
+from barbershop_core.context import Context
 from barbershop_core.errors import ChannelUnavailable, ConsentRequired, NotFound, TemplateMissing, ValidationError
 from barbershop_core.model import (
     CONSENT_TYPES,
