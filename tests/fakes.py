@@ -706,6 +706,10 @@ class FakeChannelDirectory:
     def get(self, code: str) -> NotificationChannel | None:
         return self.channels.get(code)
 
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(self.channels)
+
 
 class StaticReferenceSource:
     def __init__(self, snapshot: ReferenceSnapshot) -> None:

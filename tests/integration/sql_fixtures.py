@@ -33,9 +33,13 @@ from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFact
 from barbershop_core.model import Client, ClientNotification, Partner, Person, TemplateKind
 from barbershop_core.ports import SessionReader, UnitOfWork, UnitOfWorkFactory
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
-from barbershop_core.use_cases.reference_data import install_default_reference_data
+from barbershop_core.use_cases.reference_data import (
+    InstallDefaultReferenceData,
+    ReferenceDeps,
+    install_default_reference_data,
+)
 from barbershop_core.values import FirstName, Login, PhoneNumber
-from tests.fakes import FakeSessionReader, FakeUnitOfWork, InMemoryDatabase, RecordingQueue
+from tests.fakes import FakeClock, FakeSessionReader, FakeUnitOfWork, InMemoryDatabase, RecordingQueue
 
 TEST_DATABASE_URL_ENV = "BARBERSHOP_TEST_DATABASE_URL"
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -139,7 +143,9 @@ async def fake_backend() -> Backend:
     def uow_factory() -> FakeUnitOfWork:
         return FakeUnitOfWork(db, queue)
 
-    await install_default_reference_data(uow_factory=uow_factory)  # what the migration seeds
+    await install_default_reference_data(  # what the migration seeds
+        InstallDefaultReferenceData(), ReferenceDeps(uow_factory, FakeClock())
+    )
     return Backend("fake", uow_factory, queue=queue, sessions=FakeSessionReader(db))
 
 

@@ -21,8 +21,8 @@ from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, Sq
 from barbershop_core.errors import ClientExists, TemporaryError
 from barbershop_core.model import NotificationStatus, Partner
 from barbershop_core.ports import StorageUnavailable
-from barbershop_core.use_cases.accounts import create_partner
-from barbershop_core.use_cases.clients import get_client_card
+from barbershop_core.use_cases.accounts import CreatePartner, create_partner
+from barbershop_core.use_cases.clients import GetClientCard, get_client_card
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
     PromoDeps,
@@ -287,7 +287,9 @@ async def test_registration_runs_end_to_end_on_the_database(backend: Backend) ->
     assert (again.person_id, again.client_id) == (created.person_id, created.client_id)
     assert delivered is AttemptResult.SENT
     assert exists.value.client_id == created.client_id
-    card = await get_client_card(created.client_id, uow_factory=backend.uow_factory)
+    card = await get_client_card(
+        GetClientCard(created.client_id), attrs.evolve(world.clients(), uow_factory=backend.uow_factory)
+    )
     assert card.person.phone.e164 == PHONE
     assert card.person.must_change_password
     assert card.consents == {"personal_data": True, "marketing": False}
@@ -304,7 +306,10 @@ async def test_registration_runs_end_to_end_on_the_database(backend: Backend) ->
 async def test_a_retried_promo_registration_adds_its_purchases_once(backend: Backend) -> None:
     world = new_world()
     partner: Partner = (
-        await create_partner("retail-1", uow_factory=backend.uow_factory, digester=world.digester, clock=world.clock)
+        await create_partner(
+            CreatePartner("retail-1"),
+            attrs.evolve(world.partners(), uow_factory=backend.uow_factory),
+        )
     ).partner
     deps = PromoDeps(uow_factory=backend.uow_factory, clock=world.clock)
     registration = parse_promo_registration(
@@ -323,7 +328,9 @@ async def test_a_retried_promo_registration_adds_its_purchases_once(backend: Bac
     assert not first.replayed
     assert retried.replayed
     assert retried.client_id == first.client_id
-    card = await get_client_card(first.client_id, uow_factory=backend.uow_factory)
+    card = await get_client_card(
+        GetClientCard(first.client_id), attrs.evolve(world.clients(), uow_factory=backend.uow_factory)
+    )
     assert [(p.name, str(p.price)) for p in card.purchases] == [("Шампунь", "499.90"), ("Стрижка", "1500.00")]
     assert card.client.full_name is not None
     assert card.client.source == "partner:retail-1"

@@ -24,7 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Partner
-from barbershop_core.use_cases.accounts import authenticate_partner, create_manager, create_partner
+from barbershop_core.use_cases.accounts import (
+    AuthenticatePartner,
+    CreateManager,
+    CreatePartner,
+    authenticate_partner,
+    create_manager,
+    create_partner,
+)
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
     PromoDeps,
@@ -36,7 +43,13 @@ from barbershop_core.use_cases.promo import (
     register_promo_participants,
 )
 from barbershop_core.use_cases.registration import RegisterClient, register_client
-from barbershop_core.use_cases.sessions import signed_in_client, signed_in_manager
+from barbershop_core.use_cases.sessions import (
+    SessionDeps,
+    SignedInClient,
+    SignedInManager,
+    signed_in_client,
+    signed_in_manager,
+)
 from barbershop_core.values import Email, FullName, Money, PhoneNumber
 from tests.conftest import MANAGER, World
 from tests.fakes import ScriptedChannel
@@ -153,7 +166,7 @@ async def test_a_send_claims_and_records_in_two_transactions_of_few_statements(
 
 async def make_partner(world: World, engine: AsyncEngine) -> tuple[Partner, str]:
     created = await create_partner(
-        "retail-1", uow_factory=on_sql(world, engine), digester=world.digester, clock=world.clock
+        CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=on_sql(world, engine))
     )
     return created.partner, created.api_key
 
@@ -171,7 +184,9 @@ async def partner_registration(
     world: World, engine: AsyncEngine, api_key: str, phone: str, key: str | None = None
 ) -> None:
     uow_factory = on_sql(world, engine)
-    partner = await authenticate_partner(api_key, uow_factory=uow_factory, digester=world.digester)
+    partner = await authenticate_partner(
+        AuthenticatePartner(api_key), attrs.evolve(world.partners(), uow_factory=uow_factory)
+    )
     command = RegisterPromoParticipant(participant(phone), partner, idempotency_key=key)
     await register_promo_participant(command, PromoDeps(uow_factory=uow_factory, clock=world.clock))
 
@@ -225,7 +240,9 @@ async def test_a_partner_registration_with_a_key_claims_it_in_a_transaction_of_i
 
 async def partner_batch(world: World, engine: AsyncEngine, api_key: str, phones: list[str]) -> None:
     uow_factory = on_sql(world, engine)
-    partner = await authenticate_partner(api_key, uow_factory=uow_factory, digester=world.digester)
+    partner = await authenticate_partner(
+        AuthenticatePartner(api_key), attrs.evolve(world.partners(), uow_factory=uow_factory)
+    )
     batch = RegisterPromoParticipants([participant(phone) for phone in phones], partner)
     results = await register_promo_participants(batch, PromoDeps(uow_factory=uow_factory, clock=world.clock))
     assert all(result.client_id is not None for result in results)
@@ -250,20 +267,13 @@ async def test_a_batch_of_a_thousand_is_the_partner_lookup_and_one_transaction_o
 
 async def test_a_session_check_is_one_statement_outside_any_transaction(world: World, engine: AsyncEngine) -> None:
     uow_factory = on_sql(world, engine)
-    created = await create_manager(
-        "desk",
-        None,
-        uow_factory=uow_factory,
-        hasher=world.hasher,
-        passwords=world.passwords,
-        clock=world.clock,
-    )
+    created = await create_manager(CreateManager("desk", None), attrs.evolve(world.managers(), uow_factory=uow_factory))
     notification_id = await register(world, engine)
     async with uow_factory() as uow:
         notification = await uow.notifications.get(notification_id)
     assert notification is not None
-    sessions = SqlSessionReader(engine)
-    await signed_in_manager(created.manager.id, sessions=sessions)  # warm the statement caches
+    sessions = SessionDeps(SqlSessionReader(engine))
+    await signed_in_manager(SignedInManager(created.manager.id), sessions)  # warm the statement caches
     sent: list[str] = []
     begun: list[str | None] = []
 
@@ -276,8 +286,8 @@ async def test_a_session_check_is_one_statement_outside_any_transaction(world: W
     event.listen(engine.sync_engine, "before_cursor_execute", statement)
     event.listen(engine.sync_engine, "begin", begin)
     try:
-        assert await signed_in_manager(created.manager.id, sessions=sessions) == created.manager
-        assert await signed_in_client(notification.client_id, sessions=sessions) is not None
+        assert await signed_in_manager(SignedInManager(created.manager.id), sessions) == created.manager
+        assert await signed_in_client(SignedInClient(notification.client_id), sessions) is not None
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", statement)
         event.remove(engine.sync_engine, "begin", begin)

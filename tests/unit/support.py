@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from barbershop_core.context import Context
 from barbershop_core.model import AuditAction, AuditEvent, NotificationTemplate, Partner, TemplateKind
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.accounts import create_partner
+from barbershop_core.use_cases.accounts import CreatePartner, create_partner
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationResult, register_client
 from tests.conftest import MANAGER, World
 from tests.fakes import FakeUnitOfWork, InMemoryDatabase, RecordingQueue
@@ -63,7 +63,7 @@ async def add_marketing_template(world: World, code: str = "PROMO_AUTUMN", chann
 
 
 async def make_partner(world: World, name: str = "retail-1") -> Partner:
-    created = await create_partner(name, uow_factory=world.uow, digester=world.digester, clock=world.clock)
+    created = await create_partner(CreatePartner(name), world.partners())
     return created.partner
 
 

@@ -12,6 +12,16 @@ from barbershop_core.model import Manager
 from barbershop_core.ports import UniqueViolation
 from barbershop_core.use_cases.accounts import (
     API_KEY_PREFIX,
+    AuthenticateManager,
+    AuthenticatePartner,
+    ChangeManagerPassword,
+    CountManagers,
+    CreateManager,
+    CreatePartner,
+    DeactivateManager,
+    EndManagerSessions,
+    GetManager,
+    RevokePartner,
     authenticate_manager,
     authenticate_partner,
     change_manager_password,
@@ -32,33 +42,23 @@ PASSWORD = "correct-horse-1"
 
 
 async def _manager(world: World, login: str = "anna", password: str | None = PASSWORD, **options: str) -> Manager:
-    created = await create_manager(
-        login,
-        password,
-        uow_factory=world.uow,
-        hasher=world.hasher,
-        passwords=world.passwords,
-        clock=world.clock,
-        **options,
-    )
+    created = await create_manager(CreateManager(login, password, **options), world.managers())
     return created.manager
 
 
 async def _login(world: World, login: str = "anna", password: str = PASSWORD) -> Manager:
-    return await authenticate_manager(login, password, uow_factory=world.uow, hasher=world.hasher)
+    return await authenticate_manager(AuthenticateManager(login, password), world.managers())
 
 
 async def _change(world: World, current: str, new: str, manager_id: int = 1) -> Manager:
-    return await change_manager_password(manager_id, current, new, uow_factory=world.uow, hasher=world.hasher)
+    return await change_manager_password(ChangeManagerPassword(manager_id, current, new), world.managers())
 
 
 # --- managers -------------------------------------------------------------------------------
 
 
 async def test_creating_a_manager_with_a_password_stores_only_its_hash(world: World) -> None:
-    created = await create_manager(
-        "anna", PASSWORD, uow_factory=world.uow, hasher=world.hasher, passwords=world.passwords, clock=world.clock
-    )
+    created = await create_manager(CreateManager("anna", PASSWORD), world.managers())
 
     [stored] = rows(world, "managers")
     assert created.generated_password is None
@@ -76,9 +76,7 @@ async def test_creating_a_manager_with_a_display_name_keeps_it_trimmed(world: Wo
 
 
 async def test_creating_a_manager_without_a_password_generates_one_that_must_be_changed(world: World) -> None:
-    created = await create_manager(
-        "anna", None, uow_factory=world.uow, hasher=world.hasher, passwords=world.passwords, clock=world.clock
-    )
+    created = await create_manager(CreateManager("anna", None), world.managers())
 
     assert created.generated_password == world.passwords.issued[0]
     assert created.manager.must_change_password is True
@@ -182,9 +180,7 @@ async def test_logging_in_with_a_current_hash_writes_nothing(world: World) -> No
 
 
 async def test_changing_the_password_stores_the_new_hash_and_clears_must_change(world: World) -> None:
-    created = await create_manager(
-        "anna", None, uow_factory=world.uow, hasher=world.hasher, passwords=world.passwords, clock=world.clock
-    )
+    created = await create_manager(CreateManager("anna", None), world.managers())
     assert created.generated_password is not None
 
     manager = await _change(world, created.generated_password, "brand-new-pass")
@@ -279,17 +275,17 @@ async def test_a_password_change_logout_or_deactivation_each_end_every_session(w
 
     changed = await _change(world, PASSWORD, "brand-new-pass")
     assert changed.session_version == 1
-    await end_manager_sessions(created.id, uow_factory=world.uow)
-    assert (await get_manager(created.id, uow_factory=world.uow)).session_version == 2
-    deactivated = await deactivate_manager(" anna ", uow_factory=world.uow)
+    await end_manager_sessions(EndManagerSessions(created.id), world.managers())
+    assert (await get_manager(GetManager(created.id), world.managers())).session_version == 2
+    deactivated = await deactivate_manager(DeactivateManager(" anna "), world.managers())
 
     [stored] = rows(world, "managers")
     assert (stored.session_version, stored.is_active) == (3, False)
     assert deactivated == stored
     with pytest.raises(NotFound):
-        await end_manager_sessions(99, uow_factory=world.uow)
+        await end_manager_sessions(EndManagerSessions(99), world.managers())
     with pytest.raises(NotFound) as unknown:
-        await deactivate_manager("nobody", uow_factory=world.uow)
+        await deactivate_manager(DeactivateManager("nobody"), world.managers())
     assert unknown.value.message == "Менеджер «nobody» не найден"
 
 
@@ -318,20 +314,20 @@ async def test_a_password_changed_meanwhile_is_not_overwritten_by_a_stale_check(
 async def test_getting_a_manager_answers_it_unless_unknown_or_inactive(world: World) -> None:
     created = await _manager(world)
 
-    assert (await get_manager(created.id, uow_factory=world.uow)).login == Login("anna")
+    assert (await get_manager(GetManager(created.id), world.managers())).login == Login("anna")
     with pytest.raises(NotFound):
-        await get_manager(2, uow_factory=world.uow)
+        await get_manager(GetManager(2), world.managers())
     await _deactivate_manager(world)
     with pytest.raises(NotFound):
-        await get_manager(created.id, uow_factory=world.uow)
+        await get_manager(GetManager(created.id), world.managers())
 
 
 async def test_counting_managers(world: World) -> None:
-    assert await count_managers(uow_factory=world.uow) == 0
+    assert await count_managers(CountManagers(), world.managers()) == 0
     await _manager(world)
     await _manager(world, "boris")
 
-    assert await count_managers(uow_factory=world.uow) == 2
+    assert await count_managers(CountManagers(), world.managers()) == 2
 
 
 async def _deactivate_manager(world: World) -> None:
@@ -349,7 +345,7 @@ async def _deactivate_manager(world: World) -> None:
 
 
 async def test_creating_a_partner_answers_a_key_shown_once_and_stores_only_its_digest(world: World) -> None:
-    created = await create_partner(" retail-1 ", uow_factory=world.uow, digester=world.digester, clock=world.clock)
+    created = await create_partner(CreatePartner(" retail-1 "), world.partners())
 
     [stored] = rows(world, "partners")
     assert created.api_key.startswith(API_KEY_PREFIX)
@@ -363,8 +359,8 @@ async def test_creating_a_partner_answers_a_key_shown_once_and_stores_only_its_d
 
 
 async def test_two_partners_get_different_keys(world: World) -> None:
-    first = await create_partner("retail-1", uow_factory=world.uow, digester=world.digester, clock=world.clock)
-    second = await create_partner("retail-2", uow_factory=world.uow, digester=world.digester, clock=world.clock)
+    first = await create_partner(CreatePartner("retail-1"), world.partners())
+    second = await create_partner(CreatePartner("retail-2"), world.partners())
 
     assert first.api_key != second.api_key
 
@@ -372,16 +368,16 @@ async def test_two_partners_get_different_keys(world: World) -> None:
 @pytest.mark.parametrize("name", ["x", "y" * 51, "retail shop", "retail/1", ""])
 async def test_creating_a_partner_with_a_bad_name_answers_validation_error(world: World, name: str) -> None:
     with pytest.raises(ValidationError) as error:
-        await create_partner(name, uow_factory=world.uow, digester=world.digester, clock=world.clock)
+        await create_partner(CreatePartner(name), world.partners())
 
     assert error.value.message == "Имя партнёра: 2–50 символов, буквы, цифры и - _ ."
 
 
 async def test_creating_a_partner_with_a_taken_name_answers_validation_error(world: World) -> None:
-    await create_partner("retail-1", uow_factory=world.uow, digester=world.digester, clock=world.clock)
+    await create_partner(CreatePartner("retail-1"), world.partners())
 
     with pytest.raises(ValidationError) as error:
-        await create_partner("retail-1", uow_factory=world.uow, digester=world.digester, clock=world.clock)
+        await create_partner(CreatePartner("retail-1"), world.partners())
 
     assert error.value.message == "Партнёр с таким именем уже есть"
 
@@ -390,45 +386,45 @@ async def test_a_partner_name_taken_concurrently_answers_validation_error(world:
     world.db.fail("partners.add", UniqueViolation("partner_name"))
 
     with pytest.raises(ValidationError) as error:
-        await create_partner("retail-1", uow_factory=world.uow, digester=world.digester, clock=world.clock)
+        await create_partner(CreatePartner("retail-1"), world.partners())
 
     assert error.value.message == "Партнёр с таким именем уже есть"
 
 
 async def test_a_partner_is_authenticated_by_its_key(world: World) -> None:
-    created = await create_partner("retail-1", uow_factory=world.uow, digester=world.digester, clock=world.clock)
+    created = await create_partner(CreatePartner("retail-1"), world.partners())
 
-    partner = await authenticate_partner(created.api_key, uow_factory=world.uow, digester=world.digester)
+    partner = await authenticate_partner(AuthenticatePartner(created.api_key), world.partners())
 
     assert partner == created.partner
 
 
 @pytest.mark.parametrize("key", ["", "not-a-key", API_KEY_PREFIX + "unknown", API_KEY_PREFIX + "x" * 200])
 async def test_a_wrong_partner_key_answers_invalid_credentials(world: World, key: str) -> None:
-    await create_partner("retail-1", uow_factory=world.uow, digester=world.digester, clock=world.clock)
+    await create_partner(CreatePartner("retail-1"), world.partners())
 
     with pytest.raises(InvalidCredentials) as error:
-        await authenticate_partner(key, uow_factory=world.uow, digester=world.digester)
+        await authenticate_partner(AuthenticatePartner(key), world.partners())
 
     assert error.value.message == "Неверный ключ партнёра"
 
 
 async def test_a_revoked_partner_key_answers_invalid_credentials(world: World) -> None:
-    created = await create_partner("retail-1", uow_factory=world.uow, digester=world.digester, clock=world.clock)
+    created = await create_partner(CreatePartner("retail-1"), world.partners())
 
-    revoked = await revoke_partner("retail-1", uow_factory=world.uow, clock=world.clock)
+    revoked = await revoke_partner(RevokePartner("retail-1"), world.partners())
 
     assert revoked.revoked_at == world.clock.now()
     assert revoked.is_active is False
     with pytest.raises(InvalidCredentials):
-        await authenticate_partner(created.api_key, uow_factory=world.uow, digester=world.digester)
+        await authenticate_partner(AuthenticatePartner(created.api_key), world.partners())
 
 
 async def test_revoking_a_partner_twice_keeps_the_first_revocation_time(world: World) -> None:
-    await create_partner("retail-1", uow_factory=world.uow, digester=world.digester, clock=world.clock)
-    first = await revoke_partner("retail-1", uow_factory=world.uow, clock=world.clock)
+    await create_partner(CreatePartner("retail-1"), world.partners())
+    first = await revoke_partner(RevokePartner("retail-1"), world.partners())
     world.clock.advance(timedelta(days=1))
-    second = await revoke_partner(" retail-1 ", uow_factory=world.uow, clock=world.clock)
+    second = await revoke_partner(RevokePartner(" retail-1 "), world.partners())
 
     assert second.revoked_at == first.revoked_at
     [stored] = rows(world, "partners")
@@ -437,6 +433,6 @@ async def test_revoking_a_partner_twice_keeps_the_first_revocation_time(world: W
 
 async def test_revoking_an_unknown_partner_answers_not_found(world: World) -> None:
     with pytest.raises(NotFound) as error:
-        await revoke_partner("ghost", uow_factory=world.uow, clock=world.clock)
+        await revoke_partner(RevokePartner("ghost"), world.partners())
 
     assert error.value.message == "Партнёр не найден"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone, ValidationError
 from barbershop_core.model import Actor, AuditAction
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.audit_trail import ReadAuditTrail, read_audit_trail
 from barbershop_core.use_cases.registration import RegisterClient, register_client
 from tests.conftest import World
@@ -24,9 +24,7 @@ async def test_a_client_filter_gives_only_that_clients_events_newest_first(world
     client_id = await _register(world, "+79111234567")
     await _register(world, "+79111234568")
 
-    page = await read_audit_trail(
-        ReadAuditTrail(MANAGER, client_id=client_id), uow_factory=world.uow, clock=world.clock
-    )
+    page = await read_audit_trail(ReadAuditTrail(MANAGER, client_id=client_id), world.audit())
 
     assert page.events
     assert {event.client_id for event in page.events} == {client_id}
@@ -38,9 +36,7 @@ async def test_a_phone_narrows_to_its_person_and_the_reading_is_recorded_masked(
     await _register(world, "+79111234568")
 
     page = await read_audit_trail(
-        ReadAuditTrail(MANAGER, phone="8 911 123-45-67", action="client_created"),
-        uow_factory=world.uow,
-        clock=world.clock,
+        ReadAuditTrail(MANAGER, phone="8 911 123-45-67", action="client_created"), world.audit()
     )
 
     assert [event.masked_phone for event in page.events] == ["+7911*****67"]
@@ -56,11 +52,9 @@ async def test_the_next_page_starts_below_the_cursor(world: World) -> None:
         await _register(world, f"+7911123456{last}")
     ask = ReadAuditTrail(MANAGER, action="client_created", limit=2)
 
-    first = await read_audit_trail(ask, uow_factory=world.uow, clock=world.clock)
+    first = await read_audit_trail(ask, world.audit())
     second = await read_audit_trail(
-        ReadAuditTrail(MANAGER, action="client_created", limit=2, before_id=first.next_before_id),
-        uow_factory=world.uow,
-        clock=world.clock,
+        ReadAuditTrail(MANAGER, action="client_created", limit=2, before_id=first.next_before_id), world.audit()
     )
 
     assert len(first.events) == 2
@@ -82,6 +76,6 @@ async def test_a_bad_question_is_refused_and_nothing_is_recorded(
     world: World, ask: ReadAuditTrail, error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        await read_audit_trail(ask, uow_factory=world.uow, clock=world.clock)
+        await read_audit_trail(ask, world.audit())
 
     assert audit_events(world) == []

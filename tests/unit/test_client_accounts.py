@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ConsentRequired,
     InvalidCredentials,
@@ -17,11 +18,13 @@ from barbershop_core.errors import (
 )
 from barbershop_core.model import Actor, AuditAction, NotificationStatus, Person
 from barbershop_core.ports import StorageUnavailable
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.client_accounts import (
     GUESS_KEY_PREFIX,
     ChangeClientPassword,
     ClientAccount,
+    EndClientSessions,
+    GetClientAccount,
+    GetClientProfile,
     SetClientConsents,
     SignIn,
     authenticate_client,
@@ -131,9 +134,7 @@ async def test_an_unknown_login_answers_the_same_and_spends_a_hash(world: World,
 
 
 async def test_a_person_who_is_not_a_client_cannot_sign_in(world: World) -> None:
-    await create_person(
-        CreatePerson(PHONE, "Иван", MANAGER), uow_factory=world.uow, clock=world.clock, policy=world.policy
-    )
+    await create_person(CreatePerson(PHONE, "Иван", MANAGER), world.clients())
 
     with pytest.raises(InvalidCredentials):
         await sign_in(world, "anything at all")
@@ -317,9 +318,9 @@ async def test_a_voided_temporary_password_cannot_be_changed(world: World) -> No
 async def test_the_account_of_a_token_is_found_or_not_found(world: World) -> None:
     await register(world)
 
-    assert (await get_client_account(1, uow_factory=world.uow)).person.phone.e164 == PHONE
+    assert (await get_client_account(GetClientAccount(1), world.client_accounts())).person.phone.e164 == PHONE
     with pytest.raises(NotFound):
-        await get_client_account(2, uow_factory=world.uow)
+        await get_client_account(GetClientAccount(2), world.client_accounts())
 
 
 # --- profile and consents ----------------------------------------------------------------------
@@ -328,7 +329,7 @@ async def test_the_account_of_a_token_is_found_or_not_found(world: World) -> Non
 async def test_the_profile_shows_the_client_and_the_consents_in_force_and_is_audited(world: World) -> None:
     await register(world, consents={"personal_data": True, "marketing": True})
 
-    profile = await get_client_profile(1, CLIENT, uow_factory=world.uow, clock=world.clock)
+    profile = await get_client_profile(GetClientProfile(1, CLIENT), world.client_accounts())
 
     assert (str(profile.person.first_name), profile.person.phone.e164) == ("Иван", PHONE)
     assert profile.granted("personal_data")
@@ -348,9 +349,7 @@ async def test_withdrawing_marketing_consent_records_it_by_the_client_and_refuse
         world.notifications(),
     )
 
-    profile = await set_client_consents(
-        SetClientConsents(1, {"marketing": False}, CLIENT), uow_factory=world.uow, clock=world.clock
-    )
+    profile = await set_client_consents(SetClientConsents(1, {"marketing": False}, CLIENT), world.client_accounts())
 
     assert not profile.granted("marketing")
     latest = rows(world, "consents")[-1]
@@ -369,13 +368,9 @@ async def test_withdrawing_marketing_consent_records_it_by_the_client_and_refuse
 
 async def test_giving_consent_back_is_as_easy_as_withdrawing_it(world: World) -> None:
     await register(world, consents={"marketing": True})
-    await set_client_consents(
-        SetClientConsents(1, {"marketing": False}, CLIENT), uow_factory=world.uow, clock=world.clock
-    )
+    await set_client_consents(SetClientConsents(1, {"marketing": False}, CLIENT), world.client_accounts())
 
-    profile = await set_client_consents(
-        SetClientConsents(1, {"marketing": True}, CLIENT), uow_factory=world.uow, clock=world.clock
-    )
+    profile = await set_client_consents(SetClientConsents(1, {"marketing": True}, CLIENT), world.client_accounts())
 
     assert profile.granted("marketing")
     assert [c.granted for c in rows(world, "consents") if c.consent_type == "marketing"] == [True, False, True]
@@ -384,9 +379,7 @@ async def test_giving_consent_back_is_as_easy_as_withdrawing_it(world: World) ->
 async def test_a_consent_set_as_it_already_is_adds_no_record(world: World) -> None:
     await register(world, consents={"marketing": True})
 
-    await set_client_consents(
-        SetClientConsents(1, {"marketing": True}, CLIENT), uow_factory=world.uow, clock=world.clock
-    )
+    await set_client_consents(SetClientConsents(1, {"marketing": True}, CLIENT), world.client_accounts())
 
     assert len(rows(world, "consents")) == 1
 
@@ -396,9 +389,7 @@ async def test_an_unknown_consent_type_is_refused_and_nothing_is_stored(world: W
 
     with pytest.raises(ValidationError) as refused:
         await set_client_consents(
-            SetClientConsents(1, {"marketing": False, "telepathy": True}, CLIENT),
-            uow_factory=world.uow,
-            clock=world.clock,
+            SetClientConsents(1, {"marketing": False, "telepathy": True}, CLIENT), world.client_accounts()
         )
 
     assert refused.value.field == "consents"
@@ -423,7 +414,7 @@ async def test_signing_out_ends_every_session_of_the_client(world: World) -> Non
     await register(world)
     before = person(world).session_version
 
-    await end_client_sessions(1, CLIENT, uow_factory=world.uow, clock=world.clock)
+    await end_client_sessions(EndClientSessions(1, CLIENT), world.client_accounts())
 
     assert person(world).session_version == before + 1
     assert actions(world)[-1] is AuditAction.CLIENT_SIGNED_OUT

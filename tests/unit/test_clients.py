@@ -7,17 +7,22 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ClientExists, InvalidPhone, LoginTaken, NotFound, PersonExists, ValidationError
 from barbershop_core.model import Actor, AuditAction, Person
 from barbershop_core.ports import StorageUnavailable
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.audit_trail import purge_audit_trail
+from barbershop_core.use_cases.audit_trail import PurgeAuditTrail, purge_audit_trail
 from barbershop_core.use_cases.clients import (
+    CheckPhone,
     ClientCard,
     CreateClient,
     CreatePerson,
+    FindByPhone,
+    GetClientCard,
+    GetPerson,
     PhoneCheck,
     UpdateClient,
     check_phone,
@@ -52,36 +57,20 @@ from tests.unit.support import (
 
 async def _create_person(world: World, phone: str = PHONE, login: str | None = None) -> int:
     person = await create_person(
-        CreatePerson(phone=phone, first_name="Иван", context=MANAGER, login=login),
-        uow_factory=world.uow,
-        clock=world.clock,
-        policy=world.policy,
+        CreatePerson(phone=phone, first_name="Иван", context=MANAGER, login=login), world.clients()
     )
     return person.id
 
 
 async def _update(world: World, client_id: int = 1, **changes: Any) -> ClientCard:
-    return await update_client(
-        UpdateClient(client_id=client_id, context=MANAGER, **changes),
-        uow_factory=world.uow,
-        clock=world.clock,
-        policy=world.policy,
-    )
+    return await update_client(UpdateClient(client_id=client_id, context=MANAGER, **changes), world.clients())
 
 
 # --- check phone (step 3) -----------------------------------------------------------------
 
 
 async def _check(world: World, phone: str, context: Context = MANAGER) -> PhoneCheck:
-    return await check_phone(
-        phone,
-        context,
-        uow_factory=world.uow,
-        clock=world.clock,
-        policy=world.policy,
-        seen=world.attempts,
-        digester=world.digester,
-    )
+    return await check_phone(CheckPhone(phone, context), world.clients())
 
 
 async def test_checking_one_phone_again_and_again_is_audited_once_per_manager_in_the_window(world: World) -> None:
@@ -228,8 +217,8 @@ async def test_two_people_created_with_one_phone_at_once_leave_one_and_the_other
         return CreatePerson(phone=PHONE, first_name=name, context=MANAGER)
 
     outcomes = await asyncio.gather(
-        create_person(create("Иван"), uow_factory=factory, clock=world.clock, policy=world.policy),
-        create_person(create("Пётр"), uow_factory=factory, clock=world.clock, policy=world.policy),
+        create_person(create("Иван"), attrs.evolve(world.clients(), uow_factory=factory)),
+        create_person(create("Пётр"), attrs.evolve(world.clients(), uow_factory=factory)),
         return_exceptions=True,
     )
 
@@ -240,10 +229,10 @@ async def test_two_people_created_with_one_phone_at_once_leave_one_and_the_other
 
 
 async def test_finding_persons_by_phone_answers_zero_or_one(world: World) -> None:
-    assert await find_persons_by_phone(PHONE, uow_factory=world.uow, policy=world.policy) == []
+    assert await find_persons_by_phone(FindByPhone(PHONE), world.clients()) == []
     person_id = await _create_person(world)
 
-    [found] = await find_persons_by_phone("8 911 123-45-67", uow_factory=world.uow, policy=world.policy)
+    [found] = await find_persons_by_phone(FindByPhone("8 911 123-45-67"), world.clients())
 
     assert found.id == person_id
 
@@ -251,9 +240,9 @@ async def test_finding_persons_by_phone_answers_zero_or_one(world: World) -> Non
 async def test_getting_a_person_by_id_answers_it_or_not_found(world: World) -> None:
     person_id = await _create_person(world)
 
-    assert (await get_person(person_id, uow_factory=world.uow)).phone == PhoneNumber(PHONE)
+    assert (await get_person(GetPerson(person_id), world.clients())).phone == PhoneNumber(PHONE)
     with pytest.raises(NotFound) as error:
-        await get_person(99, uow_factory=world.uow)
+        await get_person(GetPerson(99), world.clients())
     assert error.value.message == "Персона 99 не найдена"
 
 
@@ -267,8 +256,7 @@ async def test_making_a_person_a_client_records_the_client_consents_and_audit(wo
         CreateClient(
             person_id=person_id, context=MANAGER, consents={"marketing": True}, channel_accounts={"vk": "id7"}
         ),
-        uow_factory=world.uow,
-        clock=world.clock,
+        world.clients(),
     )
 
     [stored] = rows(world, "clients")
@@ -285,7 +273,7 @@ async def test_making_a_person_a_client_records_the_client_consents_and_audit(wo
 
 async def test_making_an_unknown_person_a_client_answers_not_found(world: World) -> None:
     with pytest.raises(NotFound):
-        await create_client(CreateClient(person_id=42, context=MANAGER), uow_factory=world.uow, clock=world.clock)
+        await create_client(CreateClient(person_id=42, context=MANAGER), world.clients())
 
     assert rows(world, "clients") == []
 
@@ -294,9 +282,7 @@ async def test_making_a_client_twice_answers_client_exists(world: World) -> None
     result = await register(world)
 
     with pytest.raises(ClientExists) as error:
-        await create_client(
-            CreateClient(person_id=result.person_id, context=MANAGER), uow_factory=world.uow, clock=world.clock
-        )
+        await create_client(CreateClient(person_id=result.person_id, context=MANAGER), world.clients())
 
     assert error.value.client_id == result.client_id
 
@@ -307,8 +293,8 @@ async def test_making_one_person_a_client_twice_at_once_leaves_one_client(world:
     command = CreateClient(person_id=person_id, context=MANAGER)
 
     outcomes = await asyncio.gather(
-        create_client(command, uow_factory=factory, clock=world.clock),
-        create_client(command, uow_factory=factory, clock=world.clock),
+        create_client(command, attrs.evolve(world.clients(), uow_factory=factory)),
+        create_client(command, attrs.evolve(world.clients(), uow_factory=factory)),
         return_exceptions=True,
     )
 
@@ -334,7 +320,7 @@ async def test_the_client_card_shows_person_consents_notifications_and_purchases
         RegisterPromoParticipant(parse_promo_registration(payload), partner), world.promo()
     )
 
-    card = await get_client_card(result.client_id, uow_factory=world.uow)
+    card = await get_client_card(GetClientCard(result.client_id), world.clients())
 
     assert (card.client.id, card.person.id) == (result.client_id, result.person_id)
     assert card.consents == {"personal_data": True}
@@ -345,7 +331,7 @@ async def test_the_client_card_shows_person_consents_notifications_and_purchases
 
 async def test_the_card_of_an_unknown_client_answers_not_found(world: World) -> None:
     with pytest.raises(NotFound) as error:
-        await get_client_card(5, uow_factory=world.uow)
+        await get_client_card(GetClientCard(5), world.clients())
 
     assert (error.value.code, error.value.message) == ("not_found", "Клиент 5 не найден")
 
@@ -353,15 +339,15 @@ async def test_the_card_of_an_unknown_client_answers_not_found(world: World) -> 
 async def test_finding_clients_by_phone_answers_the_card_of_the_client(world: World) -> None:
     result = await register(world)
 
-    [card] = await find_clients_by_phone("8 (911) 123 45 67", uow_factory=world.uow, policy=world.policy)
+    [card] = await find_clients_by_phone(FindByPhone("8 (911) 123 45 67"), world.clients())
 
     assert card.client.id == result.client_id
 
 
 async def test_finding_clients_by_an_unknown_phone_or_a_person_without_client_answers_nothing(world: World) -> None:
-    assert await find_clients_by_phone(PHONE, uow_factory=world.uow, policy=world.policy) == []
+    assert await find_clients_by_phone(FindByPhone(PHONE), world.clients()) == []
     await _create_person(world)
-    assert await find_clients_by_phone(PHONE, uow_factory=world.uow, policy=world.policy) == []
+    assert await find_clients_by_phone(FindByPhone(PHONE), world.clients()) == []
 
 
 # --- update (A1.2) ------------------------------------------------------------------------
@@ -394,7 +380,7 @@ async def test_changing_the_phone_moves_a_phone_login_along_with_it(world: World
 
 async def test_changing_the_phone_keeps_a_login_that_is_not_the_phone(world: World) -> None:
     person_id = await _create_person(world, login="ivan")
-    await create_client(CreateClient(person_id=person_id, context=MANAGER), uow_factory=world.uow, clock=world.clock)
+    await create_client(CreateClient(person_id=person_id, context=MANAGER), world.clients())
 
     await _update(world, phone=OTHER_PHONE)
 
@@ -418,15 +404,11 @@ async def test_changing_the_phone_to_one_taken_concurrently_answers_person_exist
     factory = interleaving(world, before_commit=True)
     update = update_client(
         UpdateClient(client_id=1, context=MANAGER, phone=OTHER_PHONE),
-        uow_factory=factory,
-        clock=world.clock,
-        policy=world.policy,
+        attrs.evolve(world.clients(), uow_factory=factory),
     )
     create = create_person(
         CreatePerson(phone=OTHER_PHONE, first_name="Пётр", context=MANAGER),
-        uow_factory=factory,
-        clock=world.clock,
-        policy=world.policy,
+        attrs.evolve(world.clients(), uow_factory=factory),
     )
 
     created, updated = await asyncio.gather(create, update, return_exceptions=True)
@@ -517,7 +499,7 @@ async def test_purging_the_audit_trail_deletes_only_events_older_than_the_retent
     await _check(world, "+79111234568")
     kept = audit_events(world)[-1]
 
-    deleted = await purge_audit_trail(retention=timedelta(days=90), uow_factory=world.uow, clock=world.clock)
+    deleted = await purge_audit_trail(PurgeAuditTrail(retention=timedelta(days=90)), world.audit())
 
     assert deleted > 0
     assert audit_events(world) == [kept]
@@ -527,7 +509,7 @@ async def test_a_retention_shorter_than_thirty_days_is_refused(world: World) -> 
     await register(world)
 
     with pytest.raises(ValidationError) as refused:
-        await purge_audit_trail(retention=timedelta(days=29), uow_factory=world.uow, clock=world.clock)
+        await purge_audit_trail(PurgeAuditTrail(retention=timedelta(days=29)), world.audit())
 
     assert refused.value.message == "Срок хранения журнала — не меньше 30 дней"
     assert audit_events(world)

@@ -29,7 +29,7 @@ from barbershop_core.use_cases.provider_reports import (
     apply_kept_reports,
     apply_provider_report,
 )
-from barbershop_core.use_cases.timeline import StepKind, client_timeline
+from barbershop_core.use_cases.timeline import GetClientTimeline, StepKind, client_timeline
 from tests.conftest import World
 from tests.fakes import ScriptedChannel
 from tests.unit.support import audit_actions, audit_events, register, rows
@@ -284,7 +284,7 @@ async def test_the_timeline_shows_each_attempt_report_and_fallback_step_in_order
     report = ProviderStatus("whatsapp", "wamid.1", NotificationStatus.DELIVERED, said="WhatsApp read")
     await apply_provider_report(report, reports(chained))
 
-    steps = await client_timeline(registered.client_id, uow_factory=chained.uow)
+    steps = await client_timeline(GetClientTimeline(registered.client_id), chained.clients())
 
     assert [(s.notification_id, s.channel, s.kind, s.state) for s in steps] == [
         (1, "telegram", StepKind.CREATED, "scheduled"),
@@ -304,7 +304,7 @@ async def test_the_timeline_shows_each_attempt_report_and_fallback_step_in_order
 
 async def test_the_timeline_of_an_unknown_client_is_not_found(world: World) -> None:
     with pytest.raises(NotFound):
-        await client_timeline(404, uow_factory=world.uow)
+        await client_timeline(GetClientTimeline(404), world.clients())
 
 
 def test_the_policy_has_no_fallback_chain_by_default() -> None:

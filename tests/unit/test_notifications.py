@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ConsentRequired,
@@ -28,7 +29,6 @@ from barbershop_core.model import (
     TemplateKind,
 )
 from barbershop_core.ports import DeliveryFailed, OutgoingMessage, SendReceipt
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import UpdateClient, update_client
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.delivery_reports import DeliveryReport, ReportDeps, apply_delivery_report
@@ -371,12 +371,7 @@ async def test_an_attempt_whose_template_was_deactivated_is_held(world: World) -
 async def test_an_attempt_through_vk_after_the_account_was_unlinked_fails_permanently(world: World) -> None:
     world.channels.channels["vk"] = ScriptedChannel()
     await register(world, channel="vk", channel_accounts={"vk": "id42"})
-    await update_client(
-        UpdateClient(client_id=1, context=MANAGER, channel_accounts={}),
-        uow_factory=world.uow,
-        clock=world.clock,
-        policy=world.policy,
-    )
+    await update_client(UpdateClient(client_id=1, context=MANAGER, channel_accounts={}), world.clients())
 
     assert await attempt(world) is AttemptResult.FAILED
 
@@ -607,33 +602,18 @@ async def test_scheduling_for_an_unknown_client_answers_not_found(world: World) 
 async def test_scheduling_a_marketing_message_needs_the_latest_consent_to_be_granted(world: World) -> None:
     await add_marketing_template(world)
     await register(world, consents={"marketing": True})
-    await update_client(
-        UpdateClient(client_id=1, context=MANAGER, consents={"marketing": False}),
-        uow_factory=world.uow,
-        clock=world.clock,
-        policy=world.policy,
-    )
+    await update_client(UpdateClient(client_id=1, context=MANAGER, consents={"marketing": False}), world.clients())
 
     with pytest.raises(ConsentRequired):
         await schedule(world, 1, template_code="PROMO_AUTUMN")
 
-    await update_client(
-        UpdateClient(client_id=1, context=MANAGER, consents={"marketing": True}),
-        uow_factory=world.uow,
-        clock=world.clock,
-        policy=world.policy,
-    )
+    await update_client(UpdateClient(client_id=1, context=MANAGER, consents={"marketing": True}), world.clients())
     notification = await schedule(world, 1, template_code="PROMO_AUTUMN")
     assert notification.kind is TemplateKind.MARKETING
 
 
 async def _withdraw_marketing_consent(world: World) -> None:
-    await update_client(
-        UpdateClient(client_id=1, context=MANAGER, consents={"marketing": False}),
-        uow_factory=world.uow,
-        clock=world.clock,
-        policy=world.policy,
-    )
+    await update_client(UpdateClient(client_id=1, context=MANAGER, consents={"marketing": False}), world.clients())
 
 
 async def test_releasing_a_held_marketing_message_after_consent_was_withdrawn_is_refused(world: World) -> None:

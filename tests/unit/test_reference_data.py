@@ -18,6 +18,10 @@ from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES, LOCAL
 from barbershop_core.templates import CODE_ONLY_BODY, DEFAULT_BODIES
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.reference_data import (
+    InstallDefaultReferenceData,
+    ListChannels,
+    ListTemplates,
+    SyncReferenceData,
     SyncReport,
     install_default_reference_data,
     list_channels,
@@ -37,7 +41,7 @@ def welcome(channel: str, body: str = WELCOME) -> NotificationTemplate:
 
 async def sync(world: World, channels: list[Channel], templates: list[NotificationTemplate]) -> SyncReport:
     return await sync_reference_data(
-        source=StaticReferenceSource(ReferenceSnapshot(channels, templates)), uow_factory=world.uow, clock=world.clock
+        SyncReferenceData(source=StaticReferenceSource(ReferenceSnapshot(channels, templates))), world.reference()
     )
 
 
@@ -55,7 +59,7 @@ def templates(world: World) -> dict[tuple[str, str], NotificationTemplate]:
 async def test_installing_the_defaults_adds_every_channel_and_its_welcome_template() -> None:
     world = World()
 
-    added = await install_default_reference_data(uow_factory=world.uow)
+    added = await install_default_reference_data(InstallDefaultReferenceData(), world.reference())
 
     assert added == 10
     assert sorted(channels(world)) == ["local", "sms", "telegram", "vk", "whatsapp"]
@@ -69,7 +73,7 @@ async def test_installing_the_defaults_again_adds_nothing_and_never_overwrites(w
         await uow.reference.save_channel(Channel("sms", "SMS-шлюз", is_active=False))
         await uow.commit()
 
-    added = await install_default_reference_data(uow_factory=world.uow)
+    added = await install_default_reference_data(InstallDefaultReferenceData(), world.reference())
 
     assert added == 0
     assert channels(world)["sms"] == Channel("sms", "SMS-шлюз", is_active=False)
@@ -85,8 +89,8 @@ def test_the_default_reference_data_is_consistent() -> None:
 async def test_listing_answers_channels_by_code_and_templates_by_code_and_channel(world: World) -> None:
     await world_with_extra_template(world)
 
-    listed_channels = await list_channels(uow_factory=world.uow)
-    listed_templates = await list_templates(uow_factory=world.uow)
+    listed_channels = await list_channels(ListChannels(), world.reference())
+    listed_templates = await list_templates(ListTemplates(), world.reference())
 
     assert [c.code for c in listed_channels] == ["local", "sms", "telegram", "vk", "whatsapp"]
     assert [(t.code, t.channel) for t in listed_templates] == [

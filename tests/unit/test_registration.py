@@ -10,6 +10,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ClientExists,
@@ -31,7 +32,6 @@ from barbershop_core.model import (
 from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import StorageUnavailable
 from barbershop_core.templates import DEFAULT_BODIES
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import CreatePerson, create_person
 from barbershop_core.use_cases.promo import (
     RegisterPromoParticipant,
@@ -272,12 +272,7 @@ async def test_registering_a_phone_of_a_partner_registered_client_answers_client
 
 
 async def test_registering_the_phone_of_a_person_who_is_not_a_client_answers_person_exists(world: World) -> None:
-    person = await create_person(
-        CreatePerson(phone=PHONE, first_name="Иван", context=MANAGER),
-        uow_factory=world.uow,
-        clock=world.clock,
-        policy=world.policy,
-    )
+    person = await create_person(CreatePerson(phone=PHONE, first_name="Иван", context=MANAGER), world.clients())
 
     with pytest.raises(PersonExists) as error:
         await register(world)

@@ -8,10 +8,10 @@ from datetime import datetime
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ChannelUnavailable, ConsentRequired, NotFound, TemplateMissing, ValidationError
 from barbershop_core.model import (
     CONSENT_TYPES,
-    Actor,
     AddressKind,
     AuditAction,
     AuditEvent,
@@ -28,14 +28,6 @@ from barbershop_core.reference import CODE_ONLY_CHANNELS
 from barbershop_core.templates import DEFAULT_BODIES, needs_password
 
 log = logging.getLogger("barbershop_core")
-
-
-@attrs.frozen
-class Context:
-    """Who asks, and the request id that ties log lines and audit events together."""
-
-    actor: Actor
-    request_id: str | None = None
 
 
 @attrs.frozen

@@ -7,18 +7,33 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ValidationError
 from barbershop_core.model import AuditAction, AuditEvent
 from barbershop_core.ports import AuditQuery, Clock, UnitOfWorkFactory
-from barbershop_core.use_cases._shared import Context, Trail, log
+from barbershop_core.use_cases._shared import Trail, log
 from barbershop_core.values import PhoneNumber
 
 MIN_RETENTION = timedelta(days=30)
 """Below this a typo (days for years) would wipe the trail an operator must be able to show."""
 
 
-async def purge_audit_trail(*, retention: timedelta, uow_factory: UnitOfWorkFactory, clock: Clock) -> int:
+@attrs.frozen
+class AuditDeps:
+    """The ports of the audit-trail use cases."""
+
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+
+
+@attrs.frozen
+class PurgeAuditTrail:
+    retention: timedelta
+
+
+async def purge_audit_trail(command: PurgeAuditTrail, deps: AuditDeps) -> int:
     """Delete the events older than ``retention``; the purge itself is recorded. Returns how many."""
+    retention, uow_factory, clock = command.retention, deps.uow_factory, deps.clock
     if retention < MIN_RETENTION:
         raise ValidationError(f"Срок хранения журнала — не меньше {MIN_RETENTION.days} дней", field="retention")
     now = clock.now()
@@ -54,9 +69,10 @@ class AuditPage:
     """Pass it as ``before_id`` for the next (older) page; None on the last one."""
 
 
-async def read_audit_trail(request: ReadAuditTrail, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> AuditPage:
+async def read_audit_trail(command: ReadAuditTrail, deps: AuditDeps) -> AuditPage:
     """The events that match, newest first, a page at a time. The reading is itself recorded
     (``audit_viewed``, with the filters, the phone masked): who looked at whose data."""
+    request, uow_factory, clock = command, deps.uow_factory, deps.clock
     if not 1 <= request.limit <= MAX_PAGE:
         raise ValidationError(f"limit — от 1 до {MAX_PAGE}", field="limit")
     action = _action(request.action)

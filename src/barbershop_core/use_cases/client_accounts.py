@@ -20,6 +20,7 @@ from datetime import datetime
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ConsentRequired,
     InvalidCredentials,
@@ -42,7 +43,7 @@ from barbershop_core.model import (
 )
 from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import AttemptCounter, Clock, KeyDigester, PasswordHasher, UnitOfWork, UnitOfWorkFactory
-from barbershop_core.use_cases._shared import Context, Trail, log, parse_consents, require_client
+from barbershop_core.use_cases._shared import Trail, log, parse_consents, require_client
 from barbershop_core.use_cases.accounts import check_new_password
 from barbershop_core.values import PhoneNumber
 
@@ -71,6 +72,23 @@ class ClientAccount:
     @property
     def must_change_password(self) -> bool:
         return self.person.must_change_password
+
+
+@attrs.frozen
+class GetClientAccount:
+    client_id: int
+
+
+@attrs.frozen
+class GetClientProfile:
+    client_id: int
+    context: Context
+
+
+@attrs.frozen
+class EndClientSessions:
+    client_id: int
+    context: Context
 
 
 @attrs.frozen
@@ -228,8 +246,9 @@ async def _signed_in(
     return ClientAccount(client, person)
 
 
-async def get_client_account(client_id: int, *, uow_factory: UnitOfWorkFactory) -> ClientAccount:
+async def get_client_account(command: GetClientAccount, deps: ClientAccountDeps) -> ClientAccount:
     """The client behind a token (for the guards); :class:`NotFound` when it is gone."""
+    client_id, uow_factory = command.client_id, deps.uow_factory
     async with uow_factory() as uow:
         found = await uow.clients.get_with_person(client_id)
     if found is None or found[1].password_hash is None:
@@ -252,7 +271,7 @@ async def change_client_password(command: ChangeClientPassword, deps: ClientAcco
     check_new_password(command.new_password)
     if command.new_password == command.current_password:
         raise ValidationError("Новый пароль должен отличаться от текущего", field="new_password")
-    account = await get_client_account(command.client_id, uow_factory=deps.uow_factory)
+    account = await get_client_account(GetClientAccount(command.client_id), deps)
     person = account.person
     assert person.password_hash is not None  # get_client_account returns only persons with a password
     if not await deps.hasher.verify(person.password_hash, command.current_password):
@@ -294,10 +313,10 @@ def _latest(history: Sequence[Consent]) -> dict[str, Consent]:
     return {consent.consent_type: consent for consent in history}
 
 
-async def get_client_profile(
-    client_id: int, context: Context, *, uow_factory: UnitOfWorkFactory, clock: Clock
-) -> ClientProfile:
+async def get_client_profile(command: GetClientProfile, deps: ClientAccountDeps) -> ClientProfile:
     """The client's own data (audited: personal data was shown)."""
+    client_id, context = command.client_id, command.context
+    uow_factory, clock = deps.uow_factory, deps.clock
     async with uow_factory() as uow:
         client, person = await require_client(uow, client_id)
         consents = _latest(await uow.consents.list_for_client(client.id))
@@ -314,14 +333,13 @@ class SetClientConsents:
     context: Context
 
 
-async def set_client_consents(
-    command: SetClientConsents, *, uow_factory: UnitOfWorkFactory, clock: Clock
-) -> ClientProfile:
+async def set_client_consents(command: SetClientConsents, deps: ClientAccountDeps) -> ClientProfile:
     """Give or withdraw consents, each change a new record (the history stays).
 
     Withdrawing the marketing consent stops marketing at once: every marketing message still
     waiting fails now, and the worker checks the consent again before any send.
     """
+    uow_factory, clock = deps.uow_factory, deps.clock
     wanted = parse_consents(command.consents)
     now = clock.now()
     async with uow_factory() as uow:
@@ -362,10 +380,10 @@ async def _stop_marketing(uow: UnitOfWork, client: Client, trail: Trail, now: da
         )
 
 
-async def end_client_sessions(
-    client_id: int, context: Context, *, uow_factory: UnitOfWorkFactory, clock: Clock
-) -> None:
+async def end_client_sessions(command: EndClientSessions, deps: ClientAccountDeps) -> None:
     """Sign-out: every token and page session of the client stops working at once."""
+    client_id, context = command.client_id, command.context
+    uow_factory, clock = deps.uow_factory, deps.clock
     async with uow_factory() as uow:
         client, person = await require_client(uow, client_id)
         person.end_sessions()

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ClientExists, LoginTaken, NotFound, PersonExists, ValidationError
 from barbershop_core.model import (
     MANAGER_SOURCE,
@@ -27,8 +28,41 @@ from barbershop_core.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from barbershop_core.use_cases._shared import Context, Trail, parse_consents, require_client
+from barbershop_core.use_cases._shared import Trail, parse_consents, require_client
 from barbershop_core.values import Email, FirstName, Login, PhoneNumber
+
+
+@attrs.frozen
+class ClientDeps:
+    """The ports of the use cases about persons and clients (the card, its timeline, the phone check)."""
+
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    policy: RegistrationPolicy
+    attempts: AttemptCounter
+    """Dedupes the audit of the live phone check."""
+    digester: KeyDigester
+
+
+@attrs.frozen
+class CheckPhone:
+    phone: str
+    context: Context
+
+
+@attrs.frozen
+class FindByPhone:
+    phone: str
+
+
+@attrs.frozen
+class GetPerson:
+    person_id: int
+
+
+@attrs.frozen
+class GetClientCard:
+    client_id: int
 
 
 @attrs.frozen
@@ -39,22 +73,15 @@ class PhoneCheck:
     client_id: int | None = None
 
 
-async def check_phone(
-    phone: str,
-    context: Context,
-    *,
-    uow_factory: UnitOfWorkFactory,
-    clock: Clock,
-    policy: RegistrationPolicy,
-    seen: AttemptCounter,
-    digester: KeyDigester,
-) -> PhoneCheck:
+async def check_phone(command: CheckPhone, deps: ClientDeps) -> PhoneCheck:
     """Step 3: normalise the phone and say whether it is known.
 
     The page checks as the manager types: the check is audited once per manager and phone
     within ``policy.phone_check_audit_window`` (counted in ``seen`` under a keyed digest,
     so no phone is kept in clear), not once per keystroke.
     """
+    phone, context = command.phone, command.context
+    uow_factory, clock, policy, seen, digester = deps.uow_factory, deps.clock, deps.policy, deps.attempts, deps.digester
     parsed = PhoneNumber.parse(phone, policy.default_region)
     first = await _first_check_in_window(parsed, context, clock, policy, seen, digester)
     async with uow_factory() as uow:
@@ -102,16 +129,16 @@ def _phone_checked(
     )
 
 
-async def find_persons_by_phone(
-    phone: str, *, uow_factory: UnitOfWorkFactory, policy: RegistrationPolicy
-) -> list[Person]:
+async def find_persons_by_phone(command: FindByPhone, deps: ClientDeps) -> list[Person]:
+    phone, uow_factory, policy = command.phone, deps.uow_factory, deps.policy
     parsed = PhoneNumber.parse(phone, policy.default_region)
     async with uow_factory() as uow:
         person = await uow.persons.get_by_phone(parsed)
     return [person] if person else []
 
 
-async def get_person(person_id: int, *, uow_factory: UnitOfWorkFactory) -> Person:
+async def get_person(command: GetPerson, deps: ClientDeps) -> Person:
+    person_id, uow_factory = command.person_id, deps.uow_factory
     async with uow_factory() as uow:
         person = await uow.persons.get(person_id)
     if person is None:
@@ -128,10 +155,9 @@ class CreatePerson:
     """Defaults to the phone (UC04 business rule)."""
 
 
-async def create_person(
-    command: CreatePerson, *, uow_factory: UnitOfWorkFactory, clock: Clock, policy: RegistrationPolicy
-) -> Person:
+async def create_person(command: CreatePerson, deps: ClientDeps) -> Person:
     """Step 5 on its own. The person gets credentials when a welcome message is scheduled."""
+    uow_factory, clock, policy = deps.uow_factory, deps.clock, deps.policy
     phone = PhoneNumber.parse(command.phone, policy.default_region)
     first_name = FirstName.parse(command.first_name)
     login = Login.parse(command.login) if command.login else Login.from_phone(phone)
@@ -172,8 +198,9 @@ class CreateClient:
     channel_accounts: Mapping[str, str] = attrs.field(factory=dict)
 
 
-async def create_client(command: CreateClient, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> Client:
+async def create_client(command: CreateClient, deps: ClientDeps) -> Client:
     """Step 6 on its own: make an existing person a client."""
+    uow_factory, clock = deps.uow_factory, deps.clock
     consents = parse_consents(command.consents)
     now = clock.now()
     try:
@@ -231,7 +258,8 @@ class ClientCard:
     purchases: Sequence[Purchase]
 
 
-async def get_client_card(client_id: int, *, uow_factory: UnitOfWorkFactory) -> ClientCard:
+async def get_client_card(command: GetClientCard, deps: ClientDeps) -> ClientCard:
+    client_id, uow_factory = command.client_id, deps.uow_factory
     async with uow_factory() as uow:
         return await _card(uow, client_id)
 
@@ -252,9 +280,8 @@ def current_consents(history: Sequence[Consent]) -> dict[str, bool]:
     return {consent.consent_type: consent.granted for consent in history}
 
 
-async def find_clients_by_phone(
-    phone: str, *, uow_factory: UnitOfWorkFactory, policy: RegistrationPolicy
-) -> list[ClientCard]:
+async def find_clients_by_phone(command: FindByPhone, deps: ClientDeps) -> list[ClientCard]:
+    phone, uow_factory, policy = command.phone, deps.uow_factory, deps.policy
     parsed = PhoneNumber.parse(phone, policy.default_region)
     async with uow_factory() as uow:
         person = await uow.persons.get_by_phone(parsed)
@@ -275,9 +302,8 @@ class UpdateClient:
     channel_accounts: Mapping[str, str] | None = None
 
 
-async def update_client(
-    command: UpdateClient, *, uow_factory: UnitOfWorkFactory, clock: Clock, policy: RegistrationPolicy
-) -> ClientCard:
+async def update_client(command: UpdateClient, deps: ClientDeps) -> ClientCard:
+    uow_factory, clock, policy = deps.uow_factory, deps.clock, deps.policy
     first_name = FirstName.parse(command.first_name) if command.first_name is not None else None
     phone = PhoneNumber.parse(command.phone, policy.default_region) if command.phone is not None else None
     email = Email.parse(command.email) if command.email is not None else None

@@ -14,6 +14,7 @@ from typing import Final
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.model import (
     Actor,
     AuditAction,
@@ -37,7 +38,6 @@ from barbershop_core.ports import (
 )
 from barbershop_core.templates import render
 from barbershop_core.use_cases._shared import (
-    Context,
     Trail,
     active_channel_codes,
     has_marketing_consent,

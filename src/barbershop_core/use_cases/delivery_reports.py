@@ -12,10 +12,11 @@ from datetime import datetime
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import NotFound, ValidationError
 from barbershop_core.model import ClientNotification, NotificationStatus
 from barbershop_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from barbershop_core.use_cases._shared import Context, require_client
+from barbershop_core.use_cases._shared import require_client
 from barbershop_core.use_cases.delivery import AttemptResult, finish
 from barbershop_core.use_cases.fallback import FallbackDeps, RunFallbackStep, fall_back
 

@@ -26,11 +26,11 @@ from collections.abc import Sequence
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ChannelUnavailable, ConsentRequired, InvalidTransition, TemplateMissing
 from barbershop_core.model import Actor, AuditAction, ClientNotification
 from barbershop_core.ports import ChannelDirectory, UnitOfWorkFactory
 from barbershop_core.use_cases._shared import (
-    Context,
     Trail,
     active_channel_codes,
     has_marketing_consent,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidTransition, NotFound, NotificationInProgress
 from barbershop_core.model import AuditAction, ClientNotification, NotificationStatus
 from barbershop_core.ports import UnitOfWork
 from barbershop_core.use_cases._shared import (
-    Context,
     TemporaryPassword,
     Trail,
     carries_only_code,

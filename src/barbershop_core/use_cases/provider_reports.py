@@ -18,8 +18,9 @@ from typing import Final
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.model import Actor, NotificationStatus, ProviderReport
-from barbershop_core.use_cases._shared import Context, log
+from barbershop_core.use_cases._shared import log
 from barbershop_core.use_cases.delivery_reports import ReportDeps, record_report, then_fall_back
 
 KEEP_UNMATCHED: Final = timedelta(days=7)

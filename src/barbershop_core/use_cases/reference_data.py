@@ -14,18 +14,50 @@ from barbershop_core.templates import placeholders
 from barbershop_core.use_cases._shared import log
 
 
-async def list_channels(*, uow_factory: UnitOfWorkFactory) -> list[Channel]:
+@attrs.frozen
+class ReferenceDeps:
+    """The ports of the reference-data use cases."""
+
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+
+
+@attrs.frozen
+class ListChannels:
+    """Takes nothing: the one use-case shape still passes a command."""
+
+
+@attrs.frozen
+class ListTemplates:
+    """Takes nothing: the one use-case shape still passes a command."""
+
+
+@attrs.frozen
+class InstallDefaultReferenceData:
+    """Takes nothing: the one use-case shape still passes a command."""
+
+
+@attrs.frozen
+class SyncReferenceData:
+    source: ReferenceDataSource
+    """Where the wanted channels and templates come from (a file, a service)."""
+
+
+async def list_channels(command: ListChannels, deps: ReferenceDeps) -> list[Channel]:
+    uow_factory = deps.uow_factory
     async with uow_factory() as uow:
         return sorted(await uow.reference.list_channels(), key=lambda channel: channel.code)
 
 
-async def list_templates(*, uow_factory: UnitOfWorkFactory) -> list[NotificationTemplate]:
+async def list_templates(command: ListTemplates, deps: ReferenceDeps) -> list[NotificationTemplate]:
+    uow_factory = deps.uow_factory
     async with uow_factory() as uow:
         return sorted(await uow.reference.list_templates(), key=lambda t: (t.code, t.channel))
 
 
-async def install_default_reference_data(*, uow_factory: UnitOfWorkFactory) -> int:
+async def install_default_reference_data(command: InstallDefaultReferenceData, deps: ReferenceDeps) -> int:
     """Add the shipped channels and templates that are missing; never overwrites. Returns how many."""
+    uow_factory = deps.uow_factory
     added = 0
     async with uow_factory() as uow:
         for channel in DEFAULT_CHANNELS:
@@ -54,15 +86,14 @@ class SyncReport:
         )
 
 
-async def sync_reference_data(
-    *, source: ReferenceDataSource, uow_factory: UnitOfWorkFactory, clock: Clock
-) -> SyncReport:
+async def sync_reference_data(command: SyncReferenceData, deps: ReferenceDeps) -> SyncReport:
     """Variant 1: make the stored channels and templates what the source says.
 
     What the source no longer lists is deactivated, not deleted: notifications refer to
     it. A deactivated channel makes new registrations answer A7, and the worker holds
     its waiting notifications until a manager picks another channel.
     """
+    source, uow_factory, clock = command.source, deps.uow_factory, deps.clock
     snapshot = await source.fetch()
     _validate(snapshot)
     async with uow_factory() as uow:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ClientExists, PersonExists, TemporaryError
 from barbershop_core.model import (
     MANAGER_SOURCE,
@@ -29,7 +30,6 @@ from barbershop_core.ports import (
     UnitOfWorkFactory,
 )
 from barbershop_core.use_cases._shared import (
-    Context,
     TemporaryPassword,
     Trail,
     has_marketing_consent,

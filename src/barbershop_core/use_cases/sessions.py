@@ -7,20 +7,37 @@ still current (its version) is the caller's comparison with what is returned her
 
 from __future__ import annotations
 
+import attrs
+
 from barbershop_core.model import Manager
 from barbershop_core.ports import SessionReader
 from barbershop_core.use_cases.client_accounts import ClientAccount
 
 
-async def signed_in_manager(manager_id: int, *, sessions: SessionReader) -> Manager | None:
+@attrs.frozen
+class SessionDeps:
+    sessions: SessionReader
+
+
+@attrs.frozen
+class SignedInManager:
+    manager_id: int
+
+
+@attrs.frozen
+class SignedInClient:
+    client_id: int
+
+
+async def signed_in_manager(command: SignedInManager, deps: SessionDeps) -> Manager | None:
     """The manager, while active: a deactivated one is as gone as one that never was."""
-    manager = await sessions.manager(manager_id)
+    manager = await deps.sessions.manager(command.manager_id)
     return manager if manager is not None and manager.is_active else None
 
 
-async def signed_in_client(client_id: int, *, sessions: SessionReader) -> ClientAccount | None:
+async def signed_in_client(command: SignedInClient, deps: SessionDeps) -> ClientAccount | None:
     """The client and its person, while the person has a password (an account to sign in to)."""
-    found = await sessions.client_with_person(client_id)
+    found = await deps.sessions.client_with_person(command.client_id)
     if found is None or found[1].password_hash is None:
         return None
     return ClientAccount(*found)

@@ -8,8 +8,13 @@ from datetime import datetime
 import attrs
 
 from barbershop_core.model import ClientNotification
-from barbershop_core.ports import UnitOfWorkFactory
 from barbershop_core.use_cases._shared import require_client
+from barbershop_core.use_cases.clients import ClientDeps
+
+
+@attrs.frozen
+class GetClientTimeline:
+    client_id: int
 
 
 class StepKind(enum.StrEnum):
@@ -71,8 +76,9 @@ def notification_steps(notification: ClientNotification) -> list[TimelineStep]:
     return sorted(steps, key=lambda step: (step.at, order[step.kind]))
 
 
-async def client_timeline(client_id: int, *, uow_factory: UnitOfWorkFactory) -> list[TimelineStep]:
+async def client_timeline(command: GetClientTimeline, deps: ClientDeps) -> list[TimelineStep]:
     """Raises :class:`~barbershop_core.errors.NotFound` for an unknown client."""
+    client_id, uow_factory = command.client_id, deps.uow_factory
     async with uow_factory() as uow:
         await require_client(uow, client_id)
         notifications = await uow.notifications.list_for_client(client_id)

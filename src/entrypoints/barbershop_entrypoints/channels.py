@@ -7,7 +7,7 @@ adapter holds its notifications (A7) until a manager picks another one.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 
 import httpx
 
@@ -17,7 +17,7 @@ from barbershop_adapters.channels.sms import SmsRuChannel
 from barbershop_adapters.channels.telegram import TelegramGatewayChannel
 from barbershop_adapters.channels.vk import VkChannel
 from barbershop_adapters.channels.whatsapp import WhatsAppCloudChannel
-from barbershop_core.ports import NotificationChannel
+from barbershop_core.ports import ChannelDirectory, NotificationChannel
 from barbershop_core.reference import LOCAL_CHANNEL
 from barbershop_entrypoints.metrics import MeteredChannel
 from barbershop_entrypoints.settings import Settings, SettingsError
@@ -51,7 +51,14 @@ PROVIDER_VARIABLES: Final = {
 """The variable that switches each provider's adapter on."""
 
 
-def require_default_channel(settings: Settings, channels: StaticChannelDirectory) -> None:
+class ListedChannelDirectory(ChannelDirectory, Protocol):
+    """A channel directory that can also say which channels it has (for the start-up check)."""
+
+    @property
+    def codes(self) -> frozenset[str]: ...
+
+
+def require_default_channel(settings: Settings, channels: ListedChannelDirectory) -> None:
     """Refuse to serve or send when ``BARBERSHOP_DEFAULT_CHANNEL`` has no adapter here: every
     welcome message that names no channel would be held (A7) until a manager moved it."""
     code = settings.registration.default_channel

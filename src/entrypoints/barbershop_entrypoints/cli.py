@@ -21,13 +21,18 @@ from pathlib import Path
 
 from barbershop_core.errors import DomainError
 from barbershop_core.use_cases.accounts import (
+    CountManagers,
+    CreateManager,
+    CreatePartner,
+    DeactivateManager,
+    RevokePartner,
     count_managers,
     create_manager,
     create_partner,
     deactivate_manager,
     revoke_partner,
 )
-from barbershop_core.use_cases.audit_trail import purge_audit_trail
+from barbershop_core.use_cases.audit_trail import PurgeAuditTrail, purge_audit_trail
 from barbershop_entrypoints.bootstrap import CALLBACK_KEY_PURPOSE, Container, build_container, channel_callback_secret
 from barbershop_entrypoints.channels import require_default_channel
 from barbershop_entrypoints.logging_setup import configure_logging, logging_config
@@ -173,7 +178,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     async def hint(container: Container) -> int:
         require_default_channel(settings, container.channels)
-        if await count_managers(uow_factory=container.uow_factory) == 0:
+        if await count_managers(CountManagers(), container.managers()) == 0:
             print("Менеджеров ещё нет. Создайте первого: barbershop manager create --login admin")
         return 0
 
@@ -263,15 +268,7 @@ def _manager_create(args: argparse.Namespace, settings: Settings) -> int:
     password = _read_password()
 
     async def run(container: Container) -> int:
-        created = await create_manager(
-            args.login,
-            password,
-            display_name=args.name,
-            uow_factory=container.uow_factory,
-            hasher=container.hasher,
-            passwords=container.passwords,
-            clock=container.clock,
-        )
+        created = await create_manager(CreateManager(args.login, password, args.name), container.managers())
         print(f"Менеджер «{created.manager.login}» создан (id {created.manager.id}).")
         if created.generated_password:
             print(f"Временный пароль (показан один раз, смените при первом входе): {created.generated_password}")
@@ -282,7 +279,7 @@ def _manager_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def _manager_deactivate(args: argparse.Namespace, settings: Settings) -> int:
     async def run(container: Container) -> int:
-        manager = await deactivate_manager(args.login, uow_factory=container.uow_factory)
+        manager = await deactivate_manager(DeactivateManager(args.login), container.managers())
         print(f"Менеджер «{manager.login}» отключён; все его сеансы завершены.")
         return 0
 
@@ -291,9 +288,7 @@ def _manager_deactivate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _audit_purge(args: argparse.Namespace, settings: Settings) -> int:
     async def run(container: Container) -> int:
-        deleted = await purge_audit_trail(
-            retention=settings.audit.retention, uow_factory=container.uow_factory, clock=container.clock
-        )
+        deleted = await purge_audit_trail(PurgeAuditTrail(settings.audit.retention), container.audit())
         print(f"Удалено записей журнала старше {settings.audit.retention.days} дней: {deleted}.")
         return 0
 
@@ -302,9 +297,7 @@ def _audit_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 def _partner_create(args: argparse.Namespace, settings: Settings) -> int:
     async def run(container: Container) -> int:
-        created = await create_partner(
-            args.name, uow_factory=container.uow_factory, digester=container.digester, clock=container.clock
-        )
+        created = await create_partner(CreatePartner(args.name), container.partners())
         print(f"Партнёр «{created.partner.name}» создан (id {created.partner.id}).")
         print(f"API-ключ (показан один раз): {created.api_key}")
         return 0
@@ -314,7 +307,7 @@ def _partner_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def _partner_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async def run(container: Container) -> int:
-        partner = await revoke_partner(args.name, uow_factory=container.uow_factory, clock=container.clock)
+        partner = await revoke_partner(RevokePartner(args.name), container.partners())
         print(f"Ключ партнёра «{partner.name}» отозван.")
         return 0
 

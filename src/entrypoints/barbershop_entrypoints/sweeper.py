@@ -30,7 +30,7 @@ from barbershop_core.use_cases.notification_queries import (
     expire_temporary_secrets,
 )
 from barbershop_core.use_cases.provider_reports import ApplyKeptReports, apply_kept_reports
-from barbershop_core.use_cases.reference_data import sync_reference_data
+from barbershop_core.use_cases.reference_data import SyncReferenceData, sync_reference_data
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.reference_source import build_reference_source
 
@@ -71,7 +71,7 @@ async def sync_reference_once(container: Container) -> bool:
     source = build_reference_source(container.settings, container.http_client)
     if source is None:
         return False
-    report = await sync_reference_data(source=source, uow_factory=container.uow_factory, clock=container.clock)
+    report = await sync_reference_data(SyncReferenceData(source), container.reference())
     return report.changed
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import InMemoryBroker
 
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
-from barbershop_core.use_cases.accounts import create_manager
+from barbershop_core.use_cases.accounts import CreateManager, create_manager
 from barbershop_entrypoints.bootstrap import Container, build_container
 from barbershop_entrypoints.http.app import create_app
 from barbershop_entrypoints.settings import (
@@ -176,13 +176,8 @@ def running_api(settings: Settings, clock: FakeClock, backend: str, portal: Bloc
         portal.call(
             functools.partial(
                 create_manager,
-                MANAGER_LOGIN,
-                MANAGER_PASSWORD,
-                display_name="Анна",
-                uow_factory=container.uow_factory,
-                hasher=container.hasher,
-                passwords=container.passwords,
-                clock=clock,
+                CreateManager(MANAGER_LOGIN, MANAGER_PASSWORD, display_name="Анна"),
+                container.managers(),
             )
         )
         client = TestClient(app=create_app(container=container))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from barbershop_adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
-from barbershop_core.use_cases.accounts import create_manager, deactivate_manager
+from barbershop_core.use_cases.accounts import CreateManager, DeactivateManager, create_manager, deactivate_manager
 from barbershop_entrypoints.http.throttle import LoginThrottle
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, assert_problem
 
@@ -86,15 +86,7 @@ def test_a_token_stops_working_when_it_expires(sqlite_api: Api) -> None:
 
 
 def test_a_manager_with_a_temporary_password_must_change_it_before_anything_else(api: Api) -> None:
-    created = api.run(
-        create_manager,
-        "newcomer",
-        None,
-        uow_factory=api.container.uow_factory,
-        hasher=api.container.hasher,
-        passwords=api.container.passwords,
-        clock=api.clock,
-    )
+    created = api.run(create_manager, CreateManager("newcomer", None), api.container.managers())
     temporary = created.generated_password
     assert temporary is not None
     login = api.login("newcomer", temporary)
@@ -157,7 +149,7 @@ def test_logout_ends_every_token_of_the_manager_and_a_new_login_works(api: Api) 
 def test_deactivating_a_manager_ends_their_tokens_and_their_login(api: Api) -> None:
     token = bearer(api.login())
 
-    api.run(deactivate_manager, MANAGER_LOGIN, uow_factory=api.container.uow_factory)
+    api.run(deactivate_manager, DeactivateManager(MANAGER_LOGIN), api.container.managers())
 
     assert_problem(api.client.get("/api/channels", headers=token), 401, "unauthorized")
     assert_problem(api.login(), 401, "invalid_credentials")

@@ -13,7 +13,7 @@ import pytest
 from anyio.from_thread import BlockingPortal
 from prometheus_client.parser import text_string_to_metric_families
 
-from barbershop_core.use_cases.accounts import create_partner
+from barbershop_core.use_cases.accounts import CreatePartner, create_partner
 from barbershop_entrypoints.settings import Settings
 from tests.fakes import FakeClock
 from tests.integration.http.conftest import Api, new_phone, running_api
@@ -132,10 +132,7 @@ def test_a_refused_login_is_counted(metered_api: Api) -> None:
 
 def partner_key(api: Api, name: str) -> dict[str, str]:
     """The ``X-API-Key`` header of a new partner called ``name``."""
-    container = api.container
-    created = api.run(
-        create_partner, name, uow_factory=container.uow_factory, digester=container.digester, clock=api.clock
-    )
+    created = api.run(create_partner, CreatePartner(name), api.container.partners())
     return {"X-API-Key": created.api_key}
 
 
@@ -210,13 +207,7 @@ def test_no_phone_name_or_email_appears_in_the_metrics(metered_api: Api) -> None
     assert metered_api.register("12345", first_name="Евлампий").status_code == 422
     metered_api.login(login=phone, password="wrong")
     container = metered_api.container
-    created = metered_api.run(
-        create_partner,
-        "retail-p",
-        uow_factory=container.uow_factory,
-        digester=container.digester,
-        clock=metered_api.clock,
-    )
+    created = metered_api.run(create_partner, CreatePartner("retail-p"), container.partners())
     partner_phone = new_phone()
     body = participant(phone=partner_phone, fio="Сидоров Евлампий Петрович", email="evlampiy@example.org")
     assert metered_api.client.post("/api/register-client", json=body, headers={"X-API-Key": created.api_key}).is_success

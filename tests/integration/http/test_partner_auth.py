@@ -12,7 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.testing import TestClient
 
 from barbershop_core.model import Partner
-from barbershop_core.use_cases.accounts import create_partner, revoke_partner
+from barbershop_core.use_cases.accounts import CreatePartner, RevokePartner, create_partner, revoke_partner
 from barbershop_entrypoints.http.auth import provide_partner, require_partner
 from barbershop_entrypoints.http.deps import CONTAINER
 from barbershop_entrypoints.http.problems import handle_exception
@@ -43,9 +43,7 @@ def partner_client(sqlite_api: Api, portal: BlockingPortal) -> Iterator[TestClie
 
 
 def _new_key(api: Api, name: str) -> str:
-    created = api.run(
-        create_partner, name, uow_factory=api.container.uow_factory, digester=api.container.digester, clock=api.clock
-    )
+    created = api.run(create_partner, CreatePartner(name), api.container.partners())
     return created.api_key
 
 
@@ -69,6 +67,6 @@ def test_a_missing_or_wrong_partner_key_is_401(partner_client: TestClient[Any], 
 
 def test_a_revoked_partner_key_is_401(sqlite_api: Api, partner_client: TestClient[Any]) -> None:
     key = _new_key(sqlite_api, "gone")
-    sqlite_api.run(revoke_partner, "gone", uow_factory=sqlite_api.container.uow_factory, clock=sqlite_api.clock)
+    sqlite_api.run(revoke_partner, RevokePartner("gone"), sqlite_api.container.partners())
 
     assert_problem(partner_client.get("/partner-probe", headers={"X-API-Key": key}), 401, "unauthorized")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from barbershop_core.model import Partner
-from barbershop_core.use_cases.accounts import create_partner
+from barbershop_core.use_cases.accounts import CreatePartner, create_partner
 from barbershop_entrypoints.logging_setup import QUIET_LOGGERS, log_handler
 from tests.integration.http.conftest import (
     Api,
@@ -72,9 +72,7 @@ class PartnerApi:
 
     def new_partner(self, name: str) -> tuple[Partner, str]:
         container = self.api.container
-        created = self.api.run(
-            create_partner, name, uow_factory=container.uow_factory, digester=container.digester, clock=self.api.clock
-        )
+        created = self.api.run(create_partner, CreatePartner(name), container.partners())
         return created.partner, created.api_key
 
 
@@ -92,9 +90,7 @@ def participant(**fields: Any) -> dict[str, Any]:
 
 def _with_partner(api: Api) -> PartnerApi:
     container = api.container
-    created = api.run(
-        create_partner, PARTNER_NAME, uow_factory=container.uow_factory, digester=container.digester, clock=api.clock
-    )
+    created = api.run(create_partner, CreatePartner(PARTNER_NAME), container.partners())
     return PartnerApi(api, created.partner, created.api_key)
 
 

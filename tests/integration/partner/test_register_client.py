@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from barbershop_core.use_cases.accounts import revoke_partner
+from barbershop_core.use_cases.accounts import RevokePartner, revoke_partner
 from barbershop_entrypoints.http.controllers import partner as partner_controller
 from tests.integration.http.conftest import clients_table_refusing_rows, new_phone
 from tests.integration.partner.conftest import SINGLE, PartnerApi, participant
@@ -270,7 +270,7 @@ def test_authentication_comes_before_the_body(partner: PartnerApi) -> None:
 def test_a_revoked_key_is_refused(partner: PartnerApi) -> None:
     api = partner.api
     assert partner.register().status_code == 200
-    api.run(revoke_partner, partner.partner.name, uow_factory=api.container.uow_factory, clock=api.clock)
+    api.run(revoke_partner, RevokePartner(partner.partner.name), api.container.partners())
 
     assert_error(partner.register(), 401, WRONG_KEY)
 
@@ -278,7 +278,7 @@ def test_a_revoked_key_is_refused(partner: PartnerApi) -> None:
 def test_another_partners_key_works_while_one_is_revoked(partner: PartnerApi) -> None:
     api = partner.api
     _, other_key = partner.new_partner("retail-2")
-    api.run(revoke_partner, partner.partner.name, uow_factory=api.container.uow_factory, clock=api.clock)
+    api.run(revoke_partner, RevokePartner(partner.partner.name), api.container.partners())
 
     assert partner.register(headers={"X-API-Key": other_key}).status_code == 200
 

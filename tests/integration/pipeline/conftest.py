@@ -35,7 +35,7 @@ from litestar.testing import TestClient
 
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from barbershop_core.model import AuditEvent
-from barbershop_core.use_cases.accounts import create_manager
+from barbershop_core.use_cases.accounts import CreateManager, create_manager
 from barbershop_entrypoints.bootstrap import Container, build_container
 from barbershop_entrypoints.http.app import create_app
 from barbershop_entrypoints.http.auth import MANAGER_API
@@ -284,15 +284,7 @@ def open_pipeline(tmp_path: Path, fake_sms: FakeSmsRu, portal: BlockingPortal) -
         pipeline: Pipeline | None = None
         try:
             created = portal.call(
-                functools.partial(
-                    create_manager,
-                    MANAGER_LOGIN,
-                    MANAGER_PASSWORD,
-                    uow_factory=container.uow_factory,
-                    hasher=container.hasher,
-                    passwords=container.passwords,
-                    clock=container.clock,
-                )
+                functools.partial(create_manager, CreateManager(MANAGER_LOGIN, MANAGER_PASSWORD), container.managers())
             )
             client = TestClient(app=create_app(container=container))
             client.blocking_portal = portal  # the same loop as the container's

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from sqlalchemy import text
 
-from barbershop_core.use_cases.accounts import create_manager
+from barbershop_core.use_cases.accounts import CreateManager, create_manager
 from barbershop_entrypoints.settings import Settings
 from tests.integration.console import shown_passwords
 from tests.integration.http.conftest import MANAGER_LOGIN, MANAGER_PASSWORD, Api, clients_table_refusing_rows, new_phone
@@ -287,17 +287,7 @@ def test_the_page_script_endpoints_answer_401_json_without_a_session(pages: Page
 
 def _newbie(pages: Pages) -> str:
     container = pages.api.container
-    created = pages.api.run(
-        functools.partial(
-            create_manager,
-            "newbie",
-            None,
-            uow_factory=container.uow_factory,
-            hasher=container.hasher,
-            passwords=container.passwords,
-            clock=pages.api.clock,
-        )
-    )
+    created = pages.api.run(functools.partial(create_manager, CreateManager("newbie", None), container.managers()))
     assert created.generated_password is not None
     return created.generated_password
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
-from barbershop_entrypoints.bootstrap import delivery_deps
 from barbershop_entrypoints.settings import Settings, SettingsError
-from tests.fakes import FakeClock, FakeSecretBox, FakeUnitOfWork, InMemoryDatabase, RecordingQueue
+from tests.conftest import UNIT_SETTINGS, World
 
 
 def test_the_sign_in_address_defaults_to_the_embedded_server() -> None:
@@ -16,13 +16,7 @@ def test_the_sign_in_address_defaults_to_the_embedded_server() -> None:
 def test_a_configured_public_url_reaches_the_senders_without_its_trailing_slash() -> None:
     settings = Settings.from_env({"BARBERSHOP_PUBLIC_URL": "https://barber.example/salon/"})
 
-    deps = delivery_deps(
-        lambda: FakeUnitOfWork(InMemoryDatabase(), RecordingQueue()),
-        channels=None,  # type: ignore[arg-type]  # not used to build the bundle
-        secret_box=FakeSecretBox(),
-        clock=FakeClock(),
-        settings=settings,
-    )
+    deps = World(settings=attrs.evolve(UNIT_SETTINGS, web=settings.web)).delivery()
 
     assert deps.sign_in_url == "https://barber.example/salon/client/login"
 

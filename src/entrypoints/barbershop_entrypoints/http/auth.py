@@ -20,7 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from barbershop_core.errors import InvalidCredentials, NotFound, PasswordChangeRequired
 from barbershop_core.model import Manager, Partner
-from barbershop_core.use_cases.accounts import authenticate_partner
+from barbershop_core.use_cases.accounts import AuthenticatePartner, authenticate_partner
 from barbershop_core.use_cases.notification_queries import GetNotification, get_notification
 from barbershop_entrypoints.http.deps import container_of
 from barbershop_entrypoints.http.jwt_auth import ALLOW_TEMPORARY_PASSWORD, MANAGERS, Audience, Refusal, bearer_token
@@ -82,9 +82,7 @@ async def require_partner(connection: Connection, _: BaseRouteHandler) -> None:
         raise ApiProblem(401, "unauthorized", "Нужен ключ партнёра", "Передайте ключ в заголовке X-API-Key")
     container = container_of(connection.app.state)
     try:
-        partner = await authenticate_partner(
-            key.strip(), uow_factory=container.uow_factory, digester=container.digester
-        )
+        partner = await authenticate_partner(AuthenticatePartner(key.strip()), container.partners())
     except InvalidCredentials:
         raise ApiProblem(401, "unauthorized", "Неверный ключ партнёра", "Ключ партнёра неверен или отозван") from None
     connection.state[PARTNER] = partner

@@ -13,12 +13,11 @@ from typing import Any, Final
 
 from litestar import Request
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone, PasswordChangeRequired
 from barbershop_core.model import Actor
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.client_accounts import ClientAccount
+from barbershop_core.use_cases.client_accounts import ClientAccount, ClientAccountDeps
 from barbershop_core.values import PhoneNumber
-from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.jwt_auth import CLIENTS, Audience, Refusal
 from barbershop_entrypoints.http.problems import unauthorized
 from barbershop_entrypoints.http.request_id import request_id_of
@@ -41,10 +40,10 @@ CLIENT_API: Final = Audience[ClientAccount](
 """The client API's bearer tokens."""
 
 
-def throttle_login(login: str, container: Container) -> str:
+def throttle_login(login: str, deps: ClientAccountDeps) -> str:
     """The login as the throttle counts it: a phone in any form counts as its E.164 form."""
     try:
-        return PhoneNumber.parse(login, container.settings.registration.default_region).e164
+        return PhoneNumber.parse(login, deps.policy.default_region).e164
     except InvalidPhone:
         return login
 

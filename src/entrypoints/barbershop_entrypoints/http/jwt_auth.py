@@ -53,7 +53,7 @@ from litestar.types import Receive, Scope, Send
 from barbershop_adapters.key_derivation import derive_key
 from barbershop_core.model import Manager
 from barbershop_core.use_cases.client_accounts import ClientAccount
-from barbershop_core.use_cases.sessions import signed_in_client, signed_in_manager
+from barbershop_core.use_cases.sessions import SignedInClient, SignedInManager, signed_in_client, signed_in_manager
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.deps import container_of
 from barbershop_entrypoints.http.problems import ApiProblem
@@ -132,12 +132,12 @@ class Subjects(Generic[S]):
 
 
 MANAGERS: Final = Subjects[Manager](
-    read=lambda container, manager_id: signed_in_manager(manager_id, sessions=container.sessions),
+    read=lambda container, manager_id: signed_in_manager(SignedInManager(manager_id), container.session_deps()),
     session_version=lambda manager: manager.session_version,
     must_change_password=lambda manager: manager.must_change_password,
 )
 CLIENTS: Final = Subjects[ClientAccount](
-    read=lambda container, client_id: signed_in_client(client_id, sessions=container.sessions),
+    read=lambda container, client_id: signed_in_client(SignedInClient(client_id), container.session_deps()),
     session_version=lambda account: account.person.session_version,
     must_change_password=lambda account: account.must_change_password,
 )

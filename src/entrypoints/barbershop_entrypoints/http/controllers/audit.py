@@ -15,10 +15,9 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
+from barbershop_core.context import Context
 from barbershop_core.model import AuditAction, AuditEvent
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.audit_trail import MAX_PAGE, AuditPage, ReadAuditTrail, read_audit_trail
-from barbershop_core.use_cases.registration import RegistrationDeps
+from barbershop_core.use_cases.audit_trail import MAX_PAGE, AuditDeps, AuditPage, ReadAuditTrail, read_audit_trail
 from barbershop_entrypoints.http.openapi import MANAGER_PROBLEMS, example, ok, problems
 from barbershop_entrypoints.http.params import MAX_ID
 from barbershop_entrypoints.logging_setup import mask_phones
@@ -109,7 +108,7 @@ _ACTIONS: Final = [action.value for action in AuditAction]
 )
 async def audit_trail(
     context: NamedDependency[Context],
-    registration: NamedDependency[RegistrationDeps],
+    audit: NamedDependency[AuditDeps],
     client_id: Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="Id клиента")] = None,
     phone: Annotated[
         str | None, Parameter(min_length=1, max_length=32, description="Телефон клиента в любом привычном виде")
@@ -133,7 +132,6 @@ async def audit_trail(
             before_id=before_id,
             limit=limit,
         ),
-        uow_factory=registration.uow_factory,
-        clock=registration.clock,
+        audit,
     )
     return page_body(page)

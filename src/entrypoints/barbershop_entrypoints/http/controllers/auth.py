@@ -10,8 +10,15 @@ from litestar.params import Body
 
 from barbershop_core.errors import InvalidCredentials, ValidationError
 from barbershop_core.model import Manager
-from barbershop_core.use_cases.accounts import authenticate_manager, change_manager_password, end_manager_sessions
-from barbershop_entrypoints.bootstrap import Container
+from barbershop_core.use_cases.accounts import (
+    AuthenticateManager,
+    ChangeManagerPassword,
+    EndManagerSessions,
+    ManagerDeps,
+    authenticate_manager,
+    change_manager_password,
+    end_manager_sessions,
+)
 from barbershop_entrypoints.http.auth import (
     ALLOW_TEMPORARY_PASSWORD,
     MANAGER_API,
@@ -25,6 +32,7 @@ from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, example, ok, prob
 from barbershop_entrypoints.http.problems import example_document, too_many_attempts
 from barbershop_entrypoints.http.schemas import ChangePasswordRequest, LoginRequest, LoginResponse, ManagerOut
 from barbershop_entrypoints.metrics import counted_login
+from barbershop_entrypoints.settings import Settings
 
 _LOGIN = "/api/auth/login"
 _CHANGE = "/api/auth/change-password"
@@ -81,7 +89,8 @@ async def login(
         LoginRequest, Body(examples=[example("login", {"login": "admin", "password": "correct horse battery"})])
     ],
     request: Request[Any, Any, Any],
-    container: NamedDependency[Container],
+    managers: NamedDependency[ManagerDeps],
+    settings: NamedDependency[Settings],
 ) -> LoginResponse:
     throttle, address = throttle_of(request.app.state), client_address(request)
     wait = await throttle.begin(data.login, address)
@@ -89,17 +98,17 @@ async def login(
         raise too_many_attempts(wait)
     manager = await counted_login(
         "manager",
-        authenticate_manager(data.login, data.password, uow_factory=container.uow_factory, hasher=container.hasher),
+        authenticate_manager(AuthenticateManager(data.login, data.password), managers),
     )
     await throttle.succeeded(data.login, address)
     issued = session_auth(request.app.state, MANAGER_API).issue(
-        manager.id, manager.session_version, container.clock.now()
+        manager.id, manager.session_version, managers.clock.now()
     )
     return LoginResponse(
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
         expires_at=issued.expires_at,
-        expires_in=int(container.settings.security.token_ttl.total_seconds()),
+        expires_in=int(settings.security.token_ttl.total_seconds()),
         must_change_password=manager.must_change_password,
         manager=manager_body(manager),
     )
@@ -146,14 +155,14 @@ async def change_password(
     ],
     request: Request[Any, Any, Any],
     manager: NamedDependency[Manager],
-    container: NamedDependency[Container],
+    managers: NamedDependency[ManagerDeps],
 ) -> ManagerOut:
     throttle, address = throttle_of(request.app.state), client_address(request)
     wait = await throttle.begin(str(manager.id), address, scope=PASSWORD_CHANGE)
     if wait is not None:
         raise too_many_attempts(wait)
     changed = await change_manager_password(
-        manager.id, data.current_password, data.new_password, uow_factory=container.uow_factory, hasher=container.hasher
+        ChangeManagerPassword(manager.id, data.current_password, data.new_password), managers
     )
     await throttle.succeeded(str(manager.id), address, scope=PASSWORD_CHANGE)
     return manager_body(changed)
@@ -168,5 +177,5 @@ async def change_password(
     opt={ALLOW_TEMPORARY_PASSWORD: True},
     responses=problems(_LOGOUT, (401, 415, 500, 503)),
 )
-async def logout(manager: NamedDependency[Manager], container: NamedDependency[Container]) -> None:
-    await end_manager_sessions(manager.id, uow_factory=container.uow_factory)
+async def logout(manager: NamedDependency[Manager], managers: NamedDependency[ManagerDeps]) -> None:
+    await end_manager_sessions(EndManagerSessions(manager.id), managers)

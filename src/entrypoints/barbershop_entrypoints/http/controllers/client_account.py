@@ -19,9 +19,12 @@ from barbershop_core.errors import (
     TemporaryPasswordVoided,
     ValidationError,
 )
+from barbershop_core.ports import Clock
 from barbershop_core.use_cases.client_accounts import (
     ChangeClientPassword,
     ClientAccount,
+    ClientAccountDeps,
+    GetClientProfile,
     SetClientConsents,
     SignIn,
     authenticate_client,
@@ -29,7 +32,6 @@ from barbershop_core.use_cases.client_accounts import (
     get_client_profile,
     set_client_consents,
 )
-from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
 from barbershop_entrypoints.http.client_auth import (
     CLIENT_API,
@@ -53,6 +55,7 @@ from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, CLIENT_SECURITY, 
 from barbershop_entrypoints.http.problems import example_document, too_many_attempts, unauthorized
 from barbershop_entrypoints.http.request_id import request_id_of
 from barbershop_entrypoints.metrics import counted_login
+from barbershop_entrypoints.settings import Settings
 
 _LOGIN: Final = "/api/client/auth/login"
 _CHANGE: Final = "/api/client/auth/change-password"
@@ -102,15 +105,17 @@ _CLIENT_401: Final = (
 _CLIENT_403: Final = "Вход по временному паролю: сначала смените пароль (`password_change_required`)"
 
 
-def _token_body(request: Request[Any, Any, Any], account: ClientAccount, container: Container) -> ClientTokenOut:
+def _token_body(
+    request: Request[Any, Any, Any], account: ClientAccount, settings: Settings, clock: Clock
+) -> ClientTokenOut:
     issued = session_auth(request.app.state, CLIENT_API).issue(
-        account.client.id, account.person.session_version, container.clock.now()
+        account.client.id, account.person.session_version, clock.now()
     )
     return ClientTokenOut(
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
         expires_at=issued.expires_at,
-        expires_in=int(container.settings.security.token_ttl.total_seconds()),
+        expires_in=int(settings.security.token_ttl.total_seconds()),
         must_change_password=account.must_change_password,
         client=brief_body(account),
     )
@@ -158,21 +163,20 @@ async def client_login(
         Body(examples=[example("login", {"login": "8 911 123-45-67", "password": "Kq7wXe4mPt9a"})]),
     ],
     request: Request[Any, Any, Any],
-    container: NamedDependency[Container],
+    client_accounts: NamedDependency[ClientAccountDeps],
+    settings: NamedDependency[Settings],
 ) -> ClientTokenOut:
     throttle, address = throttle_of(request.app.state), client_address(request)
-    counted = throttle_login(data.login, container)
+    counted = throttle_login(data.login, client_accounts)
     wait = await throttle.begin(counted, address, scope=CLIENT_LOGIN_SCOPE)
     if wait is not None:
         raise too_many_attempts(wait)
     account = await counted_login(
         "client",
-        authenticate_client(
-            SignIn(data.login, data.password, request_id_of(request.scope)), container.client_accounts()
-        ),
+        authenticate_client(SignIn(data.login, data.password, request_id_of(request.scope)), client_accounts),
     )
     await throttle.succeeded(counted, address, scope=CLIENT_LOGIN_SCOPE)
-    return _token_body(request, account, container)
+    return _token_body(request, account, settings, client_accounts.clock)
 
 
 @post(
@@ -223,7 +227,8 @@ async def client_change_password(
     ],
     request: Request[Any, Any, Any],
     account: NamedDependency[ClientAccount],
-    container: NamedDependency[Container],
+    client_accounts: NamedDependency[ClientAccountDeps],
+    settings: NamedDependency[Settings],
 ) -> ClientTokenOut:
     throttle, address = throttle_of(request.app.state), client_address(request)
     key = str(account.client.id)
@@ -234,10 +239,10 @@ async def client_change_password(
         ChangeClientPassword(
             account.client.id, data.current_password, data.new_password, client_context(request, account)
         ),
-        container.client_accounts(),
+        client_accounts,
     )
     await throttle.succeeded(key, address, scope=CLIENT_PASSWORD_SCOPE)
-    return _token_body(request, changed, container)
+    return _token_body(request, changed, settings, client_accounts.clock)
 
 
 _GUARDED_PROBLEMS: Final = {
@@ -261,10 +266,12 @@ _GUARDED_PROBLEMS: Final = {
     },
 )
 async def client_me(
-    request: Request[Any, Any, Any], account: NamedDependency[ClientAccount], container: NamedDependency[Container]
+    request: Request[Any, Any, Any],
+    account: NamedDependency[ClientAccount],
+    client_accounts: NamedDependency[ClientAccountDeps],
 ) -> ClientMeOut:
     profile = await get_client_profile(
-        account.client.id, client_context(request, account), uow_factory=container.uow_factory, clock=container.clock
+        GetClientProfile(account.client.id, client_context(request, account)), client_accounts
     )
     return me_body(profile)
 
@@ -308,12 +315,10 @@ async def client_consents(
     ],
     request: Request[Any, Any, Any],
     account: NamedDependency[ClientAccount],
-    container: NamedDependency[Container],
+    client_accounts: NamedDependency[ClientAccountDeps],
 ) -> ClientMeOut:
     profile = await set_client_consents(
-        SetClientConsents(account.client.id, data, client_context(request, account)),
-        uow_factory=container.uow_factory,
-        clock=container.clock,
+        SetClientConsents(account.client.id, data, client_context(request, account)), client_accounts
     )
     return me_body(profile)
 

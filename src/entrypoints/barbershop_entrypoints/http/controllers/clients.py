@@ -8,18 +8,20 @@ from litestar import Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import Body
 
+from barbershop_core.context import Context
 from barbershop_core.errors import ClientExists, InvalidPhone, NotFound, PersonExists, ValidationError
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.clients import (
+    ClientDeps,
     CreateClient,
+    FindByPhone,
+    GetClientCard,
     UpdateClient,
     create_client,
     find_clients_by_phone,
     get_client_card,
     update_client,
 )
-from barbershop_core.use_cases.registration import RegistrationDeps
-from barbershop_core.use_cases.timeline import client_timeline
+from barbershop_core.use_cases.timeline import GetClientTimeline, client_timeline
 from barbershop_entrypoints.http import examples
 from barbershop_entrypoints.http.controllers.persons import PhoneQuery
 from barbershop_entrypoints.http.convert import card_body, cards_body, timeline_step_body, to_body
@@ -81,7 +83,7 @@ async def create_client_of_person(
         Body(examples=[example("client", {"person_id": 41, "consents": {"personal_data": True}})]),
     ],
     context: NamedDependency[Context],
-    registration: NamedDependency[RegistrationDeps],
+    clients: NamedDependency[ClientDeps],
 ) -> Response[ClientOut]:
     client = await create_client(
         CreateClient(
@@ -90,8 +92,7 @@ async def create_client_of_person(
             consents=data.consents,
             channel_accounts=data.channel_accounts,
         ),
-        uow_factory=registration.uow_factory,
-        clock=registration.clock,
+        clients,
     )
     body = to_body(ClientOut, client, links=client_links(client.id))
     return Response(body, status_code=201, headers={"Location": f"{_CLIENTS}/{client.id}"})
@@ -111,8 +112,8 @@ async def create_client_of_person(
         ),
     },
 )
-async def list_clients(phone: PhoneQuery, registration: NamedDependency[RegistrationDeps]) -> list[ClientCardOut]:
-    cards = await find_clients_by_phone(phone, uow_factory=registration.uow_factory, policy=registration.policy)
+async def list_clients(phone: PhoneQuery, clients: NamedDependency[ClientDeps]) -> list[ClientCardOut]:
+    cards = await find_clients_by_phone(FindByPhone(phone), clients)
     return cards_body(cards)
 
 
@@ -129,8 +130,8 @@ async def list_clients(phone: PhoneQuery, registration: NamedDependency[Registra
         ),
     },
 )
-async def client_card(client_id: ClientId, registration: NamedDependency[RegistrationDeps]) -> ClientCardOut:
-    card = await get_client_card(client_id, uow_factory=registration.uow_factory)
+async def client_card(client_id: ClientId, clients: NamedDependency[ClientDeps]) -> ClientCardOut:
+    card = await get_client_card(GetClientCard(client_id), clients)
     return card_body(card)
 
 
@@ -173,7 +174,7 @@ async def update_client_card(
         Body(examples=[example("update", {"first_name": "Пётр", "consents": {"marketing": True}})]),
     ],
     context: NamedDependency[Context],
-    registration: NamedDependency[RegistrationDeps],
+    clients: NamedDependency[ClientDeps],
 ) -> ClientCardOut:
     card = await update_client(
         UpdateClient(
@@ -185,9 +186,7 @@ async def update_client_card(
             consents=data.consents,
             channel_accounts=data.channel_accounts,
         ),
-        uow_factory=registration.uow_factory,
-        clock=registration.clock,
-        policy=registration.policy,
+        clients,
     )
     return card_body(card)
 
@@ -279,8 +278,6 @@ _TIMELINE_EXAMPLE = [
         ),
     },
 )
-async def client_timeline_steps(
-    client_id: ClientId, registration: NamedDependency[RegistrationDeps]
-) -> list[TimelineStepOut]:
-    steps = await client_timeline(client_id, uow_factory=registration.uow_factory)
+async def client_timeline_steps(client_id: ClientId, clients: NamedDependency[ClientDeps]) -> list[TimelineStepOut]:
+    steps = await client_timeline(GetClientTimeline(client_id), clients)
     return [timeline_step_body(step) for step in steps]

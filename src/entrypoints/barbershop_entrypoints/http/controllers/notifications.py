@@ -8,6 +8,7 @@ from litestar import Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import Body, Parameter
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ConsentRequired,
@@ -17,8 +18,7 @@ from barbershop_core.errors import (
     ValidationError,
 )
 from barbershop_core.model import Actor
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.delivery_reports import DeliveryReport, apply_delivery_report
+from barbershop_core.use_cases.delivery_reports import DeliveryReport, ReportDeps, apply_delivery_report
 from barbershop_core.use_cases.notification_commands import (
     NotificationDeps,
     ResendNotification,
@@ -33,7 +33,6 @@ from barbershop_core.use_cases.notification_queries import (
     get_notification,
     list_alerts,
 )
-from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http import examples
 from barbershop_entrypoints.http.auth import provide_provider_channel, require_provider_signature
 from barbershop_entrypoints.http.convert import alert_body, notification_body
@@ -303,7 +302,7 @@ async def delivery_callback(
     ],
     provider_channel: NamedDependency[str],
     request_id: NamedDependency[str],
-    container: NamedDependency[Container],
+    report_deps: NamedDependency[ReportDeps],
 ) -> DeliveryCallbackOut:
     outcome = await apply_delivery_report(
         DeliveryReport(
@@ -313,7 +312,7 @@ async def delivery_callback(
             provider_message_id=data.provider_message_id,
             error=data.error,
         ),
-        container.reports(),
+        report_deps,
     )
     count_delivery_report(provider_channel, data.status, "applied" if outcome.changed else "unchanged")
     return DeliveryCallbackOut(

@@ -8,11 +8,17 @@ from litestar import get, post
 from litestar.di import NamedDependency
 from litestar.params import Body, Parameter
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone, LoginTaken, PersonExists
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.clients import CreatePerson, check_phone, create_person, find_persons_by_phone
-from barbershop_core.use_cases.registration import RegistrationDeps
-from barbershop_entrypoints.bootstrap import Container
+from barbershop_core.use_cases.clients import (
+    CheckPhone,
+    ClientDeps,
+    CreatePerson,
+    FindByPhone,
+    check_phone,
+    create_person,
+    find_persons_by_phone,
+)
 from barbershop_entrypoints.http.convert import person_body, to_body
 from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, MANAGER_PROBLEMS, example, ok, problems
 from barbershop_entrypoints.http.problems import example_document
@@ -75,18 +81,9 @@ PhoneQuery = Annotated[
 async def check_person_phone(
     data: Annotated[PhoneCheckRequest, Body(examples=[example("check", {"phone": "8 911 123-45-67"})])],
     context: NamedDependency[Context],
-    registration: NamedDependency[RegistrationDeps],
-    container: NamedDependency[Container],
+    clients: NamedDependency[ClientDeps],
 ) -> PhoneCheckOut:
-    checked = await check_phone(
-        data.phone,
-        context,
-        uow_factory=registration.uow_factory,
-        clock=registration.clock,
-        policy=registration.policy,
-        seen=container.attempts,
-        digester=container.digester,
-    )
+    checked = await check_phone(CheckPhone(data.phone, context), clients)
     return to_body(PhoneCheckOut, checked)
 
 
@@ -104,8 +101,8 @@ async def check_person_phone(
         ),
     },
 )
-async def list_persons(phone: PhoneQuery, registration: NamedDependency[RegistrationDeps]) -> list[PersonOut]:
-    found = await find_persons_by_phone(phone, uow_factory=registration.uow_factory, policy=registration.policy)
+async def list_persons(phone: PhoneQuery, clients: NamedDependency[ClientDeps]) -> list[PersonOut]:
+    found = await find_persons_by_phone(FindByPhone(phone), clients)
     return [person_body(person) for person in found]
 
 
@@ -144,12 +141,9 @@ async def create_person_alone(
         PersonCreateRequest, Body(examples=[example("person", {"phone": "+79111234567", "first_name": "Иван"})])
     ],
     context: NamedDependency[Context],
-    registration: NamedDependency[RegistrationDeps],
+    clients: NamedDependency[ClientDeps],
 ) -> PersonOut:
     person = await create_person(
-        CreatePerson(phone=data.phone, first_name=data.first_name, context=context, login=data.login),
-        uow_factory=registration.uow_factory,
-        clock=registration.clock,
-        policy=registration.policy,
+        CreatePerson(phone=data.phone, first_name=data.first_name, context=context, login=data.login), clients
     )
     return person_body(person)

@@ -6,8 +6,13 @@ from litestar import get
 from litestar.di import NamedDependency
 
 from barbershop_core.templates import DEFAULT_BODIES
-from barbershop_core.use_cases.reference_data import list_channels, list_templates
-from barbershop_core.use_cases.registration import RegistrationDeps
+from barbershop_core.use_cases.reference_data import (
+    ListChannels,
+    ListTemplates,
+    ReferenceDeps,
+    list_channels,
+    list_templates,
+)
 from barbershop_entrypoints.http.convert import to_body
 from barbershop_entrypoints.http.openapi import MANAGER_PROBLEMS, example, ok, problems
 from barbershop_entrypoints.http.schemas import ChannelOut, TemplateOut
@@ -35,8 +40,8 @@ from barbershop_entrypoints.http.schemas import ChannelOut, TemplateOut
         **problems("/api/channels", MANAGER_PROBLEMS),
     },
 )
-async def channels(registration: NamedDependency[RegistrationDeps]) -> list[ChannelOut]:
-    return [to_body(ChannelOut, channel) for channel in await list_channels(uow_factory=registration.uow_factory)]
+async def channels(reference: NamedDependency[ReferenceDeps]) -> list[ChannelOut]:
+    return [to_body(ChannelOut, channel) for channel in await list_channels(ListChannels(), reference)]
 
 
 @get(
@@ -66,5 +71,5 @@ async def channels(registration: NamedDependency[RegistrationDeps]) -> list[Chan
         **problems("/api/notification-templates", MANAGER_PROBLEMS),
     },
 )
-async def notification_templates(registration: NamedDependency[RegistrationDeps]) -> list[TemplateOut]:
-    return [to_body(TemplateOut, template) for template in await list_templates(uow_factory=registration.uow_factory)]
+async def notification_templates(reference: NamedDependency[ReferenceDeps]) -> list[TemplateOut]:
+    return [to_body(TemplateOut, template) for template in await list_templates(ListTemplates(), reference)]

@@ -8,6 +8,7 @@ from litestar import Response, post
 from litestar.di import NamedDependency
 from litestar.params import Body
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ClientExists,
@@ -17,7 +18,6 @@ from barbershop_core.errors import (
     TemplateMissing,
     TemporaryError,
 )
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationDeps, register_client
 from barbershop_entrypoints.http import examples
 from barbershop_entrypoints.http.convert import to_body

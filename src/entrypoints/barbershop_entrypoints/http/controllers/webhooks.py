@@ -30,12 +30,13 @@ from barbershop_adapters.channels.reports import (
     read_telegram,
     read_whatsapp,
 )
+from barbershop_core.use_cases.delivery_reports import ReportDeps
 from barbershop_core.use_cases.provider_reports import ProviderStatus, ReportOutcome, apply_provider_report
-from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.openapi import example, problems
 from barbershop_entrypoints.http.problems import ApiProblem
 from barbershop_entrypoints.http.schemas import WebhookReceiptOut
 from barbershop_entrypoints.metrics import count_delivery_report
+from barbershop_entrypoints.settings import Settings
 
 log = logging.getLogger("barbershop.webhooks")
 
@@ -58,10 +59,10 @@ def _malformed(what: MalformedReport) -> ApiProblem:
     return ApiProblem(400, "validation_error", "Неверный отчёт", f"Отчёт не в формате провайдера: {what}")
 
 
-async def _apply(reports: list[ProviderStatus], container: Container) -> WebhookReceiptOut:
+async def _apply(reports: list[ProviderStatus], report_deps: ReportDeps) -> WebhookReceiptOut:
     counts = dict.fromkeys(ReportOutcome, 0)
     for report in reports:
-        outcome = await apply_provider_report(report, container.reports())
+        outcome = await apply_provider_report(report, report_deps)
         count_delivery_report(report.channel, report.status, outcome.value)
         counts[outcome] += 1
     if counts[ReportOutcome.KEPT]:
@@ -93,8 +94,10 @@ _RECEIPT = {"reports": 1, "applied": 1, "unchanged": 0, "unknown": 0}
     request_body=RequestBody(content={}, description="Форма SMS.ru (`data[]`, `hash`)", required=True),
     responses=problems(_SMS_RU, _SIGNED, descriptions=_SIGNATURE_401),
 )
-async def smsru_report(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[str]:
-    sms = container.settings.channels.sms
+async def smsru_report(
+    request: Request[Any, Any, Any], settings: NamedDependency[Settings], report_deps: NamedDependency[ReportDeps]
+) -> Response[str]:
+    sms = settings.channels.sms
     if sms is None:
         raise _not_configured("SMS.ru", "SMSRU_API_ID")
     api_id = sms.api_id
@@ -104,7 +107,7 @@ async def smsru_report(request: Request[Any, Any, Any], container: NamedDependen
         raise _refused(bad) from None
     except MalformedReport as malformed:
         raise _malformed(malformed) from None
-    await _apply(reports, container)
+    await _apply(reports, report_deps)
     return Response(SMSRU_ANSWER, media_type=MediaType.TEXT, status_code=200)
 
 
@@ -121,8 +124,10 @@ async def smsru_report(request: Request[Any, Any, Any], container: NamedDependen
     request_body=RequestBody(content={}, description="RequestStatus Telegram Gateway", required=True),
     responses=problems(_TELEGRAM, _SIGNED, descriptions=_SIGNATURE_401),
 )
-async def telegram_report(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> WebhookReceiptOut:
-    telegram = container.settings.channels.telegram
+async def telegram_report(
+    request: Request[Any, Any, Any], settings: NamedDependency[Settings], report_deps: NamedDependency[ReportDeps]
+) -> WebhookReceiptOut:
+    telegram = settings.channels.telegram
     if telegram is None:
         raise _not_configured("Telegram Gateway", "TELEGRAM_GATEWAY_TOKEN")
     token = telegram.token
@@ -138,7 +143,7 @@ async def telegram_report(request: Request[Any, Any, Any], container: NamedDepen
         raise _refused(bad) from None
     except MalformedReport as malformed:
         raise _malformed(malformed) from None
-    return await _apply(reports, container)
+    return await _apply(reports, report_deps)
 
 
 @get(
@@ -153,12 +158,12 @@ async def telegram_report(request: Request[Any, Any, Any], container: NamedDepen
     responses=problems(_WHATSAPP, (400, 403, 404, 500, 503)),
 )
 async def whatsapp_verification(
-    container: NamedDependency[Container],
+    settings: NamedDependency[Settings],
     mode: Annotated[str, QueryParameter(name="hub.mode", max_length=32)],
     verify_token: Annotated[str, QueryParameter(name="hub.verify_token", max_length=256)],
     challenge: Annotated[str, QueryParameter(name="hub.challenge", max_length=256)],
 ) -> Response[str]:
-    expected = container.settings.channels.whatsapp_webhook.verify_token
+    expected = settings.channels.whatsapp_webhook.verify_token
     if expected is None:
         raise _not_configured("WhatsApp", "WHATSAPP_VERIFY_TOKEN")
     if mode != "subscribe" or not hmac.compare_digest(verify_token.encode(), expected.encode()):
@@ -179,8 +184,10 @@ async def whatsapp_verification(
     request_body=RequestBody(content={}, description="Уведомление Meta", required=True),
     responses=problems(_WHATSAPP, _SIGNED, descriptions=_SIGNATURE_401),
 )
-async def whatsapp_report(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> WebhookReceiptOut:
-    secret = container.settings.channels.whatsapp_webhook.app_secret
+async def whatsapp_report(
+    request: Request[Any, Any, Any], settings: NamedDependency[Settings], report_deps: NamedDependency[ReportDeps]
+) -> WebhookReceiptOut:
+    secret = settings.channels.whatsapp_webhook.app_secret
     if secret is None:
         raise _not_configured("WhatsApp", "WHATSAPP_APP_SECRET")
     try:
@@ -191,7 +198,7 @@ async def whatsapp_report(request: Request[Any, Any, Any], container: NamedDepen
         raise _refused(bad) from None
     except MalformedReport as malformed:
         raise _malformed(malformed) from None
-    return await _apply(reports, container)
+    return await _apply(reports, report_deps)
 
 
 WEBHOOK_PATHS: Final = (_SMS_RU, _TELEGRAM, _WHATSAPP)

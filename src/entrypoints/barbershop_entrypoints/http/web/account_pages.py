@@ -25,6 +25,9 @@ from barbershop_core.use_cases.accounts import MAX_PASSWORD_LENGTH
 from barbershop_core.use_cases.client_accounts import (
     ChangeClientPassword,
     ClientAccount,
+    ClientAccountDeps,
+    EndClientSessions,
+    GetClientProfile,
     SetClientConsents,
     SignIn,
     authenticate_client,
@@ -33,7 +36,6 @@ from barbershop_core.use_cases.client_accounts import (
     get_client_profile,
     set_client_consents,
 )
-from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
 from barbershop_entrypoints.http.client_auth import (
     CLIENT_LOGIN_SCOPE,
@@ -121,7 +123,9 @@ async def client_login_page(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/client/login", status_code=303)
-async def client_login_submit(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[Any]:
+async def client_login_submit(
+    request: Request[Any, Any, Any], client_accounts: NamedDependency[ClientAccountDeps]
+) -> Response[Any]:
     form = await read_form(request)
     login, password = form.text("login"), form.secret("password")
 
@@ -140,14 +144,14 @@ async def client_login_submit(request: Request[Any, Any, Any], container: NamedD
     if len(login) > _MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return refuse(_BAD_CREDENTIALS, 401)
     throttle, address = throttle_of(request.app.state), client_address(request)
-    counted = throttle_login(login, container)
+    counted = throttle_login(login, client_accounts)
     wait = await throttle.begin(counted, address, scope=CLIENT_LOGIN_SCOPE)
     if wait is not None:
         return refuse(too_many_attempts(wait).detail, 429)
     try:
         account = await counted_login(
             "client",
-            authenticate_client(SignIn(login, password, request_id_of(request.scope)), container.client_accounts()),
+            authenticate_client(SignIn(login, password, request_id_of(request.scope)), client_accounts),
         )
     except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
         return refuse(unusable.message, 401)
@@ -160,12 +164,12 @@ async def client_login_submit(request: Request[Any, Any, Any], container: NamedD
 
 @post("/client/logout", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
 async def client_logout(
-    request: Request[Any, Any, Any], account: NamedDependency[ClientAccount], container: NamedDependency[Container]
+    request: Request[Any, Any, Any],
+    account: NamedDependency[ClientAccount],
+    client_accounts: NamedDependency[ClientAccountDeps],
 ) -> Redirect:
     """Ends every session of the client (this browser's, others', and API tokens)."""
-    await end_client_sessions(
-        account.client.id, client_context(request, account), uow_factory=container.uow_factory, clock=container.clock
-    )
+    await end_client_sessions(EndClientSessions(account.client.id, client_context(request, account)), client_accounts)
     return Redirect(
         "/client/login",
         query_params={"flash": "logged_out"},
@@ -181,7 +185,9 @@ async def client_password_page(request: Request[Any, Any, Any], account: NamedDe
 
 @post("/client/password", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
 async def client_password_submit(
-    request: Request[Any, Any, Any], account: NamedDependency[ClientAccount], container: NamedDependency[Container]
+    request: Request[Any, Any, Any],
+    account: NamedDependency[ClientAccount],
+    client_accounts: NamedDependency[ClientAccountDeps],
 ) -> Response[Any]:
     form = await read_form(request)
     current, new, repeat = form.secret(_CURRENT), form.secret(_NEW), form.secret(_REPEAT)
@@ -198,7 +204,7 @@ async def client_password_submit(
         try:
             changed = await change_client_password(
                 ChangeClientPassword(account.client.id, current, new, client_context(request, account)),
-                container.client_accounts(),
+                client_accounts,
             )
             await throttle.succeeded(key, address, scope=CLIENT_PASSWORD_SCOPE)
         except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
@@ -217,25 +223,28 @@ async def client_password_submit(
 
 @get("/client")
 async def client_profile_page(
-    request: Request[Any, Any, Any], account: NamedDependency[ClientAccount], container: NamedDependency[Container]
+    request: Request[Any, Any, Any],
+    account: NamedDependency[ClientAccount],
+    client_accounts: NamedDependency[ClientAccountDeps],
 ) -> Template:
     profile = await get_client_profile(
-        account.client.id, client_context(request, account), uow_factory=container.uow_factory, clock=container.clock
+        GetClientProfile(account.client.id, client_context(request, account)), client_accounts
     )
     return _page(request, "client_profile.html", profile=profile, consent_types=CONSENT_TYPES, title="Мой профиль")
 
 
 @post("/client/consents", status_code=303)
 async def client_consents_submit(
-    request: Request[Any, Any, Any], account: NamedDependency[ClientAccount], container: NamedDependency[Container]
+    request: Request[Any, Any, Any],
+    account: NamedDependency[ClientAccount],
+    client_accounts: NamedDependency[ClientAccountDeps],
 ) -> Redirect:
     """The switches as submitted; only the types whose state changed are recorded."""
     form = await read_form(request)
     wanted = {str(kind.code): form.checked(f"consent_{kind.code}") for kind in CONSENT_TYPES}
     await set_client_consents(
         SetClientConsents(account.client.id, wanted, client_context(request, account)),
-        uow_factory=container.uow_factory,
-        clock=container.clock,
+        client_accounts,
     )
     return Redirect("/client", query_params={"flash": "consents_saved"}, status_code=303)
 

@@ -9,6 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ConsentRequired,
@@ -18,11 +19,10 @@ from barbershop_core.errors import (
     TemplateMissing,
     ValidationError,
 )
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.clients import get_client_card
+from barbershop_core.use_cases.clients import ClientDeps, GetClientCard, get_client_card
 from barbershop_core.use_cases.notification_commands import NotificationDeps, ResendNotification, resend_notification
 from barbershop_core.use_cases.notification_queries import ListAlerts, NotificationQueryDeps, list_alerts
-from barbershop_core.use_cases.reference_data import list_channels
+from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
 from barbershop_entrypoints.http.params import NotificationId
 from barbershop_entrypoints.http.web.forms import read_form
 from barbershop_entrypoints.http.web.rendering import render
@@ -50,11 +50,11 @@ class AlertView:
 @get("/alerts")
 async def alerts_page(
     request: Request[Any, Any, Any],
-    notification_deps: NamedDependency[NotificationDeps],
     notification_queries: NamedDependency[NotificationQueryDeps],
+    reference: NamedDependency[ReferenceDeps],
+    clients: NamedDependency[ClientDeps],
 ) -> Template:
-    uow_factory = notification_deps.uow_factory
-    channels = await list_channels(uow_factory=uow_factory)
+    channels = await list_channels(ListChannels(), reference)
     titles = channel_titles(channels)
     # Every active channel is offered, the alert's own included: a message the manager held
     # (A7, «отложить») may well go out through the channel first picked for it.
@@ -64,7 +64,7 @@ async def alerts_page(
     for alert in alerts:
         client_id = alert.notification.client_id
         if client_id not in people:
-            card = await get_client_card(client_id, uow_factory=uow_factory)
+            card = await get_client_card(GetClientCard(client_id), clients)
             people[client_id] = (str(card.person.first_name), card.person.phone.e164)
     views = [
         AlertView(

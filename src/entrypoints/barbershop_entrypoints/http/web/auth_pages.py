@@ -12,11 +12,14 @@ from barbershop_core.errors import InvalidCredentials, ValidationError
 from barbershop_core.model import Manager
 from barbershop_core.use_cases.accounts import (
     MAX_PASSWORD_LENGTH,
+    AuthenticateManager,
+    ChangeManagerPassword,
+    EndManagerSessions,
+    ManagerDeps,
     authenticate_manager,
     change_manager_password,
     end_manager_sessions,
 )
-from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_CHANGE, client_address, throttle_of
 from barbershop_entrypoints.http.jwt_auth import session_auth
 from barbershop_entrypoints.http.problems import too_many_attempts
@@ -42,7 +45,7 @@ async def login_page(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/login", status_code=303)
-async def login_submit(request: Request[Any, Any, Any], container: NamedDependency[Container]) -> Response[Any]:
+async def login_submit(request: Request[Any, Any, Any], managers: NamedDependency[ManagerDeps]) -> Response[Any]:
     form = await read_form(request)
     login, password = form.text("login"), form.secret("password")
     next_path = safe_next(form.text("next"))
@@ -69,7 +72,7 @@ async def login_submit(request: Request[Any, Any, Any], container: NamedDependen
     try:
         manager = await counted_login(
             "manager",
-            authenticate_manager(login, password, uow_factory=container.uow_factory, hasher=container.hasher),
+            authenticate_manager(AuthenticateManager(login, password), managers),
         )
     except InvalidCredentials:
         return refuse(_BAD_CREDENTIALS, 401)
@@ -80,10 +83,10 @@ async def login_submit(request: Request[Any, Any, Any], container: NamedDependen
 
 @post("/logout", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
 async def logout(
-    request: Request[Any, Any, Any], manager: NamedDependency[Manager], container: NamedDependency[Container]
+    request: Request[Any, Any, Any], manager: NamedDependency[Manager], managers: NamedDependency[ManagerDeps]
 ) -> Redirect:
     """Ends every session of the manager (this browser's, others', and API tokens)."""
-    await end_manager_sessions(manager.id, uow_factory=container.uow_factory)
+    await end_manager_sessions(EndManagerSessions(manager.id), managers)
     return Redirect("/login", query_params={"flash": "logged_out"}, status_code=303, cookies=end_session(request))
 
 
@@ -94,7 +97,7 @@ async def password_page(request: Request[Any, Any, Any], manager: NamedDependenc
 
 @post("/password", status_code=303, opt={ALLOW_TEMPORARY_PASSWORD: True})
 async def password_submit(
-    request: Request[Any, Any, Any], manager: NamedDependency[Manager], container: NamedDependency[Container]
+    request: Request[Any, Any, Any], manager: NamedDependency[Manager], managers: NamedDependency[ManagerDeps]
 ) -> Response[Any]:
     form = await read_form(request)
     current, new, repeat = form.secret(_CURRENT), form.secret(_NEW), form.secret(_REPEAT)
@@ -109,9 +112,7 @@ async def password_submit(
         errors[_CURRENT] = too_many_attempts(wait).detail
     if not errors:
         try:
-            changed = await change_manager_password(
-                manager.id, current, new, uow_factory=container.uow_factory, hasher=container.hasher
-            )
+            changed = await change_manager_password(ChangeManagerPassword(manager.id, current, new), managers)
             await throttle.succeeded(str(manager.id), address, scope=PASSWORD_CHANGE)
         except InvalidCredentials:
             errors[_CURRENT] = "Текущий пароль неверен"

@@ -10,14 +10,21 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone, PersonExists, ValidationError
 from barbershop_core.model import CONSENT_TYPES
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.audit_trail import ReadAuditTrail, read_audit_trail
-from barbershop_core.use_cases.clients import UpdateClient, find_clients_by_phone, get_client_card, update_client
-from barbershop_core.use_cases.reference_data import list_channels
-from barbershop_core.use_cases.registration import RegistrationDeps
-from barbershop_core.use_cases.timeline import client_timeline
+from barbershop_core.use_cases.audit_trail import AuditDeps, ReadAuditTrail, read_audit_trail
+from barbershop_core.use_cases.clients import (
+    ClientDeps,
+    FindByPhone,
+    GetClientCard,
+    UpdateClient,
+    find_clients_by_phone,
+    get_client_card,
+    update_client,
+)
+from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
+from barbershop_core.use_cases.timeline import GetClientTimeline, client_timeline
 from barbershop_core.values import PhoneNumber
 from barbershop_entrypoints.http.controllers.audit import event_body
 from barbershop_entrypoints.http.params import ClientId
@@ -51,17 +58,19 @@ async def search_form(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/clients", status_code=200)
-async def search_clients(request: Request[Any, Any, Any], registration: NamedDependency[RegistrationDeps]) -> Template:
+async def search_clients(
+    request: Request[Any, Any, Any], clients: NamedDependency[ClientDeps], reference: NamedDependency[ReferenceDeps]
+) -> Template:
     """The search is a POST: the phone stays out of the URL, and so out of access logs and history."""
     phone = (await read_form(request)).text("phone")[:_MAX_PHONE_LENGTH]
     if not phone:
         return _search_page(request)
     try:
-        normalised = PhoneNumber.parse(phone, registration.policy.default_region).e164
-        cards = await find_clients_by_phone(phone, uow_factory=registration.uow_factory, policy=registration.policy)
+        normalised = PhoneNumber.parse(phone, clients.policy.default_region).e164
+        cards = await find_clients_by_phone(FindByPhone(phone), clients)
     except InvalidPhone as invalid:
         return _search_page(request, phone=phone, error=invalid.message, status_code=422)
-    titles = channel_titles(await list_channels(uow_factory=registration.uow_factory))
+    titles = channel_titles(await list_channels(ListChannels(), reference))
     found = [client_view(card, titles) for card in cards]
     return _search_page(request, phone=phone, normalised=normalised, found=found)
 
@@ -96,19 +105,17 @@ JOURNAL_SIZE: Final = 50
 async def client_card_page(
     request: Request[Any, Any, Any],
     client_id: ClientId,
-    registration: NamedDependency[RegistrationDeps],
     context: NamedDependency[Context],
+    clients: NamedDependency[ClientDeps],
+    reference: NamedDependency[ReferenceDeps],
+    audit: NamedDependency[AuditDeps],
 ) -> Template:
-    channels = await list_channels(uow_factory=registration.uow_factory)
-    card = await get_client_card(client_id, uow_factory=registration.uow_factory)
+    channels = await list_channels(ListChannels(), reference)
+    card = await get_client_card(GetClientCard(client_id), clients)
     client = client_view(card, channel_titles(channels))
-    timeline = await client_timeline(client_id, uow_factory=registration.uow_factory)
+    timeline = await client_timeline(GetClientTimeline(client_id), clients)
     # «Журнал»: who registered the client, who saw their data, what was sent (the reading is audited).
-    journal = await read_audit_trail(
-        ReadAuditTrail(context, client_id=client_id, limit=JOURNAL_SIZE),
-        uow_factory=registration.uow_factory,
-        clock=registration.clock,
-    )
+    journal = await read_audit_trail(ReadAuditTrail(context, client_id=client_id, limit=JOURNAL_SIZE), audit)
     return render(
         request,
         "client.html",
@@ -183,12 +190,13 @@ def _account_channels(options: Sequence[ChannelOption]) -> list[ChannelOption]:
 
 @get("/clients/{client_id:int}/edit")
 async def edit_client_page(
-    request: Request[Any, Any, Any], client_id: ClientId, registration: NamedDependency[RegistrationDeps]
+    request: Request[Any, Any, Any],
+    client_id: ClientId,
+    clients: NamedDependency[ClientDeps],
+    reference: NamedDependency[ReferenceDeps],
 ) -> Template:
-    channels = await list_channels(uow_factory=registration.uow_factory)
-    client = client_view(
-        await get_client_card(client_id, uow_factory=registration.uow_factory), channel_titles(channels)
-    )
+    channels = await list_channels(ListChannels(), reference)
+    client = client_view(await get_client_card(GetClientCard(client_id), clients), channel_titles(channels))
     return _edit_page(request, client, ClientValues.of(client), _account_channels(channel_options(channels)))
 
 
@@ -197,13 +205,12 @@ async def submit_client_edit(
     request: Request[Any, Any, Any],
     client_id: ClientId,
     context: NamedDependency[Context],
-    registration: NamedDependency[RegistrationDeps],
+    clients: NamedDependency[ClientDeps],
+    reference: NamedDependency[ReferenceDeps],
 ) -> Response[Any]:
-    channels = await list_channels(uow_factory=registration.uow_factory)
+    channels = await list_channels(ListChannels(), reference)
     account_channels = _account_channels(channel_options(channels))
-    client = client_view(
-        await get_client_card(client_id, uow_factory=registration.uow_factory), channel_titles(channels)
-    )
+    client = client_view(await get_client_card(GetClientCard(client_id), clients), channel_titles(channels))
     values = ClientValues.from_form(await read_form(request), account_channels)
     shown = {option.code for option in account_channels}
     accounts = {code: value for code, value in client.channel_accounts.items() if code not in shown}
@@ -222,9 +229,7 @@ async def submit_client_edit(
                 consents=consents,
                 channel_accounts=accounts if accounts != client.channel_accounts else None,
             ),
-            uow_factory=registration.uow_factory,
-            clock=registration.clock,
-            policy=registration.policy,
+            clients,
         )
     except PersonExists as taken:
         errors = {"phone": "Этот телефон уже записан за другим человеком"}

@@ -16,14 +16,11 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from msgspec import Meta
 
+from barbershop_core.context import Context
 from barbershop_core.errors import InvalidPhone
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.clients import check_phone
-from barbershop_core.use_cases.notification_commands import NotificationDeps
+from barbershop_core.use_cases.clients import CheckPhone, ClientDeps, check_phone
 from barbershop_core.use_cases.notification_queries import GetNotification, NotificationQueryDeps, get_notification
-from barbershop_core.use_cases.reference_data import list_channels
-from barbershop_core.use_cases.registration import RegistrationDeps
-from barbershop_entrypoints.bootstrap import Container
+from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
 from barbershop_entrypoints.http.params import NotificationId
 from barbershop_entrypoints.http.web.registration_pages import known_client
 from barbershop_entrypoints.http.web.views import NotificationView, channel_titles, notification_view
@@ -50,21 +47,12 @@ class PhoneCheckOut:
 async def phone_check(
     data: JSONBody[PhoneCheckIn],
     context: NamedDependency[Context],
-    registration: NamedDependency[RegistrationDeps],
-    container: NamedDependency[Container],
+    clients: NamedDependency[ClientDeps],
 ) -> PhoneCheckOut:
     if not data.phone.strip():
         return PhoneCheckOut(state="empty", message="")
     try:
-        checked = await check_phone(
-            data.phone,
-            context,
-            uow_factory=registration.uow_factory,
-            clock=registration.clock,
-            policy=registration.policy,
-            seen=container.attempts,
-            digester=container.digester,
-        )
+        checked = await check_phone(CheckPhone(data.phone, context), clients)
     except InvalidPhone as invalid:
         return PhoneCheckOut(state="invalid", message=invalid.message)
     if not checked.exists:
@@ -73,7 +61,7 @@ async def phone_check(
         return PhoneCheckOut(
             state="person", message="Этот телефон уже записан за человеком, который ещё не клиент", phone=checked.phone
         )
-    known = await known_client(checked.client_id, registration)
+    known = await known_client(checked.client_id, clients)
     return PhoneCheckOut(
         state="client",
         message="Клиент уже существует",
@@ -88,9 +76,9 @@ async def phone_check(
 @get("/notifications/{notification_id:int}")
 async def notification_state(
     notification_id: NotificationId,
-    notification_deps: NamedDependency[NotificationDeps],
     notification_queries: NamedDependency[NotificationQueryDeps],
+    reference: NamedDependency[ReferenceDeps],
 ) -> NotificationView:
     notification = await get_notification(GetNotification(notification_id), notification_queries)
-    titles = channel_titles(await list_channels(uow_factory=notification_deps.uow_factory))
+    titles = channel_titles(await list_channels(ListChannels(), reference))
     return notification_view(notification, titles)

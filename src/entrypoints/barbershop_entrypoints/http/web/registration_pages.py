@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
+from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ClientExists,
@@ -23,9 +24,8 @@ from barbershop_core.errors import (
     ValidationError,
 )
 from barbershop_core.model import ConsentCode
-from barbershop_core.use_cases._shared import Context
-from barbershop_core.use_cases.clients import get_client_card
-from barbershop_core.use_cases.reference_data import list_channels
+from barbershop_core.use_cases.clients import ClientDeps, GetClientCard, get_client_card
+from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationDeps, register_client
 from barbershop_entrypoints.http.params import MAX_ID, ClientId
 from barbershop_entrypoints.http.web.forms import Form, read_form
@@ -84,8 +84,8 @@ class KnownClient:
     edit_url: str
 
 
-async def known_client(client_id: int, registration: RegistrationDeps) -> KnownClient:
-    card = await get_client_card(client_id, uow_factory=registration.uow_factory)
+async def known_client(client_id: int, clients: ClientDeps) -> KnownClient:
+    card = await get_client_card(GetClientCard(client_id), clients)
     return KnownClient(
         client_id=client_id,
         first_name=str(card.person.first_name),
@@ -123,30 +123,38 @@ def _form_page(
 
 
 @get("/")
-async def new_client_form(request: Request[Any, Any, Any], registration: NamedDependency[RegistrationDeps]) -> Template:
-    return await _empty_form(request, registration, phone="")
+async def new_client_form(
+    request: Request[Any, Any, Any],
+    registration: NamedDependency[RegistrationDeps],
+    reference: NamedDependency[ReferenceDeps],
+) -> Template:
+    return await _empty_form(request, registration, reference, phone="")
 
 
 @post("/", status_code=200)
 async def new_client_form_with_phone(
-    request: Request[Any, Any, Any], registration: NamedDependency[RegistrationDeps]
+    request: Request[Any, Any, Any],
+    registration: NamedDependency[RegistrationDeps],
+    reference: NamedDependency[ReferenceDeps],
 ) -> Template:
     """The form with a phone filled in (the search's «register with this number»), never in the URL."""
-    return await _empty_form(request, registration, phone=(await read_form(request)).text("phone")[:32])
+    return await _empty_form(request, registration, reference, phone=(await read_form(request)).text("phone")[:32])
 
 
-async def _empty_form(request: Request[Any, Any, Any], registration: RegistrationDeps, *, phone: str) -> Template:
-    options = channel_options(await list_channels(uow_factory=registration.uow_factory))
+async def _empty_form(
+    request: Request[Any, Any, Any], registration: RegistrationDeps, reference: ReferenceDeps, *, phone: str
+) -> Template:
+    options = channel_options(await list_channels(ListChannels(), reference))
     values = RegistrationValues(phone=phone, channel=_default_channel(options, registration.policy.default_channel))
     return _form_page(request, values, options)
 
 
 async def _registration_error(  # noqa: PLR0911 -- one answer per alternative flow of UC04
-    error: DomainError, registration: RegistrationDeps
+    error: DomainError, clients: ClientDeps
 ) -> tuple[dict[str, str], KnownClient | None, int]:
     """Where on the form an error goes, in Russian, and the status of the page (A1, A2, A3, A5, A7)."""
     if isinstance(error, ClientExists):
-        return {"phone": error.message}, await known_client(error.client_id, registration), 409
+        return {"phone": error.message}, await known_client(error.client_id, clients), 409
     if isinstance(error, PersonExists):
         detail = "Этот телефон уже записан за человеком, который ещё не клиент"
         return {"phone": detail}, None, 409
@@ -168,9 +176,11 @@ async def submit_registration(
     request: Request[Any, Any, Any],
     context: NamedDependency[Context],
     registration: NamedDependency[RegistrationDeps],
+    reference: NamedDependency[ReferenceDeps],
+    clients: NamedDependency[ClientDeps],
 ) -> Response[Any]:
     form = await read_form(request)
-    options = channel_options(await list_channels(uow_factory=registration.uow_factory))
+    options = channel_options(await list_channels(ListChannels(), reference))
     values = RegistrationValues.from_form(form, options)
     try:
         result = await counted_registration(
@@ -198,7 +208,7 @@ async def submit_registration(
         ValidationError,
         TemporaryError,
     ) as error:
-        errors, known, status = await _registration_error(error, registration)
+        errors, known, status = await _registration_error(error, clients)
         return _form_page(request, values, options, errors=errors, known=known, status_code=status)
     query = {"notification": str(result.notification_id)} if result.notification_id is not None else {}
     if result.idempotent:
@@ -223,12 +233,13 @@ def _shown_notification(notifications: Sequence[NotificationView], wanted: int |
 async def registration_result(
     request: Request[Any, Any, Any],
     client_id: ClientId,
-    registration: NamedDependency[RegistrationDeps],
+    reference: NamedDependency[ReferenceDeps],
+    clients: NamedDependency[ClientDeps],
     notification: Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)] = None,
     repeat: FromQuery[bool] = False,
 ) -> Template:
-    channels = await list_channels(uow_factory=registration.uow_factory)
-    card = await get_client_card(client_id, uow_factory=registration.uow_factory)
+    channels = await list_channels(ListChannels(), reference)
+    card = await get_client_card(GetClientCard(client_id), clients)
     client = client_view(card, channel_titles(channels))
     return render(
         request,

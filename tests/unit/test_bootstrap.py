@@ -1,0 +1,60 @@
+"""``build_container(settings, **overrides)``: the one wiring, used by production and by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from barbershop_adapters.argon2_hasher import Argon2Hasher
+from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from barbershop_entrypoints.bootstrap import build_container
+from barbershop_entrypoints.settings import SecurityConfig, Settings
+from tests.conftest import UNIT_SETTINGS, World
+from tests.fakes import FakeClock
+
+SECRET = "a-secret-of-at-least-thirty-two-characters"
+
+
+def test_the_ports_a_world_overrides_are_the_ones_its_bundles_carry() -> None:
+    world = World()
+
+    deps = world.client_accounts()
+
+    assert (deps.hasher, deps.clock, deps.attempts, deps.digester) == (
+        world.hasher,
+        world.clock,
+        world.attempts,
+        world.digester,
+    )
+    assert deps.policy == UNIT_SETTINGS.registration_policy()
+    assert world.delivery().channels is world.channels
+
+
+def test_what_is_overridden_is_not_built() -> None:
+    container = World().container
+
+    with pytest.raises(RuntimeError, match="overridden"):
+        _ = container.engine
+    assert container.redis is None
+
+
+def test_a_fake_swapped_into_a_world_reaches_its_bundles() -> None:
+    world = World()
+    other = FakeClock()
+
+    world.clock = other
+
+    assert world.managers().clock is other
+
+
+async def test_without_overrides_every_adapter_is_built_from_settings_and_closed(tmp_path: Path) -> None:
+    container = build_container(Settings(data_dir=tmp_path, security=SecurityConfig(secret_key=SECRET, hash_threads=1)))
+    try:
+        assert isinstance(container.engine, AsyncEngine)
+        assert isinstance(container.uow_factory, SqlAlchemyUnitOfWorkFactory)
+        assert isinstance(container.hasher, Argon2Hasher)
+        assert container.policy.default_channel == "local"
+    finally:
+        await container.aclose()

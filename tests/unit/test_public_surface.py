@@ -1,0 +1,87 @@
+"""Outside the core, only its public surface is used: no private module, no private name."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import barbershop_core
+
+ROOT = Path(__file__).resolve().parents[2]
+SCANNED = (ROOT / "src" / "adapters", ROOT / "src" / "entrypoints", ROOT / "tests")
+
+
+def _is_private(dotted: str) -> bool:
+    return any(part.startswith("_") for part in dotted.split("."))
+
+
+def _private_core_references(source: str, filename: str = "<scan>") -> list[str]:
+    """Every import of a private ``barbershop_core`` module or name, and every dotted use of one."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        if isinstance(node, ast.Import):
+            found += [
+                alias.name
+                for alias in node.names
+                if alias.name.split(".")[0] == "barbershop_core" and _is_private(alias.name)
+            ]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] != "barbershop_core":
+                continue
+            if _is_private(node.module):
+                found.append(node.module)
+            found += [f"{node.module}.{alias.name}" for alias in node.names if alias.name.startswith("_")]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            dotted = _dotted(node.value)
+            if dotted is not None and dotted.split(".")[0] == "barbershop_core":
+                found.append(f"{dotted}.{node.attr}")
+    return found
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner is not None else None
+    return None
+
+
+def test_nothing_outside_the_core_imports_a_private_module_or_name_of_it() -> None:
+    files = [path for folder in SCANNED for path in sorted(folder.rglob("*.py"))]
+    assert len(files) > 100
+
+    offenders = {
+        str(path.relative_to(ROOT)): refs
+        for path in files
+        if (refs := _private_core_references(path.read_text(encoding="utf-8"), str(path)))
+    }
+
+    assert offenders == {}
+
+
+def test_the_scan_would_notice_every_way_of_reaching_a_private_part() -> None:
+    source = (
+        "import barbershop_core.use_cases._shared\n"
+        "from barbershop_core.use_cases._shared import Context\n"
+        "from barbershop_core.use_cases.notifications import _claim\n"
+        "import barbershop_core.use_cases\n"
+        "barbershop_core.use_cases._shared.log\n"
+        "from barbershop_core import Context, register_client\n"
+        "from other_package._private import _thing\n"
+        "from . import _relative\n"
+    )
+
+    assert _private_core_references(source) == [
+        "barbershop_core.use_cases._shared",
+        "barbershop_core.use_cases._shared",
+        "barbershop_core.use_cases.notifications._claim",
+        "barbershop_core.use_cases._shared",
+    ]
+
+
+def test_the_public_surface_names_only_what_it_can_import() -> None:
+    exported = barbershop_core.__all__
+
+    assert sorted(exported) == sorted(set(exported))
+    assert not [name for name in exported if name.startswith("_") or not hasattr(barbershop_core, name)]
