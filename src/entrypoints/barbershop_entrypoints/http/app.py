@@ -17,6 +17,7 @@ from litestar.types import Message, Scope
 
 from barbershop_entrypoints.bootstrap import Container, build_container
 from barbershop_entrypoints.http.auth import LOGIN_THROTTLE, PARTNER, TOKEN_SIGNER, require_manager
+from barbershop_entrypoints.http.body_dto import BodySchemaPlugin, JsonBody
 from barbershop_entrypoints.http.controllers import (
     audit,
     auth,
@@ -97,6 +98,16 @@ def _public_router() -> Router:
     )
 
 
+def _json_api() -> Router:
+    """The manager's and the client's JSON API: every ``data`` body decoded by :class:`JsonBody`."""
+    return Router(
+        "/",
+        route_handlers=[_public_router(), _manager_router(), *client_routers(before_request=require_json)],
+        dto=JsonBody,
+        return_dto=None,
+    )
+
+
 _PARTNER_SINGLE_PATH = "/api/register-client"
 _PARTNER_BULK_PATH = "/api/register-clients"
 
@@ -153,9 +164,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     return Litestar(
         route_handlers=[
-            _public_router(),
-            _manager_router(),
-            *client_routers(before_request=require_json),
+            _json_api(),
             partner_router(),
             webhooks_router(),
             web_router(),
@@ -167,6 +176,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         middleware=[request_id_in_logs],
         lifespan=[lifespan],
         openapi_config=openapi_config(_package_version()),
+        plugins=[BodySchemaPlugin()],
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,

@@ -152,6 +152,17 @@ def unsupported_media_type(media_type: str) -> ApiProblem:
     )
 
 
+def malformed_json() -> ApiProblem:
+    return ApiProblem(400, "malformed_json", "Некорректный JSON", "Тело запроса не является корректным JSON")
+
+
+def validation_problem(errors: Sequence[FieldError]) -> ApiProblem:
+    """``validation_error``: every rejected field, each with its Russian message."""
+    return ApiProblem(
+        422, "validation_error", "Проверьте введённые данные", "Некоторые поля заполнены неверно", errors=list(errors)
+    )
+
+
 def json_too_deep(limit: int) -> ApiProblem:
     return ApiProblem(
         400,
@@ -293,13 +304,7 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
 def _http_problem(exc: HTTPException) -> ApiProblem:  # noqa: PLR0911 -- one answer per kind of HTTP error
     status = exc.status_code
     if isinstance(exc, ValidationException):
-        return ApiProblem(
-            422,
-            "validation_error",
-            "Проверьте введённые данные",
-            "Некоторые поля заполнены неверно",
-            errors=_field_errors(exc),
-        )
+        return validation_problem(_field_errors(exc))
     if isinstance(exc, NotFoundException):
         return ApiProblem(404, "not_found", "Не найдено", "Такого адреса нет")
     if isinstance(exc, MethodNotAllowedException):
@@ -319,7 +324,7 @@ def _http_problem(exc: HTTPException) -> ApiProblem:  # noqa: PLR0911 -- one ans
             f"Тело запроса больше {MAX_BODY_BYTES // 1024} КБ",
         )
     if isinstance(exc.__cause__, SerializationException):
-        return ApiProblem(400, "malformed_json", "Некорректный JSON", "Тело запроса не является корректным JSON")
+        return malformed_json()
     if status == 401:
         return unauthorized()
     if status == 403:
@@ -454,7 +459,7 @@ def default_example(status: int, instance: str) -> dict[str, Any]:
         409: ClientExists(client_id=42, person_id=41),
         413: RequestEntityTooLarge(),
         415: unsupported_media_type("text/plain"),
-        422: ValidationException(extra=[{"message": "Object missing required field `phone`", "key": "data"}]),
+        422: validation_problem([FieldError(field="phone", message="Обязательное поле")]),
         429: too_many_attempts(840),
         500: RuntimeError(),
         503: TemporaryError(),
@@ -463,9 +468,3 @@ def default_example(status: int, instance: str) -> dict[str, Any]:
     if sample is None:
         return example_document(ApiProblem(status, "error", HTTPStatus(status).phrase), instance)
     return example_document(sample, instance)
-
-
-def field_errors_example(errors: Sequence[FieldError]) -> ApiProblem:
-    return ApiProblem(
-        422, "validation_error", "Проверьте введённые данные", "Некоторые поля заполнены неверно", errors=list(errors)
-    )
