@@ -8,7 +8,8 @@ import msgspec
 import pytest
 from msgspec import Meta
 
-from barbershop_entrypoints.http.bodies import MESSAGES, Constraint, Location, decode_body, explain
+from barbershop_entrypoints.http.bodies import Location, decode_body, explain
+from barbershop_entrypoints.http.constraints import MESSAGES, Constraint
 from barbershop_entrypoints.http.problems import ApiProblem, FieldError
 
 Short = Annotated[str, Meta(min_length=2, max_length=4, pattern=r"^[a-z]*$")]

@@ -232,6 +232,9 @@ def _domain_problem(error: DomainError) -> ApiProblem:
 
 
 # --- Litestar's own errors -----------------------------------------------------------
+# JSON bodies never get here: ``http/bodies.py`` answers them from their declared constraints.
+# What Litestar still validates itself — path, query and header parameters, the pages' forms —
+# arrives as a ValidationException whose messages are msgspec's and Litestar's English, mapped below.
 
 _MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
 _MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")
