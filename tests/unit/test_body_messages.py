@@ -8,7 +8,7 @@ import msgspec
 import pytest
 from msgspec import Meta
 
-from barbershop_entrypoints.http.bodies import Location, decode_body, explain
+from barbershop_entrypoints.http.bodies import Location, convert_body, decode_body, explain
 from barbershop_entrypoints.http.constraints import MESSAGES, Constraint
 from barbershop_entrypoints.http.problems import ApiProblem, FieldError
 
@@ -115,3 +115,11 @@ def test_a_location_that_leads_nowhere_still_names_the_field_with_a_generic_mess
     assert explain(Sample, {"name": "ab"}, Location("$.elsewhere")) == FieldError(
         field="elsewhere", message="Недопустимое значение"
     )
+
+
+def test_values_decoded_already_are_converted_and_explained_the_same_way() -> None:
+    assert convert_body({"name": "ab", "count": "3"}, Sample).count == 3
+    with pytest.raises(ApiProblem) as caught:
+        convert_body({"name": "a"}, Sample)
+
+    assert caught.value.extensions["errors"] == [FieldError(field="name", message="Не короче 2 символов")]

@@ -121,8 +121,14 @@ def decode_body(raw: bytes, body_type: type[T] | Any) -> T:
         value = msgspec.json.decode(raw)
     except msgspec.DecodeError as error:
         raise malformed_json() from error
+    decoded: T = convert_body(value, body_type)
+    return decoded
+
+
+def convert_body(value: object, body_type: type[T] | Any) -> T:
+    """Plain decoded values as ``body_type`` (lax, as Litestar converts); a 422 with the field if they do not fit."""
     try:
-        decoded: T = msgspec.convert(value, body_type, strict=False)
+        converted: T = msgspec.convert(value, body_type, strict=False)
     except msgspec.ValidationError as error:
         raise validation_problem([explain(body_type, value, Location.of(error))]) from error
-    return decoded
+    return converted

@@ -24,7 +24,7 @@ from litestar.openapi.spec import OpenAPIType, Reference, Schema
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
-from barbershop_entrypoints.http.bodies import decode_body
+from barbershop_entrypoints.http.bodies import convert_body, decode_body
 from barbershop_entrypoints.http.schemas import BodyStruct
 
 
@@ -45,8 +45,8 @@ class JsonBody(AbstractDTO[Any]):
         return decode_body(value, self._body_types[self.asgi_connection.route_handler.handler_id])
 
     def decode_builtins(self, value: dict[str, Any]) -> Any:
-        """Form data never reaches the JSON API: ``require_json`` answers 415 before."""
-        raise NotImplementedError
+        """Values Litestar decoded already (a form's): converted and explained the same way."""
+        return convert_body(value, self._body_types[self.asgi_connection.route_handler.handler_id])
 
     @classmethod
     def is_supported_model_type_field(cls, field_definition: FieldDefinition) -> bool:
