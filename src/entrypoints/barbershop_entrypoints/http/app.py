@@ -21,6 +21,7 @@ from litestar.types import Message, Scope
 from barbershop_core.model import Manager
 from barbershop_entrypoints.bootstrap import TOKEN_KEY_PURPOSE, Container, build_container
 from barbershop_entrypoints.http.auth import LOGIN_THROTTLE, MANAGER_API, PARTNER
+from barbershop_entrypoints.http.body_dto import BodySchemaPlugin, JsonBody
 from barbershop_entrypoints.http.client_auth import CLIENT_API
 from barbershop_entrypoints.http.controllers import (
     audit,
@@ -104,6 +105,20 @@ def _public_router() -> Router:
     )
 
 
+def _json_api(sessions: dict[str, SessionAuth[Any]]) -> Router:
+    """The manager's and the client's JSON API: every ``data`` body decoded by :class:`JsonBody`."""
+    return Router(
+        "/",
+        route_handlers=[
+            _public_router(),
+            _manager_router(sessions[MANAGER_API.name]),
+            *client_routers(before_request=require_json, session=sessions[CLIENT_API.name]),
+        ],
+        dto=JsonBody,
+        return_dto=None,
+    )
+
+
 _PARTNER_SINGLE_PATH = "/api/register-client"
 _PARTNER_BULK_PATH = "/api/register-clients"
 
@@ -179,9 +194,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     return Litestar(
         route_handlers=[
-            _public_router(),
-            _manager_router(sessions[MANAGER_API.name]),
-            *client_routers(before_request=require_json, session=sessions[CLIENT_API.name]),
+            _json_api(sessions),
             partner_router(),
             webhooks_router(),
             web_router(sessions[MANAGER_PAGES.audience.name]),
@@ -194,6 +207,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         middleware=[request_id_in_logs],
         lifespan=[lifespan],
         openapi_config=openapi_config(_package_version()),
+        plugins=[BodySchemaPlugin()],
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,

@@ -6,38 +6,30 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import attrs
-from litestar.params import KwargDefinition
 from msgspec import Meta
 
 from barbershop_core.model import CONSENT_TYPES
 from barbershop_core.use_cases.client_accounts import ClientAccount, ClientProfile
-from barbershop_entrypoints.http.schemas import NO_CONTROL, PasswordText
+from barbershop_entrypoints.http.schemas import BodyStruct, ChangePasswordRequest, LoginText, PasswordText
 
 ClientLoginText = Annotated[
-    str,
-    Meta(min_length=1, max_length=64, pattern=NO_CONTROL),
-    KwargDefinition(
-        min_length=1,
-        max_length=64,
-        pattern=NO_CONTROL,
+    LoginText,
+    Meta(
         description=(
             "Логин из приветственного сообщения — телефон в любом привычном виде: `+79111234567`, `8 911 123-45-67`"
-        ),
+        )
     ),
 ]
+"""The manager's login constraints, with the client's own description."""
 
 
-@attrs.frozen(kw_only=True)
-class ClientLoginRequest:
+class ClientLoginRequest(BodyStruct):
     login: ClientLoginText
     password: PasswordText
 
 
-@attrs.frozen(kw_only=True)
-class ClientChangePasswordRequest:
-    current_password: PasswordText
-    """The temporary password from the welcome message, or the client's own."""
-    new_password: PasswordText
+class ClientChangePasswordRequest(ChangePasswordRequest):
+    """`current_password` — временный пароль из приветственного сообщения или уже свой."""
 
 
 @attrs.frozen(kw_only=True)

@@ -10,9 +10,8 @@ fit to show a manager; nothing internal (a stack trace, a driver's message) ever
 from __future__ import annotations
 
 import logging
-import re
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -48,6 +47,7 @@ from barbershop_core.errors import (
     ValidationError,
 )
 from barbershop_core.ports import StorageUnavailable, UniqueViolation
+from barbershop_entrypoints.http.parameter_errors import refused_parameters
 from barbershop_entrypoints.http.request_id import request_id_of
 from barbershop_entrypoints.http.schemas import Link, client_links
 from barbershop_entrypoints.logging_setup import mask_phones, mask_url
@@ -152,6 +152,17 @@ def unsupported_media_type(media_type: str) -> ApiProblem:
     )
 
 
+def malformed_json() -> ApiProblem:
+    return ApiProblem(400, "malformed_json", "Некорректный JSON", "Тело запроса не является корректным JSON")
+
+
+def validation_problem(errors: Sequence[FieldError]) -> ApiProblem:
+    """``validation_error``: every rejected field, each with its Russian message."""
+    return ApiProblem(
+        422, "validation_error", "Проверьте введённые данные", "Некоторые поля заполнены неверно", errors=list(errors)
+    )
+
+
 def json_too_deep(limit: int) -> ApiProblem:
     return ApiProblem(
         400,
@@ -221,85 +232,23 @@ def _domain_problem(error: DomainError) -> ApiProblem:
 
 
 # --- Litestar's own errors -----------------------------------------------------------
-
-_MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
-_MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")
-_LENGTH = re.compile(r"Expected `(\w+)[^`]*` of length ([<>]=) (\d+)")
-_BOUND = re.compile(r"Expected `\w+` ([<>]=?) (-?[\d.]+)")
-_EXPECTED = re.compile(r"Expected `([^`]+)`, got `(\w+)`")
-_TYPE_NAMES: Final = {
-    "str": "строка",
-    "int": "целое число",
-    "float": "число",
-    "bool": "true или false",
-    "object": "объект",
-    "array": "массив",
-    "null": "null",
-}
+# JSON bodies never get here: ``http/bodies.py`` answers them from their declared constraints.
+# What Litestar still validates itself — path, query and header parameters, the pages' forms —
+# is worded from the parameters' declarations by ``http/parameter_errors.py``.
 
 
-def _russian_type(spec: str) -> str:
-    names = [_TYPE_NAMES.get(part.strip(), part.strip()) for part in spec.split("|")]
-    return " или ".join(dict.fromkeys(names))
-
-
-_BOUND_WORDS: Final = {">=": "Не меньше", ">": "Больше", "<=": "Не больше", "<": "Меньше"}
-
-
-def _length_message(kind: str, op: str, limit: str) -> str:
-    if kind == "str":
-        return f"Не длиннее {limit} символов" if op == "<=" else f"Не короче {limit} символов"
-    return f"Не больше {limit} элементов" if op == "<=" else f"Не меньше {limit} элементов"
-
-
-_TRANSLATIONS: Final[tuple[tuple[re.Pattern[str], Callable[..., str]], ...]] = (
-    (_LENGTH, _length_message),
-    (_BOUND, lambda op, limit: f"{_BOUND_WORDS[op]} {limit}"),
-    (_EXPECTED, lambda expected, _got: f"Ожидается {_russian_type(expected)}"),
-    (re.compile(r"Expected `str` matching regex"), lambda: "Недопустимые символы"),
-)
-
-
-def _russian_message(message: str) -> tuple[str, str | None]:
-    """msgspec's English message in Russian, and the missing field's name when it names one."""
-    if match := _MISSING_FIELD.search(message):
-        return "Обязательное поле", match.group(1)
-    for pattern, translate in _TRANSLATIONS:
-        if match := pattern.search(message):
-            return translate(*match.groups()), None
-    return "Недопустимое значение", None
-
-
-def _field_errors(exc: ValidationException) -> list[FieldError]:
-    if match := _MISSING_PARAMETER.search(exc.detail):
-        source, name = match.groups()
-        return [FieldError(field=name, message="Обязательный параметр", source=source)]
-    errors: list[FieldError] = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if not isinstance(item, Mapping):
-            continue
-        message, missing = _russian_message(str(item.get("message", "")))
-        key = str(item.get("key", ""))
-        raw_source = item.get("source", "body")
-        source = str(getattr(raw_source, "value", raw_source))  # Litestar gives a ParamType for parameters
-        if key in ("data", ""):
-            key = ""
-        if missing:
-            key = f"{key}.{missing}" if key else missing
-        errors.append(FieldError(field=key or "body", message=message, source=source))
+def _field_errors(exc: ValidationException, request: Request[Any, Any, Any] | None) -> list[FieldError]:
+    refused = refused_parameters(exc, request)
+    errors = [FieldError(field=item.field, message=item.message, source=item.source) for item in refused]
     return errors or [FieldError(field="body", message="Недопустимое значение")]
 
 
-def _http_problem(exc: HTTPException) -> ApiProblem:  # noqa: PLR0911 -- one answer per kind of HTTP error
+def _http_problem(  # noqa: PLR0911 -- one answer per kind of HTTP error
+    exc: HTTPException, request: Request[Any, Any, Any] | None
+) -> ApiProblem:
     status = exc.status_code
     if isinstance(exc, ValidationException):
-        return ApiProblem(
-            422,
-            "validation_error",
-            "Проверьте введённые данные",
-            "Некоторые поля заполнены неверно",
-            errors=_field_errors(exc),
-        )
+        return validation_problem(_field_errors(exc, request))
     if isinstance(exc, NotFoundException):
         return ApiProblem(404, "not_found", "Не найдено", "Такого адреса нет")
     if isinstance(exc, MethodNotAllowedException):
@@ -319,7 +268,7 @@ def _http_problem(exc: HTTPException) -> ApiProblem:  # noqa: PLR0911 -- one ans
             f"Тело запроса больше {MAX_BODY_BYTES // 1024} КБ",
         )
     if isinstance(exc.__cause__, SerializationException):
-        return ApiProblem(400, "malformed_json", "Некорректный JSON", "Тело запроса не является корректным JSON")
+        return malformed_json()
     if status == 401:
         return unauthorized()
     if status == 403:
@@ -342,8 +291,12 @@ def _internal_error() -> ApiProblem:
     )
 
 
-def problem_for(exc: BaseException) -> ApiProblem:
-    """The one mapping of every error the API can meet to the problem it answers with."""
+def problem_for(exc: BaseException, request: Request[Any, Any, Any] | None = None) -> ApiProblem:
+    """The one mapping of every error the API can meet to the problem it answers with.
+
+    ``request``: the request that failed, whose route declares the parameters a
+    ``ValidationException`` names (without it, a refused parameter gets the generic message).
+    """
     if isinstance(exc, ApiProblem):
         return exc
     if isinstance(exc, DomainError):
@@ -355,7 +308,7 @@ def problem_for(exc: BaseException) -> ApiProblem:
             409, "conflict", "Данные изменились одновременно", "Данные только что изменил другой запрос, повторите"
         )
     if isinstance(exc, HTTPException):
-        return _http_problem(exc)
+        return _http_problem(exc, request)
     return _internal_error()
 
 
@@ -397,7 +350,7 @@ def problem_response(problem: ApiProblem, *, instance: str, request_id: str) -> 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Litestar's exception handler for every exception (registered for ``Exception``)."""
     request_id = request_id_of(request.scope)
-    problem = problem_for(exc)
+    problem = problem_for(exc, request)
     if problem.status >= 500:
         _log_server_error(exc, problem, request, request_id)
     return problem_response(problem, instance=request.url.path, request_id=request_id)
@@ -454,7 +407,7 @@ def default_example(status: int, instance: str) -> dict[str, Any]:
         409: ClientExists(client_id=42, person_id=41),
         413: RequestEntityTooLarge(),
         415: unsupported_media_type("text/plain"),
-        422: ValidationException(extra=[{"message": "Object missing required field `phone`", "key": "data"}]),
+        422: validation_problem([FieldError(field="phone", message="Обязательное поле")]),
         429: too_many_attempts(840),
         500: RuntimeError(),
         503: TemporaryError(),
@@ -463,9 +416,3 @@ def default_example(status: int, instance: str) -> dict[str, Any]:
     if sample is None:
         return example_document(ApiProblem(status, "error", HTTPStatus(status).phrase), instance)
     return example_document(sample, instance)
-
-
-def field_errors_example(errors: Sequence[FieldError]) -> ApiProblem:
-    return ApiProblem(
-        422, "validation_error", "Проверьте введённые данные", "Некоторые поля заполнены неверно", errors=list(errors)
-    )

@@ -1,8 +1,12 @@
-"""Request and response bodies of the JSON API: attrs classes, snake_case names.
+"""Request and response bodies of the JSON API, snake_case names.
 
-Constraints are declared twice on purpose, in one alias each: ``msgspec.Meta`` is what
-Litestar's decoder enforces, ``KwargDefinition`` is what the OpenAPI document shows.
-The domain checks the meaning (a phone is E.164, a name is printable) with Russian messages.
+Request bodies are ``msgspec.Struct`` classes (:class:`BodyStruct`) whose constraints are declared
+once, as ``msgspec.Meta`` in ``Annotated`` aliases: msgspec enforces them when
+:mod:`~barbershop_entrypoints.http.bodies` decodes a body, the same declarations become the
+``/schema`` document (:mod:`~barbershop_entrypoints.http.body_dto`), and the Russian field messages
+are derived from them. Response bodies are attrs classes built from domain results
+(:mod:`~barbershop_entrypoints.http.convert`). The domain checks the meaning (a phone is E.164,
+a name is printable) with Russian messages.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from datetime import datetime
 from typing import Annotated, Final, Literal
 
 import attrs
-from litestar.params import KwargDefinition
+import msgspec
 from msgspec import Meta
 
 from barbershop_core.model import AddressKind, AttemptOutcome, NotificationStatus, TemplateKind
+from barbershop_entrypoints.http.params import MAX_ID
 
 NO_CONTROL: Final = r"^[^\u0000-\u001f\u007f]*$"
 """Identifiers and codes: no control characters (a NUL is not even storable in PostgreSQL)."""
@@ -23,44 +28,30 @@ NO_NUL: Final = r"^[^\u0000]*$"
 
 PhoneText = Annotated[
     str,
-    Meta(min_length=1, max_length=32),
-    KwargDefinition(
-        min_length=1, max_length=32, description="Телефон как его ввёл менеджер: `+79111234567`, `8 911 123-45-67`"
-    ),
+    Meta(min_length=1, max_length=32, description="Телефон как его ввёл менеджер: `+79111234567`, `8 911 123-45-67`"),
 ]
-FirstNameText = Annotated[str, Meta(min_length=1, max_length=50), KwargDefinition(min_length=1, max_length=50)]
-LoginText = Annotated[
-    str,
-    Meta(min_length=1, max_length=64, pattern=NO_CONTROL),
-    KwargDefinition(min_length=1, max_length=64, pattern=NO_CONTROL),
-]
-PasswordText = Annotated[str, Meta(min_length=1, max_length=128), KwargDefinition(min_length=1, max_length=128)]
-Code = Annotated[
-    str,
-    Meta(min_length=1, max_length=64, pattern=NO_CONTROL),
-    KwargDefinition(min_length=1, max_length=64, pattern=NO_CONTROL, description="Код из справочника"),
-]
-EmailText = Annotated[str, Meta(min_length=1, max_length=50), KwargDefinition(min_length=1, max_length=50)]
-Id = Annotated[int, Meta(ge=1, le=2**31 - 1), KwargDefinition(ge=1, le=2**31 - 1)]
-AccountText = Annotated[
-    str,
-    Meta(min_length=1, max_length=100, pattern=NO_CONTROL),
-    KwargDefinition(min_length=1, max_length=100, pattern=NO_CONTROL),
-]
-Consents = Annotated[
-    dict[str, bool],
-    KwargDefinition(description="Согласия клиента по типам: `personal_data`, `marketing` (A5)"),
-]
+FirstNameText = Annotated[str, Meta(min_length=1, max_length=50)]
+LoginText = Annotated[str, Meta(min_length=1, max_length=64, pattern=NO_CONTROL)]
+PasswordText = Annotated[str, Meta(min_length=1, max_length=128)]
+Code = Annotated[str, Meta(min_length=1, max_length=64, pattern=NO_CONTROL, description="Код из справочника")]
+EmailText = Annotated[str, Meta(min_length=1, max_length=50)]
+Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
+AccountText = Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_CONTROL)]
+Consents = Annotated[dict[str, bool], Meta(description="Согласия клиента по типам: `personal_data`, `marketing` (A5)")]
 ChannelAccounts = Annotated[
     dict[Code, AccountText],
-    KwargDefinition(description="Аккаунты клиента в каналах, которым мало телефона (например, `vk`)"),
+    Meta(description="Аккаунты клиента в каналах, которым мало телефона (например, `vk`)"),
 ]
-ProviderText = Annotated[
-    str,
-    Meta(min_length=1, max_length=200, pattern=NO_NUL),
-    KwargDefinition(min_length=1, max_length=200, pattern=NO_NUL),
-]
-ProviderError = Annotated[str, Meta(max_length=500, pattern=NO_NUL), KwargDefinition(max_length=500, pattern=NO_NUL)]
+ProviderText = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+ProviderError = Annotated[str, Meta(max_length=500, pattern=NO_NUL)]
+
+
+class BodyStruct(msgspec.Struct, kw_only=True):
+    """A JSON request body: decoded by msgspec from the ``Meta`` of its fields, and nothing else.
+
+    Unknown members are ignored, as they always were; a docstring of a subclass is the
+    description of its schema in ``/schema``, so it is written for the API's readers.
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -78,8 +69,7 @@ def client_links(client_id: int) -> dict[str, Link]:
 # --- auth ------------------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class LoginRequest:
+class LoginRequest(BodyStruct):
     login: LoginText
     password: PasswordText
 
@@ -104,8 +94,7 @@ class LoginResponse:
     manager: ManagerOut
 
 
-@attrs.frozen(kw_only=True)
-class ChangePasswordRequest:
+class ChangePasswordRequest(BodyStruct):
     current_password: PasswordText
     new_password: PasswordText
 
@@ -113,8 +102,7 @@ class ChangePasswordRequest:
 # --- persons and clients ---------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class PhoneCheckRequest:
+class PhoneCheckRequest(BodyStruct):
     phone: PhoneText
 
 
@@ -127,8 +115,7 @@ class PhoneCheckOut:
     client_id: int | None = None
 
 
-@attrs.frozen(kw_only=True)
-class PersonCreateRequest:
+class PersonCreateRequest(BodyStruct):
     phone: PhoneText
     first_name: FirstNameText
     login: LoginText | None = None
@@ -146,11 +133,10 @@ class PersonOut:
     temporary_password_expires_at: datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
-class ClientCreateRequest:
+class ClientCreateRequest(BodyStruct):
     person_id: Id
-    consents: Consents = attrs.field(factory=dict)
-    channel_accounts: ChannelAccounts = attrs.field(factory=dict)
+    consents: Consents = msgspec.field(default_factory=dict)
+    channel_accounts: ChannelAccounts = msgspec.field(default_factory=dict)
 
 
 @attrs.frozen(kw_only=True)
@@ -164,14 +150,13 @@ class ClientOut:
     links: dict[str, Link]
 
 
-@attrs.frozen(kw_only=True)
-class ClientUpdateRequest:
-    """A1.2: only the fields present change; ``consents`` adds records, never deletes."""
+class ClientUpdateRequest(BodyStruct):
+    """A1.2: меняются только переданные поля; `consents` добавляет записи о согласиях, не удаляя прежних."""
 
     first_name: FirstNameText | None = None
     phone: PhoneText | None = None
     email: EmailText | None = None
-    consents: Consents = attrs.field(factory=dict)
+    consents: Consents = msgspec.field(default_factory=dict)
     channel_accounts: ChannelAccounts | None = None
 
 
@@ -253,15 +238,14 @@ class ClientCardOut:
 # --- registration (UC04) ----------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class RegistrationRequest:
+class RegistrationRequest(BodyStruct):
     phone: PhoneText
     first_name: FirstNameText
     channel: Code | None = None
     """Variant 2: a channel checked against current reference data; the default channel otherwise."""
     template_code: Code | None = None
-    consents: Consents = attrs.field(factory=dict)
-    channel_accounts: ChannelAccounts = attrs.field(factory=dict)
+    consents: Consents = msgspec.field(default_factory=dict)
+    channel_accounts: ChannelAccounts = msgspec.field(default_factory=dict)
     postpone_notification: bool = False
     """A7: register now and hold the welcome message until a manager picks a channel."""
 
@@ -282,21 +266,18 @@ class RegistrationOut:
 # --- notifications ---------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class NotificationCreateRequest:
+class NotificationCreateRequest(BodyStruct):
     client_id: Id
     template_code: Code | None = None
     channel: Code | None = None
     postpone: bool = False
 
 
-@attrs.frozen(kw_only=True)
-class ResendRequest:
+class ResendRequest(BodyStruct):
     channel: Code
 
 
-@attrs.frozen(kw_only=True)
-class DeliveryCallbackRequest:
+class DeliveryCallbackRequest(BodyStruct):
     status: Literal["delivered", "failed"]
     provider_message_id: ProviderText | None = None
     error: ProviderError | None = None

@@ -21,14 +21,16 @@ from barbershop_core.errors import InvalidPhone
 from barbershop_core.use_cases.clients import CheckPhone, ClientDeps, check_phone
 from barbershop_core.use_cases.notification_queries import GetNotification, NotificationQueryDeps, get_notification
 from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
+from barbershop_entrypoints.http.body_dto import JsonBody
 from barbershop_entrypoints.http.params import NotificationId
+from barbershop_entrypoints.http.schemas import BodyStruct
 from barbershop_entrypoints.http.web.registration_pages import known_client
 from barbershop_entrypoints.http.web.views import NotificationView, channel_titles, notification_view
 
 
-@attrs.frozen
-class PhoneCheckIn:
+class PhoneCheckIn(BodyStruct):
     phone: Annotated[str, Meta(max_length=32)]
+    """Empty while nothing is typed yet: the answer is ``empty``, not an error."""
 
 
 @attrs.frozen(kw_only=True)
@@ -43,7 +45,7 @@ class PhoneCheckOut:
     edit_url: str | None = None
 
 
-@post("/phone-check", status_code=200)
+@post("/phone-check", status_code=200, dto=JsonBody, return_dto=None)
 async def phone_check(
     data: JSONBody[PhoneCheckIn],
     context: NamedDependency[Context],
