@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import attrs
 import pytest
 
@@ -156,3 +159,15 @@ async def world() -> World:
     await install_default_reference_data(InstallDefaultReferenceData(), world.reference())
     world.channels.channels["sms"] = ScriptedChannel()
     return world
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Tests that run ``barbershop`` in-process configure the root logger with a handler on
+    pytest's captured stderr; put the root logger back so a later test never logs into a
+    closed capture file."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
