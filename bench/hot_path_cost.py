@@ -37,7 +37,13 @@ from tests.fakes import ScriptedChannel  # noqa: E402
 
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine  # noqa: E402 -- after the path
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory  # noqa: E402
-from barbershop_core.use_cases.accounts import authenticate_partner, create_partner  # noqa: E402
+from barbershop_core.use_cases.accounts import (  # noqa: E402
+    AuthenticatePartner,
+    CreatePartner,
+    PartnerDeps,
+    authenticate_partner,
+    create_partner,
+)
 from barbershop_core.use_cases.delivery import AttemptDelivery, attempt_delivery  # noqa: E402
 from barbershop_core.use_cases.promo import (  # noqa: E402
     PromoDeps,
@@ -78,11 +84,12 @@ async def run(url: str, count: int) -> None:
             raise SystemExit("the registration made no welcome notification")
         notification_ids.append(result.notification_id)
 
-    created = await create_partner("bench", uow_factory=uow_factory, digester=world.digester, clock=world.clock)
+    partners = PartnerDeps(uow_factory=uow_factory, digester=world.digester, clock=world.clock)
+    created = await create_partner(CreatePartner("bench"), partners)
     promo = PromoDeps(uow_factory=uow_factory, clock=world.clock)
 
     async def partner_single(number: int) -> None:
-        partner = await authenticate_partner(created.api_key, uow_factory=uow_factory, digester=world.digester)
+        partner = await authenticate_partner(AuthenticatePartner(created.api_key), partners)
         participant = PromoRegistration(
             FullName.parse("Иванов Иван"),
             PhoneNumber.parse_strict_e164(f"+7916{number:07d}"),

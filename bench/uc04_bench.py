@@ -132,9 +132,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def argon2_ceiling(settings: Settings, seconds: float) -> Ceiling:
     """Hashes/s at the server's argon2id parameters on one thread per CPU (argon2-cffi frees the GIL)."""
     hasher = argon2.PasswordHasher(
-        time_cost=settings.argon2_time_cost,
-        memory_cost=settings.argon2_memory_kib,
-        parallelism=settings.argon2_parallelism,
+        time_cost=settings.security.argon2_time_cost,
+        memory_cost=settings.security.argon2_memory_kib,
+        parallelism=settings.security.argon2_parallelism,
         type=argon2.Type.ID,
     )
     threads = os.cpu_count() or 1
@@ -155,9 +155,9 @@ def argon2_ceiling(settings: Settings, seconds: float) -> Ceiling:
         threads,
         sum(counts),
         elapsed,
-        settings.argon2_time_cost,
-        settings.argon2_memory_kib,
-        settings.argon2_parallelism,
+        settings.security.argon2_time_cost,
+        settings.security.argon2_memory_kib,
+        settings.security.argon2_parallelism,
     )
 
 
@@ -353,11 +353,11 @@ def run_peer(
         "--database-url",
         database_url,
         "--time-cost",
-        str(settings.argon2_time_cost),
+        str(settings.security.argon2_time_cost),
         "--memory-kib",
-        str(settings.argon2_memory_kib),
+        str(settings.security.argon2_memory_kib),
         "--parallelism",
-        str(settings.argon2_parallelism),
+        str(settings.security.argon2_parallelism),
         "--pool-size",
         str(args.pool_size),
     ]
