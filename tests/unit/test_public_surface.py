@@ -8,7 +8,7 @@ from pathlib import Path
 import barbershop_core
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = (ROOT / "src" / "adapters", ROOT / "src" / "entrypoints", ROOT / "tests")
+SCANNED = (ROOT / "src" / "adapters", ROOT / "src" / "entrypoints", ROOT / "tests", ROOT / "bench")
 
 
 def _is_private(dotted: str) -> bool:
