@@ -237,6 +237,8 @@ async def _refuse_ended_session(audience: Audience[Any], token: SessionToken, co
 class IssuedToken:
     token: str
     expires_at: datetime
+    expires_in: int
+    """The token's lifetime in whole seconds (the use's ``ttl``), as OAuth's ``expires_in`` says it."""
 
 
 async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:
@@ -274,7 +276,8 @@ class SessionAuth(Generic[S]):
     def issue(self, subject_id: int, session_version: int, now: datetime) -> IssuedToken:
         expires_at = now + self.ttl
         token = SessionToken(sub=str(subject_id), exp=expires_at, iat=now, aud=self.audience.name, ver=session_version)
-        return IssuedToken(token.encode(self.config.token_secret, self.config.algorithm), expires_at)
+        encoded = token.encode(self.config.token_secret, self.config.algorithm)
+        return IssuedToken(encoded, expires_at, int(self.ttl.total_seconds()))
 
     async def signed_in(self, connection: Connection) -> S | None:
         """The subject of a current session this request carries, or None (a public page asks).

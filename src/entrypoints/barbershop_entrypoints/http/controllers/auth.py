@@ -32,7 +32,6 @@ from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, example, ok, prob
 from barbershop_entrypoints.http.problems import example_document, too_many_attempts
 from barbershop_entrypoints.http.schemas import ChangePasswordRequest, LoginRequest, LoginResponse, ManagerOut
 from barbershop_entrypoints.metrics import counted_login
-from barbershop_entrypoints.settings import Settings
 
 _LOGIN = "/api/auth/login"
 _CHANGE = "/api/auth/change-password"
@@ -90,7 +89,6 @@ async def login(
     ],
     request: Request[Any, Any, Any],
     managers: NamedDependency[ManagerDeps],
-    settings: NamedDependency[Settings],
 ) -> LoginResponse:
     throttle, address = throttle_of(request.app.state), client_address(request)
     wait = await throttle.begin(data.login, address)
@@ -108,7 +106,7 @@ async def login(
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
         expires_at=issued.expires_at,
-        expires_in=int(settings.security.token_ttl.total_seconds()),
+        expires_in=issued.expires_in,
         must_change_password=manager.must_change_password,
         manager=manager_body(manager),
     )
