@@ -194,7 +194,8 @@ _DOMAIN_STATUS: Final[Mapping[type[DomainError], int]] = {
 }
 
 
-def _domain_status(error: DomainError) -> int:
+def domain_status(error: DomainError) -> int:
+    """The HTTP status of a domain error: the API's problem document and the pages' forms answer the same."""
     for cls in type(error).__mro__:
         status = _DOMAIN_STATUS.get(cls)
         if status is not None:
@@ -221,7 +222,7 @@ def _domain_extensions(error: DomainError) -> dict[str, Any]:
 
 
 def _domain_problem(error: DomainError) -> ApiProblem:
-    status = _domain_status(error)
+    status = domain_status(error)
     extensions = _domain_extensions(error)
     headers: dict[str, str] = {}
     if status == 503:
