@@ -18,7 +18,6 @@ from barbershop_core.errors import (
     InvalidCredentials,
     TemporaryPasswordExpired,
     TemporaryPasswordVoided,
-    ValidationError,
 )
 from barbershop_core.model import CONSENT_TYPES
 from barbershop_core.use_cases.accounts import MAX_PASSWORD_LENGTH
@@ -48,6 +47,7 @@ from barbershop_entrypoints.http.jwt_auth import CLIENTS, Audience, SessionAuth,
 from barbershop_entrypoints.http.problems import handle_exception, problem_for, too_many_attempts
 from barbershop_entrypoints.http.request_id import request_id_of
 from barbershop_entrypoints.http.web.forms import read_form
+from barbershop_entrypoints.http.web.password_form import submit_password_change
 from barbershop_entrypoints.http.web.rendering import render
 from barbershop_entrypoints.http.web.security import (
     LoginRequired,
@@ -75,9 +75,6 @@ CLIENT_PAGES: Final = SessionScheme(
     csrf_label="client-web-csrf",
 )
 _MAX_LOGIN_LENGTH: Final = 64
-_CURRENT: Final = "current_password"
-_NEW: Final = "new_password"
-_REPEAT: Final = "repeat_password"
 _BAD_CREDENTIALS: Final = "Неверный телефон или пароль"
 
 
@@ -189,35 +186,19 @@ async def client_password_submit(
     account: NamedDependency[ClientAccount],
     client_accounts: NamedDependency[ClientAccountDeps],
 ) -> Response[Any]:
-    form = await read_form(request)
-    current, new, repeat = form.secret(_CURRENT), form.secret(_NEW), form.secret(_REPEAT)
-    errors: dict[str, str] = {}
-    if not current:
-        errors[_CURRENT] = "Введите текущий пароль"
-    if new != repeat:
-        errors[_REPEAT] = "Пароли не совпадают"
-    throttle, address, key = throttle_of(request.app.state), client_address(request), str(account.client.id)
-    wait = None if errors else await throttle.begin(key, address, scope=CLIENT_PASSWORD_SCOPE)
-    if wait is not None:
-        errors[_CURRENT] = too_many_attempts(wait).detail
-    if not errors:
-        try:
-            changed = await change_client_password(
-                ChangeClientPassword(account.client.id, current, new, client_context(request, account)),
-                client_accounts,
-            )
-            await throttle.succeeded(key, address, scope=CLIENT_PASSWORD_SCOPE)
-        except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
-            errors[_CURRENT] = unusable.message
-        except InvalidCredentials:
-            errors[_CURRENT] = "Текущий пароль неверен"
-        except ValidationError as error:
-            errors[_NEW] = error.message
-        else:
-            # A new session (and CSRF token) under the new session version: the others have ended.
-            return Redirect(
-                "/client", query_params={"flash": "password_changed"}, status_code=303, cookies=_start(request, changed)
-            )
+    changed, errors = await submit_password_change(
+        request,
+        key=str(account.client.id),
+        scope=CLIENT_PASSWORD_SCOPE,
+        change=lambda current, new: change_client_password(
+            ChangeClientPassword(account.client.id, current, new, client_context(request, account)), client_accounts
+        ),
+    )
+    if changed is not None:
+        # A new session (and CSRF token) under the new session version: the others have ended.
+        return Redirect(
+            "/client", query_params={"flash": "password_changed"}, status_code=303, cookies=_start(request, changed)
+        )
     return _password_page(request, account, errors, status_code=422)
 
 

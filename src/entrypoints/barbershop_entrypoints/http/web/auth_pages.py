@@ -8,7 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
-from barbershop_core.errors import InvalidCredentials, ValidationError
+from barbershop_core.errors import InvalidCredentials
 from barbershop_core.model import Manager
 from barbershop_core.use_cases.accounts import (
     MAX_PASSWORD_LENGTH,
@@ -24,15 +24,12 @@ from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_
 from barbershop_entrypoints.http.jwt_auth import session_auth
 from barbershop_entrypoints.http.problems import too_many_attempts
 from barbershop_entrypoints.http.web.forms import read_form
+from barbershop_entrypoints.http.web.password_form import submit_password_change
 from barbershop_entrypoints.http.web.rendering import render
 from barbershop_entrypoints.http.web.security import MANAGER_PAGE, end_session, safe_next, start_session
 from barbershop_entrypoints.metrics import counted_login
 
 _MAX_LOGIN_LENGTH: Final = 64
-_CURRENT: Final = "current_password"
-_NEW: Final = "new_password"
-_REPEAT: Final = "repeat_password"
-"""The change-password form's field names (also the keys of its errors)."""
 _BAD_CREDENTIALS: Final = InvalidCredentials().message
 
 
@@ -99,33 +96,17 @@ async def password_page(request: Request[Any, Any, Any], manager: NamedDependenc
 async def password_submit(
     request: Request[Any, Any, Any], manager: NamedDependency[Manager], managers: NamedDependency[ManagerDeps]
 ) -> Response[Any]:
-    form = await read_form(request)
-    current, new, repeat = form.secret(_CURRENT), form.secret(_NEW), form.secret(_REPEAT)
-    errors: dict[str, str] = {}
-    if not current:
-        errors[_CURRENT] = "Введите текущий пароль"
-    if new != repeat:
-        errors[_REPEAT] = "Пароли не совпадают"
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    wait = None if errors else await throttle.begin(str(manager.id), address, scope=PASSWORD_CHANGE)
-    if wait is not None:
-        errors[_CURRENT] = too_many_attempts(wait).detail
-    if not errors:
-        try:
-            changed = await change_manager_password(ChangeManagerPassword(manager.id, current, new), managers)
-            await throttle.succeeded(str(manager.id), address, scope=PASSWORD_CHANGE)
-        except InvalidCredentials:
-            errors[_CURRENT] = "Текущий пароль неверен"
-        except ValidationError as error:
-            errors[_NEW] = error.message
-        else:
-            # A new session (and CSRF token) after the change: nothing issued before it is reused.
-            return Redirect(
-                "/",
-                query_params={"flash": "password_changed"},
-                status_code=303,
-                cookies=start_session(request, changed),
-            )
+    changed, errors = await submit_password_change(
+        request,
+        key=str(manager.id),
+        scope=PASSWORD_CHANGE,
+        change=lambda current, new: change_manager_password(ChangeManagerPassword(manager.id, current, new), managers),
+    )
+    if changed is not None:
+        # A new session (and CSRF token) after the change: nothing issued before it is reused.
+        return Redirect(
+            "/", query_params={"flash": "password_changed"}, status_code=303, cookies=start_session(request, changed)
+        )
     return render(
         request,
         "password.html",
