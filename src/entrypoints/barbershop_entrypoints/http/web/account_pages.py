@@ -35,6 +35,7 @@ from barbershop_core.use_cases.client_accounts import (
     get_client_profile,
     set_client_consents,
 )
+from barbershop_core.values import Login
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
 from barbershop_entrypoints.http.client_auth import (
     CLIENT_LOGIN_SCOPE,
@@ -74,7 +75,6 @@ CLIENT_PAGES: Final = SessionScheme(
     path="/client",
     csrf_label="client-web-csrf",
 )
-_MAX_LOGIN_LENGTH: Final = 64
 _BAD_CREDENTIALS: Final = "Неверный телефон или пароль"
 
 
@@ -131,14 +131,14 @@ async def client_login_submit(
             request,
             "client_login.html",
             status_code=status_code,
-            login=login[:_MAX_LOGIN_LENGTH],
+            login=login[: Login.MAX_LENGTH],
             error=message,
             title="Вход в личный кабинет",
         )
 
     if not login or not password:
         return refuse("Введите телефон и пароль", 422)
-    if len(login) > _MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+    if len(login) > Login.MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return refuse(_BAD_CREDENTIALS, 401)
     throttle, address = throttle_of(request.app.state), client_address(request)
     counted = throttle_login(login, client_accounts)

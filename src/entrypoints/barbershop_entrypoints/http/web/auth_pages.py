@@ -20,6 +20,7 @@ from barbershop_core.use_cases.accounts import (
     change_manager_password,
     end_manager_sessions,
 )
+from barbershop_core.values import Login
 from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_CHANGE, client_address, throttle_of
 from barbershop_entrypoints.http.jwt_auth import session_auth
 from barbershop_entrypoints.http.problems import too_many_attempts
@@ -29,7 +30,6 @@ from barbershop_entrypoints.http.web.rendering import render
 from barbershop_entrypoints.http.web.security import MANAGER_PAGE, end_session, safe_next, start_session
 from barbershop_entrypoints.metrics import counted_login
 
-_MAX_LOGIN_LENGTH: Final = 64
 _BAD_CREDENTIALS: Final = InvalidCredentials().message
 
 
@@ -52,7 +52,7 @@ async def login_submit(request: Request[Any, Any, Any], managers: NamedDependenc
             request,
             "login.html",
             status_code=status_code,
-            login=login[:_MAX_LOGIN_LENGTH],
+            login=login[: Login.MAX_LENGTH],
             next_path=next_path,
             error=message,
             title="Вход",
@@ -60,7 +60,7 @@ async def login_submit(request: Request[Any, Any, Any], managers: NamedDependenc
 
     if not login or not password:
         return refuse("Введите логин и пароль", 422)
-    if len(login) > _MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+    if len(login) > Login.MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return refuse(_BAD_CREDENTIALS, 401)
     throttle, address = throttle_of(request.app.state), client_address(request)
     wait = await throttle.begin(login, address)
