@@ -27,7 +27,7 @@ from barbershop_core.model import ConsentCode
 from barbershop_core.use_cases.clients import ClientDeps, GetClientCard, get_client_card
 from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationDeps, register_client
-from barbershop_entrypoints.http.params import MAX_ID, ClientId
+from barbershop_entrypoints.http.params import MAX_ID, MAX_PHONE_INPUT, ClientId
 from barbershop_entrypoints.http.problems import domain_status
 from barbershop_entrypoints.http.web.forms import Form, read_form
 from barbershop_entrypoints.http.web.rendering import render
@@ -139,7 +139,9 @@ async def new_client_form_with_phone(
     reference: NamedDependency[ReferenceDeps],
 ) -> Template:
     """The form with a phone filled in (the search's «register with this number»), never in the URL."""
-    return await _empty_form(request, registration, reference, phone=(await read_form(request)).text("phone")[:32])
+    return await _empty_form(
+        request, registration, reference, phone=(await read_form(request)).text("phone")[:MAX_PHONE_INPUT]
+    )
 
 
 async def _empty_form(
