@@ -131,9 +131,13 @@ def unauthorized(detail: str = "Войдите в систему, чтобы п�
     return ApiProblem(401, "unauthorized", "Требуется вход", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def too_many_attempts(retry_after: int) -> ApiProblem:
+class TooManyAttempts(ApiProblem):
+    """429: the brute-force limits of a sign-in or a password change are spent for now."""
+
+
+def too_many_attempts(retry_after: int) -> TooManyAttempts:
     minutes = max(1, -(-retry_after // 60))
-    return ApiProblem(
+    return TooManyAttempts(
         429,
         "too_many_attempts",
         "Слишком много попыток входа",

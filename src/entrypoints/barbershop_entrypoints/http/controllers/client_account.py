@@ -32,7 +32,7 @@ from barbershop_core.use_cases.client_accounts import (
     get_client_profile,
     set_client_consents,
 )
-from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
+from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, throttled
 from barbershop_entrypoints.http.client_auth import (
     CLIENT_API,
     CLIENT_LOGIN_SCOPE,
@@ -162,16 +162,13 @@ async def client_login(
     request: Request[Any, Any, Any],
     client_accounts: NamedDependency[ClientAccountDeps],
 ) -> ClientTokenOut:
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    counted = throttle_login(data.login, client_accounts)
-    wait = await throttle.begin(counted, address, scope=CLIENT_LOGIN_SCOPE)
-    if wait is not None:
-        raise too_many_attempts(wait)
-    account = await counted_login(
-        "client",
-        authenticate_client(SignIn(data.login, data.password, request_id_of(request.scope)), client_accounts),
+    sign_in = SignIn(data.login, data.password, request_id_of(request.scope))
+    account = await throttled(
+        request,
+        throttle_login(data.login, client_accounts),
+        lambda: counted_login("client", authenticate_client(sign_in, client_accounts)),
+        scope=CLIENT_LOGIN_SCOPE,
     )
-    await throttle.succeeded(counted, address, scope=CLIENT_LOGIN_SCOPE)
     return _token_body(request, account, client_accounts.clock)
 
 
@@ -225,18 +222,15 @@ async def client_change_password(
     account: NamedDependency[ClientAccount],
     client_accounts: NamedDependency[ClientAccountDeps],
 ) -> ClientTokenOut:
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    key = str(account.client.id)
-    wait = await throttle.begin(key, address, scope=CLIENT_PASSWORD_SCOPE)
-    if wait is not None:
-        raise too_many_attempts(wait)
-    changed = await change_client_password(
-        ChangeClientPassword(
-            account.client.id, data.current_password, data.new_password, client_context(request, account)
-        ),
-        client_accounts,
+    command = ChangeClientPassword(
+        account.client.id, data.current_password, data.new_password, client_context(request, account)
     )
-    await throttle.succeeded(key, address, scope=CLIENT_PASSWORD_SCOPE)
+    changed = await throttled(
+        request,
+        str(account.client.id),
+        lambda: change_client_password(command, client_accounts),
+        scope=CLIENT_PASSWORD_SCOPE,
+    )
     return _token_body(request, changed, client_accounts.clock)
 
 

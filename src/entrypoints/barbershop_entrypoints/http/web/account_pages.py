@@ -36,7 +36,7 @@ from barbershop_core.use_cases.client_accounts import (
     set_client_consents,
 )
 from barbershop_core.values import Login
-from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
+from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, throttled
 from barbershop_entrypoints.http.client_auth import (
     CLIENT_LOGIN_SCOPE,
     CLIENT_PASSWORD_SCOPE,
@@ -45,7 +45,7 @@ from barbershop_entrypoints.http.client_auth import (
     throttle_login,
 )
 from barbershop_entrypoints.http.jwt_auth import CLIENTS, Audience, SessionAuth, session_auth
-from barbershop_entrypoints.http.problems import handle_exception, problem_for, too_many_attempts
+from barbershop_entrypoints.http.problems import TooManyAttempts, handle_exception, problem_for
 from barbershop_entrypoints.http.request_id import request_id_of
 from barbershop_entrypoints.http.web.forms import read_form
 from barbershop_entrypoints.http.web.password_form import submit_password_change
@@ -140,21 +140,20 @@ async def client_login_submit(
         return refuse("Введите телефон и пароль", 422)
     if len(login) > Login.MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return refuse(_BAD_CREDENTIALS, 401)
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    counted = throttle_login(login, client_accounts)
-    wait = await throttle.begin(counted, address, scope=CLIENT_LOGIN_SCOPE)
-    if wait is not None:
-        return refuse(too_many_attempts(wait).detail, 429)
+    sign_in = SignIn(login, password, request_id_of(request.scope))
     try:
-        account = await counted_login(
-            "client",
-            authenticate_client(SignIn(login, password, request_id_of(request.scope)), client_accounts),
+        account = await throttled(
+            request,
+            throttle_login(login, client_accounts),
+            lambda: counted_login("client", authenticate_client(sign_in, client_accounts)),
+            scope=CLIENT_LOGIN_SCOPE,
         )
+    except TooManyAttempts as spent:
+        return refuse(spent.detail, 429)
     except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
         return refuse(unusable.message, 401)
     except InvalidCredentials:
         return refuse(_BAD_CREDENTIALS, 401)
-    await throttle.succeeded(counted, address, scope=CLIENT_LOGIN_SCOPE)
     target = "/client/password" if account.must_change_password else "/client"
     return Redirect(target, status_code=303, cookies=_start(request, account))
 

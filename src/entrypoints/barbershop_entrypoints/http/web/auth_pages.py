@@ -21,9 +21,13 @@ from barbershop_core.use_cases.accounts import (
     end_manager_sessions,
 )
 from barbershop_core.values import Login
-from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_CHANGE, client_address, throttle_of
+from barbershop_entrypoints.http.auth import (
+    ALLOW_TEMPORARY_PASSWORD,
+    PASSWORD_CHANGE,
+    throttled,
+)
 from barbershop_entrypoints.http.jwt_auth import session_auth
-from barbershop_entrypoints.http.problems import too_many_attempts
+from barbershop_entrypoints.http.problems import TooManyAttempts
 from barbershop_entrypoints.http.web.forms import read_form
 from barbershop_entrypoints.http.web.password_form import submit_password_change
 from barbershop_entrypoints.http.web.rendering import render
@@ -62,18 +66,16 @@ async def login_submit(request: Request[Any, Any, Any], managers: NamedDependenc
         return refuse("Введите логин и пароль", 422)
     if len(login) > Login.MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return refuse(_BAD_CREDENTIALS, 401)
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    wait = await throttle.begin(login, address)
-    if wait is not None:
-        return refuse(too_many_attempts(wait).detail, 429)
     try:
-        manager = await counted_login(
-            "manager",
-            authenticate_manager(AuthenticateManager(login, password), managers),
+        manager = await throttled(
+            request,
+            login,
+            lambda: counted_login("manager", authenticate_manager(AuthenticateManager(login, password), managers)),
         )
+    except TooManyAttempts as spent:
+        return refuse(spent.detail, 429)
     except InvalidCredentials:
         return refuse(_BAD_CREDENTIALS, 401)
-    await throttle.succeeded(login, address)
     target = "/password" if manager.must_change_password else next_path
     return Redirect(target, status_code=303, cookies=start_session(request, manager))
 

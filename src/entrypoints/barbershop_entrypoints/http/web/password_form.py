@@ -13,8 +13,8 @@ from barbershop_core.errors import (
     TemporaryPasswordVoided,
     ValidationError,
 )
-from barbershop_entrypoints.http.auth import client_address, throttle_of
-from barbershop_entrypoints.http.problems import too_many_attempts
+from barbershop_entrypoints.http.auth import throttled
+from barbershop_entrypoints.http.problems import TooManyAttempts
 from barbershop_entrypoints.http.web.forms import read_form
 
 CURRENT: Final = "current_password"
@@ -39,15 +39,12 @@ async def submit_password_change(
         errors[CURRENT] = "Введите текущий пароль"
     if new != repeat:
         errors[REPEAT] = "Пароли не совпадают"
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    wait = None if errors else await throttle.begin(key, address, scope=scope)
-    if wait is not None:
-        errors[CURRENT] = too_many_attempts(wait).detail
     if errors:
         return None, errors
     try:
-        changed = await change(current, new)
-        await throttle.succeeded(key, address, scope=scope)
+        changed = await throttled(request, key, lambda: change(current, new), scope=scope)
+    except TooManyAttempts as spent:
+        errors[CURRENT] = spent.detail
     except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
         errors[CURRENT] = unusable.message
     except InvalidCredentials:
