@@ -49,8 +49,8 @@ import httpx
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from barbershop_core.context import Context
 from barbershop_core.model import Actor
-from barbershop_core.use_cases._shared import Context
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationDeps, register_client
 from barbershop_entrypoints.bootstrap import build_container
 from barbershop_entrypoints.settings import Settings

@@ -170,14 +170,12 @@ from barbershop_core.use_cases.clients import (
     get_person,
     update_client,
 )
-from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps, attempt_delivery, finish
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps, attempt_delivery
 from barbershop_core.use_cases.delivery_reports import (
     DeliveryReport,
     ReportDeps,
     ReportOutcome,
     apply_delivery_report,
-    record_report,
-    then_fall_back,
 )
 from barbershop_core.use_cases.fallback import (
     FallbackDeps,
@@ -191,9 +189,9 @@ from barbershop_core.use_cases.fallback import (
     tried_channels,
 )
 from barbershop_core.use_cases.notification_commands import (
+    NotificationDeps,
     ResendNotification,
     ScheduleNotification,
-    issue_notification,
     resend_notification,
     schedule_notification,
 )
@@ -361,6 +359,7 @@ __all__ = [
     "NewPartner",
     "NotFound",
     "NotificationChannel",
+    "NotificationDeps",
     "NotificationInProgress",
     "NotificationQueryDeps",
     "NotificationQueue",
@@ -470,7 +469,6 @@ __all__ = [
     "fall_back",
     "find_clients_by_phone",
     "find_persons_by_phone",
-    "finish",
     "get_client_account",
     "get_client_card",
     "get_client_profile",
@@ -478,7 +476,6 @@ __all__ = [
     "get_notification",
     "get_person",
     "install_default_reference_data",
-    "issue_notification",
     "list_alerts",
     "list_channels",
     "list_templates",
@@ -491,7 +488,6 @@ __all__ = [
     "purge_audit_trail",
     "read_audit_trail",
     "record_partner_refusal",
-    "record_report",
     "register_client",
     "register_promo_participant",
     "register_promo_participants",
@@ -502,7 +498,6 @@ __all__ = [
     "signed_in_client",
     "signed_in_manager",
     "sync_reference_data",
-    "then_fall_back",
     "tried_channels",
     "update_client",
 ]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import pkgutil
 from pathlib import Path
 
 import barbershop_core
+import barbershop_core.use_cases
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = (ROOT / "src" / "adapters", ROOT / "src" / "entrypoints", ROOT / "tests")
+SCANNED = (ROOT / "src" / "adapters", ROOT / "src" / "entrypoints", ROOT / "tests", ROOT / "bench")
 
 
 def _is_private(dotted: str) -> bool:
@@ -85,3 +89,34 @@ def test_the_public_surface_names_only_what_it_can_import() -> None:
 
     assert sorted(exported) == sorted(set(exported))
     assert not [name for name in exported if name.startswith("_") or not hasattr(barbershop_core, name)]
+
+
+def test_every_use_case_on_the_surface_takes_a_command_and_its_deps() -> None:
+    odd = {}
+    for name in barbershop_core.__all__:
+        found = getattr(barbershop_core, name)
+        if not inspect.iscoroutinefunction(found):
+            continue
+        parameters = list(inspect.signature(found).parameters.values())
+        shaped = (
+            len(parameters) == 2
+            and parameters[1].name == "deps"
+            and all(parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for parameter in parameters)
+        )
+        if not shaped:
+            odd[name] = str(inspect.signature(found))
+
+    assert odd == {}
+
+
+def test_every_deps_bundle_of_a_use_case_module_is_on_the_surface() -> None:
+    bundles = {
+        name
+        for module_info in pkgutil.iter_modules(barbershop_core.use_cases.__path__)
+        if not module_info.name.startswith("_")
+        for name, value in vars(importlib.import_module(f"barbershop_core.use_cases.{module_info.name}")).items()
+        if name.endswith("Deps") and isinstance(value, type)
+    }
+
+    assert len(bundles) > 10
+    assert bundles - set(barbershop_core.__all__) == set()

@@ -70,12 +70,14 @@ def test_a_client_signs_in_changes_the_temporary_password_and_sees_their_data(ap
     body = answer.json()
     assert body["must_change_password"] is True
     assert body["client"] == {"id": registered["client_id"], "first_name": "Иван", "phone": phone}
+    assert body["expires_in"] == 12 * 3600
     token = body["access_token"]
     assert_problem(api.client.get("/api/client/me", headers=as_client(token)), 403, "password_change_required")
 
     change = changed(api, token, temporary)
     assert change.status_code == 200, change.text
     assert change.json()["must_change_password"] is False
+    assert change.json()["expires_in"] == 12 * 3600
     new_token = change.json()["access_token"]
 
     assert_problem(api.client.get("/api/client/me", headers=as_client(token)), 401, "unauthorized")

@@ -93,6 +93,28 @@ def test_a_wrong_password_shows_the_same_message_as_an_unknown_phone(pages: Page
     assert "Неверный телефон или пароль" in unknown.text
 
 
+def test_the_sixth_wrong_sign_in_from_one_address_is_told_to_wait_on_the_page(pages: Pages) -> None:
+    for _ in range(5):
+        assert sign_in(pages, "8 999 000-11-22", "not the password").status_code == 401
+
+    answer = sign_in(pages, "+79990001122", "not the password")  # the same phone, typed otherwise
+
+    assert answer.status_code == 429
+    assert "Слишком много неудачных попыток" in answer.text
+
+
+def test_the_sixth_wrong_current_password_is_told_to_wait_and_changes_nothing(pages: Pages) -> None:
+    client = signed_in_with_own_password(pages)
+    for _ in range(5):
+        assert change(pages, "not the current one", "another new password").status_code == 422
+
+    answer = change(pages, NEW_PASSWORD, "another new password")
+
+    assert answer.status_code == 422
+    assert "Слишком много неудачных попыток" in answer.text
+    assert sign_in(pages, str(client["phone"]), NEW_PASSWORD).headers["location"] == "/client"
+
+
 def test_mismatched_new_passwords_are_refused_on_the_page(pages: Pages) -> None:
     client, temporary = registered(pages.api)
     sign_in(pages, str(client["phone"]), temporary)

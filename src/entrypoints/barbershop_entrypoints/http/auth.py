@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Final
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -25,8 +26,8 @@ from barbershop_core.use_cases.notification_queries import GetNotification, get_
 from barbershop_entrypoints.http.deps import container_of
 from barbershop_entrypoints.http.jwt_auth import ALLOW_TEMPORARY_PASSWORD, MANAGERS, Audience, Refusal, bearer_token
 from barbershop_entrypoints.http.params import MAX_ID
-from barbershop_entrypoints.http.problems import ApiProblem, unauthorized
-from barbershop_entrypoints.http.throttle import LoginThrottle
+from barbershop_entrypoints.http.problems import ApiProblem, too_many_attempts, unauthorized
+from barbershop_entrypoints.http.throttle import LOGIN_SCOPE, LoginThrottle
 
 __all__ = ["ALLOW_TEMPORARY_PASSWORD", "MANAGER_API", "bearer_token"]
 
@@ -53,6 +54,24 @@ PASSWORD_CHANGE: Final = "password"  # noqa: S105 -- a throttle scope, not a sec
 
 def client_address(connection: Connection) -> str:
     return connection.client.host if connection.client else "unknown"
+
+
+T = TypeVar("T")
+
+
+async def throttled(
+    connection: Connection, key: str, attempt: Callable[[], Awaitable[T]], *, scope: str = LOGIN_SCOPE
+) -> T:
+    """``attempt`` (a sign-in or a password change) under the brute-force limits of ``key`` from
+    this address: :class:`~barbershop_entrypoints.http.problems.TooManyAttempts` (429) while they
+    are spent, without trying; a success forgives the pair's failures."""
+    throttle, address = throttle_of(connection.app.state), client_address(connection)
+    wait = await throttle.begin(key, address, scope=scope)
+    if wait is not None:
+        raise too_many_attempts(wait)
+    result = await attempt()
+    await throttle.succeeded(key, address, scope=scope)
+    return result
 
 
 _MANAGER_API_REFUSALS: Final = {

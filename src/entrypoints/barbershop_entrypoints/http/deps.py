@@ -27,7 +27,7 @@ from barbershop_core.use_cases.reference_data import ReferenceDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.http.request_id import request_id_of
-from barbershop_entrypoints.settings import Settings
+from barbershop_entrypoints.settings import ChannelsConfig
 
 CONTAINER: Final = "container"
 
@@ -43,8 +43,9 @@ def provide_container(state: State) -> Container:
     return container_of(state)
 
 
-def provide_settings(container: NamedDependency[Container]) -> Settings:
-    return container.settings
+def provide_channel_settings(container: NamedDependency[Container]) -> ChannelsConfig:
+    """The providers' settings (the webhooks check each provider's signature with its own secret)."""
+    return container.settings.channels
 
 
 def provide_registration(container: NamedDependency[Container]) -> RegistrationDeps:
@@ -114,7 +115,7 @@ def provide_request_id(request: Request[Any, Any, Any]) -> str:
 
 DEPENDENCIES: Final = {
     "container": Provide(provide_container, sync_to_thread=False),
-    "settings": Provide(provide_settings, sync_to_thread=False),
+    "channel_settings": Provide(provide_channel_settings, sync_to_thread=False),
     "registration": Provide(provide_registration, sync_to_thread=False),
     "notification_deps": Provide(provide_notifications, sync_to_thread=False),
     "notification_queries": Provide(provide_notification_queries, sync_to_thread=False),

@@ -53,8 +53,13 @@ from litestar.types import Receive, Scope, Send
 from barbershop_adapters.key_derivation import derive_key
 from barbershop_core.model import Manager
 from barbershop_core.use_cases.client_accounts import ClientAccount
-from barbershop_core.use_cases.sessions import SignedInClient, SignedInManager, signed_in_client, signed_in_manager
-from barbershop_entrypoints.bootstrap import Container
+from barbershop_core.use_cases.sessions import (
+    SessionDeps,
+    SignedInClient,
+    SignedInManager,
+    signed_in_client,
+    signed_in_manager,
+)
 from barbershop_entrypoints.http.deps import container_of
 from barbershop_entrypoints.http.problems import ApiProblem
 
@@ -125,19 +130,19 @@ class SessionToken(Token):
 class Subjects(Generic[S]):
     """Whom a use's tokens name, and how a token's session is judged against it."""
 
-    read: Callable[[Container, int], Awaitable[S | None]]
+    read: Callable[[SessionDeps, int], Awaitable[S | None]]
     """The subject by id, in one statement without a transaction; None when it is gone or deactivated."""
     session_version: Callable[[S], int]
     must_change_password: Callable[[S], bool]
 
 
 MANAGERS: Final = Subjects[Manager](
-    read=lambda container, manager_id: signed_in_manager(SignedInManager(manager_id), container.session_deps()),
+    read=lambda sessions, manager_id: signed_in_manager(SignedInManager(manager_id), sessions),
     session_version=lambda manager: manager.session_version,
     must_change_password=lambda manager: manager.must_change_password,
 )
 CLIENTS: Final = Subjects[ClientAccount](
-    read=lambda container, client_id: signed_in_client(SignedInClient(client_id), container.session_deps()),
+    read=lambda sessions, client_id: signed_in_client(SignedInClient(client_id), sessions),
     session_version=lambda account: account.person.session_version,
     must_change_password=lambda account: account.must_change_password,
 )
@@ -211,7 +216,7 @@ async def _retrieve_subject(audience: Audience[S], token: SessionToken, connecti
     subject_id = token.subject_id
     if subject_id is None or token.exp <= container.clock.now():
         raise audience.refuse(Refusal.INVALID)
-    subject = await audience.subjects.read(container, subject_id)
+    subject = await audience.subjects.read(container.session_deps(), subject_id)
     if subject is None:
         raise audience.refuse(Refusal.UNAVAILABLE)
     connection.scope.setdefault("state", {})[_SUBJECT] = subject
@@ -237,6 +242,8 @@ async def _refuse_ended_session(audience: Audience[Any], token: SessionToken, co
 class IssuedToken:
     token: str
     expires_at: datetime
+    expires_in: int
+    """The token's lifetime in whole seconds (the use's ``ttl``), as OAuth's ``expires_in`` says it."""
 
 
 async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:
@@ -274,7 +281,8 @@ class SessionAuth(Generic[S]):
     def issue(self, subject_id: int, session_version: int, now: datetime) -> IssuedToken:
         expires_at = now + self.ttl
         token = SessionToken(sub=str(subject_id), exp=expires_at, iat=now, aud=self.audience.name, ver=session_version)
-        return IssuedToken(token.encode(self.config.token_secret, self.config.algorithm), expires_at)
+        encoded = token.encode(self.config.token_secret, self.config.algorithm)
+        return IssuedToken(encoded, expires_at, int(self.ttl.total_seconds()))
 
     async def signed_in(self, connection: Connection) -> S | None:
         """The subject of a current session this request carries, or None (a public page asks).

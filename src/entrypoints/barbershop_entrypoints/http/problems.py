@@ -131,9 +131,13 @@ def unauthorized(detail: str = "Войдите в систему, чтобы п�
     return ApiProblem(401, "unauthorized", "Требуется вход", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def too_many_attempts(retry_after: int) -> ApiProblem:
+class TooManyAttempts(ApiProblem):
+    """429: the brute-force limits of a sign-in or a password change are spent for now."""
+
+
+def too_many_attempts(retry_after: int) -> TooManyAttempts:
     minutes = max(1, -(-retry_after // 60))
-    return ApiProblem(
+    return TooManyAttempts(
         429,
         "too_many_attempts",
         "Слишком много попыток входа",
@@ -194,7 +198,8 @@ _DOMAIN_STATUS: Final[Mapping[type[DomainError], int]] = {
 }
 
 
-def _domain_status(error: DomainError) -> int:
+def domain_status(error: DomainError) -> int:
+    """The HTTP status of a domain error: the API's problem document and the pages' forms answer the same."""
     for cls in type(error).__mro__:
         status = _DOMAIN_STATUS.get(cls)
         if status is not None:
@@ -221,7 +226,7 @@ def _domain_extensions(error: DomainError) -> dict[str, Any]:
 
 
 def _domain_problem(error: DomainError) -> ApiProblem:
-    status = _domain_status(error)
+    status = domain_status(error)
     extensions = _domain_extensions(error)
     headers: dict[str, str] = {}
     if status == 503:

@@ -19,7 +19,9 @@ import msgspec
 from msgspec import Meta
 
 from barbershop_core.model import AddressKind, AttemptOutcome, NotificationStatus, TemplateKind
-from barbershop_entrypoints.http.params import MAX_ID
+from barbershop_core.use_cases.accounts import MAX_PASSWORD_LENGTH
+from barbershop_core.values import Email, FirstName, Login
+from barbershop_entrypoints.http.params import MAX_ID, MAX_PHONE_INPUT
 
 NO_CONTROL: Final = r"^[^\u0000-\u001f\u007f]*$"
 """Identifiers and codes: no control characters (a NUL is not even storable in PostgreSQL)."""
@@ -28,13 +30,17 @@ NO_NUL: Final = r"^[^\u0000]*$"
 
 PhoneText = Annotated[
     str,
-    Meta(min_length=1, max_length=32, description="Телефон как его ввёл менеджер: `+79111234567`, `8 911 123-45-67`"),
+    Meta(
+        min_length=1,
+        max_length=MAX_PHONE_INPUT,
+        description="Телефон как его ввёл менеджер: `+79111234567`, `8 911 123-45-67`",
+    ),
 ]
-FirstNameText = Annotated[str, Meta(min_length=1, max_length=50)]
-LoginText = Annotated[str, Meta(min_length=1, max_length=64, pattern=NO_CONTROL)]
-PasswordText = Annotated[str, Meta(min_length=1, max_length=128)]
+FirstNameText = Annotated[str, Meta(min_length=1, max_length=FirstName.MAX_LENGTH)]
+LoginText = Annotated[str, Meta(min_length=1, max_length=Login.MAX_LENGTH, pattern=NO_CONTROL)]
+PasswordText = Annotated[str, Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Code = Annotated[str, Meta(min_length=1, max_length=64, pattern=NO_CONTROL, description="Код из справочника")]
-EmailText = Annotated[str, Meta(min_length=1, max_length=50)]
+EmailText = Annotated[str, Meta(min_length=1, max_length=Email.MAX_LENGTH)]
 Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
 AccountText = Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_CONTROL)]
 Consents = Annotated[dict[str, bool], Meta(description="Согласия клиента по типам: `personal_data`, `marketing` (A5)")]

@@ -22,10 +22,14 @@ import hashlib
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Final
 
 import attrs
 
 from barbershop_core.ports import AttemptCounter
+
+LOGIN_SCOPE: Final = "login"
+"""The scope of a manager's sign-in (the default); other attempts name their own."""
 
 
 @attrs.frozen
@@ -57,7 +61,7 @@ class LoginThrottle:
         self._policy = policy
         self._now = now
 
-    async def begin(self, login: str, address: str, *, scope: str = "login") -> int | None:
+    async def begin(self, login: str, address: str, *, scope: str = LOGIN_SCOPE) -> int | None:
         """Count an attempt; return seconds to wait instead when either key is over its limit."""
         now = self._now()
         window = int(self._policy.window.total_seconds())
@@ -70,7 +74,7 @@ class LoginThrottle:
             return None
         return max(1, int(start + window - now + 0.999))
 
-    async def succeeded(self, login: str, address: str, *, scope: str = "login") -> None:
+    async def succeeded(self, login: str, address: str, *, scope: str = LOGIN_SCOPE) -> None:
         """A correct password: the (login, address) failures are forgiven, the address's attempt is taken back."""
         (pair, _), (by_address, _) = self._keys(login, address, scope)
         window = int(self._policy.window.total_seconds())

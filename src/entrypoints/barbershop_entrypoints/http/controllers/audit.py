@@ -19,7 +19,7 @@ from barbershop_core.context import Context
 from barbershop_core.model import AuditAction, AuditEvent
 from barbershop_core.use_cases.audit_trail import MAX_PAGE, AuditDeps, AuditPage, ReadAuditTrail, read_audit_trail
 from barbershop_entrypoints.http.openapi import MANAGER_PROBLEMS, example, ok, problems
-from barbershop_entrypoints.http.params import MAX_ID
+from barbershop_entrypoints.http.params import MAX_ID, MAX_PHONE_INPUT
 from barbershop_entrypoints.logging_setup import mask_phones
 
 _PATH: Final = "/api/audit"
@@ -111,7 +111,8 @@ async def audit_trail(
     audit: NamedDependency[AuditDeps],
     client_id: Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="Id клиента")] = None,
     phone: Annotated[
-        str | None, Parameter(min_length=1, max_length=32, description="Телефон клиента в любом привычном виде")
+        str | None,
+        Parameter(min_length=1, max_length=MAX_PHONE_INPUT, description="Телефон клиента в любом привычном виде"),
     ] = None,
     action: Annotated[
         str | None, Parameter(description="Действие", examples=[example("action", "client_created")])

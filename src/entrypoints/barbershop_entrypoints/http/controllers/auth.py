@@ -23,8 +23,7 @@ from barbershop_entrypoints.http.auth import (
     ALLOW_TEMPORARY_PASSWORD,
     MANAGER_API,
     PASSWORD_CHANGE,
-    client_address,
-    throttle_of,
+    throttled,
 )
 from barbershop_entrypoints.http.convert import manager_body
 from barbershop_entrypoints.http.jwt_auth import session_auth
@@ -32,7 +31,6 @@ from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, example, ok, prob
 from barbershop_entrypoints.http.problems import example_document, too_many_attempts
 from barbershop_entrypoints.http.schemas import ChangePasswordRequest, LoginRequest, LoginResponse, ManagerOut
 from barbershop_entrypoints.metrics import counted_login
-from barbershop_entrypoints.settings import Settings
 
 _LOGIN = "/api/auth/login"
 _CHANGE = "/api/auth/change-password"
@@ -90,17 +88,14 @@ async def login(
     ],
     request: Request[Any, Any, Any],
     managers: NamedDependency[ManagerDeps],
-    settings: NamedDependency[Settings],
 ) -> LoginResponse:
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    wait = await throttle.begin(data.login, address)
-    if wait is not None:
-        raise too_many_attempts(wait)
-    manager = await counted_login(
-        "manager",
-        authenticate_manager(AuthenticateManager(data.login, data.password), managers),
+    manager = await throttled(
+        request,
+        data.login,
+        lambda: counted_login(
+            "manager", authenticate_manager(AuthenticateManager(data.login, data.password), managers)
+        ),
     )
-    await throttle.succeeded(data.login, address)
     issued = session_auth(request.app.state, MANAGER_API).issue(
         manager.id, manager.session_version, managers.clock.now()
     )
@@ -108,7 +103,7 @@ async def login(
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
         expires_at=issued.expires_at,
-        expires_in=int(settings.security.token_ttl.total_seconds()),
+        expires_in=issued.expires_in,
         must_change_password=manager.must_change_password,
         manager=manager_body(manager),
     )
@@ -157,14 +152,14 @@ async def change_password(
     manager: NamedDependency[Manager],
     managers: NamedDependency[ManagerDeps],
 ) -> ManagerOut:
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    wait = await throttle.begin(str(manager.id), address, scope=PASSWORD_CHANGE)
-    if wait is not None:
-        raise too_many_attempts(wait)
-    changed = await change_manager_password(
-        ChangeManagerPassword(manager.id, data.current_password, data.new_password), managers
+    changed = await throttled(
+        request,
+        str(manager.id),
+        lambda: change_manager_password(
+            ChangeManagerPassword(manager.id, data.current_password, data.new_password), managers
+        ),
+        scope=PASSWORD_CHANGE,
     )
-    await throttle.succeeded(str(manager.id), address, scope=PASSWORD_CHANGE)
     return manager_body(changed)
 
 

@@ -32,7 +32,7 @@ from barbershop_core.use_cases.client_accounts import (
     get_client_profile,
     set_client_consents,
 )
-from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
+from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, throttled
 from barbershop_entrypoints.http.client_auth import (
     CLIENT_API,
     CLIENT_LOGIN_SCOPE,
@@ -55,7 +55,6 @@ from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, CLIENT_SECURITY, 
 from barbershop_entrypoints.http.problems import example_document, too_many_attempts, unauthorized
 from barbershop_entrypoints.http.request_id import request_id_of
 from barbershop_entrypoints.metrics import counted_login
-from barbershop_entrypoints.settings import Settings
 
 _LOGIN: Final = "/api/client/auth/login"
 _CHANGE: Final = "/api/client/auth/change-password"
@@ -105,9 +104,7 @@ _CLIENT_401: Final = (
 _CLIENT_403: Final = "Вход по временному паролю: сначала смените пароль (`password_change_required`)"
 
 
-def _token_body(
-    request: Request[Any, Any, Any], account: ClientAccount, settings: Settings, clock: Clock
-) -> ClientTokenOut:
+def _token_body(request: Request[Any, Any, Any], account: ClientAccount, clock: Clock) -> ClientTokenOut:
     issued = session_auth(request.app.state, CLIENT_API).issue(
         account.client.id, account.person.session_version, clock.now()
     )
@@ -115,7 +112,7 @@ def _token_body(
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 -- the OAuth token type, not a secret
         expires_at=issued.expires_at,
-        expires_in=int(settings.security.token_ttl.total_seconds()),
+        expires_in=issued.expires_in,
         must_change_password=account.must_change_password,
         client=brief_body(account),
     )
@@ -164,19 +161,15 @@ async def client_login(
     ],
     request: Request[Any, Any, Any],
     client_accounts: NamedDependency[ClientAccountDeps],
-    settings: NamedDependency[Settings],
 ) -> ClientTokenOut:
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    counted = throttle_login(data.login, client_accounts)
-    wait = await throttle.begin(counted, address, scope=CLIENT_LOGIN_SCOPE)
-    if wait is not None:
-        raise too_many_attempts(wait)
-    account = await counted_login(
-        "client",
-        authenticate_client(SignIn(data.login, data.password, request_id_of(request.scope)), client_accounts),
+    sign_in = SignIn(data.login, data.password, request_id_of(request.scope))
+    account = await throttled(
+        request,
+        throttle_login(data.login, client_accounts),
+        lambda: counted_login("client", authenticate_client(sign_in, client_accounts)),
+        scope=CLIENT_LOGIN_SCOPE,
     )
-    await throttle.succeeded(counted, address, scope=CLIENT_LOGIN_SCOPE)
-    return _token_body(request, account, settings, client_accounts.clock)
+    return _token_body(request, account, client_accounts.clock)
 
 
 @post(
@@ -228,21 +221,17 @@ async def client_change_password(
     request: Request[Any, Any, Any],
     account: NamedDependency[ClientAccount],
     client_accounts: NamedDependency[ClientAccountDeps],
-    settings: NamedDependency[Settings],
 ) -> ClientTokenOut:
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    key = str(account.client.id)
-    wait = await throttle.begin(key, address, scope=CLIENT_PASSWORD_SCOPE)
-    if wait is not None:
-        raise too_many_attempts(wait)
-    changed = await change_client_password(
-        ChangeClientPassword(
-            account.client.id, data.current_password, data.new_password, client_context(request, account)
-        ),
-        client_accounts,
+    command = ChangeClientPassword(
+        account.client.id, data.current_password, data.new_password, client_context(request, account)
     )
-    await throttle.succeeded(key, address, scope=CLIENT_PASSWORD_SCOPE)
-    return _token_body(request, changed, settings, client_accounts.clock)
+    changed = await throttled(
+        request,
+        str(account.client.id),
+        lambda: change_client_password(command, client_accounts),
+        scope=CLIENT_PASSWORD_SCOPE,
+    )
+    return _token_body(request, changed, client_accounts.clock)
 
 
 _GUARDED_PROBLEMS: Final = {

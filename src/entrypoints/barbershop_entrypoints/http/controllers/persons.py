@@ -21,6 +21,7 @@ from barbershop_core.use_cases.clients import (
 )
 from barbershop_entrypoints.http.convert import person_body, to_body
 from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, MANAGER_PROBLEMS, example, ok, problems
+from barbershop_entrypoints.http.params import MAX_PHONE_INPUT
 from barbershop_entrypoints.http.problems import example_document
 from barbershop_entrypoints.http.schemas import PersonCreateRequest, PersonOut, PhoneCheckOut, PhoneCheckRequest
 
@@ -41,7 +42,7 @@ PhoneQuery = Annotated[
     str,
     Parameter(
         min_length=1,
-        max_length=32,
+        max_length=MAX_PHONE_INPUT,
         description="Телефон в любом привычном виде; сравнивается после приведения к E.164",
         examples=[example("phone", "+79111234567")],
     ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 from litestar import MediaType, Request, Response, Router, get, post
@@ -36,7 +37,7 @@ from barbershop_entrypoints.http.openapi import example, problems
 from barbershop_entrypoints.http.problems import ApiProblem
 from barbershop_entrypoints.http.schemas import WebhookReceiptOut
 from barbershop_entrypoints.metrics import count_delivery_report
-from barbershop_entrypoints.settings import Settings
+from barbershop_entrypoints.settings import ChannelsConfig
 
 log = logging.getLogger("barbershop.webhooks")
 
@@ -57,6 +58,16 @@ def _refused(what: BadSignature) -> ApiProblem:
 
 def _malformed(what: MalformedReport) -> ApiProblem:
     return ApiProblem(400, "validation_error", "Неверный отчёт", f"Отчёт не в формате провайдера: {what}")
+
+
+def _read(read: Callable[[], list[ProviderStatus]]) -> list[ProviderStatus]:
+    """The reports a provider's reader finds in the body; a bad signature or format as its problem."""
+    try:
+        return read()
+    except BadSignature as bad:
+        raise _refused(bad) from None
+    except MalformedReport as malformed:
+        raise _malformed(malformed) from None
 
 
 async def _apply(reports: list[ProviderStatus], report_deps: ReportDeps) -> WebhookReceiptOut:
@@ -95,19 +106,15 @@ _RECEIPT = {"reports": 1, "applied": 1, "unchanged": 0, "unknown": 0}
     responses=problems(_SMS_RU, _SIGNED, descriptions=_SIGNATURE_401),
 )
 async def smsru_report(
-    request: Request[Any, Any, Any], settings: NamedDependency[Settings], report_deps: NamedDependency[ReportDeps]
+    request: Request[Any, Any, Any],
+    channel_settings: NamedDependency[ChannelsConfig],
+    report_deps: NamedDependency[ReportDeps],
 ) -> Response[str]:
-    sms = settings.channels.sms
+    sms = channel_settings.sms
     if sms is None:
         raise _not_configured("SMS.ru", "SMSRU_API_ID")
-    api_id = sms.api_id
-    try:
-        reports = read_smsru(await request.body(), api_id)
-    except BadSignature as bad:
-        raise _refused(bad) from None
-    except MalformedReport as malformed:
-        raise _malformed(malformed) from None
-    await _apply(reports, report_deps)
+    body = await request.body()
+    await _apply(_read(lambda: read_smsru(body, sms.api_id)), report_deps)
     return Response(SMSRU_ANSWER, media_type=MediaType.TEXT, status_code=200)
 
 
@@ -125,24 +132,23 @@ async def smsru_report(
     responses=problems(_TELEGRAM, _SIGNED, descriptions=_SIGNATURE_401),
 )
 async def telegram_report(
-    request: Request[Any, Any, Any], settings: NamedDependency[Settings], report_deps: NamedDependency[ReportDeps]
+    request: Request[Any, Any, Any],
+    channel_settings: NamedDependency[ChannelsConfig],
+    report_deps: NamedDependency[ReportDeps],
 ) -> WebhookReceiptOut:
-    telegram = settings.channels.telegram
+    telegram = channel_settings.telegram
     if telegram is None:
         raise _not_configured("Telegram Gateway", "TELEGRAM_GATEWAY_TOKEN")
-    token = telegram.token
-    try:
-        reports = read_telegram(
-            await request.body(),
-            token=token,
-            timestamp=request.headers.get("x-request-timestamp"),
-            signature=request.headers.get("x-request-signature"),
+    body, headers = await request.body(), request.headers
+    reports = _read(
+        lambda: read_telegram(
+            body,
+            token=telegram.token,
+            timestamp=headers.get("x-request-timestamp"),
+            signature=headers.get("x-request-signature"),
             now=time.time(),
         )
-    except BadSignature as bad:
-        raise _refused(bad) from None
-    except MalformedReport as malformed:
-        raise _malformed(malformed) from None
+    )
     return await _apply(reports, report_deps)
 
 
@@ -158,12 +164,12 @@ async def telegram_report(
     responses=problems(_WHATSAPP, (400, 403, 404, 500, 503)),
 )
 async def whatsapp_verification(
-    settings: NamedDependency[Settings],
+    channel_settings: NamedDependency[ChannelsConfig],
     mode: Annotated[str, QueryParameter(name="hub.mode", max_length=32)],
     verify_token: Annotated[str, QueryParameter(name="hub.verify_token", max_length=256)],
     challenge: Annotated[str, QueryParameter(name="hub.challenge", max_length=256)],
 ) -> Response[str]:
-    expected = settings.channels.whatsapp_webhook.verify_token
+    expected = channel_settings.whatsapp_webhook.verify_token
     if expected is None:
         raise _not_configured("WhatsApp", "WHATSAPP_VERIFY_TOKEN")
     if mode != "subscribe" or not hmac.compare_digest(verify_token.encode(), expected.encode()):
@@ -185,20 +191,15 @@ async def whatsapp_verification(
     responses=problems(_WHATSAPP, _SIGNED, descriptions=_SIGNATURE_401),
 )
 async def whatsapp_report(
-    request: Request[Any, Any, Any], settings: NamedDependency[Settings], report_deps: NamedDependency[ReportDeps]
+    request: Request[Any, Any, Any],
+    channel_settings: NamedDependency[ChannelsConfig],
+    report_deps: NamedDependency[ReportDeps],
 ) -> WebhookReceiptOut:
-    secret = settings.channels.whatsapp_webhook.app_secret
+    secret = channel_settings.whatsapp_webhook.app_secret
     if secret is None:
         raise _not_configured("WhatsApp", "WHATSAPP_APP_SECRET")
-    try:
-        reports = read_whatsapp(
-            await request.body(), app_secret=secret, signature=request.headers.get("x-hub-signature-256")
-        )
-    except BadSignature as bad:
-        raise _refused(bad) from None
-    except MalformedReport as malformed:
-        raise _malformed(malformed) from None
-    return await _apply(reports, report_deps)
+    body, signature = await request.body(), request.headers.get("x-hub-signature-256")
+    return await _apply(_read(lambda: read_whatsapp(body, app_secret=secret, signature=signature)), report_deps)
 
 
 WEBHOOK_PATHS: Final = (_SMS_RU, _TELEGRAM, _WHATSAPP)

@@ -18,7 +18,6 @@ from barbershop_core.errors import (
     InvalidCredentials,
     TemporaryPasswordExpired,
     TemporaryPasswordVoided,
-    ValidationError,
 )
 from barbershop_core.model import CONSENT_TYPES
 from barbershop_core.use_cases.accounts import MAX_PASSWORD_LENGTH
@@ -36,7 +35,8 @@ from barbershop_core.use_cases.client_accounts import (
     get_client_profile,
     set_client_consents,
 )
-from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, client_address, throttle_of
+from barbershop_core.values import Login
+from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, throttled
 from barbershop_entrypoints.http.client_auth import (
     CLIENT_LOGIN_SCOPE,
     CLIENT_PASSWORD_SCOPE,
@@ -45,9 +45,10 @@ from barbershop_entrypoints.http.client_auth import (
     throttle_login,
 )
 from barbershop_entrypoints.http.jwt_auth import CLIENTS, Audience, SessionAuth, session_auth
-from barbershop_entrypoints.http.problems import handle_exception, problem_for, too_many_attempts
+from barbershop_entrypoints.http.problems import TooManyAttempts, handle_exception, problem_for
 from barbershop_entrypoints.http.request_id import request_id_of
 from barbershop_entrypoints.http.web.forms import read_form
+from barbershop_entrypoints.http.web.password_form import submit_password_change
 from barbershop_entrypoints.http.web.rendering import render
 from barbershop_entrypoints.http.web.security import (
     LoginRequired,
@@ -74,10 +75,6 @@ CLIENT_PAGES: Final = SessionScheme(
     path="/client",
     csrf_label="client-web-csrf",
 )
-_MAX_LOGIN_LENGTH: Final = 64
-_CURRENT: Final = "current_password"
-_NEW: Final = "new_password"
-_REPEAT: Final = "repeat_password"
 _BAD_CREDENTIALS: Final = "Неверный телефон или пароль"
 
 
@@ -134,30 +131,29 @@ async def client_login_submit(
             request,
             "client_login.html",
             status_code=status_code,
-            login=login[:_MAX_LOGIN_LENGTH],
+            login=login[: Login.MAX_LENGTH],
             error=message,
             title="Вход в личный кабинет",
         )
 
     if not login or not password:
         return refuse("Введите телефон и пароль", 422)
-    if len(login) > _MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+    if len(login) > Login.MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return refuse(_BAD_CREDENTIALS, 401)
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    counted = throttle_login(login, client_accounts)
-    wait = await throttle.begin(counted, address, scope=CLIENT_LOGIN_SCOPE)
-    if wait is not None:
-        return refuse(too_many_attempts(wait).detail, 429)
+    sign_in = SignIn(login, password, request_id_of(request.scope))
     try:
-        account = await counted_login(
-            "client",
-            authenticate_client(SignIn(login, password, request_id_of(request.scope)), client_accounts),
+        account = await throttled(
+            request,
+            throttle_login(login, client_accounts),
+            lambda: counted_login("client", authenticate_client(sign_in, client_accounts)),
+            scope=CLIENT_LOGIN_SCOPE,
         )
+    except TooManyAttempts as spent:
+        return refuse(spent.detail, 429)
     except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
         return refuse(unusable.message, 401)
     except InvalidCredentials:
         return refuse(_BAD_CREDENTIALS, 401)
-    await throttle.succeeded(counted, address, scope=CLIENT_LOGIN_SCOPE)
     target = "/client/password" if account.must_change_password else "/client"
     return Redirect(target, status_code=303, cookies=_start(request, account))
 
@@ -189,35 +185,19 @@ async def client_password_submit(
     account: NamedDependency[ClientAccount],
     client_accounts: NamedDependency[ClientAccountDeps],
 ) -> Response[Any]:
-    form = await read_form(request)
-    current, new, repeat = form.secret(_CURRENT), form.secret(_NEW), form.secret(_REPEAT)
-    errors: dict[str, str] = {}
-    if not current:
-        errors[_CURRENT] = "Введите текущий пароль"
-    if new != repeat:
-        errors[_REPEAT] = "Пароли не совпадают"
-    throttle, address, key = throttle_of(request.app.state), client_address(request), str(account.client.id)
-    wait = None if errors else await throttle.begin(key, address, scope=CLIENT_PASSWORD_SCOPE)
-    if wait is not None:
-        errors[_CURRENT] = too_many_attempts(wait).detail
-    if not errors:
-        try:
-            changed = await change_client_password(
-                ChangeClientPassword(account.client.id, current, new, client_context(request, account)),
-                client_accounts,
-            )
-            await throttle.succeeded(key, address, scope=CLIENT_PASSWORD_SCOPE)
-        except (TemporaryPasswordExpired, TemporaryPasswordVoided) as unusable:
-            errors[_CURRENT] = unusable.message
-        except InvalidCredentials:
-            errors[_CURRENT] = "Текущий пароль неверен"
-        except ValidationError as error:
-            errors[_NEW] = error.message
-        else:
-            # A new session (and CSRF token) under the new session version: the others have ended.
-            return Redirect(
-                "/client", query_params={"flash": "password_changed"}, status_code=303, cookies=_start(request, changed)
-            )
+    changed, errors = await submit_password_change(
+        request,
+        key=str(account.client.id),
+        scope=CLIENT_PASSWORD_SCOPE,
+        change=lambda current, new: change_client_password(
+            ChangeClientPassword(account.client.id, current, new, client_context(request, account)), client_accounts
+        ),
+    )
+    if changed is not None:
+        # A new session (and CSRF token) under the new session version: the others have ended.
+        return Redirect(
+            "/client", query_params={"flash": "password_changed"}, status_code=303, cookies=_start(request, changed)
+        )
     return _password_page(request, account, errors, status_code=422)
 
 

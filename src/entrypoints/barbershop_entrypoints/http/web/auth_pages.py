@@ -8,7 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
-from barbershop_core.errors import InvalidCredentials, ValidationError
+from barbershop_core.errors import InvalidCredentials
 from barbershop_core.model import Manager
 from barbershop_core.use_cases.accounts import (
     MAX_PASSWORD_LENGTH,
@@ -20,19 +20,20 @@ from barbershop_core.use_cases.accounts import (
     change_manager_password,
     end_manager_sessions,
 )
-from barbershop_entrypoints.http.auth import ALLOW_TEMPORARY_PASSWORD, PASSWORD_CHANGE, client_address, throttle_of
+from barbershop_core.values import Login
+from barbershop_entrypoints.http.auth import (
+    ALLOW_TEMPORARY_PASSWORD,
+    PASSWORD_CHANGE,
+    throttled,
+)
 from barbershop_entrypoints.http.jwt_auth import session_auth
-from barbershop_entrypoints.http.problems import too_many_attempts
+from barbershop_entrypoints.http.problems import TooManyAttempts
 from barbershop_entrypoints.http.web.forms import read_form
+from barbershop_entrypoints.http.web.password_form import submit_password_change
 from barbershop_entrypoints.http.web.rendering import render
 from barbershop_entrypoints.http.web.security import MANAGER_PAGE, end_session, safe_next, start_session
 from barbershop_entrypoints.metrics import counted_login
 
-_MAX_LOGIN_LENGTH: Final = 64
-_CURRENT: Final = "current_password"
-_NEW: Final = "new_password"
-_REPEAT: Final = "repeat_password"
-"""The change-password form's field names (also the keys of its errors)."""
 _BAD_CREDENTIALS: Final = InvalidCredentials().message
 
 
@@ -55,7 +56,7 @@ async def login_submit(request: Request[Any, Any, Any], managers: NamedDependenc
             request,
             "login.html",
             status_code=status_code,
-            login=login[:_MAX_LOGIN_LENGTH],
+            login=login[: Login.MAX_LENGTH],
             next_path=next_path,
             error=message,
             title="Вход",
@@ -63,20 +64,18 @@ async def login_submit(request: Request[Any, Any, Any], managers: NamedDependenc
 
     if not login or not password:
         return refuse("Введите логин и пароль", 422)
-    if len(login) > _MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+    if len(login) > Login.MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return refuse(_BAD_CREDENTIALS, 401)
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    wait = await throttle.begin(login, address)
-    if wait is not None:
-        return refuse(too_many_attempts(wait).detail, 429)
     try:
-        manager = await counted_login(
-            "manager",
-            authenticate_manager(AuthenticateManager(login, password), managers),
+        manager = await throttled(
+            request,
+            login,
+            lambda: counted_login("manager", authenticate_manager(AuthenticateManager(login, password), managers)),
         )
+    except TooManyAttempts as spent:
+        return refuse(spent.detail, 429)
     except InvalidCredentials:
         return refuse(_BAD_CREDENTIALS, 401)
-    await throttle.succeeded(login, address)
     target = "/password" if manager.must_change_password else next_path
     return Redirect(target, status_code=303, cookies=start_session(request, manager))
 
@@ -99,33 +98,17 @@ async def password_page(request: Request[Any, Any, Any], manager: NamedDependenc
 async def password_submit(
     request: Request[Any, Any, Any], manager: NamedDependency[Manager], managers: NamedDependency[ManagerDeps]
 ) -> Response[Any]:
-    form = await read_form(request)
-    current, new, repeat = form.secret(_CURRENT), form.secret(_NEW), form.secret(_REPEAT)
-    errors: dict[str, str] = {}
-    if not current:
-        errors[_CURRENT] = "Введите текущий пароль"
-    if new != repeat:
-        errors[_REPEAT] = "Пароли не совпадают"
-    throttle, address = throttle_of(request.app.state), client_address(request)
-    wait = None if errors else await throttle.begin(str(manager.id), address, scope=PASSWORD_CHANGE)
-    if wait is not None:
-        errors[_CURRENT] = too_many_attempts(wait).detail
-    if not errors:
-        try:
-            changed = await change_manager_password(ChangeManagerPassword(manager.id, current, new), managers)
-            await throttle.succeeded(str(manager.id), address, scope=PASSWORD_CHANGE)
-        except InvalidCredentials:
-            errors[_CURRENT] = "Текущий пароль неверен"
-        except ValidationError as error:
-            errors[_NEW] = error.message
-        else:
-            # A new session (and CSRF token) after the change: nothing issued before it is reused.
-            return Redirect(
-                "/",
-                query_params={"flash": "password_changed"},
-                status_code=303,
-                cookies=start_session(request, changed),
-            )
+    changed, errors = await submit_password_change(
+        request,
+        key=str(manager.id),
+        scope=PASSWORD_CHANGE,
+        change=lambda current, new: change_manager_password(ChangeManagerPassword(manager.id, current, new), managers),
+    )
+    if changed is not None:
+        # A new session (and CSRF token) after the change: nothing issued before it is reused.
+        return Redirect(
+            "/", query_params={"flash": "password_changed"}, status_code=303, cookies=start_session(request, changed)
+        )
     return render(
         request,
         "password.html",

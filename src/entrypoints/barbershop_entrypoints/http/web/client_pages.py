@@ -27,7 +27,7 @@ from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps
 from barbershop_core.use_cases.timeline import GetClientTimeline, client_timeline
 from barbershop_core.values import PhoneNumber
 from barbershop_entrypoints.http.controllers.audit import event_body
-from barbershop_entrypoints.http.params import ClientId
+from barbershop_entrypoints.http.params import MAX_PHONE_INPUT, ClientId
 from barbershop_entrypoints.http.web.forms import Form, read_form
 from barbershop_entrypoints.http.web.rendering import render
 from barbershop_entrypoints.http.web.views import (
@@ -37,8 +37,6 @@ from barbershop_entrypoints.http.web.views import (
     channel_titles,
     client_view,
 )
-
-_MAX_PHONE_LENGTH: Final = 32
 
 STEP_WORDS = {
     "scheduled": "в очереди",
@@ -62,7 +60,7 @@ async def search_clients(
     request: Request[Any, Any, Any], clients: NamedDependency[ClientDeps], reference: NamedDependency[ReferenceDeps]
 ) -> Template:
     """The search is a POST: the phone stays out of the URL, and so out of access logs and history."""
-    phone = (await read_form(request)).text("phone")[:_MAX_PHONE_LENGTH]
+    phone = (await read_form(request)).text("phone")[:MAX_PHONE_INPUT]
     if not phone:
         return _search_page(request)
     try:

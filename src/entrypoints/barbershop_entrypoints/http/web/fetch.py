@@ -22,14 +22,14 @@ from barbershop_core.use_cases.clients import CheckPhone, ClientDeps, check_phon
 from barbershop_core.use_cases.notification_queries import GetNotification, NotificationQueryDeps, get_notification
 from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
 from barbershop_entrypoints.http.body_dto import JsonBody
-from barbershop_entrypoints.http.params import NotificationId
+from barbershop_entrypoints.http.params import MAX_PHONE_INPUT, NotificationId
 from barbershop_entrypoints.http.schemas import BodyStruct
 from barbershop_entrypoints.http.web.registration_pages import known_client
 from barbershop_entrypoints.http.web.views import NotificationView, channel_titles, notification_view
 
 
 class PhoneCheckIn(BodyStruct):
-    phone: Annotated[str, Meta(max_length=32)]
+    phone: Annotated[str, Meta(max_length=MAX_PHONE_INPUT)]
     """Empty while nothing is typed yet: the answer is ``empty``, not an error."""
 
 

@@ -27,7 +27,8 @@ from barbershop_core.model import ConsentCode
 from barbershop_core.use_cases.clients import ClientDeps, GetClientCard, get_client_card
 from barbershop_core.use_cases.reference_data import ListChannels, ReferenceDeps, list_channels
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationDeps, register_client
-from barbershop_entrypoints.http.params import MAX_ID, ClientId
+from barbershop_entrypoints.http.params import MAX_ID, MAX_PHONE_INPUT, ClientId
+from barbershop_entrypoints.http.problems import domain_status
 from barbershop_entrypoints.http.web.forms import Form, read_form
 from barbershop_entrypoints.http.web.rendering import render
 from barbershop_entrypoints.http.web.views import (
@@ -138,7 +139,9 @@ async def new_client_form_with_phone(
     reference: NamedDependency[ReferenceDeps],
 ) -> Template:
     """The form with a phone filled in (the search's «register with this number»), never in the URL."""
-    return await _empty_form(request, registration, reference, phone=(await read_form(request)).text("phone")[:32])
+    return await _empty_form(
+        request, registration, reference, phone=(await read_form(request)).text("phone")[:MAX_PHONE_INPUT]
+    )
 
 
 async def _empty_form(
@@ -149,26 +152,30 @@ async def _empty_form(
     return _form_page(request, values, options)
 
 
-async def _registration_error(  # noqa: PLR0911 -- one answer per alternative flow of UC04
+def _form_field(error: DomainError) -> str:
+    """The form field an error of UC04 belongs to (A1, A2, A5, A7); ``form`` for the rest (A3)."""
+    if isinstance(error, ClientExists | PersonExists | InvalidPhone):
+        return "phone"
+    if isinstance(error, ChannelUnavailable | TemplateMissing):
+        return "channel"
+    if isinstance(error, ConsentRequired):
+        return "consents"
+    if isinstance(error, ValidationError) and error.field in ("first_name", "phone", "consents"):
+        return error.field
+    return "form"
+
+
+async def _registration_error(
     error: DomainError, clients: ClientDeps
 ) -> tuple[dict[str, str], KnownClient | None, int]:
-    """Where on the form an error goes, in Russian, and the status of the page (A1, A2, A3, A5, A7)."""
-    if isinstance(error, ClientExists):
-        return {"phone": error.message}, await known_client(error.client_id, clients), 409
-    if isinstance(error, PersonExists):
-        detail = "Этот телефон уже записан за человеком, который ещё не клиент"
-        return {"phone": detail}, None, 409
-    if isinstance(error, InvalidPhone):
-        return {"phone": error.message}, None, 422
-    if isinstance(error, ChannelUnavailable | TemplateMissing):
-        return {"channel": error.message}, None, 422
-    if isinstance(error, ConsentRequired):
-        return {"consents": error.message}, None, 422
-    if isinstance(error, ValidationError) and error.field in ("first_name", "phone", "consents"):
-        return {error.field: error.message}, None, 422
-    if isinstance(error, TemporaryError):
-        return {"form": error.message}, None, 503
-    return {"form": error.message}, None, 422
+    """Where on the form an error goes, in Russian, and the status of the page: the API's for the error."""
+    known = await known_client(error.client_id, clients) if isinstance(error, ClientExists) else None
+    message = (
+        "Этот телефон уже записан за человеком, который ещё не клиент"
+        if isinstance(error, PersonExists)
+        else error.message
+    )
+    return {_form_field(error): message}, known, domain_status(error)
 
 
 @post("/registrations", status_code=303)

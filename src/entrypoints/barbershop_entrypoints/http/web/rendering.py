@@ -22,6 +22,7 @@ from litestar.response import Template
 from litestar.template.config import TemplateConfig
 
 from barbershop_core.model import CONSENT_TYPES, NotificationStatus
+from barbershop_entrypoints.http.params import MAX_PHONE_INPUT
 from barbershop_entrypoints.http.web.journal_words import action_words, actor_words
 from barbershop_entrypoints.http.web.security import (
     CSRF_FIELD,
@@ -108,6 +109,7 @@ def _environment() -> Environment:
         CSRF_FIELD=CSRF_FIELD,
         CSRF_HEADER=CSRF_HEADER,
         STATIC_PATH=STATIC_PATH,
+        MAX_PHONE_INPUT=MAX_PHONE_INPUT,
     )
     return environment
 
