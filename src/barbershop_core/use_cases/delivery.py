@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 
@@ -87,10 +87,19 @@ _OUTCOMES: Final = {
 }
 
 
+class _Recipient(NamedTuple):
+    """The client and person the claim read: the record audits the attempt under them
+    (the phone the message went to) without reading them again."""
+
+    client: Client
+    person: Person
+
+
 @attrs.frozen
 class _Prepared:
     message: OutgoingMessage
     channel: NotificationChannel
+    recipient: _Recipient
 
 
 async def attempt_delivery(command: AttemptDelivery, deps: DeliveryDeps) -> AttemptResult:
@@ -108,8 +117,8 @@ async def attempt_delivery(command: AttemptDelivery, deps: DeliveryDeps) -> Atte
     try:
         receipt = await prepared.channel.send(prepared.message)
     except DeliveryFailed as failure:
-        return await _record_failure(notification_id, failure, deps)
-    return await _record_sent(notification_id, receipt.provider_message_id, deps)
+        return await _record_failure(notification_id, prepared.recipient, failure, deps)
+    return await _record_sent(notification_id, prepared.recipient, receipt.provider_message_id, deps)
 
 
 async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | AttemptResult:
@@ -173,7 +182,7 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
         text=render(template.body, values),
         password=password,
     )
-    return _Prepared(message, adapter)
+    return _Prepared(message, adapter, _Recipient(client, person))
 
 
 def _open_secret(notification: ClientNotification, secret_box: SecretBox) -> tuple[str | None, bool]:
@@ -202,17 +211,19 @@ def _format_expiry(notification: ClientNotification) -> str:
     return expires.strftime("%d.%m.%Y %H:%M UTC") if expires else ""
 
 
-async def _locked(uow: UnitOfWork, notification_id: int) -> tuple[ClientNotification, Client, Person]:
-    """The notification of an attempt, locked, with its client and person."""
+async def _locked(uow: UnitOfWork, notification_id: int) -> ClientNotification:
+    """The notification of an attempt, locked again to record its outcome."""
     notification = await uow.notifications.get_for_update(notification_id)
     assert notification is not None  # notifications are never deleted
-    client, person = await require_client(uow, notification.client_id)
-    return notification, client, person
+    return notification
 
 
-async def _record_sent(notification_id: int, provider_message_id: str, deps: DeliveryDeps) -> AttemptResult:
+async def _record_sent(
+    notification_id: int, recipient: _Recipient, provider_message_id: str, deps: DeliveryDeps
+) -> AttemptResult:
+    client, person = recipient
     async with deps.uow_factory() as uow:
-        notification, client, person = await _locked(uow, notification_id)
+        notification = await _locked(uow, notification_id)
         now = deps.clock.now()
         finished_meanwhile = notification.is_final
         notification.record_sent(now, provider_message_id)
@@ -224,9 +235,12 @@ async def _record_sent(notification_id: int, provider_message_id: str, deps: Del
         return await finish(uow, notification, person, client, now, AttemptResult.SENT)
 
 
-async def _record_failure(notification_id: int, failure: DeliveryFailed, deps: DeliveryDeps) -> AttemptResult:
+async def _record_failure(
+    notification_id: int, recipient: _Recipient, failure: DeliveryFailed, deps: DeliveryDeps
+) -> AttemptResult:
+    client, person = recipient
     async with deps.uow_factory() as uow:
-        notification, client, person = await _locked(uow, notification_id)
+        notification = await _locked(uow, notification_id)
         now = deps.clock.now()
         if notification.is_final:
             # A provider's delivery report overtook our own record of the attempt.
