@@ -25,7 +25,6 @@ from barbershop_core.use_cases.accounts import CreatePartner, create_partner
 from barbershop_core.use_cases.clients import GetClientCard, get_client_card
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
-    PromoDeps,
     RegisterPromoParticipant,
     parse_promo_registration,
     register_promo_participant,
@@ -311,7 +310,7 @@ async def test_a_retried_promo_registration_adds_its_purchases_once(backend: Bac
             attrs.evolve(world.partners(), uow_factory=backend.uow_factory),
         )
     ).partner
-    deps = PromoDeps(uow_factory=backend.uow_factory, clock=world.clock)
+    deps = attrs.evolve(world.promo(), uow_factory=backend.uow_factory)
     registration = parse_promo_registration(
         {
             "fio": "Иванов Иван Иванович",

@@ -34,7 +34,6 @@ from barbershop_core.use_cases.accounts import (
 )
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
-    PromoDeps,
     PromoRegistration,
     PurchaseLine,
     RegisterPromoParticipant,
@@ -189,7 +188,7 @@ async def partner_registration(
         AuthenticatePartner(api_key), attrs.evolve(world.partners(), uow_factory=uow_factory)
     )
     command = RegisterPromoParticipant(participant(phone), partner, idempotency_key=key)
-    await register_promo_participant(command, PromoDeps(uow_factory=uow_factory, clock=world.clock))
+    await register_promo_participant(command, attrs.evolve(world.promo(), uow_factory=uow_factory))
 
 
 async def test_a_partner_registration_is_the_partner_lookup_and_one_transaction(
@@ -245,7 +244,7 @@ async def partner_batch(world: World, engine: AsyncEngine, api_key: str, phones:
         AuthenticatePartner(api_key), attrs.evolve(world.partners(), uow_factory=uow_factory)
     )
     batch = RegisterPromoParticipants([participant(phone) for phone in phones], partner)
-    results = await register_promo_participants(batch, PromoDeps(uow_factory=uow_factory, clock=world.clock))
+    results = await register_promo_participants(batch, attrs.evolve(world.promo(), uow_factory=uow_factory))
     assert all(result.client_id is not None for result in results)
 
 

@@ -21,7 +21,7 @@ from barbershop_core.use_cases.fallback import (
     next_channels,
     pending_fallback_ids,
 )
-from barbershop_core.use_cases.notification_queries import Alert, ListAlerts, NotificationQueryDeps, list_alerts
+from barbershop_core.use_cases.notification_queries import Alert, ListAlerts, list_alerts
 from barbershop_core.use_cases.provider_reports import (
     ApplyKeptReports,
     ProviderStatus,
@@ -57,16 +57,17 @@ def script(world: World, code: str, outcomes: list[DeliveryFailed | str]) -> Non
     world.channels.channels[code] = ScriptedChannel(outcomes, carries_only_code=code == "telegram")
 
 
-def fallback(world: World) -> FallbackDeps:
-    return FallbackDeps(notifications=world.notifications(), channels=world.channels)
+def fallback(world: World) -> FallbackDeps | None:
+    """The installation's fallback step, as the container hands it to the worker."""
+    return world.container.fallback()
 
 
 def delivery(world: World) -> DeliveryDeps:
-    return attrs.evolve(world.delivery(), fallback_chain=world.policy.fallback_channels)
+    return world.delivery()
 
 
 def reports(world: World) -> ReportDeps:
-    return ReportDeps(uow_factory=world.uow, clock=world.clock, fallback=fallback(world))
+    return world.container.reports()
 
 
 def notifications(world: World) -> list[ClientNotification]:
@@ -78,11 +79,11 @@ async def send(world: World, notification_id: int) -> AttemptResult:
 
 
 async def alerts_of(world: World) -> list[Alert]:
-    return await list_alerts(ListAlerts(), NotificationQueryDeps(world.uow))
+    return await list_alerts(ListAlerts(), world.notification_queries())
 
 
 async def pending(world: World) -> list[int]:
-    return await pending_fallback_ids(ListPendingFallbacks(), NotificationQueryDeps(world.uow))
+    return await pending_fallback_ids(ListPendingFallbacks(), world.notification_queries())
 
 
 def test_the_next_channels_follow_the_failed_one_in_the_chain_and_skip_those_tried() -> None:

@@ -31,7 +31,7 @@ from barbershop_core.model import (
 from barbershop_core.ports import DeliveryFailed, OutgoingMessage, SendReceipt
 from barbershop_core.use_cases.clients import UpdateClient, update_client
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
-from barbershop_core.use_cases.delivery_reports import DeliveryReport, ReportDeps, apply_delivery_report
+from barbershop_core.use_cases.delivery_reports import DeliveryReport, apply_delivery_report
 from barbershop_core.use_cases.notification_commands import (
     ResendNotification,
     ScheduleNotification,
@@ -44,8 +44,6 @@ from barbershop_core.use_cases.notification_queries import (
     GetNotification,
     ListAlerts,
     ListDueNotifications,
-    NotificationQueryDeps,
-    SweepDeps,
     due_notification_ids,
     expire_temporary_secrets,
     get_notification,
@@ -100,13 +98,13 @@ async def report(
 ) -> tuple[bool, NotificationStatus]:
     outcome = await apply_delivery_report(
         DeliveryReport(notification_id, status, PROVIDER, **options),
-        ReportDeps(uow_factory=world.uow, clock=world.clock),
+        world.container.reports(),
     )
     return outcome.changed, outcome.notification.status
 
 
 async def alerts_of(world: World, *, limit: int = 100) -> list[Alert]:
-    return await list_alerts(ListAlerts(limit=limit), NotificationQueryDeps(world.uow))
+    return await list_alerts(ListAlerts(limit=limit), world.notification_queries())
 
 
 async def deactivate(world: World, code: str) -> None:
@@ -258,10 +256,10 @@ async def test_retries_follow_the_backoff_and_the_fourth_failure_fails_the_notif
         assert await attempt(world) is AttemptResult.RETRY_SCHEDULED
         assert stored(world).next_attempt_at == world.clock.now() + wait
         world.clock.advance(wait - timedelta(microseconds=1))
-        assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == []
+        assert await due_notification_ids(ListDueNotifications(), world.sweep()) == []
         assert await attempt(world) is AttemptResult.SKIPPED
         world.clock.advance(timedelta(microseconds=1))
-        assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == [1]
+        assert await due_notification_ids(ListDueNotifications(), world.sweep()) == [1]
 
     assert await attempt(world) is AttemptResult.FAILED
 
@@ -444,9 +442,9 @@ async def test_an_attempt_whose_worker_died_is_taken_over_when_the_lease_runs_ou
         await uow.commit()
 
     assert await attempt(world) is AttemptResult.SKIPPED
-    assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == []
+    assert await due_notification_ids(ListDueNotifications(), world.sweep()) == []
     world.clock.advance(world.retry.lease)
-    assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == [1]
+    assert await due_notification_ids(ListDueNotifications(), world.sweep()) == [1]
     assert await attempt(world) is AttemptResult.SENT
 
     assert len(channel.sent) == 1
@@ -523,7 +521,7 @@ async def test_expiring_secrets_leaves_a_notification_whose_send_is_in_flight(wo
         await uow.notifications.save(notification)
         await uow.commit()
 
-    assert await expire_temporary_secrets(ExpireTemporarySecrets(), SweepDeps(world.uow, world.clock)) == 0
+    assert await expire_temporary_secrets(ExpireTemporarySecrets(), world.sweep()) == 0
     assert stored(world).status is NotificationStatus.SCHEDULED
 
 
@@ -643,10 +641,10 @@ async def test_getting_a_notification_answers_it_or_not_found(world: World) -> N
     await register(world)
 
     assert (
-        await get_notification(GetNotification(1), NotificationQueryDeps(world.uow))
+        await get_notification(GetNotification(1), world.notification_queries())
     ).status is NotificationStatus.SCHEDULED
     with pytest.raises(NotFound) as error:
-        await get_notification(GetNotification(2), NotificationQueryDeps(world.uow))
+        await get_notification(GetNotification(2), world.notification_queries())
     assert error.value.message == "Уведомление 2 не найдено"
 
 
@@ -1020,8 +1018,8 @@ async def test_due_notification_ids_list_scheduled_work_oldest_first_up_to_the_l
     await register(world, "+79217654321", "Пётр")
     await register(world, "+79031112233", "Олег", postpone_notification=True)
 
-    assert await due_notification_ids(ListDueNotifications(), SweepDeps(world.uow, world.clock)) == [1, 2]
-    assert await due_notification_ids(ListDueNotifications(limit=1), SweepDeps(world.uow, world.clock)) == [1]
+    assert await due_notification_ids(ListDueNotifications(), world.sweep()) == [1, 2]
+    assert await due_notification_ids(ListDueNotifications(limit=1), world.sweep()) == [1]
 
 
 async def test_expiring_secrets_fails_waiting_notifications_and_leaves_fresh_ones(world: World) -> None:
@@ -1031,7 +1029,7 @@ async def test_expiring_secrets_fails_waiting_notifications_and_leaves_fresh_one
     await register(world, "+79031112233", "Олег")
     world.clock.advance(world.policy.temporary_password_ttl - timedelta(hours=1))
 
-    expired = await expire_temporary_secrets(ExpireTemporarySecrets(), SweepDeps(world.uow, world.clock))
+    expired = await expire_temporary_secrets(ExpireTemporarySecrets(), world.sweep())
 
     assert expired == 2
     assert [
@@ -1048,6 +1046,6 @@ async def test_expiring_secrets_fails_waiting_notifications_and_leaves_fresh_one
 async def test_expiring_secrets_with_nothing_expired_changes_nothing(world: World) -> None:
     await register(world)
 
-    assert await expire_temporary_secrets(ExpireTemporarySecrets(), SweepDeps(world.uow, world.clock)) == 0
+    assert await expire_temporary_secrets(ExpireTemporarySecrets(), world.sweep()) == 0
 
     assert stored(world).secret is not None

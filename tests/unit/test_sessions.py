@@ -11,19 +11,17 @@ from barbershop_core.use_cases.accounts import (
     end_manager_sessions,
 )
 from barbershop_core.use_cases.sessions import (
-    SessionDeps,
     SignedInClient,
     SignedInManager,
     signed_in_client,
     signed_in_manager,
 )
 from tests.conftest import World
-from tests.fakes import FakeSessionReader
 from tests.unit.support import PHONE, register
 
 
 async def test_a_session_names_an_active_manager_with_the_current_session_version(world: World) -> None:
-    sessions = SessionDeps(FakeSessionReader(world.db))
+    sessions = world.container.session_deps()
     created = await create_manager(CreateManager("anna", None), world.managers())
     manager = created.manager
     await end_manager_sessions(EndManagerSessions(manager.id), world.managers())
@@ -37,7 +35,7 @@ async def test_a_session_names_an_active_manager_with_the_current_session_versio
 
 
 async def test_a_session_names_a_client_only_while_its_person_has_a_password(world: World) -> None:
-    sessions = SessionDeps(FakeSessionReader(world.db))
+    sessions = world.container.session_deps()
     registered = await register(world)
 
     account = await signed_in_client(SignedInClient(registered.client_id), sessions)
