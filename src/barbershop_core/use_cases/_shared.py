@@ -17,6 +17,7 @@ from barbershop_core.model import (
     AuditEvent,
     Channel,
     Client,
+    ClientNotification,
     ConsentCode,
     NotificationTemplate,
     Person,
@@ -86,6 +87,36 @@ class Delivery:
     kind: TemplateKind
     body: str | None
     hold_reason: str | None = None
+
+    def notification(
+        self,
+        client_id: int,
+        now: datetime,
+        secret: tuple[bytes | None, datetime | None],
+        *,
+        resend_of: int | None = None,
+        reason: str | None = None,
+    ) -> ClientNotification:
+        """The notification that goes this way, carrying ``secret`` (sealed password, expiry)."""
+        sealed, expires_at = secret
+        return ClientNotification.new(
+            client_id=client_id,
+            channel=self.channel,
+            template_code=self.template_code,
+            kind=self.kind,
+            now=now,
+            held=self.hold_reason is not None,
+            hold_reason=self.hold_reason,
+            secret=sealed,
+            secret_expires_at=expires_at,
+            resend_of=resend_of,
+            reason=reason,
+        )
+
+    def scheduled(self, trail: Trail, notification: ClientNotification) -> AuditEvent:
+        """The audit event of ``notification`` taking this way: held (A7) or scheduled."""
+        action = AuditAction.NOTIFICATION_HELD if self.hold_reason else AuditAction.NOTIFICATION_SCHEDULED
+        return trail.event(action, notification_id=notification.id, channel=self.channel, template=self.template_code)
 
 
 async def resolve_delivery(

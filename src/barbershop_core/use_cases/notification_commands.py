@@ -195,24 +195,12 @@ async def issue_notification(
         )
         now = deps.clock.now()
         trail = Trail(context, now, person, client)
-        secret, secret_expires_at = temporary.secret_for(delivery.body)
-        if secret is not None:
+        secret = temporary.secret_for(delivery.body)
+        if secret[0] is not None:
             person.set_temporary_password(temporary.password_hash, temporary.expires_at)
             await uow.persons.save(person)
             uow.record(trail.event(AuditAction.CREDENTIALS_ISSUED))
-        notification = ClientNotification.new(
-            client_id=client.id,
-            channel=delivery.channel,
-            template_code=delivery.template_code,
-            kind=delivery.kind,
-            now=now,
-            held=delivery.hold_reason is not None,
-            hold_reason=delivery.hold_reason,
-            secret=secret,
-            secret_expires_at=secret_expires_at,
-            resend_of=replaces,
-            reason=reason,
-        )
+        notification = delivery.notification(client.id, now, secret, resend_of=replaces, reason=reason)
         await uow.notifications.add(notification)
         if original is not None:
             original.superseded_by = notification.id
@@ -227,11 +215,6 @@ async def issue_notification(
                         next_notification=str(notification.id),
                     )
                 )
-        action = AuditAction.NOTIFICATION_HELD if delivery.hold_reason else AuditAction.NOTIFICATION_SCHEDULED
-        uow.record(
-            trail.event(
-                action, notification_id=notification.id, channel=delivery.channel, template=delivery.template_code
-            )
-        )
+        uow.record(delivery.scheduled(trail, notification))
         await uow.commit()
     return notification

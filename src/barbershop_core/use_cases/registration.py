@@ -12,7 +12,6 @@ from barbershop_core.model import (
     MANAGER_SOURCE,
     AuditAction,
     Client,
-    ClientNotification,
     Consent,
     NotificationStatus,
     Person,
@@ -182,24 +181,9 @@ async def _register(
         )
     )
 
-    secret, secret_expires_at = temporary.secret_for(delivery.body)
-    notification = ClientNotification.new(
-        client_id=client.id,
-        channel=delivery.channel,
-        template_code=delivery.template_code,
-        kind=delivery.kind,
-        now=now,
-        held=delivery.hold_reason is not None,
-        hold_reason=delivery.hold_reason,
-        secret=secret,
-        secret_expires_at=secret_expires_at,
-    )
+    notification = delivery.notification(client.id, now, temporary.secret_for(delivery.body))
     await uow.notifications.add(notification)
-    action = AuditAction.NOTIFICATION_HELD if delivery.hold_reason else AuditAction.NOTIFICATION_SCHEDULED
-    uow.record(
-        trail.event(action, notification_id=notification.id, channel=delivery.channel, template=delivery.template_code),
-        trail.event(AuditAction.REGISTRATION_COMPLETED),
-    )
+    uow.record(delivery.scheduled(trail, notification), trail.event(AuditAction.REGISTRATION_COMPLETED))
     await uow.commit()
     log.info("client %s registered, phone=%s", client.id, person.phone.masked)
     return RegistrationResult(
