@@ -45,8 +45,9 @@ from barbershop_entrypoints.http.client_auth import (
     throttle_login,
 )
 from barbershop_entrypoints.http.jwt_auth import CLIENTS, Audience, SessionAuth, session_auth
-from barbershop_entrypoints.http.problems import TooManyAttempts, handle_exception, problem_for
+from barbershop_entrypoints.http.problems import TooManyAttempts
 from barbershop_entrypoints.http.request_id import request_id_of
+from barbershop_entrypoints.http.web.errors import problem_page
 from barbershop_entrypoints.http.web.forms import read_form
 from barbershop_entrypoints.http.web.password_form import submit_password_change
 from barbershop_entrypoints.http.web.rendering import render
@@ -236,17 +237,7 @@ def client_page_error(request: Request[Any, Any, Any], exc: Exception) -> Respon
         return Redirect("/client/login", status_code=303, cookies=cookies)
     if isinstance(exc, PasswordChangeNeeded):
         return Redirect("/client/password", status_code=303)
-    problem = problem_for(exc)
-    if problem.status >= 500:
-        handle_exception(request, exc)  # logs it as the API does; its JSON body is not used
-    return _page(
-        request,
-        "error.html",
-        status_code=problem.status,
-        title=problem.title,
-        detail=problem.detail,
-        request_id=request_id_of(request.scope),
-    )
+    return problem_page(request, exc, _page)
 
 
 def client_web_router(session: SessionAuth[ClientAccount]) -> Router:

@@ -7,10 +7,11 @@ by the API's handler (masked phones, the request id) and shown without internals
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
-from litestar.response import Redirect
+from litestar.response import Redirect, Template
 
 from barbershop_entrypoints.http.problems import handle_exception, problem_for
 from barbershop_entrypoints.http.request_id import request_id_of
@@ -39,10 +40,15 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         return _login_redirect(request)
     if isinstance(exc, PasswordChangeNeeded):
         return Redirect("/password", status_code=303)
+    return problem_page(request, exc)
+
+
+def problem_page(request: Request[Any, Any, Any], exc: Exception, page: Callable[..., Template] = render) -> Template:
+    """The error as a Russian page (``page`` renders it in its site's frame): the API's problem."""
     problem = problem_for(exc)
     if problem.status >= 500:
         handle_exception(request, exc)  # logs it exactly as the API does; its JSON body is not used
-    return render(
+    return page(
         request,
         "error.html",
         status_code=problem.status,
