@@ -13,7 +13,7 @@ import copy
 import hashlib
 import itertools
 import logging
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -222,6 +222,10 @@ class FakeClients(_Repository):
         person = self._tx.get("persons", client.person_id) if client else None
         return (client, person) if person else None
 
+    async def get_many_with_person(self, client_ids: Sequence[int]) -> Mapping[int, tuple[Client, Person]]:
+        found = [await self.get_with_person(client_id) for client_id in set(client_ids)]
+        return {client.id: (client, person) for client, person in filter(None, found)}
+
     async def get_by_person(self, person_id: int) -> Client | None:
         return self._first(lambda c: c.person_id == person_id)  # type: ignore[no-any-return]
 
@@ -256,9 +260,17 @@ class FakeNotifications(_Repository):
     async def get_for_update(self, notification_id: int) -> ClientNotification | None:
         return self._get(notification_id)  # type: ignore[no-any-return]
 
+    async def get_many_for_update(self, notification_ids: Sequence[int]) -> Sequence[ClientNotification]:
+        found = [self._get(notification_id) for notification_id in sorted(set(notification_ids))]
+        return [notification for notification in found if notification is not None]
+
     async def save(self, notification: ClientNotification) -> None:
         self._save(notification)
         self._seen(notification)
+
+    async def save_many(self, notifications: Sequence[ClientNotification]) -> None:
+        for notification in notifications:
+            await self.save(notification)
 
     def _seen(self, notification: ClientNotification) -> None:
         self._tx.tables[self.table][notification.id].due_now = False  # an event, never stored

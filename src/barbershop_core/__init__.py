@@ -170,7 +170,13 @@ from barbershop_core.use_cases.clients import (
     get_person,
     update_client,
 )
-from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps, attempt_delivery
+from barbershop_core.use_cases.delivery import (
+    AttemptDelivery,
+    AttemptResult,
+    Deliveries,
+    DeliveryDeps,
+    attempt_delivery,
+)
 from barbershop_core.use_cases.delivery_reports import (
     DeliveryReport,
     ReportDeps,
@@ -313,6 +319,7 @@ __all__ = [
     "CreatePartner",
     "CreatePerson",
     "DeactivateManager",
+    "Deliveries",
     "DeliveryAttempt",
     "DeliveryDeps",
     "DeliveryFailed",

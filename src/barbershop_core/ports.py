@@ -11,7 +11,7 @@ database or network fault.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -78,6 +78,10 @@ class ClientRepository(Protocol):
     async def get_with_person(self, client_id: int) -> tuple[Client, Person] | None:
         """The client and its person, read together."""
 
+    async def get_many_with_person(self, client_ids: Sequence[int]) -> Mapping[int, tuple[Client, Person]]:
+        """Like :meth:`get_with_person` for several clients in one read, by client id;
+        unknown ids are left out."""
+
     async def get_by_person(self, person_id: int) -> Client | None: ...
     async def save(self, client: Client) -> None: ...
 
@@ -97,7 +101,16 @@ class NotificationRepository(Protocol):
     async def get_for_update(self, notification_id: int) -> ClientNotification | None:
         """Like :meth:`get`, but locks the row until the unit of work ends."""
 
+    async def get_many_for_update(self, notification_ids: Sequence[int]) -> Sequence[ClientNotification]:
+        """Like :meth:`get_for_update` for several notifications in one read, in id order
+        (so that two units of work locking overlapping sets never wait on each other in a
+        circle); unknown ids are left out."""
+
     async def save(self, notification: ClientNotification) -> None: ...
+    async def save_many(self, notifications: Sequence[ClientNotification]) -> None:
+        """Like :meth:`save` for each, in one statement per table; each was read or added
+        in this unit of work."""
+
     async def list_for_client(self, client_id: int) -> Sequence[ClientNotification]: ...
     async def list_needing_attention(self, limit: int) -> Sequence[ClientNotification]: ...
     async def list_held(self, channel: str | None, limit: int) -> Sequence[ClientNotification]: ...

@@ -464,6 +464,65 @@ async def test_saving_a_notification_appends_its_new_history_and_attempts(backen
     assert final.provider_message_id == "provider-42"
 
 
+async def test_several_notifications_are_read_in_id_order_and_saved_together(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notifications = [a_notification(client.id) for _ in range(3)]
+        for notification in notifications:
+            await uow.notifications.add(notification)
+        await uow.commit()
+    first, second, third = notifications
+    later = NOW + timedelta(seconds=5)
+    async with backend.uow_factory() as uow:
+        unknown = third.id + 1000
+        loaded = await uow.notifications.get_many_for_update([third.id, unknown, first.id, third.id])
+        assert loaded == [first, third]
+        assert await uow.notifications.get_many_for_update([]) == []
+        sent, failed = loaded
+        sent.claim(later, later + timedelta(minutes=2))
+        sent.record_sent(later, "provider-1")
+        failed.record_permanent_failure(later, "номер не существует")
+        await uow.notifications.save_many([sent, failed])
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        stored = await uow.notifications.get_many_for_update([first.id, second.id, third.id])
+    assert stored == [sent, second, failed]
+    assert [change.status for change in stored[0].history] == [NotificationStatus.SCHEDULED, NotificationStatus.SENT]
+    assert [(a.number, a.outcome) for a in stored[2].attempts] == [(1, AttemptOutcome.PERMANENT_FAILURE)]
+    assert stored[2].last_error == "номер не существует"
+
+
+async def test_notifications_saved_together_are_handed_off_like_single_saves(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        held = [a_notification(client.id, held=True) for _ in range(2)]
+        for notification in held:
+            await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        loaded = await uow.notifications.get_many_for_update([n.id for n in held])
+        for notification in loaded:
+            notification.release(NOW, "sms")
+        await uow.notifications.save_many(loaded)
+        assert backend.queue.enqueued == []
+        await uow.commit()
+    assert backend.queue.enqueued == [n.id for n in held]
+
+
+async def test_several_clients_are_read_with_their_persons_by_id(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        other = await add_client(uow, OTHER_PHONE)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        both = await uow.clients.get_many_with_person([other.id, client.id, other.id, other.id + 1000])
+        assert await uow.clients.get_many_with_person([]) == {}
+        assert dict(both) == {
+            client.id: await uow.clients.get_with_person(client.id),
+            other.id: await uow.clients.get_with_person(other.id),
+        }
+
+
 async def test_notifications_of_a_client_are_listed_in_creation_order(backend: Backend) -> None:
     async with backend.uow_factory() as uow:
         client = await add_client(uow)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import timedelta
 
 import attrs
 import pytest
 
 from barbershop_core.model import NotificationStatus
-from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
+from barbershop_core.use_cases.delivery import (
+    AttemptDelivery,
+    AttemptResult,
+    Deliveries,
+    DeliveryDeps,
+    attempt_delivery,
+)
 from barbershop_core.use_cases.registration import RegisterClient, register_client
 from tests.conftest import MANAGER, World
 from tests.fakes import ScriptedChannel
@@ -65,19 +72,43 @@ async def test_get_for_update_waits_until_the_holder_finishes(backend: Backend) 
         assert await asyncio.wait_for(waiting, timeout=5) is NotificationStatus.FAILED
 
 
-@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
-async def test_two_workers_sending_one_notification_at_once_send_it_once(backend: Backend) -> None:
+async def registered_sms(backend: Backend, count: int) -> tuple[list[int], ScriptedChannel, DeliveryDeps]:
+    """``count`` welcome SMS registered on ``backend``, the fake SMS channel, and the send's deps."""
     world = World()
     sms = ScriptedChannel()
     world.channels.channels["sms"] = sms
     registration = attrs.evolve(world.registration(), uow_factory=backend.uow_factory)
-    registered = await register_client(RegisterClient("+79111234567", "Иван", MANAGER, channel="sms"), registration)
-    assert registered.notification_id is not None
-    delivery = attrs.evolve(world.delivery(), uow_factory=backend.uow_factory)
+    ids: list[int] = []
+    for number in range(count):
+        registered = await register_client(RegisterClient(f"+791112345{number:02d}", "Иван", MANAGER), registration)
+        assert registered.notification_id is not None
+        ids.append(registered.notification_id)
+    return ids, sms, attrs.evolve(world.delivery(), uow_factory=backend.uow_factory)
 
-    outcomes = await asyncio.gather(
-        *(attempt_delivery(AttemptDelivery(registered.notification_id), delivery) for _ in range(2))
-    )
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_two_workers_sending_one_notification_at_once_send_it_once(backend: Backend) -> None:
+    [notification_id], sms, delivery = await registered_sms(backend, 1)
+
+    outcomes = await asyncio.gather(*(attempt_delivery(AttemptDelivery(notification_id), delivery) for _ in range(2)))
 
     assert sorted(outcomes) == sorted([AttemptResult.SENT, AttemptResult.SKIPPED])
     assert len(sms.sent) == 1
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_workers_whose_batches_overlap_send_each_notification_once(backend: Backend) -> None:
+    ids, sms, delivery = await registered_sms(backend, 12)
+    workers = [Deliveries(delivery) for _ in range(3)]
+
+    # Each worker takes every id, in its own order: their batches lock overlapping rows.
+    outcomes = await asyncio.gather(
+        *(
+            worker.attempt(notification_id)
+            for index, worker in enumerate(workers)
+            for notification_id in (ids if index % 2 else ids[::-1])
+        )
+    )
+
+    assert Counter(outcomes) == {AttemptResult.SENT: 12, AttemptResult.SKIPPED: 24}
+    assert sorted(message.notification_id for message in sms.sent) == ids

@@ -10,6 +10,7 @@ own (BEGIN and COMMIT / ROLLBACK), which the budgets below list as well.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -32,7 +33,7 @@ from barbershop_core.use_cases.accounts import (
     create_manager,
     create_partner,
 )
-from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, Deliveries, attempt_delivery
 from barbershop_core.use_cases.promo import (
     PromoRegistration,
     PurchaseLine,
@@ -296,3 +297,21 @@ async def test_a_session_check_is_one_statement_outside_any_transaction(world: W
     assert sent == ["SELECT", "SELECT"], sent
     if engine.dialect.name == "postgresql":
         assert begun == ["AUTOCOMMIT", "AUTOCOMMIT"], begun  # psycopg sends no BEGIN and no ROLLBACK
+
+
+async def test_twenty_concurrent_sends_share_one_claim_and_one_record_transaction(
+    world: World, engine: AsyncEngine
+) -> None:
+    delivery = attrs.evolve(world.delivery(), uow_factory=on_sql(world, engine))
+    warm = await register(world, engine, "+79110000000")
+    assert await attempt_delivery(AttemptDelivery(warm), delivery) is AttemptResult.SENT
+    ids = [await register(world, engine, f"+791112345{number:02d}") for number in range(20)]
+    deliveries = Deliveries(delivery)
+
+    with counting(engine) as counter:
+        outcomes = await asyncio.gather(*(deliveries.attempt(notification_id) for notification_id in ids))
+
+    assert outcomes == [AttemptResult.SENT] * 20
+    # the same statements as one send (above), each for the whole batch
+    assert counter.transactions == 2, counter
+    assert len(counter.statements) <= 11, counter

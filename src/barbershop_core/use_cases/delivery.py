@@ -15,12 +15,16 @@ from typing import Final, NamedTuple
 import attrs
 
 from barbershop_core.context import Context
+from barbershop_core.errors import NotFound
+from barbershop_core.group_commit import GroupCommit
 from barbershop_core.model import (
     Actor,
     AuditAction,
+    Channel,
     Client,
     ClientNotification,
     NotificationStatus,
+    NotificationTemplate,
     Person,
     TemplateKind,
 )
@@ -42,7 +46,6 @@ from barbershop_core.use_cases._shared import (
     active_channel_codes,
     has_marketing_consent,
     log,
-    require_client,
 )
 from barbershop_core.use_cases.claim_rules import ClaimAction, ClaimDecision, ClaimFacts, decide_claim
 from barbershop_core.use_cases.clients import current_consents
@@ -87,6 +90,10 @@ _OUTCOMES: Final = {
 }
 
 
+DEFAULT_BATCH: Final = 100
+"""The most sends whose claims (or records) share one transaction."""
+
+
 class _Recipient(NamedTuple):
     """The client and person the claim read: the record audits the attempt under them
     (the phone the message went to) without reading them again."""
@@ -96,75 +103,191 @@ class _Recipient(NamedTuple):
 
 
 @attrs.frozen
-class _Prepared:
+class _Claimed:
+    notification_id: int
     message: OutgoingMessage
     channel: NotificationChannel
     recipient: _Recipient
 
 
-async def attempt_delivery(command: AttemptDelivery, deps: DeliveryDeps) -> AttemptResult:
-    """Step 8: one send attempt, safe to run from many workers at once.
+@attrs.frozen
+class _Outcome:
+    """What the provider answered to a claimed attempt."""
 
-    The attempt is claimed with a lease in one transaction, the provider is called with
+    claimed: _Claimed
+    provider_message_id: str | None = None
+    failure: DeliveryFailed | None = None
+
+
+async def attempt_delivery(command: AttemptDelivery, deps: DeliveryDeps) -> AttemptResult:
+    """Step 8: one send attempt, safe to run from many workers at once (see :class:`Deliveries`)."""
+    return await Deliveries(deps).attempt(command.notification_id)
+
+
+class Deliveries:
+    """Step 8 for a worker: send attempts of concurrent tasks, sharing their transactions.
+
+    Each attempt is claimed with a lease in one transaction, the provider is called with
     no transaction open, and the outcome is recorded in another. A worker that dies in
     between leaves the lease to run out; the notification id doubles as the provider's
     idempotency key so that the retry does not reach the client twice.
+
+    The attempts that are claimed (or recorded) at the same moment share one transaction
+    (:class:`~barbershop_core.group_commit.GroupCommit`): a busy worker claims and records
+    its sends in batches — a handful of statements per batch instead of per send — while
+    each send still goes out and is recorded on its own time.
     """
-    notification_id = command.notification_id
-    prepared = await _claim(notification_id, deps)
-    if isinstance(prepared, AttemptResult):
-        return prepared
-    try:
-        receipt = await prepared.channel.send(prepared.message)
-    except DeliveryFailed as failure:
-        return await _record_failure(notification_id, prepared.recipient, failure, deps)
-    return await _record_sent(notification_id, prepared.recipient, receipt.provider_message_id, deps)
+
+    def __init__(self, deps: DeliveryDeps, *, max_batch: int = DEFAULT_BATCH) -> None:
+        self._deps = deps
+        self._claims = GroupCommit(self._claim, max_batch=max_batch)
+        self._records = GroupCommit(self._record, max_batch=max_batch)
+
+    async def attempt(self, notification_id: int) -> AttemptResult:
+        claimed = await self._claims.submit(notification_id)
+        if isinstance(claimed, AttemptResult):
+            return claimed
+        try:
+            receipt = await claimed.channel.send(claimed.message)
+        except DeliveryFailed as failure:
+            return await self._records.submit(_Outcome(claimed, failure=failure))
+        return await self._records.submit(_Outcome(claimed, provider_message_id=receipt.provider_message_id))
+
+    async def _claim(self, notification_ids: list[int]) -> list[_Claimed | AttemptResult]:
+        """Read the facts the claim's rules need (:mod:`~barbershop_core.use_cases.claim_rules`),
+        ask them, and carry their decision out: claim the attempt, or hold or fail the notification.
+
+        A notification that is missing or not due (a repeated queue message, another worker's
+        lease, the same id twice in the batch) is skipped; consents are read for a marketing
+        message only."""
+        deps = self._deps
+        decided: dict[int, _Claimed | AttemptResult] = {}
+        async with deps.uow_factory() as uow:
+            now = deps.clock.now()
+            due = [n for n in await uow.notifications.get_many_for_update(notification_ids) if n.is_due(now)]
+            recipients = await uow.clients.get_many_with_person([n.client_id for n in due]) if due else {}
+            routes = _Routes(uow)
+            settled = _Settled(uow, now)
+            for notification in due:
+                recipient = recipients.get(notification.client_id)
+                if recipient is None:
+                    raise NotFound(f"Клиент {notification.client_id} не найден")
+                client, person = recipient
+                channel, template = await routes.get(notification.channel, notification.template_code)
+                adapter = deps.channels.get(notification.channel)
+                password, unreadable = _open_secret(notification, deps.secret_box)
+                decision = decide_claim(
+                    ClaimFacts(
+                        notification=notification,
+                        now=now,
+                        channel=channel,
+                        template=template,
+                        channel_configured=adapter is not None,
+                        deduplicates=adapter is not None and adapter.deduplicates,
+                        client_accounts=client.channel_accounts,
+                        marketing_consent=await _marketing_consent(uow, notification, client),
+                        password=password,
+                        secret_unreadable=unreadable,
+                    )
+                )
+                if decision.action is not ClaimAction.SEND:
+                    _apply(notification, decision, now)
+                    chain = deps.fallback_chain if decision.fallback else ()
+                    outcome = _OUTCOMES[decision.action]
+                    decided[notification.id] = settled.add(notification, person, client, outcome, fallback=chain)
+                    continue
+                # The rules send nothing without a channel, its template and an adapter.
+                assert channel is not None
+                assert template is not None
+                assert adapter is not None
+                notification.claim(now, now + deps.retry.lease)
+                settled.changed.append(notification)
+                message = _message(notification, person, client, channel.code, template, password, deps)
+                decided[notification.id] = _Claimed(notification.id, message, adapter, _Recipient(client, person))
+            await settled.commit()
+        # A second occurrence of an id finds it taken by the first.
+        return [decided.pop(notification_id, AttemptResult.SKIPPED) for notification_id in notification_ids]
+
+    async def _record(self, outcomes: list[_Outcome]) -> list[AttemptResult]:
+        """Record what the providers answered, each under the client and person its claim read."""
+        deps = self._deps
+        async with deps.uow_factory() as uow:
+            now = deps.clock.now()
+            ids = [outcome.claimed.notification_id for outcome in outcomes]
+            locked = {n.id: n for n in await uow.notifications.get_many_for_update(ids)}
+            settled = _Settled(uow, now)
+            results = [
+                _record_one(locked[outcome.claimed.notification_id], outcome, settled, deps) for outcome in outcomes
+            ]
+            await settled.commit()
+        return results
 
 
-async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | AttemptResult:
-    """Read the facts the claim's rules need (:mod:`~barbershop_core.use_cases.claim_rules`),
-    ask them, and carry their decision out: claim the attempt, or hold or fail the notification.
-
-    A notification that is missing or not due (a repeated queue message, another worker's
-    lease) is skipped before anything else is read; consents are read for a marketing
-    message only. The send path reads what it read before the rules became one function."""
-    async with deps.uow_factory() as uow:
-        notification = await uow.notifications.get_for_update(notification_id)
-        now = deps.clock.now()
-        if notification is None or not notification.is_due(now):
-            return AttemptResult.SKIPPED
-        client, person = await require_client(uow, notification.client_id)
-        consent = None
-        if notification.kind is TemplateKind.MARKETING:
-            consent = has_marketing_consent(current_consents(await uow.consents.list_for_client(client.id)))
-        channel, template = await uow.reference.get_route(notification.channel, notification.template_code)
-        adapter = deps.channels.get(notification.channel)
-        password, unreadable = _open_secret(notification, deps.secret_box)
-        decision = decide_claim(
-            ClaimFacts(
-                notification=notification,
-                now=now,
-                channel=channel,
-                template=template,
-                channel_configured=adapter is not None,
-                deduplicates=adapter is not None and adapter.deduplicates,
-                client_accounts=client.channel_accounts,
-                marketing_consent=consent,
-                password=password,
-                secret_unreadable=unreadable,
-            )
+def _record_one(
+    notification: ClientNotification, outcome: _Outcome, settled: _Settled, deps: DeliveryDeps
+) -> AttemptResult:
+    client, person = outcome.claimed.recipient
+    now = settled.now
+    if outcome.failure is None:
+        assert outcome.provider_message_id is not None  # a receipt always names the provider's message
+        finished_meanwhile = notification.is_final
+        notification.record_sent(now, outcome.provider_message_id)
+        if finished_meanwhile:
+            # Its final status was audited (and alerted) when it happened; keep the attempt only.
+            settled.changed.append(notification)
+            return AttemptResult.SENT
+        return settled.add(notification, person, client, AttemptResult.SENT)
+    failure = outcome.failure
+    if notification.is_final:
+        # A provider's delivery report overtook our own record of the attempt.
+        log.warning("notification %s finished while its attempt failed: %s", notification.id, failure.reason)
+        return AttemptResult.SKIPPED
+    if not failure.retryable:
+        notification.record_permanent_failure(now, failure.reason)
+        return settled.add(notification, person, client, AttemptResult.FAILED, fallback=deps.fallback_chain)
+    retry_at = deps.retry.retry_at(notification.attempt_count + 1, now)
+    notification.record_retryable_failure(now, failure.reason, retry_at)
+    settled.uow.record(
+        Trail(WORKER, now, person, client).event(
+            AuditAction.NOTIFICATION_ATTEMPT_FAILED,
+            notification_id=notification.id,
+            attempt=str(notification.attempt_count),
+            error=failure.reason,
         )
-        if decision.action is not ClaimAction.SEND:
-            _apply(notification, decision, now)
-            chain = deps.fallback_chain if decision.fallback else ()
-            return await finish(uow, notification, person, client, now, _OUTCOMES[decision.action], fallback=chain)
-        # The rules send nothing without a channel, its template and an adapter.
-        assert channel is not None
-        assert template is not None
-        assert adapter is not None
-        notification.claim(now, now + deps.retry.lease)
-        await uow.notifications.save(notification)
-        await uow.commit()
+    )
+    result = AttemptResult.FAILED if retry_at is None else AttemptResult.RETRY_SCHEDULED
+    return settled.add(notification, person, client, result, fallback=deps.fallback_chain)
+
+
+class _Routes:
+    """Channels and templates read once per unit of work (a batch mostly shares one route)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._read: dict[tuple[str, str], tuple[Channel | None, NotificationTemplate | None]] = {}
+
+    async def get(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        key = (channel, template_code)
+        if key not in self._read:
+            self._read[key] = await self._uow.reference.get_route(channel, template_code)
+        return self._read[key]
+
+
+async def _marketing_consent(uow: UnitOfWork, notification: ClientNotification, client: Client) -> bool | None:
+    if notification.kind is not TemplateKind.MARKETING:
+        return None
+    return has_marketing_consent(current_consents(await uow.consents.list_for_client(client.id)))
+
+
+def _message(
+    notification: ClientNotification,
+    person: Person,
+    client: Client,
+    channel: str,
+    template: NotificationTemplate,
+    password: str | None,
+    deps: DeliveryDeps,
+) -> OutgoingMessage:
     values = {
         "first_name": str(person.first_name),
         "login": str(person.login),
@@ -173,16 +296,15 @@ async def _claim(notification_id: int, deps: DeliveryDeps) -> _Prepared | Attemp
     }
     if password is not None:
         values["password"] = password
-    message = OutgoingMessage(
+    return OutgoingMessage(
         notification_id=notification.id,
         channel=notification.channel,
         template_code=notification.template_code,
         phone=person.phone,
-        account=client.channel_accounts.get(channel.code),
+        account=client.channel_accounts.get(channel),
         text=render(template.body, values),
         password=password,
     )
-    return _Prepared(message, adapter, _Recipient(client, person))
 
 
 def _open_secret(notification: ClientNotification, secret_box: SecretBox) -> tuple[str | None, bool]:
@@ -211,60 +333,6 @@ def _format_expiry(notification: ClientNotification) -> str:
     return expires.strftime("%d.%m.%Y %H:%M UTC") if expires else ""
 
 
-async def _locked(uow: UnitOfWork, notification_id: int) -> ClientNotification:
-    """The notification of an attempt, locked again to record its outcome."""
-    notification = await uow.notifications.get_for_update(notification_id)
-    assert notification is not None  # notifications are never deleted
-    return notification
-
-
-async def _record_sent(
-    notification_id: int, recipient: _Recipient, provider_message_id: str, deps: DeliveryDeps
-) -> AttemptResult:
-    client, person = recipient
-    async with deps.uow_factory() as uow:
-        notification = await _locked(uow, notification_id)
-        now = deps.clock.now()
-        finished_meanwhile = notification.is_final
-        notification.record_sent(now, provider_message_id)
-        if finished_meanwhile:
-            # Its final status was audited (and alerted) when it happened; keep the attempt only.
-            await uow.notifications.save(notification)
-            await uow.commit()
-            return AttemptResult.SENT
-        return await finish(uow, notification, person, client, now, AttemptResult.SENT)
-
-
-async def _record_failure(
-    notification_id: int, recipient: _Recipient, failure: DeliveryFailed, deps: DeliveryDeps
-) -> AttemptResult:
-    client, person = recipient
-    async with deps.uow_factory() as uow:
-        notification = await _locked(uow, notification_id)
-        now = deps.clock.now()
-        if notification.is_final:
-            # A provider's delivery report overtook our own record of the attempt.
-            log.warning("notification %s finished while its attempt failed: %s", notification.id, failure.reason)
-            return AttemptResult.SKIPPED
-        if not failure.retryable:
-            notification.record_permanent_failure(now, failure.reason)
-            return await finish(
-                uow, notification, person, client, now, AttemptResult.FAILED, fallback=deps.fallback_chain
-            )
-        retry_at = deps.retry.retry_at(notification.attempt_count + 1, now)
-        notification.record_retryable_failure(now, failure.reason, retry_at)
-        uow.record(
-            Trail(WORKER, now, person, client).event(
-                AuditAction.NOTIFICATION_ATTEMPT_FAILED,
-                notification_id=notification.id,
-                attempt=str(notification.attempt_count),
-                error=failure.reason,
-            )
-        )
-        outcome = AttemptResult.FAILED if retry_at is None else AttemptResult.RETRY_SCHEDULED
-        return await finish(uow, notification, person, client, now, outcome, fallback=deps.fallback_chain)
-
-
 _STATUS_ACTIONS = {
     NotificationStatus.SENT: AuditAction.NOTIFICATION_SENT,
     NotificationStatus.DELIVERED: AuditAction.NOTIFICATION_DELIVERED,
@@ -291,19 +359,57 @@ async def finish(
     fallback step instead: the caller runs the step after this commit (the sweep runs it
     when the caller could not), and only an exhausted chain alerts.
     """
-    if fallback and notification.status is NotificationStatus.FAILED and notification.superseded_by is None:
-        notification.await_fallback()
-    await uow.notifications.save(notification)
-    trail = Trail(context, now, person, client)
-    if outcome is not AttemptResult.RETRY_SCHEDULED:
-        uow.record(
-            trail.event(
-                _STATUS_ACTIONS[notification.status], notification_id=notification.id, channel=notification.channel
-            )
-        )
-    if notification.needs_attention:
-        active = ",".join(await active_channel_codes(uow))
-        uow.record(trail.event(AuditAction.MANAGER_ALERTED, notification_id=notification.id, active_channels=active))
-    await uow.commit()
-    log.info("notification %s: %s", notification.id, outcome)
+    settled = _Settled(uow, now, context)
+    settled.add(notification, person, client, outcome, fallback=fallback)
+    await settled.commit()
     return outcome
+
+
+class _Settled:
+    """Notifications whose status a unit of work settled: saved together, audited, the
+    managers alerted where one needs to act, and committed (see :func:`finish`)."""
+
+    def __init__(self, uow: UnitOfWork, now: datetime, context: Context = WORKER) -> None:
+        self.uow = uow
+        self.now = now
+        self._context = context
+        self.changed: list[ClientNotification] = []
+        """Saved with the commit."""
+        self._alerts: list[tuple[Trail, ClientNotification]] = []
+        self._logged: list[tuple[int, AttemptResult]] = []
+
+    def add(
+        self,
+        notification: ClientNotification,
+        person: Person,
+        client: Client,
+        outcome: AttemptResult,
+        *,
+        fallback: Sequence[str] = (),
+    ) -> AttemptResult:
+        if fallback and notification.status is NotificationStatus.FAILED and notification.superseded_by is None:
+            notification.await_fallback()
+        self.changed.append(notification)
+        trail = Trail(self._context, self.now, person, client)
+        if outcome is not AttemptResult.RETRY_SCHEDULED:
+            self.uow.record(
+                trail.event(
+                    _STATUS_ACTIONS[notification.status], notification_id=notification.id, channel=notification.channel
+                )
+            )
+        if notification.needs_attention:
+            self._alerts.append((trail, notification))
+        self._logged.append((notification.id, outcome))
+        return outcome
+
+    async def commit(self) -> None:
+        await self.uow.notifications.save_many(self.changed)
+        if self._alerts:
+            active = ",".join(await active_channel_codes(self.uow))
+            for trail, notification in self._alerts:
+                self.uow.record(
+                    trail.event(AuditAction.MANAGER_ALERTED, notification_id=notification.id, active_channels=active)
+                )
+        await self.uow.commit()
+        for notification_id, outcome in self._logged:
+            log.info("notification %s: %s", notification_id, outcome)

@@ -39,7 +39,7 @@ from barbershop_core.use_cases._shared import (
     resolve_delivery,
 )
 from barbershop_core.use_cases.clients import current_consents
-from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps, attempt_delivery
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, Deliveries, DeliveryDeps
 from barbershop_core.use_cases.notification_commands import NotificationDeps, issue_notification
 from barbershop_core.use_cases.notification_queries import NotificationQueryDeps
 
@@ -62,15 +62,21 @@ class FallbackDeps:
 
 @attrs.frozen
 class WorkerDeps:
-    """What the worker's task takes: the send, and the fallback step when there is a chain."""
+    """What the worker's task takes: the send, and the fallback step when there is a chain.
+
+    One ``WorkerDeps`` serves all of a worker's tasks: their sends share transactions
+    through its :attr:`sends`."""
 
     delivery: DeliveryDeps
     fallback: FallbackDeps | None = None
+    sends: Deliveries = attrs.field(
+        default=attrs.Factory(lambda deps: Deliveries(deps.delivery), takes_self=True), eq=False
+    )
 
 
 async def deliver(command: AttemptDelivery, deps: WorkerDeps) -> AttemptResult:
     """One send attempt (``notifications.send``) and, when it failed for good, the fallback step."""
-    outcome = await attempt_delivery(command, deps.delivery)
+    outcome = await deps.sends.attempt(command.notification_id)
     if outcome is AttemptResult.FAILED and deps.fallback is not None:
         await fall_back(RunFallbackStep(command.notification_id), deps.fallback)
     return outcome

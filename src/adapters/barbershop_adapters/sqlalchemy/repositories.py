@@ -244,6 +244,14 @@ _PERSON_COLUMNS: Final = [column.label(f"person__{column.name}") for column in t
 _PERSON_NAMES: Final = [f"person__{column.name}" for column in t.persons.c]
 
 
+def _with_person() -> sa.Select[Any]:
+    return sa.select(t.clients, *_PERSON_COLUMNS).join(t.persons, t.persons.c.id == t.clients.c.person_id)
+
+
+def _client_and_person(row: RowMapping) -> tuple[Client, Person]:
+    return _client(row), _person({name.removeprefix("person__"): row[name] for name in _PERSON_NAMES})
+
+
 class SqlClientRepository(_Repository):
     async def add(self, client: Client) -> None:
         client.id = await self._db.insert_id(t.clients, _client_values(client), guarded=True)
@@ -260,14 +268,14 @@ class SqlClientRepository(_Repository):
         return _client(row) if row else None
 
     async def get_with_person(self, client_id: int) -> tuple[Client, Person] | None:
-        row = await self._db.row(
-            sa.select(t.clients, *_PERSON_COLUMNS)
-            .join(t.persons, t.persons.c.id == t.clients.c.person_id)
-            .where(t.clients.c.id == client_id)
-        )
-        if row is None:
-            return None
-        return _client(row), _person({name.removeprefix("person__"): row[name] for name in _PERSON_NAMES})
+        row = await self._db.row(_with_person().where(t.clients.c.id == client_id))
+        return None if row is None else _client_and_person(row)
+
+    async def get_many_with_person(self, client_ids: Sequence[int]) -> Mapping[int, tuple[Client, Person]]:
+        if not client_ids:
+            return {}
+        rows = await self._db.rows(_with_person().where(t.clients.c.id.in_(set(client_ids))))
+        return {row["id"]: _client_and_person(row) for row in rows}
 
     async def get_by_person(self, person_id: int) -> Client | None:
         row = await self._db.row(sa.select(t.clients).where(t.clients.c.person_id == person_id))
@@ -349,6 +357,9 @@ def _notification_values(notification: ClientNotification) -> Values:
     }
 
 
+_NOTIFICATION_COLUMNS: Final = [column.name for column in _notifications.c if column.name != "id"]
+
+
 def _history_values(notification_id: int, position: int, change: StatusChange) -> Values:
     return {
         "notification_id": notification_id,
@@ -421,6 +432,14 @@ def _children(notification_ids: list[int]) -> sa.CompoundSelect[Any]:
     return sa.union_all(history, attempts).order_by("kind", "notification_id", "number")
 
 
+_UPDATE_BY_ID: Final = (
+    sa.update(_notifications)
+    .where(_notifications.c.id == sa.bindparam("saved_id"))
+    .values({name: sa.bindparam(f"new_{name}") for name in _NOTIFICATION_COLUMNS})
+)
+"""One notification's row, by id: run with many rows at once (an ``executemany``)."""
+
+
 class SqlNotificationRepository(_Repository):
     """Notifications with their history and attempts, which only ever grow.
 
@@ -455,9 +474,36 @@ class SqlNotificationRepository(_Repository):
             sa.select(_notifications).where(_notifications.c.id == notification_id).with_for_update()
         )
 
+    async def get_many_for_update(self, notification_ids: Sequence[int]) -> Sequence[ClientNotification]:
+        if not notification_ids:
+            return []
+        return await self._many(
+            sa.select(_notifications)
+            .where(_notifications.c.id.in_(set(notification_ids)))
+            .order_by(_notifications.c.id)
+            .with_for_update()
+        )
+
     async def save(self, notification: ClientNotification) -> None:
         values = _notification_values(notification)
         await self._db.update(_notifications, _notifications.c.id == notification.id, values, guarded=False)
+        await self._saved(notification)
+
+    async def save_many(self, notifications: Sequence[ClientNotification]) -> None:
+        if len(notifications) < 2:
+            for notification in notifications:
+                await self.save(notification)
+            return
+        rows = [
+            {"saved_id": notification.id}
+            | {f"new_{name}": value for name, value in _notification_values(notification).items()}
+            for notification in notifications
+        ]
+        await self._db.execute(_UPDATE_BY_ID, rows)
+        for notification in notifications:
+            await self._saved(notification)
+
+    async def _saved(self, notification: ClientNotification) -> None:
         stored = self._stored.get(notification.id)
         if stored is None:  # read in another unit of work: ask the store what it keeps
             stored = await self._count_children(notification.id)

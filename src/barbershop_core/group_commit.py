@@ -1,0 +1,82 @@
+"""Group commit: concurrent callers share one run of a batch operation.
+
+A worker sends many notifications at once, each in a task of its own; each send claims its
+attempt and records its outcome in a transaction. Run one by one, those transactions cost
+a dozen statements per send. :class:`GroupCommit` lets the tasks share them: a caller
+hands in its item and waits; one run takes every item handed in so far; items that arrive
+while a run is going wait for the next run. An idle worker therefore runs batches of one
+with no delay, and a busy one batches exactly as much as piled up meanwhile — no timer,
+no batch size to tune beyond an upper bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class GroupCommit(Generic[In, Out]):
+    """Runs ``run`` over batches of the items callers :meth:`submit`, one run at a time.
+
+    ``run`` answers each item of a batch, in order. When it raises, every caller of that
+    batch gets the error. A caller that is cancelled while it waits leaves its item in the
+    batch (its answer is dropped); the run itself is never cancelled by a caller.
+    """
+
+    def __init__(self, run: Callable[[list[In]], Awaitable[Sequence[Out]]], *, max_batch: int) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._run = run
+        self._max_batch = max_batch
+        self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, item: In) -> Out:
+        answer: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, answer))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run_batches())
+        return await answer
+
+    async def _run_batches(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                await self._run_one(batch)
+        finally:
+            self._runner = None
+            _cancel(self._waiting)  # only left here when this task itself was cancelled
+            self._waiting = []
+
+    async def _run_one(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
+        try:
+            answers = await self._run([item for item, _ in batch])
+        # Whatever the run raised is each caller's error, as it would be without batching.
+        except Exception as error:  # noqa: BLE001
+            _fail(batch, error)
+            return
+        except BaseException:
+            _cancel(batch)
+            raise
+        if len(answers) != len(batch):
+            _fail(batch, RuntimeError(f"a batch of {len(batch)} got {len(answers)} answers"))
+            return
+        for (_, answer), value in zip(batch, answers, strict=True):
+            if not answer.done():
+                answer.set_result(value)
+
+
+def _fail(waiting: list[tuple[In, asyncio.Future[Out]]], error: Exception) -> None:
+    for _, answer in waiting:
+        if not answer.done():
+            answer.set_exception(error)
+
+
+def _cancel(waiting: list[tuple[In, asyncio.Future[Out]]]) -> None:
+    for _, answer in waiting:
+        answer.cancel()

@@ -1,0 +1,145 @@
+"""GroupCommit: concurrent callers share runs of a batch operation, one run at a time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from barbershop_core.group_commit import GroupCommit
+
+
+class Doubler:
+    """Doubles numbers, one batch at a time, and remembers the batches it was given."""
+
+    def __init__(self, *, gate: asyncio.Event | None = None, fail_on: int | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.running = 0
+        self.most_running = 0
+        self._gate = gate
+        self._fail_on = fail_on
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(items)
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            if self._gate is not None:
+                await self._gate.wait()
+            await asyncio.sleep(0)
+            if self._fail_on in items:
+                raise LookupError(f"no answer for {self._fail_on}")
+            return [item * 2 for item in items]
+        finally:
+            self.running -= 1
+
+
+async def test_a_lone_caller_is_run_at_once_as_a_batch_of_one() -> None:
+    doubler = Doubler()
+    group = GroupCommit(doubler, max_batch=10)
+
+    assert await group.submit(21) == 42
+    assert doubler.batches == [[21]]
+
+
+async def test_callers_arriving_together_share_one_run_and_each_gets_its_own_answer() -> None:
+    doubler = Doubler()
+    group = GroupCommit(doubler, max_batch=10)
+
+    answers = await asyncio.gather(*(group.submit(n) for n in range(5)))
+
+    assert answers == [0, 2, 4, 6, 8]
+    assert doubler.batches == [[0, 1, 2, 3, 4]]
+
+
+async def test_callers_arriving_during_a_run_wait_for_the_next_one_and_runs_never_overlap() -> None:
+    gate = asyncio.Event()
+    doubler = Doubler(gate=gate)
+    group = GroupCommit(doubler, max_batch=10)
+    first = asyncio.ensure_future(group.submit(1))
+    await asyncio.sleep(0.01)  # the first run has started and waits at the gate
+    later = [asyncio.ensure_future(group.submit(n)) for n in (2, 3, 4)]
+    await asyncio.sleep(0.01)
+    assert doubler.batches == [[1]]
+
+    gate.set()
+
+    assert [await first] + [await f for f in later] == [2, 4, 6, 8]
+    assert doubler.batches == [[1], [2, 3, 4]]
+    assert doubler.most_running == 1
+
+
+async def test_a_batch_is_never_larger_than_its_bound() -> None:
+    doubler = Doubler()
+    group = GroupCommit(doubler, max_batch=2)
+
+    assert await asyncio.gather(*(group.submit(n) for n in range(5))) == [0, 2, 4, 6, 8]
+    assert doubler.batches == [[0, 1], [2, 3], [4]]
+
+
+async def test_a_failed_run_fails_each_caller_of_its_batch_and_the_next_batch_runs() -> None:
+    gate = asyncio.Event()
+    doubler = Doubler(gate=gate, fail_on=2)
+    group = GroupCommit(doubler, max_batch=10)
+    first = asyncio.ensure_future(group.submit(1))
+    await asyncio.sleep(0.01)
+    failing = [asyncio.ensure_future(group.submit(n)) for n in (2, 3)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first == 2
+
+    for caller in failing:
+        with pytest.raises(LookupError, match="no answer for 2"):
+            await caller
+    assert await group.submit(5) == 10
+
+
+async def test_a_cancelled_caller_leaves_the_run_and_the_others_alone() -> None:
+    gate = asyncio.Event()
+    doubler = Doubler(gate=gate)
+    group = GroupCommit(doubler, max_batch=10)
+    leaving = asyncio.ensure_future(group.submit(1))
+    staying = asyncio.ensure_future(group.submit(2))
+    await asyncio.sleep(0.01)
+
+    leaving.cancel()
+    gate.set()
+
+    assert await staying == 4
+    assert leaving.cancelled()
+    assert doubler.batches == [[1, 2]]
+
+
+async def test_a_run_that_answers_the_wrong_number_of_items_fails_its_callers() -> None:
+    async def forgetful(items: list[int]) -> list[int]:
+        return items[:1]
+
+    group = GroupCommit(forgetful, max_batch=10)
+
+    with pytest.raises(RuntimeError, match="a batch of 2 got 1 answers"):
+        await asyncio.gather(group.submit(1), group.submit(2))
+
+
+async def test_when_the_run_is_cancelled_its_callers_are_cancelled_too() -> None:
+    async def hanging(items: list[int]) -> list[int]:
+        await asyncio.Event().wait()
+        return items
+
+    group = GroupCommit(hanging, max_batch=10)
+    caller = asyncio.ensure_future(group.submit(1))
+    await asyncio.sleep(0.01)
+    runner = group._runner  # the run's own task, as a shutdown would cancel it
+    assert runner is not None
+
+    runner.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+
+
+def test_a_bound_below_one_is_refused() -> None:
+    async def run(items: list[int]) -> list[int]:
+        return items
+
+    with pytest.raises(ValueError, match="at least 1"):
+        GroupCommit(run, max_batch=0)
