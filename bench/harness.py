@@ -202,3 +202,25 @@ def table(rows: Sequence[tuple[str, str]]) -> list[str]:
         f"|{'-' * (width + 2)}|-------|",
         *(f"| {name.ljust(width)} | {value} |" for name, value in rows),
     ]
+
+
+class Spy:
+    """``py-spy record --nonblocking`` of the server, one per output file, started on demand."""
+
+    def __init__(self, files: list[Path], pid: int, seconds: float) -> None:
+        self._files, self._pid, self._seconds = files, pid, max(int(seconds), 1)
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        spy = Path(sys.executable).with_name("py-spy")
+        for output in self._files:
+            fmt = "raw" if output.suffix == ".txt" else "flamegraph"
+            command = [str(spy), "record", "--nonblocking", "--format", fmt, "-o", str(output)]
+            command += ["--duration", str(self._seconds), "--pid", str(self._pid)]
+            self._processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))  # noqa: S603 -- built here
+
+    def wait(self) -> None:
+        for process in self._processes:
+            _, stderr = process.communicate(timeout=self._seconds + 60)
+            if process.returncode != 0:
+                print(f"py-spy failed: {stderr.decode(errors='replace')[-500:]}", file=sys.stderr)

@@ -7,6 +7,8 @@ tests' fast fakes for hashing and the channel:
 
 * ``registration`` — UC04 ``register_client`` of a new phone with two consents;
 * ``send`` — ``attempt_delivery`` of a due welcome notification (claim + record);
+* ``send, N at once`` — ``--batch`` sends started together on one ``Deliveries`` (a busy
+  worker: their claims and records share transactions), per send;
 * ``partner single`` — the partner lookup and ``register_promo_participant`` (two purchases).
 
 Usage: ``.venv/bin/python bench/hot_path_cost.py [--operations 300]`` from the repository root
@@ -43,7 +45,7 @@ from barbershop_core.use_cases.accounts import (  # noqa: E402
     authenticate_partner,
     create_partner,
 )
-from barbershop_core.use_cases.delivery import AttemptDelivery, attempt_delivery  # noqa: E402
+from barbershop_core.use_cases.delivery import AttemptDelivery, Deliveries, attempt_delivery  # noqa: E402
 from barbershop_core.use_cases.promo import (  # noqa: E402
     PromoDeps,
     PromoRegistration,
@@ -57,15 +59,17 @@ from barbershop_core.values import Email, FullName, Money, PhoneNumber  # noqa: 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-async def timed(label: str, operation: Callable[[int], Awaitable[object]], count: int) -> None:
+async def timed(label: str, operation: Callable[[int], Awaitable[object]], count: int, per: int = 1) -> None:
+    """``per``: operations in one call of ``operation`` (the figures are per operation)."""
     cpu, wall = time.process_time(), time.perf_counter()
     for number in range(count):
         await operation(number)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    count *= per
     print(f"{label:>16}: {1000 * cpu / count:6.2f} ms CPU, {1000 * wall / count:6.2f} ms wall per operation")
 
 
-async def run(url: str, count: int) -> None:
+async def run(url: str, count: int, batch: int) -> None:
     world = World()
     world.channels.channels["sms"] = ScriptedChannel()
     engine = create_engine(DatabaseSettings(url))
@@ -105,6 +109,18 @@ async def run(url: str, count: int) -> None:
     notification_ids.clear()
     await timed("registration", register, count)
     await timed("send", lambda number: attempt_delivery(AttemptDelivery(notification_ids[number]), delivery), count)
+    if batch > 1:
+        notification_ids.clear()
+        for number in range(count):
+            await register(1_000_000 + number)
+        deliveries = Deliveries(delivery)
+
+        async def sends_together(number: int) -> None:
+            await asyncio.gather(
+                *(deliveries.attempt(i) for i in notification_ids[number * batch : (number + 1) * batch])
+            )
+
+        await timed(f"send, {batch} at once", sends_together, count // batch, per=batch)
     await timed("partner single", partner_single, count)
     await engine.dispose()
 
@@ -112,6 +128,7 @@ async def run(url: str, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--operations", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=20, help="sends started together (1: skip that figure)")
     args = parser.parse_args()
     database = f"hot_path_{uuid.uuid4().hex[:8]}"
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
@@ -122,7 +139,7 @@ def main() -> None:
         upgrade = [sys.executable, "-m", "barbershop_entrypoints.cli", "db", "upgrade"]
         subprocess.run(upgrade, env=env, check=True, capture_output=True)  # noqa: S603 -- our own CLI, fixed arguments
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        asyncio.run(run(url, args.operations))
+        asyncio.run(run(url, args.operations, args.batch))
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

@@ -38,7 +38,6 @@ import itertools
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -302,28 +301,6 @@ def manager_token(base_url: str) -> str:
         return token
 
 
-class Spy:
-    """``py-spy record --nonblocking`` of the server, one per output file, started on demand."""
-
-    def __init__(self, files: list[Path], pid: int, seconds: float) -> None:
-        self._files, self._pid, self._seconds = files, pid, max(int(seconds), 1)
-        self._processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> None:
-        spy = Path(sys.executable).with_name("py-spy")
-        for output in self._files:
-            fmt = "raw" if output.suffix == ".txt" else "flamegraph"
-            command = [str(spy), "record", "--nonblocking", "--format", fmt, "-o", str(output)]
-            command += ["--duration", str(self._seconds), "--pid", str(self._pid)]
-            self._processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))  # noqa: S603 -- built here
-
-    def wait(self) -> None:
-        for process in self._processes:
-            _, stderr = process.communicate(timeout=self._seconds + 60)
-            if process.returncode != 0:
-                print(f"py-spy failed: {stderr.decode(errors='replace')[-500:]}", file=sys.stderr)
-
-
 def run_server(args: argparse.Namespace, env: dict[str, str], logs: Path, numbers: Iterator[str]) -> list[Load]:
     port = harness.free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -331,7 +308,7 @@ def run_server(args: argparse.Namespace, env: dict[str, str], logs: Path, number
     with harness.running(command, env, logs / "serve.log", base_url + LIVE) as pid:
         token = manager_token(base_url)
         results = []
-        spy = Spy(args.py_spy, pid, args.duration)
+        spy = harness.Spy(args.py_spy, pid, args.duration)
         for index, level in enumerate(args.levels):
             print(f"uc04: {level} in flight, {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured…")
             on_measuring = [spy.start] if index == 0 else []

@@ -149,6 +149,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pool-size", type=int, default=10, help="BARBERSHOP_DB_POOL_SIZE")
     parser.add_argument("--seed-concurrency", type=int, default=8, help="registrations in flight while seeding")
     parser.add_argument("--raw-seconds", type=float, default=5.0, help="the fake provider's raw rate run")
+    parser.add_argument("--py-spy", action="append", type=Path, default=[], help="record the worker (.svg/.txt)")
+    parser.add_argument("--spy-seconds", type=float, default=5.0, help="how long --py-spy records from the start")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up on the worker after this long")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -264,8 +266,11 @@ def run_worker(args: argparse.Namespace, env: dict[str, str], logs: Path, databa
     """Seconds from starting the worker to every notification final (or the timeout)."""
     command = harness.barbershop("worker", "--concurrency", str(args.worker_concurrency))
     started = time.perf_counter()
-    with harness.running(command, env, logs / "worker.log", None):
+    with harness.running(command, env, logs / "worker.log", None) as pid:
+        spy = harness.Spy(args.py_spy, pid, args.spy_seconds)
+        spy.start()
         done = wait_until_final(database_url, ids, args.timeout)
+        spy.wait()
         elapsed = time.perf_counter() - started
     if not done:
         tail = (logs / "worker.log").read_text(errors="replace")[-3000:]

@@ -143,3 +143,47 @@ def test_a_bound_below_one_is_refused() -> None:
 
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(run, max_batch=0)
+
+
+async def test_while_busy_a_run_lingers_for_more_items_and_an_idle_one_does_not() -> None:
+    doubler = Doubler()
+    group = GroupCommit(doubler, max_batch=10, linger_seconds=0.05)
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    assert await group.submit(1) == 2  # idle: at once
+    assert loop.time() - started < 0.04
+
+    async def trickle(first: int) -> list[int]:
+        """Two items at once (a busy spell), then one more every 10 ms."""
+        callers = [asyncio.ensure_future(group.submit(n)) for n in (first, first + 1)]
+        await asyncio.sleep(0)
+        for n in range(first + 2, first + 5):
+            await asyncio.sleep(0.01)
+            callers.append(asyncio.ensure_future(group.submit(n)))
+        return list(await asyncio.gather(*callers))
+
+    assert await trickle(10) == [20, 22, 24, 26, 28]
+    # the pair, then the three that came while the next run lingered
+    assert doubler.batches[1:] == [[10, 11], [12, 13, 14]]
+
+
+async def test_a_lingering_run_starts_as_soon_as_its_batch_is_full() -> None:
+    doubler = Doubler()
+    group = GroupCommit(doubler, max_batch=3, linger_seconds=10.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    answers = await asyncio.gather(*(group.submit(n) for n in range(6)))
+
+    assert answers == [0, 2, 4, 6, 8, 10]
+    assert doubler.batches == [[0, 1, 2], [3, 4, 5]]
+    assert loop.time() - started < 1.0
+
+
+def test_a_negative_linger_is_refused() -> None:
+    async def run(items: list[int]) -> list[int]:
+        return items
+
+    with pytest.raises(ValueError, match="must not be negative"):
+        GroupCommit(run, max_batch=1, linger_seconds=-1)

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser("worker", help="run a Taskiq worker that sends notifications")
-    worker.add_argument("--concurrency", type=int, default=20, help="notifications sent at once")
+    worker.add_argument("--concurrency", type=int, default=100, help="notifications sent at once")
     worker.add_argument(
         "--metrics-port", type=int, default=None, help="serve /metrics on this port (needs BARBERSHOP_METRICS_TOKEN)"
     )
