@@ -6,7 +6,7 @@ What it does, in order (see ``bench/README.md``):
    (``barbershop db upgrade``); it is dropped at the end, whatever happens, and so is the
    run's own Redis stream (``--broker-url``);
 2. starts the fake SMS.ru (``bench/fake_sms.py``) on a free loopback port and measures
-   its **raw rate**: an httpx client (as the worker's) posting SMS.ru forms with
+   its **raw rate**: the worker's own provider client (aiohttp) posting SMS.ru forms with
    ``--worker-concurrency`` requests in flight for ``--raw-seconds`` → requests/s;
 3. the **backlog**: ``--backlog`` clients registered through the core's own
    ``register_client`` (the adapters the worker uses: same rows, same sealed temporary
@@ -49,6 +49,7 @@ import httpx
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from barbershop_adapters.channels.provider_client import ProviderClient, ProviderRequest
 from barbershop_core.context import Context
 from barbershop_core.model import Actor
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationDeps, register_client
@@ -166,24 +167,28 @@ def _form(recipient: str) -> dict[str, str]:
 
 
 async def provider_raw_rate(base_url: str, concurrency: int, seconds: float) -> Rate:
-    """SMS.ru forms posted as the worker's client posts them, ``concurrency`` at once."""
+    """SMS.ru forms posted through the worker's own HTTP client (aiohttp), ``concurrency`` at once."""
     numbers = (f"7999{number:07d}" for number in itertools.count())
     result = Rate()
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as client:
+    async with ProviderClient() as client:
         started = time.perf_counter()
         until = started + seconds
 
         async def sender() -> None:
             while time.perf_counter() < until:
-                answer = await client.post(f"{base_url}/sms/send", data=_form(next(numbers)))
-                if answer.status_code == 200 and answer.json().get("status") == "OK":
+                request = ProviderRequest(f"{base_url}/sms/send", form=_form(next(numbers)))
+                answer = await client.post(request, timeout_seconds=10.0)
+                body = answer.body if isinstance(answer.body, dict) else {}
+                if answer.status_code == 200 and body.get("status") == "OK":
                     result.count += 1
                 else:
                     result.failures += 1
 
         await asyncio.gather(*(sender() for _ in range(concurrency)))
         result.seconds = time.perf_counter() - started
-        (await client.post(f"{base_url}/_reset")).raise_for_status()
+        reset = await client.post(ProviderRequest(f"{base_url}/_reset"), timeout_seconds=10.0)
+        if reset.status_code != 200:
+            raise SystemExit(f"the fake provider did not reset: HTTP {reset.status_code}")
     return result
 
 
@@ -298,11 +303,15 @@ def worker_figures(
 
 # --- the raw SQL ------------------------------------------------------------------------------------
 
+RAW_SQL_CONNECTIONS = 40
+
 
 async def raw_sql_rate(database_url: str, ids: list[int], concurrency: int) -> Rate:
-    """Claim + record of each notification in ``ids``: two statements, ``concurrency`` at once."""
+    """Claim + record of each notification in ``ids``: two statements, ``concurrency`` at once
+    (on at most ``RAW_SQL_CONNECTIONS`` connections: PostgreSQL's default allows 100 in all)."""
     result = Rate()
     queue = iter(ids)
+    concurrency = min(concurrency, RAW_SQL_CONNECTIONS)
     async with AsyncConnectionPool(
         database_url, min_size=concurrency, max_size=concurrency, open=False, kwargs={"autocommit": True}
     ) as pool:
@@ -344,7 +353,7 @@ def report(
         ("duplicates (sends per notification beyond one; must be 0)", str(worker.duplicates)),
         ("notifications never received by the provider", str(worker.never_received)),
         ("final statuses (all must be sent)", f"{worker.statuses} — {'OK' if sent_all else 'NOT ALL SENT'}"),
-        ("limit: fake provider raw rate (httpx), requests/s", f"{provider.rate:,.0f}"),
+        ("limit: fake provider raw rate (the worker's aiohttp client), requests/s", f"{provider.rate:,.0f}"),
         ("limit: raw SQL claim + record (psycopg), notifications/s", f"{raw.rate:,.0f}"),
         ("ratio worker / fake provider raw", harness.ratio(worker.rate, provider.rate)),
         ("ratio worker / raw SQL claim + record", harness.ratio(worker.rate, raw.rate)),
@@ -354,7 +363,7 @@ def report(
             *harness.machine_lines(facts, *load_average),
             f"worker: ONE barbershop worker --concurrency {args.worker_concurrency}, pool {args.pool_size}, "
             f"Redis stream; backlog {args.backlog} welcome SMS (seeded in {seed_seconds:.1f} s); "
-            f"raw runs: {args.worker_concurrency} at once",
+            f"raw runs: {args.worker_concurrency} at once (the raw SQL on at most {RAW_SQL_CONNECTIONS} connections)",
             "",
             *harness.table(rows),
         ]

@@ -23,6 +23,7 @@ FORBIDDEN = frozenset(
         "psycopg",
         "psycopg2",
         "httpx",
+        "aiohttp",
         "aiosqlite",
         "argon2",
         "cryptography",

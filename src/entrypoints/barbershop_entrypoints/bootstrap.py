@@ -17,6 +17,7 @@ from taskiq import AsyncBroker, InMemoryBroker
 
 from barbershop_adapters.aesgcm_secret_box import AesGcmSecretBox
 from barbershop_adapters.argon2_hasher import Argon2Hasher, Argon2Parameters
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_adapters.hmac_key_digester import HmacKeyDigester
 from barbershop_adapters.key_derivation import derive_key
 from barbershop_adapters.password_generator import SecretsPasswordGenerator
@@ -138,8 +139,8 @@ class Container:
 
     @property
     def http_client(self) -> httpx.AsyncClient:
-        """The outbound HTTP client (providers, a reference-data URL); built on first use when
-        the channels were overridden."""
+        """The outbound HTTP client of a reference-data URL, built on first use (the
+        providers' sends have their own, :class:`ProviderClient`)."""
         if self._http_client is None:
             self._http_client = _new_http_client()
             self._closers.insert(0, self._http_client.aclose)
@@ -270,10 +271,9 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
     http_client = overrides.get("http_client")
     channels = overrides.get("channels")
     if channels is None:
-        if http_client is None:
-            http_client = _new_http_client()
-            closers["http_client"] = http_client.aclose
-        channels = build_channels(settings, http_client)
+        provider_client = ProviderClient()
+        closers["provider_client"] = provider_client.aclose
+        channels = build_channels(settings, provider_client)
     hasher = overrides.get("hasher")
     if hasher is None:
         argon2 = Argon2Hasher(
@@ -334,7 +334,7 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
     return container
 
 
-CLOSING_ORDER: Final = ("broker", "http_client", "redis", "engine", "hasher")
+CLOSING_ORDER: Final = ("broker", "provider_client", "http_client", "redis", "engine", "hasher")
 
 
 async def _shut_down(broker: AsyncBroker) -> None:

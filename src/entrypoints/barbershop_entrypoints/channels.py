@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Final, Protocol
 
-import httpx
-
 from barbershop_adapters.channels.directory import StaticChannelDirectory
 from barbershop_adapters.channels.local import LocalChannelSettings, LocalFileChannel
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_adapters.channels.sms import SmsRuChannel
 from barbershop_adapters.channels.telegram import TelegramGatewayChannel
 from barbershop_adapters.channels.vk import VkChannel
@@ -23,7 +22,7 @@ from barbershop_entrypoints.metrics import MeteredChannel
 from barbershop_entrypoints.settings import Settings, SettingsError
 
 
-def build_channels(settings: Settings, client: httpx.AsyncClient) -> StaticChannelDirectory:
+def build_channels(settings: Settings, client: ProviderClient) -> StaticChannelDirectory:
     configured = settings.channels
     channels: dict[str, NotificationChannel] = {}
     if settings.local_channel_enabled:

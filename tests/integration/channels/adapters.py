@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import attrs
-import httpx
 
 from barbershop_adapters.channels.http_base import HttpChannel
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_adapters.channels.sms import SmsRuChannel, SmsRuSettings
 from barbershop_adapters.channels.telegram import TelegramGatewayChannel, TelegramGatewaySettings
 from barbershop_adapters.channels.vk import VkChannel, VkSettings
@@ -27,14 +27,14 @@ ECHO = f"{PHONE.e164} {PHONE.e164.removeprefix('+')} {TEXT} {PASSWORD}"
 @attrs.frozen
 class AdapterCase:
     name: str
-    make: Callable[[str, httpx.AsyncClient | None, float], HttpChannel]
+    make: Callable[[str, ProviderClient | None, float], HttpChannel]
     message: OutgoingMessage
     success: Reply
     receipt: str
     provider_errors: tuple[Reply, ...]
     """Provider-level errors whose free text quotes the phone and the message."""
 
-    def channel(self, url: str, client: httpx.AsyncClient | None, timeout: float = TIMEOUT_SECONDS) -> HttpChannel:
+    def channel(self, url: str, client: ProviderClient | None, timeout: float = TIMEOUT_SECONDS) -> HttpChannel:
         return self.make(url, client, timeout)
 
     def __str__(self) -> str:

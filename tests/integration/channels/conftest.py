@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 
+from barbershop_adapters.channels.provider_client import ProviderClient
 from tests.integration.channels.fake_provider import FakeProvider
 
 
@@ -16,6 +16,6 @@ def provider() -> Iterator[FakeProvider]:
 
 
 @pytest.fixture
-async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+async def http_client() -> AsyncIterator[ProviderClient]:
+    async with ProviderClient() as client:
         yield client

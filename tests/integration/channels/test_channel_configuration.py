@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_entrypoints.channels import build_channels, require_default_channel
 from barbershop_entrypoints.cli import main
 from barbershop_entrypoints.settings import Settings, SettingsError
@@ -18,7 +18,7 @@ SECRET_KEY = "channel-configuration-" + "k" * 32
 
 
 async def codes(settings: Settings) -> frozenset[str]:
-    async with httpx.AsyncClient() as client:
+    async with ProviderClient() as client:
         return build_channels(settings, client).codes
 
 
@@ -54,7 +54,7 @@ def test_an_echo_value_that_is_not_auto_true_or_false_is_refused_by_name(tmp_pat
 
 async def test_a_default_channel_with_an_adapter_is_accepted(tmp_path: Path) -> None:
     settings = Settings.from_env({"BARBERSHOP_DATA_DIR": str(tmp_path)})
-    async with httpx.AsyncClient() as client:
+    async with ProviderClient() as client:
         require_default_channel(settings, build_channels(settings, client))  # does not raise
 
 
@@ -71,7 +71,7 @@ async def test_a_default_channel_without_an_adapter_is_refused_with_the_fix(
     tmp_path: Path, environ: dict[str, str], explained: str
 ) -> None:
     settings = Settings.from_env({"BARBERSHOP_DATA_DIR": str(tmp_path)} | environ)
-    async with httpx.AsyncClient() as client:
+    async with ProviderClient() as client:
         channels = build_channels(settings, client)
 
     with pytest.raises(SettingsError, match=r"BARBERSHOP_DEFAULT_CHANNEL is '[a-z]+', which has no adapter") as refused:

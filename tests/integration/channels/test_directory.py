@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from barbershop_adapters.channels.directory import StaticChannelDirectory
 from barbershop_adapters.channels.local import LocalChannelSettings, LocalFileChannel
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_adapters.channels.sms import SmsRuChannel, SmsRuSettings
 
 
@@ -19,7 +18,7 @@ def test_finds_a_channel_by_its_code_and_nothing_for_an_unknown_code(tmp_path: P
 
 
 async def test_closing_the_directory_closes_what_its_channels_opened_and_spares_a_shared_client(
-    tmp_path: Path, http_client: httpx.AsyncClient
+    tmp_path: Path, http_client: ProviderClient
 ) -> None:
     own = SmsRuChannel(SmsRuSettings(api_id="id"))
     sharing = SmsRuChannel(SmsRuSettings(api_id="id"), http_client)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_core.ports import DeliveryFailed
 from tests.integration.channels.adapters import (
     ECHO,
@@ -20,7 +20,7 @@ by_adapter = pytest.mark.parametrize("case", HTTP_ADAPTERS, ids=str)
 
 
 async def _failure(
-    case: AdapterCase, url: str, client: httpx.AsyncClient, timeout_seconds: float = TIMEOUT_SECONDS
+    case: AdapterCase, url: str, client: ProviderClient, timeout_seconds: float = TIMEOUT_SECONDS
 ) -> DeliveryFailed:
     channel = case.channel(url, client, timeout_seconds)
     with pytest.raises(DeliveryFailed) as caught:
@@ -30,7 +30,7 @@ async def _failure(
 
 @by_adapter
 async def test_an_accepted_message_returns_the_provider_message_id(
-    case: AdapterCase, provider: FakeProvider, http_client: httpx.AsyncClient
+    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(case.success)
 
@@ -53,7 +53,7 @@ async def test_an_accepted_message_returns_the_provider_message_id(
     ids=["429", "500", "502", "503"],
 )
 async def test_throttling_and_server_errors_are_retryable(
-    case: AdapterCase, reply: Reply, provider: FakeProvider, http_client: httpx.AsyncClient
+    case: AdapterCase, reply: Reply, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(reply)
 
@@ -66,7 +66,7 @@ async def test_throttling_and_server_errors_are_retryable(
 @by_adapter
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
 async def test_other_client_errors_are_permanent(
-    case: AdapterCase, status: int, provider: FakeProvider, http_client: httpx.AsyncClient
+    case: AdapterCase, status: int, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(Reply.text("rejected", status=status))
 
@@ -78,7 +78,7 @@ async def test_other_client_errors_are_permanent(
 
 @by_adapter
 async def test_a_provider_that_hangs_times_out_as_retryable(
-    case: AdapterCase, provider: FakeProvider, http_client: httpx.AsyncClient
+    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(Reply.hanging())
 
@@ -89,16 +89,16 @@ async def test_a_provider_that_hangs_times_out_as_retryable(
 
 
 @by_adapter
-async def test_a_refused_connection_is_retryable(case: AdapterCase, http_client: httpx.AsyncClient) -> None:
+async def test_a_refused_connection_is_retryable(case: AdapterCase, http_client: ProviderClient) -> None:
     failure = await _failure(case, closed_port_url(), http_client)
 
     assert failure.retryable
-    assert "ConnectError" in failure.reason
+    assert "ClientConnectorError" in failure.reason
 
 
 @by_adapter
 async def test_an_unreadable_success_is_permanent_because_the_message_may_have_gone(
-    case: AdapterCase, provider: FakeProvider, http_client: httpx.AsyncClient
+    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(Reply.text("<html>OK</html>", status=200))
 
@@ -110,7 +110,7 @@ async def test_an_unreadable_success_is_permanent_because_the_message_may_have_g
 
 @by_adapter
 async def test_no_reason_ever_contains_the_phone_or_the_text(
-    case: AdapterCase, provider: FakeProvider, http_client: httpx.AsyncClient
+    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     outcomes = [
         *case.provider_errors,
@@ -134,7 +134,7 @@ async def test_no_reason_ever_contains_the_phone_or_the_text(
 
 @by_adapter
 async def test_a_channel_closes_the_client_it_created_but_not_a_shared_one(
-    case: AdapterCase, provider: FakeProvider, http_client: httpx.AsyncClient
+    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(case.success)
 
@@ -148,7 +148,7 @@ async def test_a_channel_closes_the_client_it_created_but_not_a_shared_one(
 
 @by_adapter
 async def test_only_the_telegram_gateway_declares_it_carries_nothing_but_a_code(
-    case: AdapterCase, provider: FakeProvider, http_client: httpx.AsyncClient
+    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     channel = case.channel(provider.url, http_client)
 

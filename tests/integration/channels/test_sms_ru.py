@@ -3,16 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_adapters.channels.sms import SmsRuChannel, SmsRuSettings
 from barbershop_core.ports import DeliveryFailed
 from tests.integration.channels.fake_provider import FakeProvider, Reply
 from tests.integration.channels.support import TEXT, outgoing
 
 
-def _channel(provider: FakeProvider, client: httpx.AsyncClient, **overrides: Any) -> SmsRuChannel:
+def _channel(provider: FakeProvider, client: ProviderClient, **overrides: Any) -> SmsRuChannel:
     settings = SmsRuSettings(api_id="A3CA597E-api-id", base_url=provider.url + "/", timeout_seconds=5.0)
     return SmsRuChannel(attrs.evolve(settings, **overrides), client)
 
@@ -40,7 +40,7 @@ def _number_error(code: int) -> Reply:
 
 
 async def test_sends_a_form_post_to_sms_send_with_the_api_id_number_and_text(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_accepted())
 
@@ -54,7 +54,7 @@ async def test_sends_a_form_post_to_sms_send_with_the_api_id_number_and_text(
 
 
 async def test_passes_the_optional_sender_ttl_translit_and_test_flags(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_accepted())
     channel = _channel(provider, http_client, sender="BARBER", ttl_minutes=60, translit=True, test=True)
@@ -66,7 +66,7 @@ async def test_passes_the_optional_sender_ttl_translit_and_test_flags(
 
 
 async def test_accepts_the_single_answer_when_sms_ru_keys_it_by_another_spelling(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_accepted(number="+79111234567", sms_id="202-1"))
 
@@ -86,7 +86,7 @@ async def test_accepts_the_single_answer_when_sms_ru_keys_it_by_another_spelling
     ],
 )
 async def test_a_refused_number_fails_permanently_with_its_code(
-    code: int, words: str, provider: FakeProvider, http_client: httpx.AsyncClient
+    code: int, words: str, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_number_error(code))
 
@@ -104,7 +104,7 @@ async def test_a_refused_number_fails_permanently_with_its_code(
     ids=["bad-api-id", "no-money", "sender-not-approved", "bad-credentials", "unavailable", "server-error"],
 )
 async def test_a_request_level_error_is_classified_by_its_code(
-    code: int, retryable: bool, provider: FakeProvider, http_client: httpx.AsyncClient
+    code: int, retryable: bool, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(Reply.json({"status": "ERROR", "status_code": code, "status_text": "…"}))
 
@@ -116,7 +116,7 @@ async def test_a_request_level_error_is_classified_by_its_code(
 
 
 async def test_a_number_error_inside_an_ok_answer_with_a_string_code_still_counts(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(
         Reply.json(

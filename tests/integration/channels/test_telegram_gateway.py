@@ -3,16 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_adapters.channels.telegram import TelegramGatewayChannel, TelegramGatewaySettings
 from barbershop_core.ports import DeliveryFailed
 from tests.integration.channels.fake_provider import FakeProvider, Reply
 from tests.integration.channels.support import NUMERIC_CODE, PHONE, TEXT, outgoing
 
 
-def _channel(provider: FakeProvider, client: httpx.AsyncClient, **overrides: Any) -> TelegramGatewayChannel:
+def _channel(provider: FakeProvider, client: ProviderClient, **overrides: Any) -> TelegramGatewayChannel:
     settings = TelegramGatewaySettings(token="gw-token", base_url=provider.url, timeout_seconds=5.0)
     return TelegramGatewayChannel(attrs.evolve(settings, **overrides), client)
 
@@ -22,7 +22,7 @@ def _accepted(request_id: str = "req-7") -> Reply:
 
 
 async def test_sends_the_code_to_the_phone_with_a_bearer_token_and_the_notification_as_payload(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_accepted())
 
@@ -35,9 +35,7 @@ async def test_sends_the_code_to_the_phone_with_a_bearer_token_and_the_notificat
     assert request.json() == {"phone_number": "+79111234567", "code": NUMERIC_CODE, "payload": "42"}
 
 
-async def test_passes_the_optional_sender_callback_and_ttl(
-    provider: FakeProvider, http_client: httpx.AsyncClient
-) -> None:
+async def test_passes_the_optional_sender_callback_and_ttl(provider: FakeProvider, http_client: ProviderClient) -> None:
     provider.reply_with(_accepted())
     channel = _channel(
         provider,
@@ -58,7 +56,7 @@ async def test_passes_the_optional_sender_callback_and_ttl(
 
 @pytest.mark.parametrize("text", [TEXT, "123", "123456789", "12ab56"])
 async def test_a_text_that_is_not_a_4_to_8_digit_code_fails_permanently_without_a_request(
-    text: str, provider: FakeProvider, http_client: httpx.AsyncClient
+    text: str, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     with pytest.raises(DeliveryFailed) as caught:
         await _channel(provider, http_client).send(outgoing(channel="telegram", text=text))
@@ -81,7 +79,7 @@ async def test_a_text_that_is_not_a_4_to_8_digit_code_fails_permanently_without_
     ],
 )
 async def test_a_gateway_error_is_classified_by_its_name(
-    error: str, status: int, retryable: bool, provider: FakeProvider, http_client: httpx.AsyncClient
+    error: str, status: int, retryable: bool, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(Reply.json({"ok": False, "error": error}, status=status))
 

@@ -3,22 +3,22 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_adapters.channels.vk import VkChannel, VkSettings, random_id
 from barbershop_core.ports import DeliveryFailed
 from tests.integration.channels.fake_provider import FakeProvider, Reply
 from tests.integration.channels.support import TEXT, outgoing
 
 
-def _channel(provider: FakeProvider, client: httpx.AsyncClient, **overrides: Any) -> VkChannel:
+def _channel(provider: FakeProvider, client: ProviderClient, **overrides: Any) -> VkChannel:
     settings = VkSettings(access_token="vk-token", base_url=provider.url, timeout_seconds=5.0)
     return VkChannel(attrs.evolve(settings, **overrides), client)
 
 
 async def test_sends_messages_send_to_the_linked_user_with_token_and_version_in_the_body(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(Reply.json({"response": 987}))
 
@@ -37,7 +37,7 @@ async def test_sends_messages_send_to_the_linked_user_with_token_and_version_in_
 
 
 async def test_every_attempt_of_one_notification_carries_the_same_random_id(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(Reply.json({"response": 987}))
     channel = _channel(provider, http_client, random_id_offset=1_000_000)
@@ -63,9 +63,7 @@ def test_random_ids_of_consecutive_notifications_differ() -> None:
     assert len(ids) == 10_000
 
 
-async def test_accepts_an_account_written_as_id_and_number(
-    provider: FakeProvider, http_client: httpx.AsyncClient
-) -> None:
+async def test_accepts_an_account_written_as_id_and_number(provider: FakeProvider, http_client: ProviderClient) -> None:
     provider.reply_with(Reply.json({"response": 1}))
 
     await _channel(provider, http_client).send(outgoing(account=" id123456 "))
@@ -77,7 +75,7 @@ async def test_accepts_an_account_written_as_id_and_number(
     ("account", "words"), [(None, "нет привязанного"), ("", "нет привязанного"), ("durov", "не id")]
 )
 async def test_a_message_without_a_vk_user_id_fails_permanently_without_a_request(
-    account: str | None, words: str, provider: FakeProvider, http_client: httpx.AsyncClient
+    account: str | None, words: str, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     with pytest.raises(DeliveryFailed) as caught:
         await _channel(provider, http_client).send(outgoing(channel="vk", account=account))
@@ -113,7 +111,7 @@ async def test_a_message_without_a_vk_user_id_fails_permanently_without_a_reques
     ],
 )
 async def test_an_error_in_an_http_200_answer_is_classified_by_its_code(
-    code: int, retryable: bool, provider: FakeProvider, http_client: httpx.AsyncClient
+    code: int, retryable: bool, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(Reply.json({"error": {"error_code": code, "error_msg": "…", "request_params": []}}))
 

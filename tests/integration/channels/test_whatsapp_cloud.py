@@ -3,16 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_adapters.channels.whatsapp import WhatsAppCloudChannel, WhatsAppCloudSettings
 from barbershop_core.ports import DeliveryFailed
 from tests.integration.channels.fake_provider import FakeProvider, Reply
 from tests.integration.channels.support import PHONE, TEXT, outgoing
 
 
-def _channel(provider: FakeProvider, client: httpx.AsyncClient, **overrides: Any) -> WhatsAppCloudChannel:
+def _channel(provider: FakeProvider, client: ProviderClient, **overrides: Any) -> WhatsAppCloudChannel:
     settings = WhatsAppCloudSettings(
         access_token="wa-token",
         phone_number_id="106540352242922",
@@ -41,7 +41,7 @@ def _error(code: int, status: int = 400) -> Reply:
 
 
 async def test_sends_the_text_as_the_body_parameter_of_the_configured_template(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_accepted())
 
@@ -66,7 +66,7 @@ async def test_sends_the_text_as_the_body_parameter_of_the_configured_template(
 
 
 async def test_uses_the_configured_api_version_and_language(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_accepted())
 
@@ -77,7 +77,7 @@ async def test_uses_the_configured_api_version_and_language(
 
 
 async def test_folds_newlines_tabs_and_long_spaces_which_meta_refuses_in_a_parameter(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_accepted())
 
@@ -111,7 +111,7 @@ async def test_folds_newlines_tabs_and_long_spaces_which_meta_refuses_in_a_param
     ],
 )
 async def test_a_cloud_api_error_is_classified_by_its_code_not_its_http_status(
-    code: int, status: int, retryable: bool, provider: FakeProvider, http_client: httpx.AsyncClient
+    code: int, status: int, retryable: bool, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_error(code, status))
 
@@ -124,7 +124,7 @@ async def test_a_cloud_api_error_is_classified_by_its_code_not_its_http_status(
 
 
 async def test_an_error_object_with_a_server_status_stays_retryable(
-    provider: FakeProvider, http_client: httpx.AsyncClient
+    provider: FakeProvider, http_client: ProviderClient
 ) -> None:
     provider.reply_with(_error(131026, status=500))
 

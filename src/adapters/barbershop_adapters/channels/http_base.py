@@ -19,35 +19,37 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Mapping
-from types import TracebackType
-from typing import ClassVar, Self, TypeVar
+from http import HTTPStatus
+from typing import ClassVar, TypeVar
 
 import attrs
-import httpx
 
+from barbershop_adapters.channels.provider_client import (
+    ClosedOnExit,
+    ProviderAnswer,
+    ProviderClient,
+    ProviderRequest,
+    ProviderTimeout,
+    ProviderUnreachable,
+)
 from barbershop_core.ports import DeliveryFailed, OutgoingMessage, SendReceipt
+
+__all__ = [
+    "HttpChannel",
+    "ProviderAnswer",
+    "ProviderRequest",
+    "Verdict",
+    "is_success",
+    "member",
+    "permanent",
+    "scrub",
+    "transient",
+]
 
 MAX_REASON_LENGTH = 200
 _SAFE_DETAIL = re.compile(r"^[\w .:-]{1,60}$")
 
 _Code = TypeVar("_Code")
-
-
-@attrs.frozen
-class ProviderRequest:
-    """One POST: a JSON body or a form, never the message in the URL."""
-
-    url: str
-    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
-    json_body: object = attrs.field(default=None, repr=False)
-    form: Mapping[str, str] | None = attrs.field(default=None, repr=False)
-
-
-@attrs.frozen
-class ProviderAnswer:
-    status_code: int
-    body: object
-    """The decoded JSON, or None when the body is not JSON."""
 
 
 @attrs.frozen
@@ -87,12 +89,12 @@ def scrub(reason: str, message: OutgoingMessage) -> str:
     return reason[:MAX_REASON_LENGTH]
 
 
-class HttpChannel(abc.ABC):
+class HttpChannel(ClosedOnExit, abc.ABC):
     """Implements ``NotificationChannel`` over one HTTP POST per message.
 
-    Pass ``client`` to share a connection pool (or to point tests at a local server); the
-    channel applies its own timeout to every request either way. A client the channel
-    created itself is closed by :meth:`aclose`.
+    Pass ``client`` to share a connection pool (one :class:`ProviderClient` for every
+    channel of an installation); the channel applies its own timeout to every request
+    either way. A client the channel created itself is closed by :meth:`aclose`.
     """
 
     provider: ClassVar[str]
@@ -102,12 +104,12 @@ class HttpChannel(abc.ABC):
     carries_only_code: bool = False
     """The provider delivers a numeric code and no text (see ``NotificationChannel``)."""
 
-    def __init__(self, *, timeout_seconds: float, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, *, timeout_seconds: float, client: ProviderClient | None = None) -> None:
         if timeout_seconds <= 0:
             raise ValueError("a channel timeout must be positive")
-        self._timeout = httpx.Timeout(timeout_seconds)
+        self._timeout = timeout_seconds
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(timeout=self._timeout)
+        self._client = client if client is not None else ProviderClient()
 
     @abc.abstractmethod
     def build_request(self, message: OutgoingMessage) -> ProviderRequest:
@@ -142,42 +144,27 @@ class HttpChannel(abc.ABC):
         if self._owns_client:
             await self._client.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     async def _post(self, request: ProviderRequest) -> ProviderAnswer:
         try:
-            response = await self._client.post(
-                request.url,
-                headers=dict(request.headers),
-                json=request.json_body,
-                data=dict(request.form) if request.form is not None else None,
-                timeout=self._timeout,
-            )
-        except httpx.TimeoutException:
+            return await self._client.post(request, timeout_seconds=self._timeout)
+        except ProviderTimeout:
             raise self.failure("провайдер не ответил вовремя", retryable=True) from None
-        except httpx.TransportError as exc:
-            raise self.failure("не удалось связаться с провайдером", type(exc).__name__, retryable=True) from None
-        try:
-            body: object = response.json()
-        except ValueError:
-            body = None
-        return ProviderAnswer(response.status_code, body)
+        except ProviderUnreachable as exc:
+            raise self.failure("не удалось связаться с провайдером", exc.kind, retryable=True) from None
 
     def _conclude(self, answer: ProviderAnswer, message: OutgoingMessage) -> SendReceipt:
         status = answer.status_code
-        if status == httpx.codes.TOO_MANY_REQUESTS:
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
             raise self.failure("слишком много запросов, провайдер просит подождать", f"HTTP {status}", retryable=True)
-        if status >= httpx.codes.INTERNAL_SERVER_ERROR:
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise self.failure("сбой на стороне провайдера", f"HTTP {status}", retryable=True)
         receipt = self.read_answer(answer, message)
         if receipt is not None:
             return receipt
-        if httpx.codes.is_success(status):
+        if is_success(status):
             raise self.failure("ответ провайдера не распознан, сообщение могло уйти", f"HTTP {status}", retryable=False)
         raise self.failure("провайдер отклонил запрос", f"HTTP {status}", retryable=False)
+
+
+def is_success(status: int) -> bool:
+    return HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES

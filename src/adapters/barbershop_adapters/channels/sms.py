@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Final
 
 import attrs
-import httpx
 
 from barbershop_adapters.channels.http_base import (
     HttpChannel,
@@ -36,6 +35,7 @@ from barbershop_adapters.channels.http_base import (
     permanent,
     transient,
 )
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_core.ports import OutgoingMessage, SendReceipt
 
 _ACCEPTED: Final = 100
@@ -85,7 +85,7 @@ class SmsRuSettings:
 class SmsRuChannel(HttpChannel):
     provider = "SMS.ru"
 
-    def __init__(self, settings: SmsRuSettings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: SmsRuSettings, client: ProviderClient | None = None) -> None:
         super().__init__(timeout_seconds=settings.timeout_seconds, client=client)
         self._settings = settings
 

@@ -22,7 +22,6 @@ import re
 from typing import Final
 
 import attrs
-import httpx
 
 from barbershop_adapters.channels.http_base import (
     HttpChannel,
@@ -32,6 +31,7 @@ from barbershop_adapters.channels.http_base import (
     permanent,
     transient,
 )
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_core.ports import OutgoingMessage, SendReceipt
 
 _CODE: Final = re.compile(r"^[0-9]{4,8}$")
@@ -73,7 +73,7 @@ class TelegramGatewayChannel(HttpChannel):
     carries_only_code = True
     """The Gateway delivers a verification code of 4–8 digits, never free text."""
 
-    def __init__(self, settings: TelegramGatewaySettings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: TelegramGatewaySettings, client: ProviderClient | None = None) -> None:
         super().__init__(timeout_seconds=settings.timeout_seconds, client=client)
         self._settings = settings
 

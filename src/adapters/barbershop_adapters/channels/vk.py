@@ -21,7 +21,6 @@ import re
 from typing import Final
 
 import attrs
-import httpx
 
 from barbershop_adapters.channels.http_base import (
     HttpChannel,
@@ -31,6 +30,7 @@ from barbershop_adapters.channels.http_base import (
     permanent,
     transient,
 )
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_core.ports import OutgoingMessage, SendReceipt
 
 _INT32_MAX: Final = 2**31 - 1
@@ -74,7 +74,7 @@ class VkChannel(HttpChannel):
     provider = "ВКонтакте"
     deduplicates = True  # random_id is derived from the notification id
 
-    def __init__(self, settings: VkSettings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: VkSettings, client: ProviderClient | None = None) -> None:
         super().__init__(timeout_seconds=settings.timeout_seconds, client=client)
         self._settings = settings
 

@@ -21,16 +21,17 @@ from __future__ import annotations
 from typing import Final
 
 import attrs
-import httpx
 
 from barbershop_adapters.channels.http_base import (
     HttpChannel,
     ProviderAnswer,
     ProviderRequest,
+    is_success,
     member,
     permanent,
     transient,
 )
+from barbershop_adapters.channels.provider_client import ProviderClient
 from barbershop_core.ports import OutgoingMessage, SendReceipt
 
 CLOUD_API_ERRORS: Final = {
@@ -91,7 +92,7 @@ class WhatsAppCloudSettings:
 class WhatsAppCloudChannel(HttpChannel):
     provider = "WhatsApp"
 
-    def __init__(self, settings: WhatsAppCloudSettings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: WhatsAppCloudSettings, client: ProviderClient | None = None) -> None:
         super().__init__(timeout_seconds=settings.timeout_seconds, client=client)
         self._settings = settings
 
@@ -120,7 +121,7 @@ class WhatsAppCloudChannel(HttpChannel):
 
     def read_answer(self, answer: ProviderAnswer, message: OutgoingMessage) -> SendReceipt | None:
         message_id = member(answer.body, "messages", 0, "id")
-        if httpx.codes.is_success(answer.status_code) and isinstance(message_id, str) and message_id:
+        if is_success(answer.status_code) and isinstance(message_id, str) and message_id:
             return SendReceipt(message_id)
         code = member(answer.body, "error", "code")
         if isinstance(code, int) and not isinstance(code, bool):

@@ -1,0 +1,127 @@
+"""The providers' HTTP client: one POST, its status and its JSON, on aiohttp.
+
+Why aiohttp and not httpx (which the rest of the project uses where speed does not
+matter): a worker's send is otherwise cheap, and the provider call is most of what is
+left of it. Measured on the 2-CPU machine of ``docs/performance.md`` against the same
+local fake SMS.ru, 100 requests in flight: httpx 530–590 requests/s at 1.7 ms of CPU per
+request, aiohttp 5,300–5,700 requests/s at 0.14 ms. aiohttp already ships with the
+server (Taskiq depends on it).
+
+One :class:`ProviderClient` holds one connection pool for every channel of a process.
+Its session is opened on first use, inside the running event loop (aiohttp binds a
+session to its loop), and closed by :meth:`ProviderClient.aclose`.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Final, Self
+
+import aiohttp
+import attrs
+
+CONNECT_TIMEOUT_SECONDS: Final = 5.0
+POOL_SIZE: Final = 100
+"""Connections open at once to all providers together (aiohttp's default)."""
+
+
+@attrs.frozen
+class ProviderRequest:
+    """One POST: a JSON body or a form, never the message in the URL."""
+
+    url: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    json_body: object = attrs.field(default=None, repr=False)
+    form: Mapping[str, str] | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class ProviderAnswer:
+    status_code: int
+    body: object
+    """The decoded JSON, or None when the body is not JSON."""
+
+
+class ProviderTimeout(Exception):
+    """The provider did not answer within the channel's timeout."""
+
+
+class ProviderUnreachable(Exception):
+    """No answer at all: refused, reset, DNS, TLS. ``kind`` names the failure, never the URL."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class ClosedOnExit(abc.ABC):
+    """``async with`` closes it (:meth:`aclose`)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class ProviderClient(ClosedOnExit):
+    """Implements the POST every :class:`~barbershop_adapters.channels.http_base.HttpChannel` sends.
+
+    As the httpx client it replaces: redirects are not followed (a provider that redirects
+    a send is answered as a refusal, not re-posted), and the proxy settings of the
+    environment (``HTTPS_PROXY`` …) apply.
+    """
+
+    def __init__(self, *, connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
+        self._connect_timeout = connect_timeout_seconds
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    async def post(self, request: ProviderRequest, *, timeout_seconds: float) -> ProviderAnswer:
+        timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=min(self._connect_timeout, timeout_seconds))
+        try:
+            async with self._open().post(
+                request.url,
+                headers=dict(request.headers),
+                json=request.json_body,
+                data=dict(request.form) if request.form is not None else None,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                status, raw = response.status, await response.read()
+        except TimeoutError:  # aiohttp's timeouts (ServerTimeoutError among them) are TimeoutErrors
+            raise ProviderTimeout from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ProviderUnreachable(type(exc).__name__) from None
+        try:
+            body: object = json.loads(raw)
+        except ValueError:
+            body = None
+        return ProviderAnswer(status, body)
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the provider client is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=POOL_SIZE), trust_env=True, raise_for_status=False
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
