@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import argon2
 import harness
 import httpx
@@ -202,7 +203,7 @@ class LagProbe:
 
 
 async def _drive(
-    client: httpx.AsyncClient, numbers: Iterator[str], concurrency: int, seconds: float
+    client: aiohttp.ClientSession, numbers: Iterator[str], concurrency: int, seconds: float
 ) -> tuple[list[float], Counter[str], float]:
     latencies: list[float] = []
     errors: Counter[str] = Counter()
@@ -214,14 +215,16 @@ async def _drive(
             body = {"phone": next(numbers), "first_name": "Иван"}
             sent = time.perf_counter()
             try:
-                answer = await client.post(PATH, json=body)
-            except httpx.HTTPError as exc:
+                async with client.post(PATH, json=body) as answer:
+                    await answer.read()
+                    status = answer.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 errors[type(exc).__name__] += 1
                 continue
-            if 200 <= answer.status_code < 300:
+            if 200 <= status < 300:
                 latencies.append(time.perf_counter() - sent)
             else:
-                errors[str(answer.status_code)] += 1
+                errors[str(status)] += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies, errors, time.perf_counter() - started
@@ -236,10 +239,14 @@ async def measure(
     args: argparse.Namespace,
     on_measuring: list[Callable[[], None]] | None = None,
 ) -> Load:
+    """``concurrency`` requests in flight through aiohttp (~0.15 ms of CPU per request here, a
+    tenth of httpx's: the load generator shares the server's two CPUs and should take little)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, limits=limits, timeout=httpx.Timeout(60.0)
+    async with aiohttp.ClientSession(
+        base_url=base_url,
+        headers=headers,
+        connector=aiohttp.TCPConnector(limit=concurrency),
+        timeout=aiohttp.ClientTimeout(total=60.0),
     ) as client:
         await _drive(client, numbers, concurrency, args.warmup)
         for start in on_measuring or []:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Final
 
 import argon2
 import attrs
@@ -19,21 +23,40 @@ class Argon2Parameters:
     parallelism: int = 1
 
 
+HASH_THREAD_NICENESS: Final = 10
+"""How much lower than the rest of the process the hash threads run (Linux ``nice``)."""
+
+
 class Argon2Hasher:
     """Implements ``PasswordHasher``; hashing runs in a bounded pool of threads.
 
     argon2-cffi releases the GIL while hashing, so a few threads give real parallelism
     and the bound keeps a burst of logins from eating all memory (each hash takes m KiB).
+
+    The hash threads run ``niceness`` steps below the event loop's thread (Linux keeps a
+    nice value per thread). With one hash thread per CPU, every CPU is busy hashing under
+    load, and the event loop — the thread that answers every request — waited for a CPU
+    like any other thread: its lag grew with the hashes. At a lower priority the hashes
+    still take every CPU nobody else wants, but the loop (and the database) get one the
+    moment they need it.
     """
 
-    def __init__(self, parameters: Argon2Parameters = Argon2Parameters(), *, max_threads: int = 4) -> None:
+    def __init__(
+        self,
+        parameters: Argon2Parameters = Argon2Parameters(),
+        *,
+        max_threads: int = 4,
+        niceness: int = HASH_THREAD_NICENESS,
+    ) -> None:
         self._hasher = argon2.PasswordHasher(
             time_cost=parameters.time_cost,
             memory_cost=parameters.memory_cost_kib,
             parallelism=parameters.parallelism,
             type=argon2.Type.ID,
         )
-        self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_threads, thread_name_prefix="argon2", initializer=_lower_priority, initargs=(niceness,)
+        )
 
     async def hash(self, password: str) -> str:
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._hasher.hash, password)
@@ -55,3 +78,13 @@ class Argon2Hasher:
             return self._hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+
+def _lower_priority(niceness: int) -> None:
+    """Make the calling thread ``niceness`` steps nicer, where the system keeps a nice value
+    per thread (Linux); elsewhere, or when refused, the thread keeps the process's priority."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + niceness)

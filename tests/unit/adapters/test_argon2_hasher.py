@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 from collections.abc import Iterator
 
 import argon2
@@ -100,3 +103,31 @@ async def test_hashing_runs_off_the_event_loop_in_parallel(hasher: Argon2Hasher)
 
     assert len(set(hashes)) == 8
     assert all([await hasher.verify(h, f"password-{i}") for i, h in enumerate(hashes)])
+
+
+async def niceness_of_the_hash_thread(hasher: Argon2Hasher) -> int:
+    loop = asyncio.get_running_loop()
+    await hasher.hash("Xk7mPq2s")  # the pool's only thread starts (and is made nicer) here
+    thread = await loop.run_in_executor(hasher._pool, threading.get_native_id)  # the hash thread itself
+    return os.getpriority(os.PRIO_PROCESS, thread)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is a Linux feature")
+async def test_hash_threads_run_nicer_than_the_event_loop_so_that_the_loop_gets_a_cpu_first() -> None:
+    hasher = Argon2Hasher(FAST, max_threads=1, niceness=5)
+    try:
+        niceness = await niceness_of_the_hash_thread(hasher)
+    finally:
+        hasher.close()
+
+    assert niceness == os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + 5
+
+
+async def test_hash_threads_may_keep_the_process_priority() -> None:
+    hasher = Argon2Hasher(FAST, max_threads=1, niceness=0)
+    try:
+        niceness = await niceness_of_the_hash_thread(hasher)
+    finally:
+        hasher.close()
+
+    assert niceness == os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
