@@ -38,6 +38,8 @@ from barbershop_core.model import (
 from barbershop_core.ports import (
     AuditQuery,
     DeliveryFailed,
+    KnownPerson,
+    NewRegistration,
     NotificationChannel,
     NotificationQueue,
     OutgoingMessage,
@@ -525,6 +527,21 @@ class FakePromoBatches(_Repository):
             await self._uow.idempotency.save(record)
 
 
+class FakeRegistrations(_Repository):
+    """The registration's write by the other fake repositories, one record after another."""
+
+    table = "registrations"
+
+    async def add_if_new(self, registration: NewRegistration) -> KnownPerson | None:
+        self._uow.db.check("registrations.add_if_new")
+        uow = self._uow
+        known = await uow.persons.add_if_new(registration.person)
+        if known is not None:
+            return KnownPerson(known, await uow.clients.get_by_person(known.id))
+        await registration.add_client_records(uow.clients, uow.consents, uow.notifications)
+        return None
+
+
 class FakeUnitOfWork:
     """Collects audit events and touched notifications like the SQL unit of work does."""
 
@@ -546,6 +563,7 @@ class FakeUnitOfWork:
         self.idempotency = FakeIdempotency(self)
         self.provider_reports = FakeProviderReports(self)
         self.promo = FakePromoBatches(self)
+        self.registrations = FakeRegistrations(self)
 
     async def __aenter__(self) -> Self:
         self.db.check("begin")

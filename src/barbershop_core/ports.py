@@ -126,6 +126,53 @@ class NotificationRepository(Protocol):
         """Ids of notifications waiting for their fallback step, oldest first."""
 
 
+@attrs.frozen
+class NewRegistration:
+    """A new client's first records, written together by :meth:`RegistrationRepository.add_if_new`.
+
+    The caller cannot know the ids that link them: ``client.person_id``, each consent's and
+    the notification's ``client_id`` are set as the ids are assigned.
+    """
+
+    person: Person
+    client: Client
+    consents: Sequence[Consent]
+    notification: ClientNotification
+    """A new notification (no attempts yet), written with its status history."""
+
+    async def add_client_records(
+        self, clients: ClientRepository, consents: ConsentRepository, notifications: NotificationRepository
+    ) -> None:
+        """Once the person has its id: the client, its consents and the notification through
+        their own repositories, linked as the ids come (for a store with no single statement
+        that writes them all)."""
+        self.client.person_id = self.person.id
+        if await clients.add_if_new(self.client) is not None:
+            raise StorageUnavailable("a person added a moment ago is a client already")
+        for consent in self.consents:
+            consent.client_id = self.client.id
+        self.notification.client_id = self.client.id
+        await consents.add_many(self.consents)
+        await notifications.add(self.notification)
+
+
+@attrs.frozen
+class KnownPerson:
+    """The person a phone already belongs to, and its client when it is one."""
+
+    person: Person
+    client: Client | None
+
+
+class RegistrationRepository(Protocol):
+    async def add_if_new(self, registration: NewRegistration) -> KnownPerson | None:
+        """Add the person, its client, the client's consents and notification, every id
+        assigned and linked; unless the person's phone is known: then add nothing and return
+        the person stored with that phone, with its client (as
+        :meth:`PersonRepository.add_if_new`: a concurrent writer is waited for, not raised).
+        The notification is handed off after the commit as an added one is."""
+
+
 class ProviderReportRepository(Protocol):
     """Delivery reports that named a provider message id no notification carried yet."""
 
@@ -288,6 +335,7 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     provider_reports: ProviderReportRepository
     promo: PromoBatchRepository
+    registrations: RegistrationRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from barbershop_adapters.sqlalchemy import tables
 from barbershop_core.model import (
+    UNSAVED,
     AddressKind,
     AttemptOutcome,
     AuditAction,
@@ -28,7 +29,13 @@ from barbershop_core.model import (
     Purchase,
     TemplateKind,
 )
-from barbershop_core.ports import PromoParticipantIds, PromoParticipantRow, UniqueViolation
+from barbershop_core.ports import (
+    KnownPerson,
+    NewRegistration,
+    PromoParticipantIds,
+    PromoParticipantRow,
+    UniqueViolation,
+)
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
 from tests.integration.sql_fixtures import (
@@ -973,6 +980,109 @@ async def test_add_if_new_for_clients_returns_the_client_the_person_already_is(b
         found = await uow.clients.get_with_person(new.id)
         assert found == (new, person)
         assert await uow.clients.get_with_person(new.id + 100) is None
+
+
+def a_registration(
+    phone: PhoneNumber = PHONE, *, consents: dict[str, bool] | None = None, held: bool = False
+) -> NewRegistration:
+    """A new client's records as the registration makes them: no ids, no links yet."""
+    granted = {"personal_data": True, "marketing": False} if consents is None else consents
+    return NewRegistration(
+        person=a_person(phone),
+        client=Client(UNSAVED, NOW, "manager:1", "manager", channel_accounts={"vk": "id42"}),
+        consents=[Consent(UNSAVED, code, value, NOW, "manager:1") for code, value in granted.items()],
+        notification=a_notification(UNSAVED, held=held),
+    )
+
+
+async def test_a_registration_adds_its_records_linked_and_they_read_back_through_their_repositories(
+    backend: Backend,
+) -> None:
+    registration = a_registration()
+    async with backend.uow_factory() as uow:
+        assert await uow.registrations.add_if_new(registration) is None
+        assert backend.queue.enqueued == []
+        await uow.commit()
+    person, client, notification = registration.person, registration.client, registration.notification
+    assert 0 < person.id == client.person_id
+    assert 0 < client.id == notification.client_id
+    assert all(consent.client_id == client.id for consent in registration.consents)
+    assert 0 < registration.consents[0].id < registration.consents[1].id
+    assert notification.id > 0
+    assert backend.queue.enqueued == [notification.id]  # handed off after the commit, as an added one
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) == person
+        assert await uow.clients.get_with_person(client.id) == (client, person)
+        assert await uow.consents.list_for_client(client.id) == registration.consents
+        stored = await uow.notifications.get(notification.id)
+        assert stored == notification
+        assert stored is not None
+        assert [change.status for change in stored.history] == [NotificationStatus.SCHEDULED]
+        # Its history is known to be stored: a save in the same unit appends, not repeats.
+        stored.hold(NOW, "Отложено менеджером")
+        await uow.notifications.save(stored)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        again = await uow.notifications.get(notification.id)
+    assert again is not None
+    assert [change.status for change in again.history] == [NotificationStatus.SCHEDULED, NotificationStatus.HELD]
+
+
+async def test_a_new_notification_saved_in_the_unit_that_registered_it_keeps_each_history_entry_once(
+    backend: Backend,
+) -> None:
+    registration = a_registration(consents={}, held=True)
+    async with backend.uow_factory() as uow:
+        assert await uow.registrations.add_if_new(registration) is None
+        notification = registration.notification
+        notification.release(NOW, "sms")
+        await uow.notifications.save(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        stored = await uow.notifications.get(notification.id)
+        assert await uow.consents.list_for_client(registration.client.id) == []
+    assert stored == notification
+    assert [change.status for change in stored.history] == [NotificationStatus.HELD, NotificationStatus.SCHEDULED]
+
+
+async def test_a_registration_of_a_known_phone_adds_nothing_and_answers_the_person_with_its_client(
+    backend: Backend,
+) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        person = await uow.persons.get(client.person_id)
+        assert person is not None
+        lone = a_person(OTHER_PHONE)
+        await uow.persons.add(lone)
+        await uow.commit()
+    clashing, clashing_lone = a_registration(), a_registration(OTHER_PHONE)
+    async with backend.uow_factory() as uow:
+        assert await uow.registrations.add_if_new(clashing) == KnownPerson(person, client)
+        assert await uow.registrations.add_if_new(clashing_lone) == KnownPerson(lone, None)
+        # No error was raised: the transaction goes on.
+        third = a_registration(PhoneNumber("+79990000000"))
+        assert await uow.registrations.add_if_new(third) is None
+        await uow.commit()
+    for registration in (clashing, clashing_lone):
+        assert registration.person.id == registration.client.id == registration.notification.id == 0
+        assert all(consent.id == 0 for consent in registration.consents)
+    assert backend.queue.enqueued == [third.notification.id]
+    async with backend.uow_factory() as uow:
+        assert [n.id for n in await uow.notifications.list_for_client(client.id)] == []
+        assert await uow.clients.get_by_person(lone.id) is None
+        assert await uow.clients.get_by_person(third.person.id) == third.client
+
+
+async def test_a_registration_left_without_commit_leaves_nothing(backend: Backend) -> None:
+    registration = a_registration()
+    async with backend.uow_factory() as uow:
+        assert await uow.registrations.add_if_new(registration) is None
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) is None
+        assert await uow.clients.get(registration.client.id) is None
+        assert await uow.consents.list_for_client(registration.client.id) == []
+        assert await uow.notifications.get(registration.notification.id) is None
+    assert backend.queue.enqueued == []
 
 
 async def test_add_if_new_for_idempotency_records_returns_the_record_under_the_key(backend: Backend) -> None:

@@ -256,6 +256,34 @@ async def test_registering_a_known_phone_exactly_five_minutes_later_is_still_wit
     assert (again.person_id, again.client_id) == (first.person_id, first.client_id)
 
 
+async def test_a_known_phone_is_answered_as_a1_or_a6_even_through_an_unknown_channel(world: World) -> None:
+    first = await register(world)
+
+    again = await register(world, channel="pigeon")
+    world.clock.advance(WINDOW + timedelta(microseconds=1))
+    with pytest.raises(ClientExists) as error:
+        await register(world, channel="pigeon")
+
+    assert again.idempotent is True
+    assert (again.client_id, again.notification_id) == (first.client_id, first.notification_id)
+    assert error.value.client_id == first.client_id
+    assert audit_actions(world).count(AuditAction.REGISTRATION_REPLAYED) == 1
+
+
+async def test_a_known_phone_through_a_channel_refused_leaves_no_default_template_created_behind(world: World) -> None:
+    """The route is read before the phone is checked; for a known phone, what reading it
+    created (a default template, then refused with its inactive channel) is rolled back."""
+    await register(world)
+    await _deactivate(world, "telegram")
+    remove_template(world, "REG_WELCOME", "telegram")
+    world.policy = RegistrationPolicy(create_missing_templates=True)
+
+    again = await register(world, channel="telegram")
+
+    assert again.idempotent is True
+    assert ("REG_WELCOME", "telegram") not in world.db.tables["templates"]
+
+
 async def test_registering_a_phone_of_a_partner_registered_client_answers_client_exists_at_once(
     world: World,
 ) -> None:

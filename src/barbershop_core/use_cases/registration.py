@@ -7,9 +7,10 @@ from collections.abc import Mapping
 import attrs
 
 from barbershop_core.context import Context
-from barbershop_core.errors import ClientExists, PersonExists, TemporaryError
+from barbershop_core.errors import ClientExists, DomainError, PersonExists, TemporaryError
 from barbershop_core.model import (
     MANAGER_SOURCE,
+    UNSAVED,
     AuditAction,
     Client,
     Consent,
@@ -20,6 +21,8 @@ from barbershop_core.policies import RegistrationPolicy
 from barbershop_core.ports import (
     ChannelDirectory,
     Clock,
+    KnownPerson,
+    NewRegistration,
     PasswordGenerator,
     PasswordHasher,
     SecretBox,
@@ -120,15 +123,12 @@ async def _register_or_replay(
     person.set_temporary_password(temporary.password_hash, temporary.expires_at)
     try:
         async with deps.uow_factory() as uow:
-            existing = await uow.persons.add_if_new(person)
-            if existing is not None:
-                return await _answer_existing(uow, existing, command, deps)
             return await _register(uow, command, person, consents, temporary, deps)
     except UniqueViolation:
         # A6 under concurrency, where the store reports the clash at commit: another
         # request committed this phone first. The unique index decided; answer from it.
         async with deps.uow_factory() as uow:
-            winner = await uow.persons.get_by_phone(phone)
+            winner = await _known_by_phone(uow, phone)
             if winner is None:
                 raise StorageUnavailable("phone clash without a stored person") from None
             return await _answer_existing(uow, winner, command, deps)
@@ -142,48 +142,64 @@ async def _register(
     temporary: TemporaryPassword,
     deps: RegistrationDeps,
 ) -> RegistrationResult:
+    """Person, client, consents and notification are written together; a known phone
+    (A1/A6) writes nothing and is answered from what is stored."""
     now = person.created_at
     context = command.context
-    trail = Trail(context, now, person)
-    delivery = await resolve_delivery(
-        uow,
-        channel_code=command.channel or deps.policy.default_channel,
-        template_code=command.template_code or deps.policy.welcome_template,
-        policy=deps.policy,
-        postpone=command.postpone_notification,
-        client_accounts=command.channel_accounts,
-        marketing_consent=has_marketing_consent(consents),
+    try:
+        delivery = await resolve_delivery(
+            uow,
+            channel_code=command.channel or deps.policy.default_channel,
+            template_code=command.template_code or deps.policy.welcome_template,
+            policy=deps.policy,
+            postpone=command.postpone_notification,
+            client_accounts=command.channel_accounts,
+            marketing_consent=has_marketing_consent(consents),
+        )
+    except DomainError:
+        # The route is read before the phone is checked (one write does both); a known
+        # phone is still answered as A1/A6 whatever its welcome message would have met.
+        await uow.rollback()
+        known = await _known_by_phone(uow, person.phone)
+        if known is None:
+            raise
+        return await _answer_existing(uow, known, command, deps)
+
+    actor = str(context.actor)
+    client = Client(
+        person_id=UNSAVED,
+        registered_at=now,
+        registered_by=actor,
+        source=MANAGER_SOURCE,
+        channel_accounts=dict(command.channel_accounts),
     )
+    notification = delivery.notification(UNSAVED, now, temporary.secret_for(delivery.body))
+    registration = NewRegistration(
+        person=person,
+        client=client,
+        consents=[Consent(UNSAVED, code, granted, now, actor) for code, granted in consents.items()],
+        notification=notification,
+    )
+    known = await uow.registrations.add_if_new(registration)
+    if known is not None:
+        return await _answer_existing(uow, known, command, deps)
+
+    trail = Trail(context, now, person)
     uow.record(
         trail.event(AuditAction.PHONE_CHECKED, exists="false"),
         trail.event(AuditAction.CREDENTIALS_ISSUED),
         trail.event(AuditAction.PERSON_CREATED),
     )
-
-    client = Client(
-        person_id=person.id,
-        registered_at=now,
-        registered_by=str(context.actor),
-        source=MANAGER_SOURCE,
-        channel_accounts=dict(command.channel_accounts),
-    )
-    already_a_client = await uow.clients.add_if_new(client)
-    assert already_a_client is None  # the person was added a moment ago
     trail = trail.about(client=client)
-    uow.record(trail.event(AuditAction.CLIENT_CREATED))
-    await uow.consents.add_many(
-        [Consent(client.id, code, granted, now, str(context.actor)) for code, granted in consents.items()]
-    )
     uow.record(
+        trail.event(AuditAction.CLIENT_CREATED),
         *(
             trail.event(AuditAction.CONSENT_RECORDED, consent_type=code, granted=str(granted).lower())
             for code, granted in consents.items()
-        )
+        ),
+        delivery.scheduled(trail, notification),
+        trail.event(AuditAction.REGISTRATION_COMPLETED),
     )
-
-    notification = delivery.notification(client.id, now, temporary.secret_for(delivery.body))
-    await uow.notifications.add(notification)
-    uow.record(delivery.scheduled(trail, notification), trail.event(AuditAction.REGISTRATION_COMPLETED))
     await uow.commit()
     log.info("client %s registered, phone=%s", client.id, person.phone.masked)
     return RegistrationResult(
@@ -196,12 +212,19 @@ async def _register(
     )
 
 
+async def _known_by_phone(uow: UnitOfWork, phone: PhoneNumber) -> KnownPerson | None:
+    person = await uow.persons.get_by_phone(phone)
+    if person is None:
+        return None
+    return KnownPerson(person, await uow.clients.get_by_person(person.id))
+
+
 async def _answer_existing(
-    uow: UnitOfWork, person: Person, command: RegisterClient, deps: RegistrationDeps
+    uow: UnitOfWork, known: KnownPerson, command: RegisterClient, deps: RegistrationDeps
 ) -> RegistrationResult:
     """A6 inside the window for a client a manager registered, A1 otherwise."""
     now = deps.clock.now()
-    client = await uow.clients.get_by_person(person.id)
+    person, client = known.person, known.client
     if client is None:
         raise PersonExists(person_id=person.id)
     fresh = now - client.registered_at <= deps.policy.idempotency_window

@@ -147,7 +147,7 @@ class _Repository:
         self._db = statements
 
 
-def _found(known: _Row | None) -> _Row:
+def row_clashed_with(known: _Row | None) -> _Row:
     """The row a clash was with. Rows that decide a clash are never deleted, so a miss
     means the store is not answering consistently: retry the work."""
     if known is None:
@@ -158,7 +158,7 @@ def _found(known: _Row | None) -> _Row:
 # -- persons ------------------------------------------------------------------------------
 
 
-def _person_values(person: Person) -> Values:
+def person_values(person: Person) -> Values:
     return {
         "phone_number": person.phone.e164,
         "login": person.login.value,
@@ -173,7 +173,7 @@ def _person_values(person: Person) -> Values:
     }
 
 
-def _person(row: Mapping[Any, Any]) -> Person:
+def stored_person(row: Mapping[Any, Any]) -> Person:
     return Person(
         phone=PhoneNumber(row["phone_number"]),
         first_name=FirstName(row["first_name"]),
@@ -191,31 +191,31 @@ def _person(row: Mapping[Any, Any]) -> Person:
 
 class SqlPersonRepository(_Repository):
     async def add(self, person: Person) -> None:
-        person.id = await self._db.insert_id(t.persons, _person_values(person), guarded=True)
+        person.id = await self._db.insert_id(t.persons, person_values(person), guarded=True)
 
     async def add_if_new(self, person: Person) -> Person | None:
-        person_id = await self._db.insert_id_unless_taken(t.persons, _person_values(person), "phone_number")
+        person_id = await self._db.insert_id_unless_taken(t.persons, person_values(person), "phone_number")
         if person_id is not None:
             person.id = person_id
             return None
-        return _found(await self.get_by_phone(person.phone))
+        return row_clashed_with(await self.get_by_phone(person.phone))
 
     async def get(self, person_id: int) -> Person | None:
         row = await self._db.row(sa.select(t.persons).where(t.persons.c.id == person_id))
-        return _person(row) if row else None
+        return stored_person(row) if row else None
 
     async def get_by_phone(self, phone: PhoneNumber) -> Person | None:
         row = await self._db.row(sa.select(t.persons).where(t.persons.c.phone_number == phone.e164))
-        return _person(row) if row else None
+        return stored_person(row) if row else None
 
     async def save(self, person: Person) -> None:
-        await self._db.update(t.persons, t.persons.c.id == person.id, _person_values(person), guarded=True)
+        await self._db.update(t.persons, t.persons.c.id == person.id, person_values(person), guarded=True)
 
 
 # -- clients ------------------------------------------------------------------------------
 
 
-def _client_values(client: Client) -> Values:
+def client_values(client: Client) -> Values:
     return {
         "person_id": client.person_id,
         "registered_at": client.registered_at,
@@ -227,7 +227,7 @@ def _client_values(client: Client) -> Values:
     }
 
 
-def _client(row: RowMapping) -> Client:
+def stored_client(row: Mapping[Any, Any]) -> Client:
     return Client(
         person_id=row["person_id"],
         registered_at=row["registered_at"],
@@ -249,23 +249,23 @@ def _with_person() -> sa.Select[Any]:
 
 
 def _client_and_person(row: RowMapping) -> tuple[Client, Person]:
-    return _client(row), _person({name.removeprefix("person__"): row[name] for name in _PERSON_NAMES})
+    return stored_client(row), stored_person({name.removeprefix("person__"): row[name] for name in _PERSON_NAMES})
 
 
 class SqlClientRepository(_Repository):
     async def add(self, client: Client) -> None:
-        client.id = await self._db.insert_id(t.clients, _client_values(client), guarded=True)
+        client.id = await self._db.insert_id(t.clients, client_values(client), guarded=True)
 
     async def add_if_new(self, client: Client) -> Client | None:
-        client_id = await self._db.insert_id_unless_taken(t.clients, _client_values(client), "person_id")
+        client_id = await self._db.insert_id_unless_taken(t.clients, client_values(client), "person_id")
         if client_id is not None:
             client.id = client_id
             return None
-        return _found(await self.get_by_person(client.person_id))
+        return row_clashed_with(await self.get_by_person(client.person_id))
 
     async def get(self, client_id: int) -> Client | None:
         row = await self._db.row(sa.select(t.clients).where(t.clients.c.id == client_id))
-        return _client(row) if row else None
+        return stored_client(row) if row else None
 
     async def get_with_person(self, client_id: int) -> tuple[Client, Person] | None:
         row = await self._db.row(_with_person().where(t.clients.c.id == client_id))
@@ -279,37 +279,31 @@ class SqlClientRepository(_Repository):
 
     async def get_by_person(self, person_id: int) -> Client | None:
         row = await self._db.row(sa.select(t.clients).where(t.clients.c.person_id == person_id))
-        return _client(row) if row else None
+        return stored_client(row) if row else None
 
     async def save(self, client: Client) -> None:
-        await self._db.update(t.clients, t.clients.c.id == client.id, _client_values(client), guarded=True)
+        await self._db.update(t.clients, t.clients.c.id == client.id, client_values(client), guarded=True)
 
 
 # -- consents -----------------------------------------------------------------------------
 
 
+def consent_values(consent: Consent) -> Values:
+    return {
+        "client_id": consent.client_id,
+        "consent_type": consent.consent_type,
+        "granted": consent.granted,
+        "recorded_at": consent.recorded_at,
+        "recorded_by": consent.recorded_by,
+    }
+
+
 class SqlConsentRepository(_Repository):
     async def add(self, consent: Consent) -> None:
-        values = {
-            "client_id": consent.client_id,
-            "consent_type": consent.consent_type,
-            "granted": consent.granted,
-            "recorded_at": consent.recorded_at,
-            "recorded_by": consent.recorded_by,
-        }
-        consent.id = await self._db.insert_id(t.consents, values)
+        consent.id = await self._db.insert_id(t.consents, consent_values(consent))
 
     async def add_many(self, consents: Sequence[Consent]) -> None:
-        rows = [
-            {
-                "client_id": consent.client_id,
-                "consent_type": consent.consent_type,
-                "granted": consent.granted,
-                "recorded_at": consent.recorded_at,
-                "recorded_by": consent.recorded_by,
-            }
-            for consent in consents
-        ]
+        rows = [consent_values(consent) for consent in consents]
         for consent, consent_id in zip(consents, await self._db.insert_ids(t.consents, rows), strict=True):
             consent.id = consent_id
 
@@ -337,7 +331,7 @@ _history = t.notification_status_changes
 _attempts = t.notification_attempts
 
 
-def _notification_values(notification: ClientNotification) -> Values:
+def notification_values(notification: ClientNotification) -> Values:
     return {
         "client_id": notification.client_id,
         "channel": notification.channel,
@@ -360,7 +354,7 @@ def _notification_values(notification: ClientNotification) -> Values:
 _NOTIFICATION_COLUMNS: Final = [column.name for column in _notifications.c if column.name != "id"]
 
 
-def _history_values(notification_id: int, position: int, change: StatusChange) -> Values:
+def history_values(notification_id: int, position: int, change: StatusChange) -> Values:
     return {
         "notification_id": notification_id,
         "position": position,
@@ -460,8 +454,14 @@ class SqlNotificationRepository(_Repository):
         self._pending_attempts: list[Values] = []
 
     async def add(self, notification: ClientNotification) -> None:
-        notification.id = await self._db.insert_id(_notifications, _notification_values(notification))
+        notification.id = await self._db.insert_id(_notifications, notification_values(notification))
         self._append_children(notification, known_history=0, known_attempts=0)
+        self._seen(notification)
+
+    def added_with_history(self, notification: ClientNotification) -> None:
+        """``notification`` was inserted with its status history by another statement of
+        this unit of work (a registration's): from here on it is one this repository added."""
+        self._append_children(notification, known_history=len(notification.history), known_attempts=0)
         self._seen(notification)
 
     async def get(self, notification_id: int) -> ClientNotification | None:
@@ -485,7 +485,7 @@ class SqlNotificationRepository(_Repository):
         )
 
     async def save(self, notification: ClientNotification) -> None:
-        values = _notification_values(notification)
+        values = notification_values(notification)
         await self._db.update(_notifications, _notifications.c.id == notification.id, values, guarded=False)
         await self._saved(notification)
 
@@ -496,7 +496,7 @@ class SqlNotificationRepository(_Repository):
             return
         rows = [
             {"saved_id": notification.id}
-            | {f"new_{name}": value for name, value in _notification_values(notification).items()}
+            | {f"new_{name}": value for name, value in notification_values(notification).items()}
             for notification in notifications
         ]
         await self._db.execute(_UPDATE_BY_ID, rows)
@@ -658,7 +658,7 @@ class SqlNotificationRepository(_Repository):
 
     def _append_children(self, notification: ClientNotification, *, known_history: int, known_attempts: int) -> None:
         self._pending_history += [
-            _history_values(notification.id, position, change)
+            history_values(notification.id, position, change)
             for position, change in enumerate(notification.history[known_history:], start=known_history)
         ]
         self._pending_attempts += [
@@ -1046,7 +1046,7 @@ class SqlIdempotencyRepository(_Repository):
             t.idempotency_records, idempotency_record_values(record), ["scope", "key"]
         ):
             return None
-        return _found(await self.get(record.scope, record.key))
+        return row_clashed_with(await self.get(record.scope, record.key))
 
     async def get(self, scope: str, key: str) -> IdempotencyRecord | None:
         row = await self._db.row(sa.select(t.idempotency_records).where(_record_key(scope, key)))

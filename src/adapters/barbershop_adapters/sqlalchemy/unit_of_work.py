@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_adapters.sqlalchemy.promo_batches import SqlPromoBatchRepository
+from barbershop_adapters.sqlalchemy.registrations import SqlRegistrationRepository
 from barbershop_adapters.sqlalchemy.repositories import (
     SqlAuditLog,
     SqlClientRepository,
@@ -42,6 +43,7 @@ from barbershop_core.ports import (
     PurchaseRepository,
     QueueUnavailable,
     ReferenceDataRepository,
+    RegistrationRepository,
     StorageUnavailable,
 )
 
@@ -72,11 +74,16 @@ class SqlAlchemyUnitOfWork:
         self._recorded: list[AuditEvent] = []
         self._seen: list[ClientNotification] = []
         statements = Statements(lambda: self.connection)
-        self.persons: PersonRepository = SqlPersonRepository(statements)
-        self.clients: ClientRepository = SqlClientRepository(statements)
-        self.consents: ConsentRepository = SqlConsentRepository(statements)
+        clients = SqlClientRepository(statements)
+        consents = SqlConsentRepository(statements)
         self._notifications = SqlNotificationRepository(statements, self._seen.append)
+        self.persons: PersonRepository = SqlPersonRepository(statements)
+        self.clients: ClientRepository = clients
+        self.consents: ConsentRepository = consents
         self.notifications: NotificationRepository = self._notifications
+        self.registrations: RegistrationRepository = SqlRegistrationRepository(
+            statements, clients, consents, self._notifications
+        )
         self._audit = SqlAuditLog(statements)
         self.audit: AuditLog = self._audit
         self.reference: ReferenceDataRepository = SqlReferenceDataRepository(statements)

@@ -1,0 +1,194 @@
+"""A new client's first records in one write (:class:`barbershop_core.ports.RegistrationRepository`).
+
+PostgreSQL gets one statement: a data-modifying CTE inserts the person (``ON CONFLICT
+(phone_number) DO NOTHING``), then — from the person's row, so only when it was inserted —
+the client, its consents, the notification and its status history, and reads back either
+the new ids or the person already stored with the phone. Every statement costs ~0.3 ms of
+Python on top of its round trip; this one replaces five. SQLite has no data-modifying CTEs:
+there the records are added one by one in the unit of work's transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import RowMapping
+
+from barbershop_adapters.sqlalchemy import tables as t
+from barbershop_adapters.sqlalchemy.repositories import (
+    SqlClientRepository,
+    SqlConsentRepository,
+    SqlNotificationRepository,
+    Statements,
+    Values,
+    client_values,
+    consent_values,
+    history_values,
+    notification_values,
+    person_values,
+    row_clashed_with,
+    stored_client,
+    stored_person,
+)
+from barbershop_core.model import UNSAVED
+from barbershop_core.ports import KnownPerson, NewRegistration
+from barbershop_core.values import PhoneNumber
+
+_PG_DIALECT: Final = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+_KNOWN_CLIENT: Final = "known_client__"
+"""The prefix of a known person's client columns, read with the person's."""
+
+
+def _given(table: sa.Table, *left_out: str) -> list[sa.Column[Any]]:
+    """The columns of ``table`` a new row gives (``left_out``: its id, its link to its parent)."""
+    return [column for column in table.c if column.name not in ("id", *left_out)]
+
+
+_PERSON: Final = _given(t.persons)
+_CLIENT: Final = _given(t.clients, "person_id")
+_CONSENT: Final = _given(t.consents, "client_id")
+_NOTIFICATION: Final = _given(t.client_notifications, "client_id")
+_HISTORY: Final = _given(t.notification_status_changes, "notification_id")
+
+
+def _parameter(column: sa.Column[Any]) -> str:
+    return f"{column.table.name}__{column.name}"
+
+
+def _names(columns: list[sa.Column[Any]]) -> str:
+    return ", ".join(column.name for column in columns)
+
+
+def _cast(column: sa.Column[Any], suffix: str = "") -> str:
+    """A parameter cast to its column's type (``[]``: an array of it): untyped, a parameter in
+    a SELECT list would be taken for text."""
+    return f"CAST(:{_parameter(column)} AS {column.type.compile(dialect=_PG_DIALECT)}{suffix})"
+
+
+def _linked_row(table: sa.Table, link: str, parent: str, columns: list[sa.Column[Any]]) -> str:
+    """INSERT of one row (a parameter per column), linked to the row ``parent`` inserted:
+    nothing when it inserted none."""
+    values = ", ".join(_cast(column) for column in columns)
+    return f"INSERT INTO {table.name} ({link}, {_names(columns)}) SELECT id, {values} FROM {parent} RETURNING id"  # noqa: S608 -- the schema's own names, no input
+
+
+def _linked_rows(table: sa.Table, link: str, parent: str, columns: list[sa.Column[Any]]) -> str:
+    """Like :func:`_linked_row` for rows given as an array per column, inserted in the arrays' order."""
+    arrays = ", ".join(_cast(column, "[]") for column in columns)
+    given = ", ".join(f"given.{column.name}" for column in columns)
+    return (
+        f"INSERT INTO {table.name} ({link}, {_names(columns)}) SELECT {parent}.id, {given} "  # noqa: S608 -- the schema's own names, no input
+        f"FROM {parent}, unnest({arrays}) WITH ORDINALITY AS given({_names(columns)}, given_order) "
+        "ORDER BY given.given_order RETURNING *"
+    )
+
+
+_PG_REGISTRATION: Final = (
+    sa.text(
+        f"""
+WITH new_person AS (
+    INSERT INTO persons ({_names(_PERSON)}) VALUES ({", ".join(_cast(column) for column in _PERSON)})
+    ON CONFLICT (phone_number) DO NOTHING
+    RETURNING id
+),
+new_client AS ({_linked_row(t.clients, "person_id", "new_person", _CLIENT)}),
+new_consents AS ({_linked_rows(t.consents, "client_id", "new_client", _CONSENT)}),
+new_notification AS ({_linked_row(t.client_notifications, "client_id", "new_client", _NOTIFICATION)}),
+new_history AS ({_linked_rows(t.notification_status_changes, "notification_id", "new_notification", _HISTORY)})
+SELECT new_person.id AS new_person_id, new_client.id AS new_client_id,
+    new_notification.id AS new_notification_id, ARRAY(SELECT id FROM new_consents ORDER BY id) AS new_consent_ids,
+    known.*, {", ".join(f"known_client.{column.name} AS {_KNOWN_CLIENT}{column.name}" for column in t.clients.c)}
+FROM (VALUES (true)) AS one
+LEFT JOIN new_person ON true
+LEFT JOIN new_client ON true
+LEFT JOIN new_notification ON true
+LEFT JOIN persons AS known ON new_person.id IS NULL AND known.phone_number = {_cast(t.persons.c.phone_number)}
+LEFT JOIN clients AS known_client ON known_client.person_id = known.id
+"""  # noqa: S608 -- the schema's own names, no input
+    )
+    .bindparams(
+        # Typed like their columns, so their values are converted as an ordinary insert's are.
+        *(sa.bindparam(_parameter(column), type_=column.type) for column in _PERSON + _CLIENT + _NOTIFICATION)
+    )
+    .columns(
+        **{column.name: column.type for column in t.persons.c},
+        **{f"{_KNOWN_CLIENT}{column.name}": column.type for column in t.clients.c},
+    )
+)
+_KNOWN: Final = sa.select(
+    t.persons, *(column.label(f"{_KNOWN_CLIENT}{column.name}") for column in t.clients.c)
+).select_from(t.persons.outerjoin(t.clients, t.clients.c.person_id == t.persons.c.id))
+
+
+def _known_person(row: RowMapping) -> KnownPerson:
+    """A row of a person's columns and its client's, prefixed (all None when it is not one)."""
+    client = None
+    if row[f"{_KNOWN_CLIENT}id"] is not None:
+        client = stored_client({column.name: row[f"{_KNOWN_CLIENT}{column.name}"] for column in t.clients.c})
+    return KnownPerson(stored_person(row), client)
+
+
+def _row(columns: list[sa.Column[Any]], values: Values) -> Values:
+    return {_parameter(column): values[column.name] for column in columns}
+
+
+def _rows(columns: list[sa.Column[Any]], rows: list[Values]) -> Values:
+    return {_parameter(column): [row[column.name] for row in rows] for column in columns}
+
+
+def _registration_parameters(registration: NewRegistration) -> Values:
+    notification = registration.notification
+    history = [history_values(UNSAVED, position, change) for position, change in enumerate(notification.history)]
+    return {
+        **_row(_PERSON, person_values(registration.person)),
+        **_row(_CLIENT, client_values(registration.client)),
+        **_rows(_CONSENT, [consent_values(consent) for consent in registration.consents]),
+        **_row(_NOTIFICATION, notification_values(notification)),
+        **_rows(_HISTORY, history),
+    }
+
+
+class SqlRegistrationRepository:
+    def __init__(
+        self,
+        statements: Statements,
+        clients: SqlClientRepository,
+        consents: SqlConsentRepository,
+        notifications: SqlNotificationRepository,
+    ) -> None:
+        self._db = statements
+        self._clients = clients
+        self._consents = consents
+        self._notifications = notifications
+
+    async def add_if_new(self, registration: NewRegistration) -> KnownPerson | None:
+        person = registration.person
+        if self._db.dialect != "postgresql":
+            person_id = await self._db.insert_id_unless_taken(t.persons, person_values(person), "phone_number")
+            if person_id is None:
+                return await self._known(person.phone)
+            person.id = person_id
+            await registration.add_client_records(self._clients, self._consents, self._notifications)
+            return None
+        result = await self._db.execute(_PG_REGISTRATION, _registration_parameters(registration))
+        row = result.mappings().one()
+        if row["new_person_id"] is None:
+            if row["id"] is None:
+                # A concurrent registration committed the phone while this statement waited
+                # for it; the statement's snapshot predates that row, the next one sees it.
+                return await self._known(person.phone)
+            return _known_person(row)
+        client, notification = registration.client, registration.notification
+        person.id = client.person_id = row["new_person_id"]
+        client.id = notification.client_id = row["new_client_id"]
+        for consent, consent_id in zip(registration.consents, row["new_consent_ids"], strict=True):
+            consent.client_id, consent.id = client.id, consent_id
+        notification.id = row["new_notification_id"]
+        self._notifications.added_with_history(notification)
+        return None
+
+    async def _known(self, phone: PhoneNumber) -> KnownPerson:
+        return _known_person(row_clashed_with(await self._db.row(_KNOWN.where(t.persons.c.phone_number == phone.e164))))
