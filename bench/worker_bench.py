@@ -146,7 +146,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/15", help="Redis; a stream of the run's own")
     parser.add_argument("--backlog", type=int, default=2000, help="due notifications queued before the worker starts")
-    parser.add_argument("--worker-concurrency", type=int, default=20, help="barbershop worker --concurrency")
+    parser.add_argument("--worker-concurrency", type=int, default=100, help="barbershop worker --concurrency")
     parser.add_argument("--pool-size", type=int, default=10, help="BARBERSHOP_DB_POOL_SIZE")
     parser.add_argument("--seed-concurrency", type=int, default=8, help="registrations in flight while seeding")
     parser.add_argument("--raw-seconds", type=float, default=5.0, help="the fake provider's raw rate run")

@@ -12,7 +12,6 @@ no batch size to tune beyond an upper bound.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -24,10 +23,12 @@ class GroupCommit(Generic[In, Out]):
     """Runs ``run`` over batches of the items callers :meth:`submit`, one run at a time.
 
     ``linger_seconds``: while busy (the last run, less than this long ago, took more than
-    one item), a run that is not full first waits up to this long for more items. A batch grows by the rate of
-    items times the wait, so on a worker whose sends keep its CPU busy a few dozen
-    milliseconds turn batches of three into batches of dozens — the CPU the runs save
-    goes to the sends. An idle caller never waits: after a quiet spell the first run
+    one item), a run that is not full first waits for more items — as long as they keep
+    coming (no quiet spell of ``quiet_seconds``), up to ``linger_seconds``. A batch grows
+    by the rate of items times the wait, so on a worker whose sends keep its CPU busy a
+    few dozen milliseconds turn batches of three into batches of dozens, and the CPU the
+    runs save goes to the sends; when every caller is already waiting, the quiet spell
+    ends the wait at once. An idle caller never waits: after a quiet spell the first run
     takes what is there at once.
 
     ``run`` answers each item of a batch, in order. When it raises, every caller of that
@@ -36,17 +37,23 @@ class GroupCommit(Generic[In, Out]):
     """
 
     def __init__(
-        self, run: Callable[[list[In]], Awaitable[Sequence[Out]]], *, max_batch: int, linger_seconds: float = 0.0
+        self,
+        run: Callable[[list[In]], Awaitable[Sequence[Out]]],
+        *,
+        max_batch: int,
+        linger_seconds: float = 0.0,
+        quiet_seconds: float = 0.005,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        if linger_seconds < 0:
-            raise ValueError("linger_seconds must not be negative")
+        if linger_seconds < 0 or quiet_seconds <= 0:
+            raise ValueError("linger_seconds must not be negative, quiet_seconds must be positive")
         self._run = run
         self._max_batch = max_batch
         self._linger = linger_seconds
+        self._quiet = quiet_seconds
         self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
-        self._full = asyncio.Event()
+        self._arrived = asyncio.Event()
         self._last_batch = 0
         self._last_ended = 0.0
         self._runner: asyncio.Task[None] | None = None
@@ -54,8 +61,7 @@ class GroupCommit(Generic[In, Out]):
     async def submit(self, item: In) -> Out:
         answer: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, answer))
-        if len(self._waiting) >= self._max_batch:
-            self._full.set()
+        self._arrived.set()
         if self._runner is None:
             self._runner = asyncio.create_task(self._run_batches())
         return await answer
@@ -64,20 +70,30 @@ class GroupCommit(Generic[In, Out]):
         loop = asyncio.get_running_loop()
         try:
             while self._waiting:
-                busy = self._last_batch > 1 and loop.time() - self._last_ended < self._linger
-                if busy and len(self._waiting) < self._max_batch:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._full.wait(), self._linger)
+                if self._last_batch > 1 and loop.time() - self._last_ended < self._linger:
+                    await self._linger_for_more(loop.time() + self._linger)
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
-                if len(self._waiting) < self._max_batch:
-                    self._full.clear()
                 await self._run_one(batch)
                 self._last_batch, self._last_ended = len(batch), loop.time()
         finally:
             self._runner = None
             _cancel(self._waiting)  # only left here when this task itself was cancelled
             self._waiting = []
+
+    async def _linger_for_more(self, deadline: float) -> None:
+        """Wait while items keep coming, until the batch is full or ``deadline``: a quiet
+        spell of ``quiet_seconds`` means whoever else was coming is here."""
+        loop = asyncio.get_running_loop()
+        while len(self._waiting) < self._max_batch:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), min(self._quiet, left))
+            except TimeoutError:
+                return
 
     async def _run_one(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
         try:

@@ -147,7 +147,7 @@ def test_a_bound_below_one_is_refused() -> None:
 
 async def test_while_busy_a_run_lingers_for_more_items_and_an_idle_one_does_not() -> None:
     doubler = Doubler()
-    group = GroupCommit(doubler, max_batch=10, linger_seconds=0.05)
+    group = GroupCommit(doubler, max_batch=10, linger_seconds=0.2, quiet_seconds=0.03)
     loop = asyncio.get_running_loop()
 
     started = loop.time()
@@ -187,3 +187,18 @@ def test_a_negative_linger_is_refused() -> None:
 
     with pytest.raises(ValueError, match="must not be negative"):
         GroupCommit(run, max_batch=1, linger_seconds=-1)
+    with pytest.raises(ValueError, match="must be positive"):
+        GroupCommit(run, max_batch=1, quiet_seconds=0)
+
+
+async def test_a_lingering_run_stops_waiting_when_nobody_else_comes() -> None:
+    doubler = Doubler()
+    group = GroupCommit(doubler, max_batch=100, linger_seconds=10.0, quiet_seconds=0.01)
+    loop = asyncio.get_running_loop()
+    assert await asyncio.gather(group.submit(1), group.submit(2)) == [2, 4]  # now busy
+    started = loop.time()
+
+    assert await asyncio.gather(group.submit(3), group.submit(4)) == [6, 8]
+
+    assert doubler.batches == [[1, 2], [3, 4]]
+    assert loop.time() - started < 1.0  # a quiet spell, not the ten seconds of lingering
