@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import ClassVar
 
 import attrs
 
-from barbershop_core.model import AuditEvent, ClientNotification
-from barbershop_core.ports import DeliveryFailed, OutgoingMessage, SendReceipt
+from barbershop_core.errors import NotFound
+from barbershop_core.model import AuditAction, AuditEvent, ClientNotification
+from barbershop_core.ports import DeliveryFailed, OutgoingMessage, SendReceipt, StorageUnavailable
 from barbershop_core.use_cases.delivery import AttemptResult, Deliveries, DeliveryDeps
 from barbershop_core.use_cases.reference_data import InstallDefaultReferenceData, install_default_reference_data
 from tests.conftest import World
@@ -88,12 +90,14 @@ async def test_concurrent_sends_claim_in_one_transaction_and_record_in_one() -> 
 
 
 async def test_a_batch_stores_and_audits_exactly_what_the_same_sends_one_by_one_do() -> None:
-    batched, _, batched_deps, _ = await a_world_with_due_notifications()
+    batched, _, batched_deps, units = await a_world_with_due_notifications()
     one_by_one, _, single_deps, _ = await a_world_with_due_notifications()
+    deliveries = Deliveries(batched_deps)
 
-    together = await asyncio.gather(*(Deliveries(batched_deps).attempt(n) for n in range(1, 8)))
+    together = await asyncio.gather(*(deliveries.attempt(n) for n in range(1, 8)))
     alone = [await Deliveries(single_deps).attempt(n) for n in range(1, 8)]
 
+    assert units.opened == 2  # one claim and one record for all seven
     assert together == alone
     notifications: list[ClientNotification] = rows(batched, "notifications")
     assert notifications == rows(one_by_one, "notifications")
@@ -129,3 +133,44 @@ async def test_a_send_that_outlasts_the_others_does_not_hold_back_their_records(
     assert not first.done()
     slow_provider.set()
     assert await first is AttemptResult.SENT
+
+
+async def test_a_notification_that_breaks_its_claim_fails_only_its_own_send() -> None:
+    world, channel, deps, _ = await a_world_with_due_notifications()
+    del world.db.tables["clients"][3]  # notification 3's client is gone: its claim raises
+    deliveries = Deliveries(deps)
+
+    results = await asyncio.gather(*(deliveries.attempt(n) for n in (1, 3, 5)), return_exceptions=True)
+
+    assert results[0] is AttemptResult.SENT
+    assert isinstance(results[1], NotFound)
+    assert results[2] is AttemptResult.SENT
+    assert sorted(channel.sent) == [1, 5]
+
+
+class CommitLostOnce(FakeUnitOfWork):
+    """Commits, then reports a failure once: a connection lost while COMMIT was answered."""
+
+    lose_next: ClassVar[list[int]] = []
+
+    async def commit(self) -> None:
+        await super().commit()
+        if self.lose_next and self.lose_next.pop() == 1:
+            raise StorageUnavailable("connection lost after COMMIT")
+
+
+async def test_records_run_again_after_an_unanswered_commit_store_each_attempt_once() -> None:
+    world, channel, deps, _ = await a_world_with_due_notifications()
+    deps = attrs.evolve(deps, uow_factory=lambda: CommitLostOnce(world.db, world.queue))
+    CommitLostOnce.lose_next[:] = [1, 0]  # the claim commits fine, the record's answer is lost
+    deliveries = Deliveries(deps)
+
+    results = await asyncio.gather(*(deliveries.attempt(n) for n in (1, 4)))
+
+    # the batch of two is run again item by item, and each finds its outcome stored already
+    assert results == [AttemptResult.SENT, AttemptResult.RETRY_SCHEDULED]
+    assert channel.sent == [1, 4]
+    notifications = {n.id: n for n in rows(world, "notifications")}
+    assert [len(notifications[n].attempts) for n in (1, 4)] == [1, 1]
+    worker_events = [e.action for e in audit_events(world) if e.actor == "system:worker"]
+    assert Counter(worker_events) == {AuditAction.NOTIFICATION_SENT: 1, AuditAction.NOTIFICATION_ATTEMPT_FAILED: 1}

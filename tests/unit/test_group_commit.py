@@ -77,20 +77,21 @@ async def test_a_batch_is_never_larger_than_its_bound() -> None:
     assert doubler.batches == [[0, 1], [2, 3], [4]]
 
 
-async def test_a_failed_run_fails_each_caller_of_its_batch_and_the_next_batch_runs() -> None:
+async def test_a_failed_batch_is_run_again_item_by_item_so_only_the_failing_caller_fails() -> None:
     gate = asyncio.Event()
     doubler = Doubler(gate=gate, fail_on=2)
     group = GroupCommit(doubler, max_batch=10)
     first = asyncio.ensure_future(group.submit(1))
     await asyncio.sleep(0.01)
-    failing = [asyncio.ensure_future(group.submit(n)) for n in (2, 3)]
+    failing, fine = asyncio.ensure_future(group.submit(2)), asyncio.ensure_future(group.submit(3))
     await asyncio.sleep(0)
     gate.set()
     assert await first == 2
 
-    for caller in failing:
-        with pytest.raises(LookupError, match="no answer for 2"):
-            await caller
+    with pytest.raises(LookupError, match="no answer for 2"):
+        await failing
+    assert await fine == 6
+    assert doubler.batches == [[1], [2, 3], [2], [3]]
     assert await group.submit(5) == 10
 
 
@@ -112,12 +113,39 @@ async def test_a_cancelled_caller_leaves_the_run_and_the_others_alone() -> None:
 
 async def test_a_run_that_answers_the_wrong_number_of_items_fails_its_callers() -> None:
     async def forgetful(items: list[int]) -> list[int]:
-        return items[:1]
+        return []
 
     group = GroupCommit(forgetful, max_batch=10)
 
-    with pytest.raises(RuntimeError, match="a batch of 2 got 1 answers"):
+    with pytest.raises(RuntimeError, match="a batch of 1 got 0 answers"):
         await asyncio.gather(group.submit(1), group.submit(2))
+
+
+async def test_with_skip_cancelled_an_item_whose_caller_left_before_its_run_is_not_run() -> None:
+    gate = asyncio.Event()
+    doubler = Doubler(gate=gate)
+    group = GroupCommit(doubler, max_batch=10, skip_cancelled=True)
+    first = asyncio.ensure_future(group.submit(1))
+    await asyncio.sleep(0.01)  # the first run waits at the gate
+    leaving, staying = asyncio.ensure_future(group.submit(2)), asyncio.ensure_future(group.submit(3))
+    await asyncio.sleep(0)
+
+    leaving.cancel()
+    gate.set()
+
+    assert (await first, await staying) == (2, 6)
+    assert doubler.batches == [[1], [3]]
+
+
+def test_one_group_commit_serves_one_event_loop_after_another() -> None:
+    doubler = Doubler()
+    group = GroupCommit(doubler, max_batch=10, linger_seconds=0.05)
+
+    async def busy() -> list[int]:
+        return list(await asyncio.gather(*(group.submit(n) for n in range(3))))
+
+    assert asyncio.run(busy()) == [0, 2, 4]
+    assert asyncio.run(busy()) == [0, 2, 4]
 
 
 async def test_when_the_run_is_cancelled_its_callers_are_cancelled_too() -> None:
@@ -147,19 +175,19 @@ def test_a_bound_below_one_is_refused() -> None:
 
 async def test_while_busy_a_run_lingers_for_more_items_and_an_idle_one_does_not() -> None:
     doubler = Doubler()
-    group = GroupCommit(doubler, max_batch=10, linger_seconds=0.2, quiet_seconds=0.03)
+    group = GroupCommit(doubler, max_batch=10, linger_seconds=2.0, quiet_seconds=0.5)
     loop = asyncio.get_running_loop()
 
     started = loop.time()
     assert await group.submit(1) == 2  # idle: at once
-    assert loop.time() - started < 0.04
+    assert loop.time() - started < 0.4
 
     async def trickle(first: int) -> list[int]:
-        """Two items at once (a busy spell), then one more every 10 ms."""
+        """Two items at once (a busy spell), then one more every 50 ms (well within the quiet 0.5 s)."""
         callers = [asyncio.ensure_future(group.submit(n)) for n in (first, first + 1)]
         await asyncio.sleep(0)
         for n in range(first + 2, first + 5):
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
             callers.append(asyncio.ensure_future(group.submit(n)))
         return list(await asyncio.gather(*callers))
 

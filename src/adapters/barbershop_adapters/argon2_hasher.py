@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
@@ -87,7 +88,8 @@ class Argon2Hasher:
 def _lower_priority(niceness: int) -> None:
     """Make the calling thread ``niceness`` steps nicer, where the system keeps a nice value
     per thread (Linux); elsewhere, or when refused, the thread keeps the process's priority."""
-    if niceness <= 0 or not hasattr(os, "setpriority"):
+    # Only Linux takes a thread id where setpriority() takes a process id.
+    if niceness <= 0 or not sys.platform.startswith("linux"):
         return
     thread = threading.get_native_id()
     with contextlib.suppress(OSError):

@@ -19,6 +19,7 @@ from barbershop_core.errors import NotFound
 from barbershop_core.group_commit import GroupCommit
 from barbershop_core.model import (
     Actor,
+    AttemptOutcome,
     AuditAction,
     Channel,
     Client,
@@ -146,7 +147,9 @@ class Deliveries:
         self, deps: DeliveryDeps, *, max_batch: int = DEFAULT_BATCH, linger_seconds: float = DEFAULT_LINGER_SECONDS
     ) -> None:
         self._deps = deps
-        self._claims = GroupCommit(self._claim, max_batch=max_batch, linger_seconds=linger_seconds)
+        # A claim whose caller is gone (a worker stopping) is not taken: nobody would send it.
+        self._claims = GroupCommit(self._claim, max_batch=max_batch, linger_seconds=linger_seconds, skip_cancelled=True)
+        # A record always runs: its message went out.
         self._records = GroupCommit(self._record, max_batch=max_batch, linger_seconds=linger_seconds)
 
     async def attempt(self, notification_id: int) -> AttemptResult:
@@ -169,8 +172,9 @@ class Deliveries:
         deps = self._deps
         decided: dict[int, _Claimed | AttemptResult] = {}
         async with deps.uow_factory() as uow:
-            now = deps.clock.now()
-            due = [n for n in await uow.notifications.get_many_for_update(notification_ids) if n.is_due(now)]
+            locked = await uow.notifications.get_many_for_update(notification_ids)
+            now = deps.clock.now()  # after the locks: a wait for them does not shorten the lease
+            due = [n for n in locked if n.is_due(now)]
             recipients = await uow.clients.get_many_with_person([n.client_id for n in due]) if due else {}
             routes = _Routes(uow)
             settled = _Settled(uow, now)
@@ -218,9 +222,9 @@ class Deliveries:
         """Record what the providers answered, each under the client and person its claim read."""
         deps = self._deps
         async with deps.uow_factory() as uow:
-            now = deps.clock.now()
             ids = [outcome.claimed.notification_id for outcome in outcomes]
             locked = {n.id: n for n in await uow.notifications.get_many_for_update(ids)}
+            now = deps.clock.now()
             settled = _Settled(uow, now)
             results = [
                 _record_one(locked[outcome.claimed.notification_id], outcome, settled, deps) for outcome in outcomes
@@ -234,6 +238,8 @@ def _record_one(
 ) -> AttemptResult:
     client, person = outcome.claimed.recipient
     now = settled.now
+    if _recorded_already(notification, outcome):
+        return AttemptResult.SENT if outcome.failure is None else AttemptResult.RETRY_SCHEDULED
     if outcome.failure is None:
         assert outcome.provider_message_id is not None  # a receipt always names the provider's message
         finished_meanwhile = notification.is_final
@@ -263,6 +269,19 @@ def _record_one(
     )
     result = AttemptResult.FAILED if retry_at is None else AttemptResult.RETRY_SCHEDULED
     return settled.add(notification, person, client, result, fallback=deps.fallback_chain)
+
+
+def _recorded_already(notification: ClientNotification, outcome: _Outcome) -> bool:
+    """This attempt's outcome is stored already: a record run again after its transaction
+    failed to answer (see :class:`~barbershop_core.group_commit.GroupCommit`) must not add
+    the attempt twice. A record clears the lease its claim took and appends the attempt; a
+    failure stored for good made the notification final, which the record handles anyway."""
+    last = notification.attempts[-1] if notification.attempts else None
+    if notification.lease_until is not None or last is None:
+        return False
+    if outcome.failure is None:
+        return last.provider_message_id == outcome.provider_message_id
+    return not notification.is_final and last.outcome is not AttemptOutcome.SENT
 
 
 class _Routes:

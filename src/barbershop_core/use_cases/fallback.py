@@ -70,7 +70,7 @@ class WorkerDeps:
     delivery: DeliveryDeps
     fallback: FallbackDeps | None = None
     sends: Deliveries = attrs.field(
-        default=attrs.Factory(lambda deps: Deliveries(deps.delivery), takes_self=True), eq=False
+        init=False, default=attrs.Factory(lambda deps: Deliveries(deps.delivery), takes_self=True), eq=False
     )
 
 

@@ -80,6 +80,7 @@ class Overrides(TypedDict, total=False):
     secret_box: SecretBox
     digester: KeyDigester
     http_client: httpx.AsyncClient
+    """The reference-data source's client; the providers' sends have their own (built with the channels)."""
     channels: ListedChannelDirectory
     broker: AsyncBroker
     queue: NotificationQueue
@@ -334,7 +335,7 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
     return container
 
 
-CLOSING_ORDER: Final = ("broker", "provider_client", "http_client", "redis", "engine", "hasher")
+CLOSING_ORDER: Final = ("broker", "provider_client", "redis", "engine", "hasher")
 
 
 async def _shut_down(broker: AsyncBroker) -> None:

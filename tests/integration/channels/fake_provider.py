@@ -25,6 +25,8 @@ class Reply:
     """Sent as JSON unless ``raw`` is given."""
     raw: bytes | None = None
     hang: bool = False
+    cut_short: bool = False
+    """Announce the whole body, send half of it and close the connection."""
 
     @classmethod
     def json(cls, body: object, status: int = 200) -> Reply:
@@ -37,6 +39,10 @@ class Reply:
     @classmethod
     def hanging(cls) -> Reply:
         return cls(hang=True)
+
+    @classmethod
+    def cut_short_json(cls, body: object, status: int = 200) -> Reply:
+        return cls(status=status, body=body, cut_short=True)
 
 
 @attrs.frozen
@@ -130,6 +136,11 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "text/plain" if reply.raw is not None else "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
+            if reply.cut_short:
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.wfile.write(payload)
 
     return Handler

@@ -109,6 +109,29 @@ async def test_an_unreadable_success_is_permanent_because_the_message_may_have_g
 
 
 @by_adapter
+async def test_a_success_whose_answer_breaks_off_is_permanent_because_the_message_may_have_gone(
+    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
+) -> None:
+    provider.reply_with(Reply.cut_short_json(case.success.body))
+
+    failure = await _failure(case, provider.url, http_client)
+
+    assert not failure.retryable
+    assert "не распознан" in failure.reason
+
+
+@by_adapter
+async def test_a_server_error_whose_answer_breaks_off_is_retryable(
+    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
+) -> None:
+    provider.reply_with(Reply.cut_short_json({"error": "internal"}, status=503))
+
+    failure = await _failure(case, provider.url, http_client)
+
+    assert failure.retryable
+
+
+@by_adapter
 async def test_no_reason_ever_contains_the_phone_or_the_text(
     case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
 ) -> None:

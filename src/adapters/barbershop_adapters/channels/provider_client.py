@@ -25,7 +25,10 @@ import attrs
 
 CONNECT_TIMEOUT_SECONDS: Final = 5.0
 POOL_SIZE: Final = 100
-"""Connections open at once to all providers together (aiohttp's default)."""
+"""Connections open at once to all providers together (aiohttp's default), as many as a worker's
+default ``--concurrency``: a send beyond it waits for a connection within its own timeout."""
+MAX_ANSWER_BYTES: Final = 1 << 20
+"""A provider's answer to one send is a few hundred bytes; a longer one is not read."""
 
 
 @attrs.frozen
@@ -50,7 +53,7 @@ class ProviderTimeout(Exception):
 
 
 class ProviderUnreachable(Exception):
-    """No answer at all: refused, reset, DNS, TLS. ``kind`` names the failure, never the URL."""
+    """No status came back: refused, reset, DNS, TLS. ``kind`` names the failure, never the URL."""
 
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
@@ -90,6 +93,10 @@ class ProviderClient(ClosedOnExit):
         return self._closed
 
     async def post(self, request: ProviderRequest, *, timeout_seconds: float) -> ProviderAnswer:
+        """The provider's status and decoded JSON. :class:`ProviderTimeout` or
+        :class:`ProviderUnreachable` when no status came back; once a status came, a body
+        that breaks off, times out, is too long or is no JSON is answered as ``None``, so
+        that an accepted message whose answer cannot be read is not sent again."""
         timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=min(self._connect_timeout, timeout_seconds))
         try:
             async with self._open().post(
@@ -100,16 +107,11 @@ class ProviderClient(ClosedOnExit):
                 timeout=timeout,
                 allow_redirects=False,
             ) as response:
-                status, raw = response.status, await response.read()
+                return ProviderAnswer(response.status, await _json_of(response))
         except TimeoutError:  # aiohttp's timeouts (ServerTimeoutError among them) are TimeoutErrors
             raise ProviderTimeout from None
         except (aiohttp.ClientError, OSError) as exc:
             raise ProviderUnreachable(type(exc).__name__) from None
-        try:
-            body: object = json.loads(raw)
-        except ValueError:
-            body = None
-        return ProviderAnswer(status, body)
 
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -125,3 +127,20 @@ class ProviderClient(ClosedOnExit):
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+async def _json_of(response: aiohttp.ClientResponse) -> object:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                return None
+            chunks.append(chunk)
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return None
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, RecursionError):
+        return None
