@@ -108,27 +108,19 @@ async def test_an_unreadable_success_is_permanent_because_the_message_may_have_g
     assert "не распознан" in failure.reason
 
 
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [pytest.param(200, False, id="success: the message may have gone"), pytest.param(503, True, id="server error")],
+)
 @by_adapter
-async def test_a_success_whose_answer_breaks_off_is_permanent_because_the_message_may_have_gone(
-    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
+async def test_an_answer_that_breaks_off_after_its_status_is_read_as_unreadable(
+    case: AdapterCase, status: int, retryable: bool, provider: FakeProvider, http_client: ProviderClient
 ) -> None:
-    provider.reply_with(Reply.cut_short_json(case.success.body))
+    provider.reply_with(Reply.cut_short_json(case.success.body, status=status))
 
     failure = await _failure(case, provider.url, http_client)
 
-    assert not failure.retryable
-    assert "не распознан" in failure.reason
-
-
-@by_adapter
-async def test_a_server_error_whose_answer_breaks_off_is_retryable(
-    case: AdapterCase, provider: FakeProvider, http_client: ProviderClient
-) -> None:
-    provider.reply_with(Reply.cut_short_json({"error": "internal"}, status=503))
-
-    failure = await _failure(case, provider.url, http_client)
-
-    assert failure.retryable
+    assert failure.retryable is retryable
 
 
 @by_adapter
