@@ -175,6 +175,7 @@ from barbershop_core.use_cases.delivery import (
     AttemptResult,
     Deliveries,
     DeliveryDeps,
+    SendBatching,
     attempt_delivery,
 )
 from barbershop_core.use_cases.delivery_reports import (
@@ -423,6 +424,7 @@ __all__ = [
     "ScheduleNotification",
     "SecretBox",
     "SecretUnreadable",
+    "SendBatching",
     "SendReceipt",
     "SessionDeps",
     "SessionReader",
