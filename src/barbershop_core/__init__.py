@@ -175,7 +175,6 @@ from barbershop_core.use_cases.delivery import (
     AttemptResult,
     Deliveries,
     DeliveryDeps,
-    SendBatching,
     attempt_delivery,
 )
 from barbershop_core.use_cases.delivery_reports import (
@@ -424,7 +423,6 @@ __all__ = [
     "ScheduleNotification",
     "SecretBox",
     "SecretUnreadable",
-    "SendBatching",
     "SendReceipt",
     "SessionDeps",
     "SessionReader",

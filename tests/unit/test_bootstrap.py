@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import attrs
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barbershop_adapters.argon2_hasher import Argon2Hasher
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from barbershop_core.use_cases.delivery import IN_PROCESS_BATCHING, SendBatching
 from barbershop_entrypoints.bootstrap import build_container
-from barbershop_entrypoints.settings import QueueConfig, SecurityConfig, Settings
+from barbershop_entrypoints.settings import SecurityConfig, Settings
 from tests.conftest import UNIT_SETTINGS, World
 from tests.fakes import FakeClock
 
@@ -60,16 +58,3 @@ async def test_without_overrides_every_adapter_is_built_from_settings_and_closed
         assert container.policy.default_channel == "local"
     finally:
         await container.aclose()
-
-
-@pytest.mark.parametrize(
-    ("broker_url", "batching"),
-    [
-        pytest.param(None, IN_PROCESS_BATCHING, id="sends inside serve: longer waits, larger batches"),
-        pytest.param("redis://127.0.0.1:6379/15", SendBatching(), id="a worker's sends"),
-    ],
-)
-def test_the_sends_batch_by_where_they_run(broker_url: str | None, batching: SendBatching) -> None:
-    world = World(settings=attrs.evolve(UNIT_SETTINGS, queue=QueueConfig(broker_url=broker_url)))
-
-    assert world.delivery().batching == batching

@@ -70,27 +70,6 @@ class AttemptDelivery:
 
 
 @attrs.frozen
-class SendBatching:
-    """How the claims (and the records) of concurrent sends share transactions (see
-    :class:`~barbershop_core.group_commit.GroupCommit`)."""
-
-    max_batch: int = 50
-    """The most sends whose claims (or records) share one transaction."""
-    linger_seconds: float = 0.05
-    """How long, while busy, a claim or record waits for others to join: 50 ms against
-    seconds of a provider's own latency, for batches of dozens instead of a few."""
-    quiet_seconds: float = 0.005
-    """A wait ends when nobody joined for this long (every send in flight is waiting)."""
-
-
-IN_PROCESS_BATCHING: Final = SendBatching(linger_seconds=0.25, quiet_seconds=0.05)
-"""For sends inside ``barbershop serve`` (the embedded default): the registrations that
-make them come tens of milliseconds apart, so a batch waits for them longer — a welcome
-message leaves at most a quarter of a second later under load, and the server's one CPU
-of Python is spent on requests, not on a transaction per message."""
-
-
-@attrs.frozen
 class DeliveryDeps:
     uow_factory: UnitOfWorkFactory
     channels: ChannelDirectory
@@ -101,7 +80,6 @@ class DeliveryDeps:
     """A notification that fails for good awaits the fallback step instead of an alert."""
     sign_in_url: str = DEFAULT_SIGN_IN_URL
     """Where the client signs in: the ``{sign_in_url}`` of a message's template."""
-    batching: SendBatching = SendBatching()
 
 
 WORKER = Context(Actor.system("worker"))
@@ -111,6 +89,14 @@ _OUTCOMES: Final = {
     ClaimAction.FAIL: AttemptResult.FAILED,
     ClaimAction.FAIL_ATTEMPT: AttemptResult.FAILED,
 }
+
+
+DEFAULT_BATCH: Final = 50
+"""The most sends whose claims (or records) share one transaction."""
+DEFAULT_LINGER_SECONDS: Final = 0.05
+"""How long, on a busy worker, a claim or record waits for others to join its transaction
+(see :class:`~barbershop_core.group_commit.GroupCommit`): 50 ms against seconds of a
+provider's own latency, for batches of dozens instead of a few."""
 
 
 class _Recipient(NamedTuple):
@@ -157,24 +143,14 @@ class Deliveries:
     each send still goes out and is recorded on its own time.
     """
 
-    def __init__(self, deps: DeliveryDeps) -> None:
+    def __init__(
+        self, deps: DeliveryDeps, *, max_batch: int = DEFAULT_BATCH, linger_seconds: float = DEFAULT_LINGER_SECONDS
+    ) -> None:
         self._deps = deps
-        shape = deps.batching
         # A claim whose caller is gone (a worker stopping) is not taken: nobody would send it.
-        self._claims = GroupCommit(
-            self._claim,
-            max_batch=shape.max_batch,
-            linger_seconds=shape.linger_seconds,
-            quiet_seconds=shape.quiet_seconds,
-            skip_cancelled=True,
-        )
+        self._claims = GroupCommit(self._claim, max_batch=max_batch, linger_seconds=linger_seconds, skip_cancelled=True)
         # A record always runs: its message went out.
-        self._records = GroupCommit(
-            self._record,
-            max_batch=shape.max_batch,
-            linger_seconds=shape.linger_seconds,
-            quiet_seconds=shape.quiet_seconds,
-        )
+        self._records = GroupCommit(self._record, max_batch=max_batch, linger_seconds=linger_seconds)
 
     async def attempt(self, notification_id: int) -> AttemptResult:
         claimed = await self._claims.submit(notification_id)

@@ -44,7 +44,7 @@ from barbershop_core.use_cases.accounts import ManagerDeps, PartnerDeps
 from barbershop_core.use_cases.audit_trail import AuditDeps
 from barbershop_core.use_cases.client_accounts import ClientAccountDeps
 from barbershop_core.use_cases.clients import ClientDeps
-from barbershop_core.use_cases.delivery import IN_PROCESS_BATCHING, DeliveryDeps, SendBatching
+from barbershop_core.use_cases.delivery import DeliveryDeps
 from barbershop_core.use_cases.delivery_reports import ReportDeps
 from barbershop_core.use_cases.fallback import FallbackDeps
 from barbershop_core.use_cases.notification_commands import NotificationDeps
@@ -217,7 +217,6 @@ class Container:
             retry=self.retry,
             fallback_chain=self.policy.fallback_channels,
             sign_in_url=self.settings.sign_in_url,
-            batching=SendBatching() if self.settings.queue.broker_url else IN_PROCESS_BATCHING,
         )
 
     def fallback(self) -> FallbackDeps | None:
