@@ -38,6 +38,7 @@ from tests.conftest import MANAGER, World  # noqa: E402
 from tests.fakes import ScriptedChannel  # noqa: E402
 
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine  # noqa: E402 -- after the path
+from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader  # noqa: E402
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory  # noqa: E402
 from barbershop_core.use_cases.accounts import (  # noqa: E402
     AuthenticatePartner,
@@ -87,7 +88,7 @@ async def run(url: str, count: int, batch: int) -> None:
             raise SystemExit("the registration made no welcome notification")
         notification_ids.append(result.notification_id)
 
-    partners = attrs.evolve(world.partners(), uow_factory=uow_factory)
+    partners = attrs.evolve(world.partners(), uow_factory=uow_factory, sessions=SqlSessionReader(engine))
     created = await create_partner(CreatePartner("bench"), partners)
     promo = PromoDeps(uow_factory=uow_factory, clock=world.clock)
 

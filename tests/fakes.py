@@ -616,6 +616,9 @@ class FakeSessionReader:
     async def client_with_person(self, client_id: int) -> tuple[Client, Person] | None:
         return await FakeUnitOfWork(self.db).clients.get_with_person(client_id)
 
+    async def partner_by_key_digest(self, key_digest: str) -> Partner | None:
+        return await FakeUnitOfWork(self.db).partners.get_by_key_digest(key_digest)
+
 
 class FakeClock:
     def __init__(self, start: datetime = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)) -> None:

@@ -360,7 +360,8 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 class SessionReader(Protocol):
-    """Whom a session token names, read outside any unit of work: one statement, no transaction.
+    """Whom a session token (or a partner's key) names, read outside any unit of work: one
+    statement, no transaction.
 
     Every authenticated request asks, and it writes nothing: a unit of work would add its own
     BEGIN and ROLLBACK round trips (and, on SQLite, wait for the write lock). What it reads is
@@ -369,6 +370,8 @@ class SessionReader(Protocol):
 
     async def manager(self, manager_id: int) -> Manager | None: ...
     async def client_with_person(self, client_id: int) -> tuple[Client, Person] | None: ...
+    async def partner_by_key_digest(self, key_digest: str) -> Partner | None:
+        """The partner whose API key has this digest (every partner request asks)."""
 
 
 class Clock(Protocol):

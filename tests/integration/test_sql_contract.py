@@ -361,13 +361,14 @@ async def test_managers_are_found_by_id_and_login_saved_and_counted(backend: Bac
         assert await uow.managers.get_by_login("nobody") is None
 
 
-async def test_the_session_reader_reads_committed_managers_and_clients_outside_a_unit_of_work(
+async def test_the_session_reader_reads_committed_managers_clients_and_partners_outside_a_unit_of_work(
     backend: Backend,
 ) -> None:
     manager = Manager(login=Login("admin"), display_name="Админ", password_hash="h1", created_at=NOW)
     async with backend.uow_factory() as uow:
         await uow.managers.add(manager)
         client = await add_client(uow)
+        partner = await add_partner(uow)
         await uow.commit()
     async with backend.uow_factory() as uow:
         person = await uow.persons.get(client.person_id)
@@ -379,6 +380,8 @@ async def test_the_session_reader_reads_committed_managers_and_clients_outside_a
     assert await backend.sessions.manager(manager.id + 100) is None
     assert await backend.sessions.client_with_person(client.id) == (client, person)
     assert await backend.sessions.client_with_person(client.id + 100) is None
+    assert await backend.sessions.partner_by_key_digest(partner.key_digest) == partner
+    assert await backend.sessions.partner_by_key_digest("digest-of-nobody") is None
 
 
 async def test_partners_are_found_by_id_name_and_key_digest_and_can_be_revoked(backend: Backend) -> None:

@@ -13,6 +13,7 @@ from barbershop_core.ports import (
     KeyDigester,
     PasswordGenerator,
     PasswordHasher,
+    SessionReader,
     UniqueViolation,
     UnitOfWorkFactory,
 )
@@ -49,6 +50,8 @@ class PartnerDeps:
     uow_factory: UnitOfWorkFactory
     digester: KeyDigester
     clock: Clock
+    sessions: SessionReader
+    """The key check of every partner request: one statement, no transaction."""
 
 
 @attrs.frozen
@@ -279,8 +282,7 @@ async def authenticate_partner(command: AuthenticatePartner, deps: PartnerDeps) 
     api_key = command.api_key
     if not api_key.startswith(API_KEY_PREFIX) or len(api_key) > 200:
         raise InvalidCredentials("Неверный ключ партнёра")
-    async with deps.uow_factory() as uow:
-        partner = await uow.partners.get_by_key_digest(deps.digester.digest(api_key))
+    partner = await deps.sessions.partner_by_key_digest(deps.digester.digest(api_key))
     if partner is None or not partner.is_active:
         raise InvalidCredentials("Неверный ключ партнёра")
     return partner

@@ -183,7 +183,9 @@ class Container:
         return ManagerDeps(uow_factory=self.uow_factory, hasher=self.hasher, passwords=self.passwords, clock=self.clock)
 
     def partners(self) -> PartnerDeps:
-        return PartnerDeps(uow_factory=self.uow_factory, digester=self.digester, clock=self.clock)
+        return PartnerDeps(
+            uow_factory=self.uow_factory, digester=self.digester, clock=self.clock, sessions=self.sessions
+        )
 
     def promo(self) -> PromoDeps:
         return PromoDeps(uow_factory=self.uow_factory, clock=self.clock, policy=self.promo_policy)

@@ -10,8 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT
 from barbershop_adapters.sqlalchemy.errors import translated
-from barbershop_adapters.sqlalchemy.repositories import SqlClientRepository, SqlManagerRepository, Statements
-from barbershop_core.model import Client, Manager, Person
+from barbershop_adapters.sqlalchemy.repositories import (
+    SqlClientRepository,
+    SqlManagerRepository,
+    SqlPartnerRepository,
+    Statements,
+)
+from barbershop_core.model import Client, Manager, Partner, Person
 
 
 class SqlSessionReader:
@@ -34,6 +39,10 @@ class SqlSessionReader:
     async def client_with_person(self, client_id: int) -> tuple[Client, Person] | None:
         async with self._statements() as statements:
             return await SqlClientRepository(statements).get_with_person(client_id)
+
+    async def partner_by_key_digest(self, key_digest: str) -> Partner | None:
+        async with self._statements() as statements:
+            return await SqlPartnerRepository(statements).get_by_key_digest(key_digest)
 
     @asynccontextmanager
     async def _statements(self) -> AsyncIterator[Statements]:
