@@ -211,7 +211,7 @@ class Deliveries:
                 assert template is not None
                 assert adapter is not None
                 notification.claim(now, now + deps.retry.lease)
-                settled.changed.append(notification)
+                settled.keep(notification)
                 message = _message(notification, person, client, channel.code, template, password, deps)
                 decided[notification.id] = _Claimed(notification.id, message, adapter, _Recipient(client, person))
             await settled.commit()
@@ -246,7 +246,7 @@ def _record_one(
         notification.record_sent(now, outcome.provider_message_id)
         if finished_meanwhile:
             # Its final status was audited (and alerted) when it happened; keep the attempt only.
-            settled.changed.append(notification)
+            settled.keep(notification)
             return AttemptResult.SENT
         return settled.add(notification, person, client, AttemptResult.SENT)
     failure = outcome.failure
@@ -398,7 +398,7 @@ class _Settled:
         self.uow = uow
         self.now = now
         self._context = context
-        self.changed: list[ClientNotification] = []
+        self._changed: list[ClientNotification] = []
         """Saved with the commit."""
         self._alerts: list[tuple[Trail, ClientNotification]] = []
         self._logged: list[tuple[int, AttemptResult]] = []
@@ -414,7 +414,7 @@ class _Settled:
     ) -> AttemptResult:
         if fallback and notification.status is NotificationStatus.FAILED and notification.superseded_by is None:
             notification.await_fallback()
-        self.changed.append(notification)
+        self._changed.append(notification)
         trail = Trail(self._context, self.now, person, client)
         if outcome is not AttemptResult.RETRY_SCHEDULED:
             self.uow.record(
@@ -427,8 +427,12 @@ class _Settled:
         self._logged.append((notification.id, outcome))
         return outcome
 
+    def keep(self, notification: ClientNotification) -> None:
+        """Save a notification whose change is audited elsewhere (a lease, an attempt only)."""
+        self._changed.append(notification)
+
     async def commit(self) -> None:
-        await self.uow.notifications.save_many(self.changed)
+        await self.uow.notifications.save_many(self._changed)
         if self._alerts:
             active = ",".join(await active_channel_codes(self.uow))
             for trail, notification in self._alerts:
