@@ -35,7 +35,13 @@ from barbershop_core.use_cases.accounts import (
     create_manager,
     create_partner,
 )
-from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, Deliveries, attempt_delivery
+from barbershop_core.use_cases.delivery import (
+    AttemptDelivery,
+    AttemptResult,
+    Deliveries,
+    DeliveryDeps,
+    attempt_delivery,
+)
 from barbershop_core.use_cases.promo import (
     PromoRegistration,
     PurchaseLine,
@@ -167,12 +173,18 @@ async def test_a_repeated_registration_a6_is_one_transaction_of_at_most_five_sta
         assert len(counter.statements) <= 6, counter
 
 
-async def test_a_send_claims_and_records_in_two_transactions_of_few_statements(
-    world: World, engine: AsyncEngine
-) -> None:
+async def warmed_delivery(world: World, engine: AsyncEngine) -> DeliveryDeps:
+    """The send's deps on ``engine``, after one send that warmed the statement caches."""
     delivery = attrs.evolve(world.delivery(), uow_factory=on_sql(world, engine))
     warm = await register(world, engine, "+79110000000")
     assert await attempt_delivery(AttemptDelivery(warm), delivery) is AttemptResult.SENT
+    return delivery
+
+
+async def test_a_send_claims_and_records_in_two_transactions_of_few_statements(
+    world: World, engine: AsyncEngine
+) -> None:
+    delivery = await warmed_delivery(world, engine)
     notification_id = await register(world, engine)
 
     with counting(engine) as counter:
@@ -316,9 +328,7 @@ async def test_a_session_check_is_one_statement_outside_any_transaction(world: W
 async def test_twenty_concurrent_sends_share_one_claim_and_one_record_transaction(
     world: World, engine: AsyncEngine
 ) -> None:
-    delivery = attrs.evolve(world.delivery(), uow_factory=on_sql(world, engine))
-    warm = await register(world, engine, "+79110000000")
-    assert await attempt_delivery(AttemptDelivery(warm), delivery) is AttemptResult.SENT
+    delivery = await warmed_delivery(world, engine)
     ids = [await register(world, engine, f"+791112345{number:02d}") for number in range(20)]
     deliveries = Deliveries(delivery)
 

@@ -243,7 +243,11 @@ async def new_temporary_password(
 
 
 async def require_client(uow: UnitOfWork, client_id: int) -> tuple[Client, Person]:
-    found = await uow.clients.get_with_person(client_id)
+    return found_client(await uow.clients.get_with_person(client_id), client_id)
+
+
+def found_client(found: tuple[Client, Person] | None, client_id: int) -> tuple[Client, Person]:
+    """The client and person read for ``client_id``; :class:`NotFound` when none was."""
     if found is None:
         raise NotFound(f"Клиент {client_id} не найден")
     return found

@@ -15,7 +15,6 @@ from typing import Final, NamedTuple
 import attrs
 
 from barbershop_core.context import Context
-from barbershop_core.errors import NotFound
 from barbershop_core.group_commit import GroupCommit
 from barbershop_core.model import (
     Actor,
@@ -45,6 +44,7 @@ from barbershop_core.templates import render
 from barbershop_core.use_cases._shared import (
     Trail,
     active_channel_codes,
+    found_client,
     has_marketing_consent,
     log,
 )
@@ -109,7 +109,6 @@ class _Recipient(NamedTuple):
 
 @attrs.frozen
 class _Claimed:
-    notification_id: int
     message: OutgoingMessage
     channel: NotificationChannel
     recipient: _Recipient
@@ -179,10 +178,7 @@ class Deliveries:
             routes = _Routes(uow)
             settled = _Settled(uow, now)
             for notification in due:
-                recipient = recipients.get(notification.client_id)
-                if recipient is None:
-                    raise NotFound(f"Клиент {notification.client_id} не найден")
-                client, person = recipient
+                client, person = found_client(recipients.get(notification.client_id), notification.client_id)
                 channel, template = await routes.get(notification.channel, notification.template_code)
                 adapter = deps.channels.get(notification.channel)
                 password, unreadable = _open_secret(notification, deps.secret_box)
@@ -213,7 +209,7 @@ class Deliveries:
                 notification.claim(now, now + deps.retry.lease)
                 settled.keep(notification)
                 message = _message(notification, person, client, channel.code, template, password, deps)
-                decided[notification.id] = _Claimed(notification.id, message, adapter, _Recipient(client, person))
+                decided[notification.id] = _Claimed(message, adapter, _Recipient(client, person))
             await settled.commit()
         # A second occurrence of an id finds it taken by the first.
         return [decided.pop(notification_id, AttemptResult.SKIPPED) for notification_id in notification_ids]
@@ -222,12 +218,13 @@ class Deliveries:
         """Record what the providers answered, each under the client and person its claim read."""
         deps = self._deps
         async with deps.uow_factory() as uow:
-            ids = [outcome.claimed.notification_id for outcome in outcomes]
+            ids = [outcome.claimed.message.notification_id for outcome in outcomes]
             locked = {n.id: n for n in await uow.notifications.get_many_for_update(ids)}
             now = deps.clock.now()
             settled = _Settled(uow, now)
             results = [
-                _record_one(locked[outcome.claimed.notification_id], outcome, settled, deps) for outcome in outcomes
+                _record_one(locked[outcome.claimed.message.notification_id], outcome, settled, deps)
+                for outcome in outcomes
             ]
             await settled.commit()
         return results
