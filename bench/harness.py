@@ -205,10 +205,15 @@ def table(rows: Sequence[tuple[str, str]]) -> list[str]:
 
 
 class Spy:
-    """``py-spy record --nonblocking`` of the server, one per output file, started on demand."""
+    """``py-spy record --nonblocking`` of the server, one per output file, started on demand.
 
-    def __init__(self, files: list[Path], pid: int, seconds: float) -> None:
+    ``gil_only`` keeps the samples of the thread holding the GIL: the Python work, without
+    the hashes (argon2-cffi frees the GIL) and without a loop waiting in C (uvloop's epoll
+    frees it too, but looks busy to py-spy otherwise)."""
+
+    def __init__(self, files: list[Path], pid: int, seconds: float, *, gil_only: bool = False) -> None:
         self._files, self._pid, self._seconds = files, pid, max(int(seconds), 1)
+        self._gil_only = gil_only
         self._processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
@@ -217,6 +222,7 @@ class Spy:
             fmt = "raw" if output.suffix == ".txt" else "flamegraph"
             command = [str(spy), "record", "--nonblocking", "--format", fmt, "-o", str(output)]
             command += ["--duration", str(self._seconds), "--pid", str(self._pid)]
+            command += ["--gil"] if self._gil_only else []
             self._processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))  # noqa: S603 -- built here
 
     def wait(self) -> None:
@@ -224,3 +230,69 @@ class Spy:
             _, stderr = process.communicate(timeout=self._seconds + 60)
             if process.returncode != 0:
                 print(f"py-spy failed: {stderr.decode(errors='replace')[-500:]}", file=sys.stderr)
+
+
+# --- where the CPU went -----------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_cpu(pid: int, task: int | None = None) -> float:
+    """User + system seconds of one process, all its threads (or of one thread, ``task``;
+    0 when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _named_cpu(name: str) -> float:
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == name:
+                    total += _process_cpu(int(entry.name))
+    return total
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, all) seconds of every CPU since boot, from /proc/stat."""
+    values = [int(value) / _TICK for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the server (its main thread, where the event loop runs, and
+    its other threads: the hashes, aiosqlite), PostgreSQL and Redis (every process of theirs on
+    this box), this bench, and the machine (busy and all)."""
+    busy, every = _machine_cpu()
+    own = os.times()
+    return {
+        "server loop": _process_cpu(server_pid, server_pid),
+        "server threads": _process_cpu(server_pid) - _process_cpu(server_pid, server_pid),
+        "postgres": _named_cpu("postgres"),
+        "redis": _named_cpu("redis-server"),
+        "bench": own.user + own.system,
+        "machine busy": busy,
+        "machine all": every,
+    }
+
+
+def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:
+    """Milliseconds of CPU per item, per part, between two snapshots; ``idle`` is the
+    machine's CPU that nobody used."""
+    spent = {name: after[name] - before[name] for name in before}
+    spent["other"] = spent["machine busy"] - sum(
+        spent[name] for name in ("server loop", "server threads", "postgres", "redis", "bench")
+    )
+    spent["idle"] = spent["machine all"] - spent["machine busy"]
+    del spent["machine busy"], spent["machine all"]
+    return {name: seconds * 1000 / items if items else 0.0 for name, seconds in spent.items()}
+
+
+def cpu_line(per_item: dict[str, float], what: str) -> str:
+    return ", ".join(f"{name} {ms:.2f}" for name, ms in per_item.items()) + f" (ms of CPU per {what})"

@@ -13,6 +13,9 @@ tests' fast fakes for hashing and the channel:
 
 Usage: ``.venv/bin/python bench/hot_path_cost.py [--operations 300]`` from the repository root
 (the tests package provides the fakes). It creates and drops its own database.
+``--sqlite`` runs the same on a fresh SQLite file, twice in one run: with the engine of the
+product (statements on the loop's thread) and with aiosqlite's own thread per statement
+(what the product used before), so the two compare under the same load of the machine.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import attrs
 import psycopg
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -70,10 +75,22 @@ async def timed(label: str, operation: Callable[[int], Awaitable[object]], count
     print(f"{label:>16}: {1000 * cpu / count:6.2f} ms CPU, {1000 * wall / count:6.2f} ms wall per operation")
 
 
-async def run(url: str, count: int, batch: int) -> None:
+def aiosqlite_engine(url: str) -> AsyncEngine:
+    """The product's SQLite engine as it was before: every call a hop to aiosqlite's thread."""
+    from sqlalchemy import event  # noqa: PLC0415 -- only this comparison needs it
+
+    from barbershop_adapters.sqlalchemy import engine as product  # noqa: PLC0415
+
+    engine = create_async_engine(url, connect_args={"timeout": product.SQLITE_BUSY_TIMEOUT_SECONDS})
+    event.listen(engine.sync_engine, "connect", product._configure_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", product._begin_immediate)
+    return engine
+
+
+async def run(url: str, count: int, batch: int, *, threaded_sqlite: bool = False) -> None:
     world = World()
     world.channels.channels["sms"] = ScriptedChannel()
-    engine = create_engine(DatabaseSettings(url))
+    engine = aiosqlite_engine(url) if threaded_sqlite else create_engine(DatabaseSettings(url))
     uow_factory = SqlAlchemyUnitOfWorkFactory(engine, world.queue)
     registration = attrs.evolve(world.registration(), uow_factory=uow_factory)
     delivery = attrs.evolve(world.delivery(), uow_factory=uow_factory)
@@ -130,7 +147,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--operations", type=int, default=300)
     parser.add_argument("--batch", type=int, default=20, help="sends started together (1: skip that figure)")
+    parser.add_argument("--sqlite", action="store_true", help="on SQLite: the product's engine and aiosqlite's")
     args = parser.parse_args()
+    if args.sqlite:
+        with tempfile.TemporaryDirectory(prefix="hot-path-") as directory:
+            for threaded in (False, True, False, True):
+                url = f"sqlite+aiosqlite:///{directory}/{uuid.uuid4().hex[:8]}.sqlite3"
+                env = {**os.environ, "BARBERSHOP_DATABASE_URL": url, "BARBERSHOP_SECRET_KEY": "x" * 40}
+                upgrade = [sys.executable, "-m", "barbershop_entrypoints.cli", "db", "upgrade"]
+                subprocess.run(upgrade, env=env, check=True, capture_output=True)  # noqa: S603 -- our own CLI
+                print(f"SQLite, {'aiosqlite thread per call' if threaded else 'the product engine'}:")
+                asyncio.run(run(url, args.operations, args.batch, threaded_sqlite=threaded))
+        return
     database = f"hot_path_{uuid.uuid4().hex[:8]}"
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

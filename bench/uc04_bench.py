@@ -82,6 +82,9 @@ class Load:
     lag_p99_ms: float = 0.0
     lag_max_ms: float = 0.0
     lag_samples: int = 0
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """Milliseconds of CPU per registration in the measured window: the server, PostgreSQL,
+    Redis, this bench, other processes, and the idle CPU."""
 
     @property
     def rate(self) -> float:
@@ -117,6 +120,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ceiling-seconds", type=float, default=10.0, help="argon2id ceiling run")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer app")
     parser.add_argument("--py-spy", action="append", type=Path, default=[], help="record the server (.svg/.txt)")
+    parser.add_argument("--spy-gil", action="store_true", help="--py-spy keeps only samples holding the GIL")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     harness.require_loopback(args.admin_url, args.broker_url)
@@ -232,6 +236,7 @@ async def _drive(
 
 async def measure(
     target: str,
+    pid: int,
     base_url: str,
     token: str | None,
     numbers: Iterator[str],
@@ -251,8 +256,10 @@ async def measure(
         await _drive(client, numbers, concurrency, args.warmup)
         for start in on_measuring or []:
             start()
+        cpu_before = harness.cpu_snapshot(pid)
         with LagProbe(base_url, args.probe_interval) as probe:
             latencies, errors, seconds = await _drive(client, numbers, concurrency, args.duration)
+        cpu_after = harness.cpu_snapshot(pid)
     p50, p99 = harness.percentiles_ms(latencies)
     lag50, lag99 = harness.percentiles_ms(probe.latencies)
     if probe.failures:
@@ -269,6 +276,7 @@ async def measure(
         lag_p99_ms=lag99,
         lag_max_ms=max(probe.latencies, default=0.0) * 1000,
         lag_samples=len(probe.latencies),
+        cpu_ms=harness.cpu_per_item(cpu_before, cpu_after, len(latencies)),
     )
 
 
@@ -315,11 +323,11 @@ def run_server(args: argparse.Namespace, env: dict[str, str], logs: Path, number
     with harness.running(command, env, logs / "serve.log", base_url + LIVE) as pid:
         token = manager_token(base_url)
         results = []
-        spy = harness.Spy(args.py_spy, pid, args.duration)
+        spy = harness.Spy(args.py_spy, pid, args.duration, gil_only=args.spy_gil)
         for index, level in enumerate(args.levels):
             print(f"uc04: {level} in flight, {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured…")
             on_measuring = [spy.start] if index == 0 else []
-            results.append(asyncio.run(measure("uc04", base_url, token, numbers, level, args, on_measuring)))
+            results.append(asyncio.run(measure("uc04", pid, base_url, token, numbers, level, args, on_measuring)))
         spy.wait()
         return results
 
@@ -345,11 +353,11 @@ def run_peer(
         "--pool-size",
         str(args.pool_size),
     ]
-    with harness.running(command, harness.clean_env({}), logs / "peer.log", base_url + LIVE):
+    with harness.running(command, harness.clean_env({}), logs / "peer.log", base_url + LIVE) as pid:
         results = []
         for level in args.levels:
             print(f"peer: {level} in flight, {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured…")
-            results.append(asyncio.run(measure("peer", base_url, None, numbers, level, args)))
+            results.append(asyncio.run(measure("peer", pid, base_url, None, numbers, level, args)))
         return results
 
 
@@ -369,6 +377,8 @@ def rows_for(uc04: Load, peer: Load | None, ceilings: tuple[Ceiling, Ceiling]) -
         ("uc04 non-2xx answers", _errors(uc04)),
         ("uc04 loop lag: GET /health/live p50 / p99 / max, ms", _lag(uc04)),
         ("limit: argon2id ceiling, hashes/s (before / after the load)", " / ".join(_rates(ceilings))),
+        ("one hash at the ceiling, ms of CPU", f"{(ceiling.threads / ceiling.rate * 1000) if ceiling.rate else 0:.1f}"),
+        ("uc04 CPU per registration, ms", harness.cpu_line(uc04.cpu_ms, "registration")),
     ]
     if peer is not None:
         rows += [
@@ -376,6 +386,7 @@ def rows_for(uc04: Load, peer: Load | None, ceilings: tuple[Ceiling, Ceiling]) -
             ("peer latency p50 / p99, ms", f"{peer.p50_ms:.1f} / {peer.p99_ms:.1f}"),
             ("peer non-2xx answers", _errors(peer)),
             ("peer loop lag: GET /health/live p50 / p99 / max, ms", _lag(peer)),
+            ("peer CPU per registration, ms", harness.cpu_line(peer.cpu_ms, "registration")),
         ]
     rows.append(("ratio uc04 / argon2id ceiling", harness.ratio(uc04.rate, ceiling.rate)))
     if peer is not None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine, database_url
+from barbershop_adapters.sqlalchemy.inline_sqlite import InlineSqliteConnection
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Client
 from barbershop_core.ports import StorageUnavailable
@@ -189,3 +192,65 @@ async def test_naive_datetimes_are_refused(sqlite_engine: AsyncEngine) -> None:
     async with SqlAlchemyUnitOfWork(sqlite_engine) as uow:
         with pytest.raises(sa.exc.StatementError, match="naive datetime"):
             await uow.persons.add(person)
+
+
+def _database_file(engine: AsyncEngine) -> str:
+    database = engine.url.database
+    assert database is not None
+    return database
+
+
+async def test_a_sqlite_writer_waiting_for_another_process_leaves_the_event_loop_free(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    """Statements run on the loop's thread, but BEGIN IMMEDIATE, which waits for the write
+    lock another process holds (the CLI, a second ``serve`` process), waits on a worker
+    thread: the loop keeps answering meanwhile, and the unit of work goes on once the lock
+    is free."""
+    other = sqlite3.connect(_database_file(sqlite_engine), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def tick_until(done: asyncio.Event) -> None:
+        nonlocal ticks
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    async def write() -> None:
+        async with SqlAlchemyUnitOfWork(sqlite_engine) as uow:
+            await uow.persons.add(a_person(PHONE))
+            await uow.commit()
+
+    done = asyncio.Event()
+    ticking = asyncio.create_task(tick_until(done))
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not writing.done()
+    assert ticks >= 20, "the loop stalled while the unit of work waited for the lock"
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writing, timeout=10)
+    done.set()
+    await ticking
+    async with sqlite_engine.connect() as connection:
+        assert (await connection.exec_driver_sql("SELECT count(*) FROM persons")).scalar_one() == 1
+
+
+async def test_sqlite_statements_run_on_the_loop_thread_and_only_begin_and_commit_hop(
+    sqlite_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hops: list[str] = []
+    real_off_loop = InlineSqliteConnection.off_loop
+
+    async def counted(self: InlineSqliteConnection, function: Any, *args: Any) -> Any:
+        hops.append(getattr(function, "__name__", "?") + (f" {args[0]}" if args else ""))
+        return await real_off_loop(self, function, *args)
+
+    monkeypatch.setattr(InlineSqliteConnection, "off_loop", counted)
+    async with SqlAlchemyUnitOfWork(sqlite_engine) as uow:
+        await uow.persons.add(a_person(PHONE))
+        assert await uow.persons.get_by_phone(PHONE) is not None
+        await uow.commit()
+
+    assert hops == ["execute BEGIN IMMEDIATE", "commit"]

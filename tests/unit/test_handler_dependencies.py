@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+from litestar.utils.sync import AsyncCallable
+
 from barbershop_entrypoints.http.app import create_app
 from barbershop_entrypoints.settings import SecurityConfig, Settings
 
@@ -25,3 +27,27 @@ def test_no_handler_but_readiness_takes_the_whole_settings_or_container() -> Non
     }
 
     assert takes_whole == set()
+
+
+def test_no_guard_or_dependency_of_a_route_hops_to_a_worker_thread() -> None:
+    """Litestar runs a plain-function guard, or a plain-function dependency marked
+    ``sync_to_thread``, in a worker thread: a thread hop on every request for a check of
+    microseconds, competing with the password hashes for the CPUs."""
+    app = create_app(Settings(security=SecurityConfig(secret_key="unit-tests-never-sign-anything-real")))
+    handlers = {handler for route in app.routes for handler in getattr(route, "route_handlers", [])}
+
+    threaded_guards = {
+        f"{handler.handler_name}: {guard.func.__qualname__}"
+        for handler in handlers
+        for guard in handler.resolve_guards()
+        if isinstance(guard, AsyncCallable)
+    }
+    threaded_dependencies = {
+        f"{handler.handler_name}: {name}"
+        for handler in handlers
+        for name, provider in handler.resolve_dependencies().items()
+        if provider.sync_to_thread
+    }
+
+    assert threaded_guards == set()
+    assert threaded_dependencies == set()

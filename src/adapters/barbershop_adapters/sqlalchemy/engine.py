@@ -22,6 +22,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from barbershop_adapters.sqlalchemy.inline_sqlite import inline_sqlite_creator
+
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30
 """How long a SQLite transaction waits for the write lock before giving up (A3)."""
 SINGLE_STATEMENT: Final = "barbershop_single_statement"
@@ -92,11 +94,16 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         if not url.database.startswith("file:"):
             _private_database_file(Path(url.database).expanduser())
         pool = {"pool_size": settings.pool_size, "max_overflow": settings.max_overflow}
+    database = url.database or ":memory:"
     engine = create_async_engine(
         url,
         echo=settings.echo,
         hide_parameters=True,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        # Statements run on the loop's thread; only BEGIN IMMEDIATE and COMMIT, which may
+        # wait, go to a worker thread (see inline_sqlite).
+        async_creator=inline_sqlite_creator(
+            database, uri=database.startswith("file:"), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
+        ),
         **pool,
     )
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)

@@ -158,8 +158,10 @@ class Audience(Generic[S]):
     temporary_password: Callable[[], Exception]
     """The answer on a route not flagged ``allow_temporary_password`` while the password is temporary."""
 
-    def permanent_password_guard(self, connection: Connection, handler: BaseRouteHandler) -> None:
-        """Guard: with a temporary password only the routes flagged ``allow_temporary_password`` answer."""
+    async def permanent_password_guard(self, connection: Connection, handler: BaseRouteHandler) -> None:
+        """Guard: with a temporary password only the routes flagged ``allow_temporary_password`` answer.
+
+        A coroutine: Litestar runs a plain function guard in a worker thread, a hop per request."""
         if self.subjects.must_change_password(connection.user) and not handler.opt.get(ALLOW_TEMPORARY_PASSWORD):
             raise self.temporary_password()
 
@@ -275,7 +277,7 @@ class SessionAuth(Generic[S]):
         return DefineMiddleware(defined.middleware, *defined.args, audience=self.audience, **defined.kwargs)
 
     @property
-    def guards(self) -> list[Callable[[Connection, BaseRouteHandler], None]]:
+    def guards(self) -> list[Callable[[Connection, BaseRouteHandler], Awaitable[None]]]:
         return [self.audience.permanent_password_guard]
 
     def issue(self, subject_id: int, session_version: int, now: datetime) -> IssuedToken:

@@ -28,7 +28,7 @@ from barbershop_entrypoints.http.web.rendering import STATIC_DIR, STATIC_PATH
 from barbershop_entrypoints.http.web.security import MANAGER_PAGES, csrf_middleware
 
 
-def _sane_static_path(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def _sane_static_path(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of ``/static``: a NUL in the path makes ``os.stat`` raise ValueError; no file has one."""
     if "\x00" in connection.scope["path"]:
         raise NotFoundException()
