@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from barbershop_adapters.sqlalchemy import inline_sqlite
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine, database_url
 from barbershop_adapters.sqlalchemy.inline_sqlite import InlineSqliteConnection
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
@@ -51,9 +52,11 @@ async def test_the_sqlite_file_gets_its_directory_and_safe_pragmas(tmp_path: Pat
         async with engine.connect() as connection:
             pragmas = [
                 (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
-                for name in ("foreign_keys", "journal_mode", "busy_timeout")
+                for name in ("foreign_keys", "journal_mode", "synchronous", "busy_timeout", "wal_autocheckpoint")
             ]
-        assert pragmas == [1, "wal", 30000]
+        # synchronous NORMAL (1); no statement waits on the loop's thread, and no commit
+        # checkpoints there (see the tests of the inline connection below)
+        assert pragmas == [1, "wal", 1, 0, 0]
     finally:
         await engine.dispose()
 
@@ -237,20 +240,23 @@ async def test_a_sqlite_writer_waiting_for_another_process_leaves_the_event_loop
         assert (await connection.exec_driver_sql("SELECT count(*) FROM persons")).scalar_one() == 1
 
 
-async def test_sqlite_statements_run_on_the_loop_thread_and_only_begin_and_commit_hop(
+async def test_sqlite_statements_and_commits_run_on_the_loop_thread_and_a_checkpoint_now_and_then_off_it(
     sqlite_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hops: list[str] = []
     real_off_loop = InlineSqliteConnection.off_loop
 
     async def counted(self: InlineSqliteConnection, function: Any, *args: Any) -> Any:
-        hops.append(getattr(function, "__name__", "?") + (f" {args[0]}" if args else ""))
+        hops.append(" ".join(str(arg) for arg in args))
         return await real_off_loop(self, function, *args)
 
     monkeypatch.setattr(InlineSqliteConnection, "off_loop", counted)
-    async with SqlAlchemyUnitOfWork(sqlite_engine) as uow:
-        await uow.persons.add(a_person(PHONE))
-        assert await uow.persons.get_by_phone(PHONE) is not None
-        await uow.commit()
+    monkeypatch.setattr(inline_sqlite, "CHECKPOINT_EVERY", 3)
+    for number in range(7):
+        async with SqlAlchemyUnitOfWork(sqlite_engine) as uow:
+            phone = PhoneNumber(f"+7911123450{number}")
+            await uow.persons.add(a_person(phone))
+            assert await uow.persons.get_by_phone(phone) is not None
+            await uow.commit()
 
-    assert hops == ["execute BEGIN IMMEDIATE", "commit"]
+    assert hops == ["wal_checkpoint(PASSIVE)"] * 2

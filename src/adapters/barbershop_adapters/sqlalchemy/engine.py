@@ -99,10 +99,11 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         url,
         echo=settings.echo,
         hide_parameters=True,
-        # Statements run on the loop's thread; only BEGIN IMMEDIATE and COMMIT, which may
-        # wait, go to a worker thread (see inline_sqlite).
+        # Statements run on the loop's thread without waiting; what would wait (for
+        # another process's write lock, for a checkpoint's fsync) waits on a worker
+        # thread (see inline_sqlite).
         async_creator=inline_sqlite_creator(
-            database, uri=database.startswith("file:"), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
+            database, uri=database.startswith("file:"), busy_timeout=SQLITE_BUSY_TIMEOUT_SECONDS
         ),
         **pool,
     )
@@ -133,7 +134,6 @@ def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) 
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, and much faster

@@ -8,11 +8,17 @@ statements themselves take SQLite tens of microseconds: a page cache and a WAL f
 written without fsync (``synchronous = NORMAL``).
 
 This connection keeps aiosqlite's interface (what SQLAlchemy's dialect calls on it) and
-runs statements right away, on the caller's thread. Only what may wait goes to a worker
-thread: ``BEGIN IMMEDIATE``, which waits for the write lock while another process writes
-(up to the busy timeout), and ``COMMIT``, which may run a WAL checkpoint and its fsync.
-Within a transaction the write lock is held, so no statement waits on another writer;
-in WAL mode a read outside a transaction does not wait on writers either.
+runs each statement right away, on the caller's thread, without waiting: SQLite's busy
+handler is off. Only what would wait goes to a worker thread:
+
+* a statement SQLite refuses as busy — ``BEGIN IMMEDIATE`` while another process (the CLI,
+  a second ``serve`` process) holds the write lock — is run again there, waiting up to the
+  busy timeout; within a transaction the write lock is held, and in WAL mode a read does
+  not wait for writers, so that is rare;
+* the WAL checkpoint, which writes pages back to the database file and fsyncs it: SQLite's
+  automatic one would run inside a commit, on the loop; here a commit never checkpoints,
+  and every :data:`CHECKPOINT_EVERY` commits of a connection a passive checkpoint runs on a
+  worker thread.
 """
 
 from __future__ import annotations
@@ -25,8 +31,15 @@ from typing import Any, Final, TypeVar
 
 _T = TypeVar("_T")
 
-_WAITS: Final = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "COMMIT")
-"""Statements that may wait (for another process's write lock, for an fsync): off the loop."""
+CHECKPOINT_EVERY: Final = 100
+"""Commits of a connection between two checkpoints (SQLite's own default: every 1,000 WAL
+pages; a registration writes about ten)."""
+_BUSY: Final = frozenset({5, 261, 517, 773})
+"""SQLITE_BUSY and its extended codes (_RECOVERY, _SNAPSHOT, _TIMEOUT)."""
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in _BUSY
 
 
 class InlineCursor:
@@ -43,14 +56,11 @@ class InlineCursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
-        if sql.lstrip().upper().startswith(_WAITS):
-            await self._connection.off_loop(self._cursor.execute, sql, parameters)
-        else:
-            self._cursor.execute(sql, parameters)
+        await self._connection.run(self._cursor.execute, sql, parameters)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any] | dict[str, Any]]) -> InlineCursor:
-        self._cursor.executemany(sql, parameters)
+        await self._connection.run(self._cursor.executemany, sql, parameters)
         return self
 
     async def fetchone(self) -> Any:
@@ -111,10 +121,39 @@ class InlineSqliteConnection:
 
     _tx: Final = _InPlace()
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, busy_timeout: float) -> None:
         self._conn = connection
         self._connection: sqlite3.Connection | None = connection
         """None once closed: SQLAlchemy's dialect looks here before a commit or rollback."""
+        self._busy_timeout_ms = int(busy_timeout * 1000)
+        self._commits = 0
+        self._pragma("wal_autocheckpoint = 0")  # checkpoints off the loop, see commit()
+
+    async def run(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``function`` now, on this thread; if SQLite finds the database busy, again on a
+        worker thread, waiting for it up to the busy timeout."""
+        try:
+            return function(*args)
+        except sqlite3.OperationalError as error:
+            if not _busy(error):
+                raise
+        return await self.off_loop(self._waiting, function, *args)
+
+    def _waiting(self, function: Callable[..., _T], *args: Any) -> _T:
+        self._pragma(f"busy_timeout = {self._busy_timeout_ms}")
+        try:
+            return function(*args)
+        finally:
+            self._pragma("busy_timeout = 0")
+
+    def _pragma(self, setting: str) -> None:
+        # Read to the end and closed: a statement left pending would make the next
+        # SAVEPOINT fail with "SQL statements in progress".
+        cursor = self._conn.execute(f"PRAGMA {setting}")
+        try:
+            cursor.fetchall()
+        finally:
+            cursor.close()
 
     async def off_loop(self, function: Callable[..., _T], *args: Any) -> _T:
         """Run ``function`` on a worker thread: the caller waits, the loop does not."""
@@ -127,7 +166,10 @@ class InlineSqliteConnection:
         return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
-        await self.off_loop(self._conn.commit)
+        await self.run(self._conn.commit)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            await self.off_loop(self._pragma, "wal_checkpoint(PASSIVE)")
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -155,14 +197,14 @@ class InlineSqliteConnection:
         return self._conn.in_transaction
 
 
-def inline_sqlite_creator(database: str, *, uri: bool, timeout: float) -> Callable[[], Any]:
-    """The ``async_creator`` of an engine on ``database`` (``timeout``: SQLite's busy timeout,
-    which only the statements run off the loop ever wait for)."""
+def inline_sqlite_creator(database: str, *, uri: bool, busy_timeout: float) -> Callable[[], Any]:
+    """The ``async_creator`` of an engine on ``database``; ``busy_timeout``: how long a
+    statement SQLite finds busy waits (on a worker thread) for the database."""
 
     async def connect() -> InlineSqliteConnection:
         # The connection is used from the loop's thread and, for what may wait, from a
         # worker thread — never from two at once (the pool lends it to one unit of work).
-        connection = sqlite3.connect(database, timeout=timeout, uri=uri, check_same_thread=False)
-        return InlineSqliteConnection(connection)
+        connection = sqlite3.connect(database, timeout=0, uri=uri, check_same_thread=False)
+        return InlineSqliteConnection(connection, busy_timeout)
 
     return connect
