@@ -713,7 +713,7 @@ class SqlProviderReportRepository(_Repository):
 # -- audit --------------------------------------------------------------------------------
 
 
-def _audit_values(event: AuditEvent) -> Values:
+def audit_values(event: AuditEvent) -> Values:
     return {
         "action": event.action.value,
         "actor": event.actor,
@@ -739,7 +739,7 @@ class SqlAuditLog(_Repository):
 
     async def write(self, events: Iterable[AuditEvent]) -> None:
         """What the unit of work recorded, in one statement."""
-        rows = [_audit_values(event) for event in events]
+        rows = [audit_values(event) for event in events]
         if rows:
             await self._db.execute(sa.insert(t.audit_events), rows)
 
@@ -964,28 +964,22 @@ class SqlPartnerRepository(_Repository):
 # -- purchases ----------------------------------------------------------------------------
 
 
+def purchase_values(purchase: Purchase) -> Values:
+    return {
+        "client_id": purchase.client_id,
+        "partner_id": purchase.partner_id,
+        "name": purchase.name,
+        "price": purchase.price.amount,
+        "registered_at": purchase.registered_at,
+    }
+
+
 class SqlPurchaseRepository(_Repository):
     async def add(self, purchase: Purchase) -> None:
-        values = {
-            "client_id": purchase.client_id,
-            "partner_id": purchase.partner_id,
-            "name": purchase.name,
-            "price": purchase.price.amount,
-            "registered_at": purchase.registered_at,
-        }
-        purchase.id = await self._db.insert_id(t.purchases, values)
+        purchase.id = await self._db.insert_id(t.purchases, purchase_values(purchase))
 
     async def add_many(self, purchases: Sequence[Purchase]) -> None:
-        rows = [
-            {
-                "client_id": purchase.client_id,
-                "partner_id": purchase.partner_id,
-                "name": purchase.name,
-                "price": purchase.price.amount,
-                "registered_at": purchase.registered_at,
-            }
-            for purchase in purchases
-        ]
+        rows = [purchase_values(purchase) for purchase in purchases]
         for purchase, purchase_id in zip(purchases, await self._db.insert_ids(t.purchases, rows), strict=True):
             purchase.id = purchase_id
 
