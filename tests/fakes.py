@@ -45,6 +45,7 @@ from barbershop_core.ports import (
     OutgoingMessage,
     PromoParticipantIds,
     PromoParticipantRow,
+    PromoSignUp,
     QueueUnavailable,
     ReferenceSnapshot,
     SecretUnreadable,
@@ -521,6 +522,28 @@ class FakePromoBatches(_Repository):
 
     async def add_purchases(self, purchases: Sequence[Purchase]) -> None:
         await self._uow.purchases.add_many(purchases)
+
+    async def register_one(self, sign_up: PromoSignUp) -> PromoParticipantIds | IdempotencyRecord:
+        uow = self._uow
+        uow.db.check("promo.register_one")
+        person = await uow.persons.add_if_new(sign_up.person) or sign_up.person
+        client = attrs.evolve(sign_up.client, person_id=person.id)
+        known = await uow.clients.add_if_new(client)
+        if known is not None and (known.full_name is None or known.email is None):
+            known = attrs.evolve(
+                known, full_name=known.full_name or client.full_name, email=known.email or client.email
+            )
+            await uow.clients.save(known)
+        client = known or client
+        record = attrs.evolve(sign_up.record, result_id=client.id)
+        earlier = await uow.idempotency.add_if_new(record)
+        if earlier is not None and not sign_up.staleness.covers(earlier):
+            return earlier
+        if earlier is not None:
+            await uow.idempotency.save(record)
+        await uow.purchases.add_many([attrs.evolve(purchase, client_id=client.id) for purchase in sign_up.purchases])
+        uow.record(attrs.evolve(sign_up.event, person_id=person.id, client_id=client.id))
+        return PromoParticipantIds(person.id, client.id)
 
     async def complete(self, records: Sequence[IdempotencyRecord]) -> None:
         for record in records:

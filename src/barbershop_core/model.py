@@ -552,3 +552,17 @@ class IdempotencyRecord:
     expires_at: datetime
     state: IdempotencyState = IdempotencyState.IN_FLIGHT
     result_id: int | None = None
+
+
+@attrs.frozen
+class Staleness:
+    """Which stored idempotency records no longer hold their keys: those expired by ``now``,
+    and those still in flight that were claimed at ``abandoned_before`` or earlier (their
+    request died before it finished or released the key)."""
+
+    now: datetime
+    abandoned_before: datetime
+
+    def covers(self, record: IdempotencyRecord) -> bool:
+        abandoned = record.state is IdempotencyState.IN_FLIGHT and record.created_at <= self.abandoned_before
+        return abandoned or record.expires_at <= self.now

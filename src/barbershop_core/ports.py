@@ -32,6 +32,7 @@ from barbershop_core.model import (
     Person,
     ProviderReport,
     Purchase,
+    Staleness,
 )
 from barbershop_core.values import Email, FullName, PhoneNumber
 
@@ -291,8 +292,39 @@ class PromoParticipantIds:
     client_id: int
 
 
+@attrs.frozen
+class PromoSignUp:
+    """A partner's registration of one participant, written together by
+    :meth:`PromoBatchRepository.register_one`.
+
+    The caller cannot know the ids that link them: the store sets the client's person, each
+    purchase's client, the record's result (the client) and the event's person and client.
+    """
+
+    person: Person
+    """Added when its phone is new."""
+    client: Client
+    """Added when the person is not a client yet; a known client without a full name or an
+    e-mail gets this one's."""
+    purchases: Sequence[Purchase]
+    record: IdempotencyRecord
+    """Stored completed, with the client as its result, when its key is free or holds a
+    record that ``staleness`` covers."""
+    staleness: Staleness
+    event: AuditEvent
+    """Written with the registration (the unit of work does not write it again)."""
+
+
 class PromoBatchRepository(Protocol):
-    """Set-based writes of a promo batch: a handful of statements whatever its size."""
+    """Writes of promo participants: a batch set-based, a handful of statements whatever its
+    size, and a single registration at once (:meth:`register_one`)."""
+
+    async def register_one(self, sign_up: PromoSignUp) -> PromoParticipantIds | IdempotencyRecord:
+        """Find or make the participant's person and client, add the purchases, store the
+        record and write the event; answer the participant's ids. Unless the record's key
+        holds a record that is not stale: then add no purchase, record and event, and answer
+        the record there (a concurrent writer of the key is waited for). The person and
+        client may be written either way: the caller rolls back what it does not keep."""
 
     async def claim(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
         """Insert each record whose ``(scope, key)`` is free (keys are distinct); for each,

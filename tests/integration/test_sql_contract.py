@@ -25,8 +25,10 @@ from barbershop_core.model import (
     NotificationStatus,
     NotificationTemplate,
     Partner,
+    Person,
     ProviderReport,
     Purchase,
+    Staleness,
     TemplateKind,
 )
 from barbershop_core.ports import (
@@ -34,6 +36,7 @@ from barbershop_core.ports import (
     NewRegistration,
     PromoParticipantIds,
     PromoParticipantRow,
+    PromoSignUp,
     UniqueViolation,
 )
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
@@ -1240,3 +1243,165 @@ async def test_promo_complete_upserts_records_and_purchases_are_added_in_one_go(
         ("Шампунь", Decimal("10.50")),
         ("Бальзам", Decimal("0.01")),
     ]
+
+
+# -- a single promo registration --------------------------------------------------------------
+
+SIGN_UP_KEY = "auto:f"
+FRESH = Staleness(NOW, abandoned_before=NOW - timedelta(minutes=1))
+
+
+def a_sign_up(partner: Partner, phone: PhoneNumber = PHONE, *, full_name: str = "Иванов Иван") -> PromoSignUp:
+    record = IdempotencyRecord(
+        "partner:1", SIGN_UP_KEY, "f", NOW, NOW + timedelta(minutes=5), IdempotencyState.COMPLETED
+    )
+    event = AuditEvent(
+        action=AuditAction.PROMO_REGISTERED,
+        actor="partner:1",
+        occurred_at=NOW,
+        request_id="req-1",
+        masked_phone=phone.masked,
+        details={"purchases": "2", "email": "i***@example.com"},
+    )
+    return PromoSignUp(
+        person=Person(phone, FullName(full_name).first_name, Login.from_phone(phone), NOW),
+        client=Client(
+            UNSAVED,
+            NOW,
+            "partner:1",
+            "partner:retail-1",
+            full_name=FullName(full_name),
+            email=Email("ivan@example.com"),
+        ),
+        purchases=[
+            Purchase(UNSAVED, partner.id, "Шампунь", Money(Decimal("10.50")), NOW),
+            Purchase(UNSAVED, partner.id, "Бальзам", Money(Decimal("0.01")), NOW),
+        ],
+        record=record,
+        staleness=FRESH,
+        event=event,
+    )
+
+
+async def promo_partner(backend: Backend) -> Partner:
+    async with backend.uow_factory() as uow:
+        partner = await add_partner(uow)
+        await uow.commit()
+    return partner
+
+
+async def test_a_sign_up_of_a_new_phone_writes_the_participant_purchases_record_and_event_linked(
+    backend: Backend,
+) -> None:
+    partner = await promo_partner(backend)
+    sign_up = a_sign_up(partner)
+
+    async with backend.uow_factory() as uow:
+        ids = await uow.promo.register_one(sign_up)
+        await uow.commit()
+
+    assert isinstance(ids, PromoParticipantIds)
+    async with backend.uow_factory() as uow:
+        made = await uow.clients.get_with_person(ids.client_id)
+        purchases = await uow.purchases.list_for_client(ids.client_id)
+        record = await uow.idempotency.get("partner:1", SIGN_UP_KEY)
+        events = await uow.audit.list_recent()
+    assert made is not None
+    client, person = made
+    assert person.id == ids.person_id
+    assert (person.phone, str(person.first_name), person.login.value) == (PHONE, "Иван", PHONE.e164)
+    assert attrs.evolve(client, id=UNSAVED, person_id=UNSAVED) == sign_up.client
+    assert [(p.partner_id, p.name, p.price.amount) for p in purchases] == [
+        (partner.id, "Шампунь", Decimal("10.50")),
+        (partner.id, "Бальзам", Decimal("0.01")),
+    ]
+    assert record == attrs.evolve(sign_up.record, result_id=ids.client_id)
+    assert [attrs.evolve(event, id=UNSAVED) for event in events] == [
+        attrs.evolve(sign_up.event, person_id=ids.person_id, client_id=ids.client_id)
+    ]
+
+
+async def test_a_sign_up_of_a_known_phone_adds_to_its_client_and_fills_only_what_it_lacks(backend: Backend) -> None:
+    partner = await promo_partner(backend)
+    async with backend.uow_factory() as uow:
+        known = await add_client(uow)
+        await uow.commit()
+
+    async with backend.uow_factory() as uow:
+        first = await uow.promo.register_one(a_sign_up(partner))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        again = await uow.promo.register_one(
+            attrs.evolve(a_sign_up(partner, full_name="Петров Пётр"), record=a_record("auto:other"))
+        )
+        await uow.commit()
+
+    assert first == again == PromoParticipantIds(known.person_id, known.id)
+    async with backend.uow_factory() as uow:
+        filled = await uow.clients.get(known.id)
+        person = await uow.persons.get(known.person_id)
+        purchases = await uow.purchases.list_for_client(known.id)
+    assert filled is not None
+    assert (str(filled.full_name), str(filled.email), filled.source) == ("Иванов Иван", "ivan@example.com", "manager")
+    assert person is not None
+    assert str(person.first_name) == "Иван"
+    assert len(purchases) == 4
+
+
+async def test_a_sign_up_whose_key_holds_a_fresh_record_answers_it_and_adds_no_purchase_record_or_event(
+    backend: Backend,
+) -> None:
+    partner = await promo_partner(backend)
+    async with backend.uow_factory() as uow:
+        first = await uow.promo.register_one(a_sign_up(partner))
+        await uow.commit()
+    assert isinstance(first, PromoParticipantIds)
+
+    async with backend.uow_factory() as uow:
+        kept = await uow.promo.register_one(a_sign_up(partner))
+        await uow.commit()
+
+    assert kept == attrs.evolve(a_sign_up(partner).record, result_id=first.client_id)
+    async with backend.uow_factory() as uow:
+        assert len(await uow.purchases.list_for_client(first.client_id)) == 2
+        assert len(await uow.audit.list_recent()) == 1
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(IdempotencyRecord("partner:1", SIGN_UP_KEY, "old", NOW - timedelta(minutes=5), NOW), id="expired"),
+        pytest.param(
+            IdempotencyRecord("partner:1", SIGN_UP_KEY, "old", NOW - timedelta(minutes=1), NOW + timedelta(hours=1)),
+            id="abandoned in flight",
+        ),
+    ],
+)
+async def test_a_sign_up_replaces_a_stale_record_under_its_key(backend: Backend, stored: IdempotencyRecord) -> None:
+    partner = await promo_partner(backend)
+    async with backend.uow_factory() as uow:
+        await uow.idempotency.add(stored)
+        await uow.commit()
+
+    async with backend.uow_factory() as uow:
+        ids = await uow.promo.register_one(a_sign_up(partner))
+        await uow.commit()
+
+    assert isinstance(ids, PromoParticipantIds)
+    async with backend.uow_factory() as uow:
+        record = await uow.idempotency.get("partner:1", SIGN_UP_KEY)
+        assert len(await uow.purchases.list_for_client(ids.client_id)) == 2
+    assert record == attrs.evolve(a_sign_up(partner).record, result_id=ids.client_id)
+
+
+async def test_a_record_in_flight_not_yet_abandoned_keeps_its_key_from_a_sign_up(backend: Backend) -> None:
+    partner = await promo_partner(backend)
+    in_flight = IdempotencyRecord("partner:1", SIGN_UP_KEY, "f", NOW - timedelta(seconds=59), NOW + timedelta(hours=1))
+    async with backend.uow_factory() as uow:
+        await uow.idempotency.add(in_flight)
+        await uow.commit()
+
+    async with backend.uow_factory() as uow:
+        kept = await uow.promo.register_one(a_sign_up(partner))
+
+    assert kept == in_flight

@@ -342,3 +342,39 @@ async def test_a_retried_promo_registration_adds_its_purchases_once(backend: Bac
     assert [(p.name, str(p.price)) for p in card.purchases] == [("Шампунь", "499.90"), ("Стрижка", "1500.00")]
     assert card.client.full_name is not None
     assert card.client.source == "partner:retail-1"
+
+
+def promo_body(purchase: str) -> dict[str, Any]:
+    return {
+        "fio": "Иванов Иван",
+        "phone": PHONE,
+        "email": "ivan@example.ru",
+        "purchases": [{"name": purchase, "price": 1}],
+    }
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_simultaneous_promo_registrations_of_one_new_phone_make_one_client_and_add_each_body_once(
+    backend: Backend,
+) -> None:
+    """Without a key: the unique indexes of the phone and of the record's key keep them apart."""
+    world = new_world()
+    partner: Partner = (
+        await create_partner(CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=backend.uow_factory))
+    ).partner
+    deps = attrs.evolve(world.promo(), uow_factory=backend.uow_factory)
+    bodies = [promo_body(f"Покупка {index % 5}") for index in range(20)]  # five bodies, each four times
+
+    results = await asyncio.gather(
+        *(
+            register_promo_participant(RegisterPromoParticipant(parse_promo_registration(b), partner), deps)
+            for b in bodies
+        )
+    )
+
+    assert await backend.count(tables.persons) == 1
+    assert await backend.count(tables.clients) == 1
+    assert await backend.count(tables.purchases) == 5
+    assert await backend.count(tables.idempotency_records) == 5
+    assert len({result.client_id for result in results}) == 1
+    assert sorted(result.replayed for result in results) == [False] * 5 + [True] * 15

@@ -24,6 +24,7 @@ from barbershop_core.errors import (
     ValidationError,
 )
 from barbershop_core.model import (
+    UNSAVED,
     Actor,
     AuditAction,
     AuditEvent,
@@ -33,6 +34,7 @@ from barbershop_core.model import (
     Partner,
     Person,
     Purchase,
+    Staleness,
     partner_source,
 )
 from barbershop_core.policies import PromoPolicy
@@ -40,6 +42,7 @@ from barbershop_core.ports import (
     Clock,
     PromoParticipantIds,
     PromoParticipantRow,
+    PromoSignUp,
     StorageUnavailable,
     UniqueViolation,
     UnitOfWork,
@@ -209,34 +212,45 @@ def _idempotency_key(raw: str) -> str:
 async def _register_once(
     command: RegisterPromoParticipant, scope: str, key: str, fingerprint: str, deps: PromoDeps
 ) -> PromoResult:
-    """Without a key: one transaction. The registration and its completed record are
-    written together; a record already there (the same body within the window) undoes
-    the work and answers from that record instead. A concurrent duplicate waits on the
-    record's key and then finds it."""
+    """Without a key: one transaction. The participant, its purchases, the completed
+    record and the audit event are written together; a record already there (the same
+    body within the window) leaves the work undone and answers from that record instead.
+    A concurrent duplicate waits on the record's key and then finds it."""
     for attempt in range(2):
         try:
             async with deps.uow_factory() as uow:
                 now = deps.clock.now()
-                client_id = await _register(uow, command, now)
                 record = IdempotencyRecord(
-                    scope, key, fingerprint, now, now + deps.policy.replay_window, IdempotencyState.COMPLETED, client_id
+                    scope, key, fingerprint, now, now + deps.policy.replay_window, IdempotencyState.COMPLETED
                 )
-                earlier = await uow.idempotency.add_if_new(record)
-                if earlier is not None and not _stale(earlier, now, deps.policy):
+                registered = await uow.promo.register_one(_sign_up(command, record, _staleness(now, deps.policy)))
+                if isinstance(registered, IdempotencyRecord):
                     await uow.rollback()
-                    result = _replay(uow, command, _answer(earlier, fingerprint), now)
+                    result = _replay(uow, command, _answer(registered, fingerprint), now)
                     await uow.commit()
                     return result
-                if earlier is not None:
-                    await uow.idempotency.save(record)
                 await uow.commit()
-                return PromoResult(client_id)
+                return PromoResult(registered.client_id)
         except UniqueViolation:
-            # Another request created this phone's person or client (or this record) a
-            # moment ago: the second attempt finds them.
+            # A store that reports clashes at commit: another request created this phone's
+            # person or client (or this record) a moment ago, and the second attempt finds them.
             if attempt:
                 raise StorageUnavailable("repeated clash while registering a participant") from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _sign_up(command: RegisterPromoParticipant, record: IdempotencyRecord, staleness: Staleness) -> PromoSignUp:
+    """The participant's person, client, purchases and audit event, as of ``staleness.now``;
+    the store links them."""
+    now = staleness.now
+    return PromoSignUp(
+        person=_person(command.registration, now),
+        client=_client(command.registration, command.partner, UNSAVED, now),
+        purchases=_purchases_of(command, UNSAVED, now),
+        record=record,
+        staleness=staleness,
+        event=_registered(command, now),
+    )
 
 
 async def _register_with_key(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> PromoResult:
@@ -293,10 +307,13 @@ def _replay(uow: UnitOfWork, command: RegisterPromoParticipant, client_id: int, 
     return PromoResult(client_id, replayed=True)
 
 
-def _stale(record: IdempotencyRecord, now: datetime, policy: PromoPolicy) -> bool:
+def _staleness(now: datetime, policy: PromoPolicy) -> Staleness:
     """Expired, or claimed by a request that died before it finished or released the key."""
-    abandoned = record.state is IdempotencyState.IN_FLIGHT and record.created_at + policy.in_flight_timeout <= now
-    return abandoned or record.expires_at <= now
+    return Staleness(now, abandoned_before=now - policy.in_flight_timeout)
+
+
+def _stale(record: IdempotencyRecord, now: datetime, policy: PromoPolicy) -> bool:
+    return _staleness(now, policy).covers(record)
 
 
 def _answer(record: IdempotencyRecord, fingerprint: str) -> int:
@@ -335,44 +352,56 @@ async def _register_with_retry(command: RegisterPromoParticipant, record: Idempo
 async def _register(uow: UnitOfWork, command: RegisterPromoParticipant, now: datetime) -> int:
     """The participant's person and client (found or made), its purchases and the audit event."""
     registration = command.registration
-    partner = command.partner
-    person = Person(
+    person = _person(registration, now)
+    person = await uow.persons.add_if_new(person) or person
+    client = await _participant(uow, person, registration, command.partner, now)
+    await uow.purchases.add_many(_purchases_of(command, client.id, now))
+    uow.record(attrs.evolve(_registered(command, now), person_id=person.id, client_id=client.id))
+    return client.id
+
+
+def _person(registration: PromoRegistration, now: datetime) -> Person:
+    return Person(
         phone=registration.phone,
         first_name=registration.fio.first_name,
         login=Login.from_phone(registration.phone),
         created_at=now,
     )
-    person = await uow.persons.add_if_new(person) or person
-    client = await _participant(uow, person, registration, partner, now)
-    await uow.purchases.add_many(
-        [Purchase(client.id, partner.id, line.name, line.price, now) for line in registration.purchases]
-    )
-    uow.record(
-        AuditEvent(
-            action=AuditAction.PROMO_REGISTERED,
-            actor=str(Actor.partner(partner.id)),
-            occurred_at=now,
-            request_id=command.request_id,
-            person_id=person.id,
-            client_id=client.id,
-            masked_phone=registration.phone.masked,
-            details={"purchases": str(len(registration.purchases)), "email": registration.email.masked},
-        )
-    )
-    return client.id
 
 
-async def _participant(
-    uow: UnitOfWork, person: Person, registration: PromoRegistration, partner: Partner, now: datetime
-) -> Client:
-    client = Client(
-        person_id=person.id,
+def _client(registration: PromoRegistration, partner: Partner, person_id: int, now: datetime) -> Client:
+    return Client(
+        person_id=person_id,
         registered_at=now,
         registered_by=str(Actor.partner(partner.id)),
         source=partner_source(partner.name),
         full_name=registration.fio,
         email=registration.email,
     )
+
+
+def _purchases_of(command: RegisterPromoParticipant, client_id: int, now: datetime) -> list[Purchase]:
+    partner_id = command.partner.id
+    return [Purchase(client_id, partner_id, line.name, line.price, now) for line in command.registration.purchases]
+
+
+def _registered(command: RegisterPromoParticipant, now: datetime) -> AuditEvent:
+    """The audit event of a registration, without its person and client (not known yet)."""
+    registration = command.registration
+    return AuditEvent(
+        action=AuditAction.PROMO_REGISTERED,
+        actor=str(Actor.partner(command.partner.id)),
+        occurred_at=now,
+        request_id=command.request_id,
+        masked_phone=registration.phone.masked,
+        details={"purchases": str(len(registration.purchases)), "email": registration.email.masked},
+    )
+
+
+async def _participant(
+    uow: UnitOfWork, person: Person, registration: PromoRegistration, partner: Partner, now: datetime
+) -> Client:
+    client = _client(registration, partner, person.id, now)
     existing = await uow.clients.add_if_new(client)
     if existing is None:
         return client

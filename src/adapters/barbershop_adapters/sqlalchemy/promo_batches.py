@@ -1,4 +1,5 @@
-"""The set-based port of a promo batch (:class:`barbershop_core.ports.PromoBatchRepository`).
+"""The set-based port of a promo batch (:class:`barbershop_core.ports.PromoBatchRepository`);
+its single registration is :mod:`barbershop_adapters.sqlalchemy.promo_sign_up`'s.
 
 PostgreSQL gets each step as one statement over arrays (``INSERT … SELECT FROM unnest(…)
 ON CONFLICT …``), so a batch of 1,000 participants costs the same handful of round trips as
@@ -16,14 +17,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from barbershop_adapters.sqlalchemy import tables as t
+from barbershop_adapters.sqlalchemy.promo_sign_up import SqlPromoSignUps
 from barbershop_adapters.sqlalchemy.repositories import (
     Statements,
     Values,
     idempotency_record,
     idempotency_record_values,
+    purchase_values,
 )
 from barbershop_core.model import IdempotencyRecord, Purchase
-from barbershop_core.ports import PromoParticipantIds, PromoParticipantRow, StorageUnavailable
+from barbershop_core.ports import PromoParticipantIds, PromoParticipantRow, PromoSignUp, StorageUnavailable
 
 _RECORD_COLUMNS: Final = "scope, key, fingerprint, created_at, expires_at, state, result_id"
 _RECORD_ARRAYS: Final = (
@@ -80,6 +83,10 @@ def _record_arrays(records: Sequence[IdempotencyRecord]) -> Values:
 class SqlPromoBatchRepository:
     def __init__(self, statements: Statements) -> None:
         self._db = statements
+        self._sign_ups = SqlPromoSignUps(statements)
+
+    async def register_one(self, sign_up: PromoSignUp) -> PromoParticipantIds | IdempotencyRecord:
+        return await self._sign_ups.register_one(sign_up)
 
     async def claim(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
         if not records:
@@ -207,17 +214,7 @@ class SqlPromoBatchRepository:
             }
             await self._db.execute(_PG_PURCHASES, parameters)
             return
-        values = [
-            {
-                "client_id": purchase.client_id,
-                "partner_id": purchase.partner_id,
-                "name": purchase.name,
-                "price": purchase.price.amount,
-                "registered_at": purchase.registered_at,
-            }
-            for purchase in purchases
-        ]
-        await self._db.execute(sa.insert(t.purchases), values)
+        await self._db.execute(sa.insert(t.purchases), [purchase_values(purchase) for purchase in purchases])
 
     async def complete(self, records: Sequence[IdempotencyRecord]) -> None:
         if not records:

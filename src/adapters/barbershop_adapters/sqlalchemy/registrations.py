@@ -13,10 +13,18 @@ from __future__ import annotations
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import RowMapping
 
 from barbershop_adapters.sqlalchemy import tables as t
+from barbershop_adapters.sqlalchemy.cte_text import (
+    cast,
+    casts,
+    given_columns,
+    names,
+    row_parameters,
+    rows_parameters,
+    typed,
+)
 from barbershop_adapters.sqlalchemy.repositories import (
     SqlClientRepository,
     SqlConsentRepository,
@@ -36,52 +44,29 @@ from barbershop_core.model import UNSAVED
 from barbershop_core.ports import KnownPerson, NewRegistration
 from barbershop_core.values import PhoneNumber
 
-_PG_DIALECT: Final = postgresql.dialect()  # type: ignore[no-untyped-call]
-
 _KNOWN_CLIENT: Final = "known_client__"
 """The prefix of a known person's client columns, read with the person's."""
 
-
-def _given(table: sa.Table, *left_out: str) -> list[sa.Column[Any]]:
-    """The columns of ``table`` a new row gives (``left_out``: its id, its link to its parent)."""
-    return [column for column in table.c if column.name not in ("id", *left_out)]
-
-
-_PERSON: Final = _given(t.persons)
-_CLIENT: Final = _given(t.clients, "person_id")
-_CONSENT: Final = _given(t.consents, "client_id")
-_NOTIFICATION: Final = _given(t.client_notifications, "client_id")
-_HISTORY: Final = _given(t.notification_status_changes, "notification_id")
-
-
-def _parameter(column: sa.Column[Any]) -> str:
-    return f"{column.table.name}__{column.name}"
-
-
-def _names(columns: list[sa.Column[Any]]) -> str:
-    return ", ".join(column.name for column in columns)
-
-
-def _cast(column: sa.Column[Any], suffix: str = "") -> str:
-    """A parameter cast to its column's type (``[]``: an array of it): untyped, a parameter in
-    a SELECT list would be taken for text."""
-    return f"CAST(:{_parameter(column)} AS {column.type.compile(dialect=_PG_DIALECT)}{suffix})"
+_PERSON: Final = given_columns(t.persons)
+_CLIENT: Final = given_columns(t.clients, "person_id")
+_CONSENT: Final = given_columns(t.consents, "client_id")
+_NOTIFICATION: Final = given_columns(t.client_notifications, "client_id")
+_HISTORY: Final = given_columns(t.notification_status_changes, "notification_id")
 
 
 def _linked_row(table: sa.Table, link: str, parent: str, columns: list[sa.Column[Any]]) -> str:
     """INSERT of one row (a parameter per column), linked to the row ``parent`` inserted:
     nothing when it inserted none."""
-    values = ", ".join(_cast(column) for column in columns)
-    return f"INSERT INTO {table.name} ({link}, {_names(columns)}) SELECT id, {values} FROM {parent} RETURNING id"  # noqa: S608 -- the schema's own names, no input
+    return f"INSERT INTO {table.name} ({link}, {names(columns)}) SELECT id, {casts(columns)} FROM {parent} RETURNING id"  # noqa: S608 -- the schema's own names, no input
 
 
 def _linked_rows(table: sa.Table, link: str, parent: str, columns: list[sa.Column[Any]]) -> str:
     """Like :func:`_linked_row` for rows given as an array per column, inserted in the arrays' order."""
-    arrays = ", ".join(_cast(column, "[]") for column in columns)
+    arrays = casts(columns, "[]")
     given = ", ".join(f"given.{column.name}" for column in columns)
     return (
-        f"INSERT INTO {table.name} ({link}, {_names(columns)}) SELECT {parent}.id, {given} "  # noqa: S608 -- the schema's own names, no input
-        f"FROM {parent}, unnest({arrays}) WITH ORDINALITY AS given({_names(columns)}, given_order) "
+        f"INSERT INTO {table.name} ({link}, {names(columns)}) SELECT {parent}.id, {given} "  # noqa: S608 -- the schema's own names, no input
+        f"FROM {parent}, unnest({arrays}) WITH ORDINALITY AS given({names(columns)}, given_order) "
         "ORDER BY given.given_order RETURNING *"
     )
 
@@ -90,7 +75,7 @@ _PG_REGISTRATION: Final = (
     sa.text(
         f"""
 WITH new_person AS (
-    INSERT INTO persons ({_names(_PERSON)}) VALUES ({", ".join(_cast(column) for column in _PERSON)})
+    INSERT INTO persons ({names(_PERSON)}) VALUES ({casts(_PERSON)})
     ON CONFLICT (phone_number) DO NOTHING
     RETURNING id
 ),
@@ -105,14 +90,11 @@ FROM (VALUES (true)) AS one
 LEFT JOIN new_person ON true
 LEFT JOIN new_client ON true
 LEFT JOIN new_notification ON true
-LEFT JOIN persons AS known ON new_person.id IS NULL AND known.phone_number = {_cast(t.persons.c.phone_number)}
+LEFT JOIN persons AS known ON new_person.id IS NULL AND known.phone_number = {cast(t.persons.c.phone_number)}
 LEFT JOIN clients AS known_client ON known_client.person_id = known.id
 """  # noqa: S608 -- the schema's own names, no input
     )
-    .bindparams(
-        # Typed like their columns, so their values are converted as an ordinary insert's are.
-        *(sa.bindparam(_parameter(column), type_=column.type) for column in _PERSON + _CLIENT + _NOTIFICATION)
-    )
+    .bindparams(*typed(_PERSON + _CLIENT + _NOTIFICATION))
     .columns(
         **{column.name: column.type for column in t.persons.c},
         **{f"{_KNOWN_CLIENT}{column.name}": column.type for column in t.clients.c},
@@ -131,23 +113,15 @@ def _known_person(row: RowMapping) -> KnownPerson:
     return KnownPerson(stored_person(row), client)
 
 
-def _row(columns: list[sa.Column[Any]], values: Values) -> Values:
-    return {_parameter(column): values[column.name] for column in columns}
-
-
-def _rows(columns: list[sa.Column[Any]], rows: list[Values]) -> Values:
-    return {_parameter(column): [row[column.name] for row in rows] for column in columns}
-
-
 def _registration_parameters(registration: NewRegistration) -> Values:
     notification = registration.notification
     history = [history_values(UNSAVED, position, change) for position, change in enumerate(notification.history)]
     return {
-        **_row(_PERSON, person_values(registration.person)),
-        **_row(_CLIENT, client_values(registration.client)),
-        **_rows(_CONSENT, [consent_values(consent) for consent in registration.consents]),
-        **_row(_NOTIFICATION, notification_values(notification)),
-        **_rows(_HISTORY, history),
+        **row_parameters(_PERSON, person_values(registration.person)),
+        **row_parameters(_CLIENT, client_values(registration.client)),
+        **rows_parameters(_CONSENT, [consent_values(consent) for consent in registration.consents]),
+        **row_parameters(_NOTIFICATION, notification_values(notification)),
+        **rows_parameters(_HISTORY, history),
     }
 
 

@@ -714,7 +714,7 @@ class SqlProviderReportRepository(_Repository):
 # -- audit --------------------------------------------------------------------------------
 
 
-def _audit_values(event: AuditEvent) -> Values:
+def audit_values(event: AuditEvent) -> Values:
     return {
         "action": event.action.value,
         "actor": event.actor,
@@ -774,7 +774,7 @@ class SqlAuditLog(_Repository):
         if self._db.dialect == "postgresql":
             await self._db.execute(_PG_AUDIT, _audit_arrays(events))
         else:
-            await self._db.execute(sa.insert(t.audit_events), [_audit_values(event) for event in events])
+            await self._db.execute(sa.insert(t.audit_events), [audit_values(event) for event in events])
 
     async def list_recent(
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
@@ -997,28 +997,22 @@ class SqlPartnerRepository(_Repository):
 # -- purchases ----------------------------------------------------------------------------
 
 
+def purchase_values(purchase: Purchase) -> Values:
+    return {
+        "client_id": purchase.client_id,
+        "partner_id": purchase.partner_id,
+        "name": purchase.name,
+        "price": purchase.price.amount,
+        "registered_at": purchase.registered_at,
+    }
+
+
 class SqlPurchaseRepository(_Repository):
     async def add(self, purchase: Purchase) -> None:
-        values = {
-            "client_id": purchase.client_id,
-            "partner_id": purchase.partner_id,
-            "name": purchase.name,
-            "price": purchase.price.amount,
-            "registered_at": purchase.registered_at,
-        }
-        purchase.id = await self._db.insert_id(t.purchases, values)
+        purchase.id = await self._db.insert_id(t.purchases, purchase_values(purchase))
 
     async def add_many(self, purchases: Sequence[Purchase]) -> None:
-        rows = [
-            {
-                "client_id": purchase.client_id,
-                "partner_id": purchase.partner_id,
-                "name": purchase.name,
-                "price": purchase.price.amount,
-                "registered_at": purchase.registered_at,
-            }
-            for purchase in purchases
-        ]
+        rows = [purchase_values(purchase) for purchase in purchases]
         for purchase, purchase_id in zip(purchases, await self._db.insert_ids(t.purchases, rows), strict=True):
             purchase.id = purchase_id
 
