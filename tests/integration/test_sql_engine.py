@@ -260,3 +260,37 @@ async def test_sqlite_statements_and_commits_run_on_the_loop_thread_and_a_checkp
             await uow.commit()
 
     assert hops == ["wal_checkpoint(PASSIVE)"] * 2
+
+
+async def test_a_cancelled_sqlite_writer_waiting_for_the_lock_leaves_no_transaction_behind(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    """The wait for the write lock runs on a worker thread; a task cancelled meanwhile ends
+    only once that thread is done with the connection, so the rollback that follows is
+    not overtaken by a BEGIN that would leave a pooled connection holding the lock."""
+    database = _database_file(sqlite_engine)
+    other = sqlite3.connect(database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with SqlAlchemyUnitOfWork(sqlite_engine) as uow:
+            await uow.persons.add(a_person(PHONE))
+            await uow.commit()
+
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.2)
+    writing.cancel()
+    await asyncio.sleep(0.1)
+    assert not writing.done(), "the task ended while its BEGIN still waited on a worker thread"
+    other.execute("COMMIT")
+    other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(writing, timeout=10)
+
+    after = sqlite3.connect(database, timeout=1, isolation_level=None)
+    try:
+        after.execute("BEGIN IMMEDIATE")  # "database is locked" if a pooled connection kept the lock
+        assert after.execute("SELECT count(*) FROM persons").fetchone() == (0,)
+        after.execute("ROLLBACK")
+    finally:
+        after.close()

@@ -24,6 +24,7 @@ handler is off. Only what would wait goes to a worker thread:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -99,6 +100,13 @@ class InlineCursor:
         self._cursor.arraysize = value
 
 
+async def _until_done(work: asyncio.Future[Any]) -> None:
+    """Wait for ``work`` to end, whatever becomes of it, through further cancellations."""
+    while not work.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([work])
+
+
 class _InPlace:
     """What SQLAlchemy's dialect puts on aiosqlite's private queue (to set the isolation
     level): run here and now, the future resolved with its outcome."""
@@ -156,8 +164,18 @@ class InlineSqliteConnection:
             cursor.close()
 
     async def off_loop(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Run ``function`` on a worker thread: the caller waits, the loop does not."""
-        return await asyncio.get_running_loop().run_in_executor(None, partial(function, *args))
+        """Run ``function`` on a worker thread: the caller waits, the loop does not.
+
+        A cancelled caller still waits for the thread to be done with the connection:
+        what it does next — the unit of work's rollback, the pool lending the connection
+        to another — must not run on the connection beside that thread (a BEGIN finishing
+        after the rollback would leave a pooled connection holding the write lock)."""
+        work = asyncio.get_running_loop().run_in_executor(None, partial(function, *args))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await _until_done(work)
+            raise
 
     def cursor(self) -> InlineCursor:
         return InlineCursor(self, self._conn.cursor())
