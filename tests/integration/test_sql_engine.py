@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -240,17 +241,17 @@ async def test_a_sqlite_writer_waiting_for_another_process_leaves_the_event_loop
         assert (await connection.exec_driver_sql("SELECT count(*) FROM persons")).scalar_one() == 1
 
 
-async def test_sqlite_statements_and_commits_run_on_the_loop_thread_and_a_checkpoint_now_and_then_off_it(
+async def test_sqlite_commits_never_checkpoint_on_the_loop_thread_a_passive_checkpoint_runs_off_it_now_and_then(
     sqlite_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hops: list[str] = []
-    real_off_loop = InlineSqliteConnection.off_loop
+    pragmas: list[tuple[str, bool]] = []
+    real_pragma = InlineSqliteConnection._pragma
 
-    async def counted(self: InlineSqliteConnection, function: Any, *args: Any) -> Any:
-        hops.append(" ".join(str(arg) for arg in args))
-        return await real_off_loop(self, function, *args)
+    def observed(self: InlineSqliteConnection, setting: str) -> None:
+        pragmas.append((setting, threading.current_thread() is threading.main_thread()))
+        real_pragma(self, setting)
 
-    monkeypatch.setattr(InlineSqliteConnection, "off_loop", counted)
+    monkeypatch.setattr(InlineSqliteConnection, "_pragma", observed)
     monkeypatch.setattr(inline_sqlite, "CHECKPOINT_EVERY", 3)
     for number in range(7):
         async with SqlAlchemyUnitOfWork(sqlite_engine) as uow:
@@ -259,15 +260,44 @@ async def test_sqlite_statements_and_commits_run_on_the_loop_thread_and_a_checkp
             assert await uow.persons.get_by_phone(phone) is not None
             await uow.commit()
 
-    assert hops == ["wal_checkpoint(PASSIVE)"] * 2
+    checkpoints = [on_loop for setting, on_loop in pragmas if setting == "wal_checkpoint(PASSIVE)"]
+    assert checkpoints == [False, False]
 
 
-async def test_a_cancelled_sqlite_writer_waiting_for_the_lock_leaves_no_transaction_behind(
+def test_a_busy_statement_is_tried_again_outside_a_transaction_and_refused_inside_one() -> None:
+    """SQLite's advice: after SQLITE_BUSY only a statement outside a transaction (BEGIN
+    IMMEDIATE waiting for another process's lock) or the COMMIT may be repeated; inside a
+    transaction SQLite may already have rolled it back."""
+    connection = InlineSqliteConnection(sqlite3.connect(":memory:", isolation_level=None), busy_timeout=5)
+    tries = 0
+
+    def busy_twice() -> str:
+        nonlocal tries
+        tries += 1
+        if tries <= 2:
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+            raise error
+        return "done"
+
+    assert asyncio.run(connection.run(busy_twice)) == "done"
+    assert tries == 3
+
+    tries = 0
+    connection._conn.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        asyncio.run(connection.run(busy_twice))
+    assert tries == 1
+    tries = 0
+    assert asyncio.run(connection.run(busy_twice, repeatable=True)) == "done"
+
+
+async def test_a_cancelled_sqlite_writer_waiting_for_the_lock_ends_at_once_and_leaves_no_transaction_behind(
     sqlite_engine: AsyncEngine,
 ) -> None:
-    """The wait for the write lock runs on a worker thread; a task cancelled meanwhile ends
-    only once that thread is done with the connection, so the rollback that follows is
-    not overtaken by a BEGIN that would leave a pooled connection holding the lock."""
+    """The wait for another process's write lock is a sleep on the loop, so a task
+    cancelled meanwhile (a deadline, the shutdown) ends at once; its connection goes back
+    to the pool without a transaction, so the lock is free when the other process lets go."""
     database = _database_file(sqlite_engine)
     other = sqlite3.connect(database, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
@@ -280,12 +310,10 @@ async def test_a_cancelled_sqlite_writer_waiting_for_the_lock_leaves_no_transact
     writing = asyncio.create_task(write())
     await asyncio.sleep(0.2)
     writing.cancel()
-    await asyncio.sleep(0.1)
-    assert not writing.done(), "the task ended while its BEGIN still waited on a worker thread"
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(writing, timeout=0.5)
     other.execute("COMMIT")
     other.close()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(writing, timeout=10)
 
     after = sqlite3.connect(database, timeout=1, isolation_level=None)
     try:
@@ -294,3 +322,69 @@ async def test_a_cancelled_sqlite_writer_waiting_for_the_lock_leaves_no_transact
         after.execute("ROLLBACK")
     finally:
         after.close()
+
+
+_CANCELLED_WHILE_WAITING = """
+import asyncio, sqlite3, sys, time
+import sqlalchemy as sa
+from barbershop_adapters.sqlalchemy import engine as engine_module
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+
+async def main(path):
+    engine_module.SQLITE_BUSY_TIMEOUT_SECONDS = 2
+    engine = create_engine(DatabaseSettings(f"sqlite+aiosqlite:///{path}"))
+    other = sqlite3.connect(path, isolation_level=None)  # the CLI, another serve process
+    other.execute("BEGIN IMMEDIATE")
+    asyncio.get_running_loop().call_later(0.5, other.execute, "COMMIT")
+    try:
+        async with asyncio.timeout(0.2):  # the readiness probe's check, a client's deadline
+            async with engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+    except TimeoutError:
+        pass
+    started = time.monotonic()
+    await asyncio.sleep(0.01)
+    stalled = time.monotonic() - started
+    async with engine.connect() as connection:
+        await connection.execute(sa.text("SELECT 1"))
+    await asyncio.sleep(2.5)  # let the abandoned worker thread finish
+    await engine.dispose()
+    print(f"survived, the loop stalled {stalled:.2f}s", flush=True)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_a_task_cancelled_while_its_statement_waits_off_the_loop_does_not_crash_the_process(tmp_path: Path) -> None:
+    """The readiness probe's deadline, the shutdown: a task cancelled while its statement
+    waits for another process's lock. A wait on a worker thread crashed the process here
+    (the connection closed on the loop's thread while the thread still used it)."""
+    database = tmp_path / "db.sqlite3"
+    setup = sqlite3.connect(database)
+    setup.execute("PRAGMA journal_mode = WAL")  # as the engine leaves it
+    setup.close()
+    run = subprocess.run(  # noqa: S603 -- this interpreter and a script of this module
+        [sys.executable, "-X", "faulthandler", "-c", _CANCELLED_WHILE_WAITING, str(database)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "survived" in run.stdout
+    stalled = float(run.stdout.split("stalled ")[1].rstrip("s\n"))
+    assert stalled < 0.1, "the loop waited for the worker thread's statement"
+
+
+async def test_a_sqlite_uri_keeps_its_query(tmp_path: Path) -> None:
+    """The connection is opened as SQLAlchemy's SQLite dialect opens it: a URI keeps its
+    query, so ``mode=ro`` stays read-only (and ``mode=memory`` in memory)."""
+    database = tmp_path / "ro.sqlite3"
+    sqlite3.connect(database).close()
+    engine = create_engine(DatabaseSettings(f"sqlite+aiosqlite:///file:{database}?mode=ro&uri=true"))
+    try:
+        with pytest.raises(sa.exc.OperationalError, match=r"readonly|unable to open"):
+            async with engine.begin() as connection:
+                await connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    finally:
+        await engine.dispose()

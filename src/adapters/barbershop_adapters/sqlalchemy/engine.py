@@ -94,17 +94,13 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         if not url.database.startswith("file:"):
             _private_database_file(Path(url.database).expanduser())
         pool = {"pool_size": settings.pool_size, "max_overflow": settings.max_overflow}
-    database = url.database or ":memory:"
     engine = create_async_engine(
         url,
         echo=settings.echo,
         hide_parameters=True,
-        # Statements run on the loop's thread without waiting; what would wait (for
-        # another process's write lock, for a checkpoint's fsync) waits on a worker
-        # thread (see inline_sqlite).
-        async_creator=inline_sqlite_creator(
-            database, uri=database.startswith("file:"), busy_timeout=SQLITE_BUSY_TIMEOUT_SECONDS
-        ),
+        # Statements run on the loop's thread without waiting on it: a busy one is tried
+        # again after a sleep, checkpoints run on a worker thread (see inline_sqlite).
+        async_creator=inline_sqlite_creator(url, busy_timeout=SQLITE_BUSY_TIMEOUT_SECONDS),
         **pool,
     )
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)

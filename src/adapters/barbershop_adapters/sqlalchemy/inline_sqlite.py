@@ -9,16 +9,20 @@ written without fsync (``synchronous = NORMAL``).
 
 This connection keeps aiosqlite's interface (what SQLAlchemy's dialect calls on it) and
 runs each statement right away, on the caller's thread, without waiting: SQLite's busy
-handler is off. Only what would wait goes to a worker thread:
+handler is off. What would wait does so without holding the loop:
 
 * a statement SQLite refuses as busy — ``BEGIN IMMEDIATE`` while another process (the CLI,
-  a second ``serve`` process) holds the write lock — is run again there, waiting up to the
-  busy timeout; within a transaction the write lock is held, and in WAL mode a read does
-  not wait for writers, so that is rare;
+  a second ``serve`` process) holds the write lock — is tried again after an
+  ``asyncio.sleep``, backing off, until the busy timeout (SQLite's own busy handler sleeps
+  and retries the same way, but on the calling thread). Only a statement that may safely be
+  repeated is: one outside a transaction, or the COMMIT; within a transaction the write lock
+  is held and a read does not wait for writers in WAL mode, so a busy statement there is an
+  error, as SQLite advises;
 * the WAL checkpoint, which writes pages back to the database file and fsyncs it: SQLite's
   automatic one would run inside a commit, on the loop; here a commit never checkpoints,
   and every :data:`CHECKPOINT_EVERY` commits of a connection a passive checkpoint runs on a
-  worker thread.
+  worker thread. Nothing else touches the connection until it is done, even if the task
+  that started it is cancelled.
 """
 
 from __future__ import annotations
@@ -27,11 +31,15 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from typing import Any, Final, TypeVar
+
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import URL
 
 _T = TypeVar("_T")
 
+FIRST_RETRY_SECONDS: Final = 0.001
+LONGEST_RETRY_SECONDS: Final = 0.025
 CHECKPOINT_EVERY: Final = 100
 """Commits of a connection between two checkpoints (SQLite's own default: every 1,000 WAL
 pages; a registration writes about ten)."""
@@ -133,26 +141,28 @@ class InlineSqliteConnection:
         self._conn = connection
         self._connection: sqlite3.Connection | None = connection
         """None once closed: SQLAlchemy's dialect looks here before a commit or rollback."""
-        self._busy_timeout_ms = int(busy_timeout * 1000)
+        self._busy_timeout = busy_timeout
         self._commits = 0
+        self._checkpoint: asyncio.Future[None] | None = None
+        """The checkpoint running on a worker thread, if any: the connection waits for it."""
         self._pragma("wal_autocheckpoint = 0")  # checkpoints off the loop, see commit()
 
-    async def run(self, function: Callable[..., _T], *args: Any) -> _T:
-        """``function`` now, on this thread; if SQLite finds the database busy, again on a
-        worker thread, waiting for it up to the busy timeout."""
-        try:
-            return function(*args)
-        except sqlite3.OperationalError as error:
-            if not _busy(error):
-                raise
-        return await self.off_loop(self._waiting, function, *args)
-
-    def _waiting(self, function: Callable[..., _T], *args: Any) -> _T:
-        self._pragma(f"busy_timeout = {self._busy_timeout_ms}")
-        try:
-            return function(*args)
-        finally:
-            self._pragma("busy_timeout = 0")
+    async def run(self, function: Callable[..., _T], *args: Any, repeatable: bool = False) -> _T:
+        """``function`` now, on this thread; while SQLite finds the database busy, again
+        after a sleep, up to the busy timeout — if repeating it is safe: outside a
+        transaction, or ``repeatable`` (the COMMIT)."""
+        repeatable = repeatable or not self._conn.in_transaction
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._busy_timeout
+        pause = FIRST_RETRY_SECONDS
+        while True:
+            try:
+                return function(*args)
+            except sqlite3.OperationalError as error:
+                if not (repeatable and _busy(error)) or loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_RETRY_SECONDS)
 
     def _pragma(self, setting: str) -> None:
         # Read to the end and closed: a statement left pending would make the next
@@ -163,19 +173,21 @@ class InlineSqliteConnection:
         finally:
             cursor.close()
 
-    async def off_loop(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Run ``function`` on a worker thread: the caller waits, the loop does not.
+    async def _checkpoint_off_loop(self) -> None:
+        """A passive checkpoint (it never waits for readers or writers) on a worker thread.
 
-        A cancelled caller still waits for the thread to be done with the connection:
-        what it does next — the unit of work's rollback, the pool lending the connection
-        to another — must not run on the connection beside that thread (a BEGIN finishing
-        after the rollback would leave a pooled connection holding the write lock)."""
-        work = asyncio.get_running_loop().run_in_executor(None, partial(function, *args))
+        A cancelled caller still waits for the thread to be done with the connection: what
+        it does next (the unit of work's rollback, closing the connection) must not run on
+        the connection beside that thread."""
+        work = asyncio.get_running_loop().run_in_executor(None, self._pragma, "wal_checkpoint(PASSIVE)")
+        self._checkpoint = work
         try:
-            return await asyncio.shield(work)
+            await asyncio.shield(work)
         except asyncio.CancelledError:
             await _until_done(work)
             raise
+        finally:
+            self._checkpoint = None
 
     def cursor(self) -> InlineCursor:
         return InlineCursor(self, self._conn.cursor())
@@ -184,23 +196,26 @@ class InlineSqliteConnection:
         return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
-        await self.run(self._conn.commit)
+        await self.run(self._conn.commit, repeatable=True)
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0:
-            await self.off_loop(self._pragma, "wal_checkpoint(PASSIVE)")
+            await self._checkpoint_off_loop()
 
     async def rollback(self) -> None:
         self._conn.rollback()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
+        self.stop()
 
     def stop(self) -> None:
-        """SQLAlchemy's forced termination (aiosqlite's ``stop``): close now."""
-        if self._connection is not None:
-            self._connection = None
+        """Close (also SQLAlchemy's forced termination, aiosqlite's ``stop``); while a
+        checkpoint runs on a worker thread, as soon as it is done."""
+        if self._connection is None:
+            return
+        self._connection = None
+        if self._checkpoint is not None and not self._checkpoint.done():
+            self._checkpoint.add_done_callback(lambda _: self._conn.close())
+        else:
             self._conn.close()
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
@@ -215,14 +230,17 @@ class InlineSqliteConnection:
         return self._conn.in_transaction
 
 
-def inline_sqlite_creator(database: str, *, uri: bool, busy_timeout: float) -> Callable[[], Any]:
-    """The ``async_creator`` of an engine on ``database``; ``busy_timeout``: how long a
-    statement SQLite finds busy waits (on a worker thread) for the database."""
+def inline_sqlite_creator(url: URL, *, busy_timeout: float) -> Callable[[], Any]:
+    """The ``async_creator`` of an engine on ``url``, opened as SQLAlchemy's SQLite dialect
+    opens it (a URI keeps its query: ``mode=ro``, ``mode=memory``; a relative path is made
+    absolute); ``busy_timeout``: how long a statement SQLite finds busy is tried again."""
+    arguments, dialect_options = SQLiteDialect_pysqlite().create_connect_args(url)
+    # The loop's thread runs the statements, a worker thread the checkpoints — never both
+    # at once (the pool lends the connection to one unit of work, which waits for them).
+    options: dict[str, Any] = {**dialect_options, "timeout": 0, "check_same_thread": False}
+    database: str = arguments[0]
 
     async def connect() -> InlineSqliteConnection:
-        # The connection is used from the loop's thread and, for what may wait, from a
-        # worker thread — never from two at once (the pool lends it to one unit of work).
-        connection = sqlite3.connect(database, timeout=0, uri=uri, check_same_thread=False)
-        return InlineSqliteConnection(connection, busy_timeout)
+        return InlineSqliteConnection(sqlite3.connect(database, **options), busy_timeout)
 
     return connect

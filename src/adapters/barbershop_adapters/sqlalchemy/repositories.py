@@ -731,13 +731,18 @@ def audit_values(event: AuditEvent) -> Values:
 _PG_AUDIT: Final = sa.text(
     "INSERT INTO audit_events "
     "(action, actor, occurred_at, request_id, person_id, client_id, notification_id, masked_phone, details) "
-    "SELECT * FROM unnest(CAST(:actions AS text[]), CAST(:actors AS text[]), CAST(:occurred AS timestamptz[]), "
-    "CAST(:request_ids AS text[]), CAST(:person_ids AS bigint[]), CAST(:client_ids AS bigint[]), "
-    "CAST(:notification_ids AS bigint[]), CAST(:masked_phones AS text[]), CAST(:details AS jsonb[]))"
+    "SELECT a, b, c, d, e, f, g, h, i FROM unnest(CAST(:actions AS text[]), CAST(:actors AS text[]), "
+    "CAST(:occurred AS timestamptz[]), CAST(:request_ids AS text[]), CAST(:person_ids AS bigint[]), "
+    "CAST(:client_ids AS bigint[]), CAST(:notification_ids AS bigint[]), CAST(:masked_phones AS text[]), "
+    "CAST(:details AS jsonb[])) WITH ORDINALITY AS event(a, b, c, d, e, f, g, h, i, n) ORDER BY n"
 )
+"""The events in the order recorded, which their ids keep (the trail is read by id)."""
 
 
 def _audit_arrays(events: Sequence[AuditEvent]) -> Values:
+    if any(event.occurred_at.tzinfo is None for event in events):
+        # As UtcDateTime refuses them: PostgreSQL would read one in the session's time zone.
+        raise ValueError("naive datetime given where a timezone-aware one is required")
     return {
         "actions": [event.action.value for event in events],
         "actors": [event.actor for event in events],
