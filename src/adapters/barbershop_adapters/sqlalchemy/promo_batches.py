@@ -32,9 +32,12 @@ _RECORD_ARRAYS: Final = (
     "CAST(:created AS timestamptz[]), CAST(:expires AS timestamptz[]), CAST(:states AS text[]), "
     "CAST(:results AS bigint[])"
 )
+# One primary-key lookup per key: LIMIT 1 (a key has one record) keeps the planner from
+# turning the lookups into a join that hashes or scans the whole table.
 _PG_STORED: Final = sa.text(
     "SELECT stored.* FROM unnest(CAST(:scopes AS text[]), CAST(:keys AS text[])) AS wanted(scope, key) "
-    "JOIN idempotency_records AS stored ON stored.scope = wanted.scope AND stored.key = wanted.key"
+    "CROSS JOIN LATERAL (SELECT * FROM idempotency_records AS record "
+    "WHERE record.scope = wanted.scope AND record.key = wanted.key LIMIT 1) AS stored"
 ).columns(*t.idempotency_records.c)
 # A stale record makes way only as it was read: one completed or replaced since holds its key.
 _PG_DELETE_REPLACED: Final = sa.text(
