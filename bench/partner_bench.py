@@ -360,46 +360,44 @@ def _psycopg_sql(statement: Any) -> str:
 
 
 def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -> Bulk:
-    """The set-based statements of the app's batch (claim, persons, their ids, clients,
-    purchases, records, audit), for the same rows, straight through psycopg."""
-    from barbershop_adapters.sqlalchemy import promo_batches as sql_of  # noqa: PLC0415 -- the bench runs without src on the path otherwise
+    """The set-based statements of the app's batch (records stored, persons, their ids,
+    clients, purchases, records completed, audit), for the same rows, straight through
+    psycopg — with the app's binary arrays."""
+    # The bench runs without src on the path otherwise.
+    from barbershop_adapters.sqlalchemy import promo_batches as sql_of  # noqa: PLC0415
+    from barbershop_adapters.sqlalchemy.arrays import array, send_binary_arrays  # noqa: PLC0415
+    from barbershop_adapters.sqlalchemy.repositories import _PG_AUDIT_ROWS  # noqa: PLC0415
 
     statements = {
         name: _psycopg_sql(getattr(sql_of, name))
-        for name in ("_PG_CLAIM", "_PG_PERSONS", "_PG_PERSON_IDS", "_PG_CLIENTS", "_PG_PURCHASES", "_PG_COMPLETE")
+        for name in ("_PG_STORED", "_PG_PERSONS", "_PG_PERSON_IDS", "_PG_CLIENTS", "_PG_PURCHASES", "_PG_COMPLETE")
     }
-    audit = (
-        "INSERT INTO audit_events (action, actor, occurred_at, person_id, client_id, masked_phone, details) "
-        "SELECT 'promo_registered', %(actor)s, %(now)s, p, c, m, CAST('{}' AS jsonb) "
-        "FROM unnest(CAST(%(persons)s AS bigint[]), CAST(%(clients)s AS bigint[]), CAST(%(masked)s AS text[])) "
-        "AS r(p, c, m)"
-    )
+    audit = _psycopg_sql(_PG_AUDIT_ROWS)
     phones = _phones("914")
     scope = f"partner:{partner_id}"
     result = Bulk()
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        send_binary_arrays(connection)
         started = time.perf_counter()
         for _ in range(batches):
-            batch = [next(phones) for _ in range(size)]
+            batch = array(next(phones) for _ in range(size))
             now = datetime.now(UTC)
             later = now + timedelta(minutes=5)
             records = {
-                "scopes": [scope] * size,
-                "keys": [f"auto:{uuid.uuid4().hex}" for _ in batch],
-                "fingerprints": ["f" * 64] * size,
-                "created": [now] * size,
-                "expires": [later] * size,
-                "states": ["in_flight"] * size,
-                "results": [None] * size,
+                "scopes": array([scope] * size),
+                "keys": array(f"auto:{uuid.uuid4().hex}" for _ in batch),
+                "fingerprints": array(["f" * 64] * size),
+                "created": array([now] * size),
+                "expires": array([later] * size),
             }
             with connection.transaction():
-                connection.execute(statements["_PG_CLAIM"], records).fetchall()
+                connection.execute(statements["_PG_STORED"], {"scopes": records["scopes"], "keys": records["keys"]})
                 connection.execute(
-                    statements["_PG_PERSONS"], {"now": now, "phones": batch, "first_names": ["Иван"] * size}
+                    statements["_PG_PERSONS"], {"now": now, "phones": batch, "first_names": array(["Иван"] * size)}
                 )
                 found = connection.execute(statements["_PG_PERSON_IDS"], {"phones": batch})
                 ids = {phone: pid for pid, phone in found}
-                persons = [ids[phone] for phone in batch]
+                persons = array(ids[phone] for phone in batch)
                 clients = connection.execute(
                     statements["_PG_CLIENTS"],
                     {
@@ -407,33 +405,37 @@ def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -
                         "registered_by": scope,
                         "source": f"partner:{PARTNER}",
                         "person_ids": persons,
-                        "full_names": [_FIO] * size,
-                        "emails": ["ivanov@mail.ru"] * size,
+                        "full_names": array([_FIO] * size),
+                        "emails": array(["ivanov@mail.ru"] * size),
                     },
                 ).fetchall()
                 by_person = {pid: cid for cid, pid in clients}
-                client_ids = [by_person[pid] for pid in persons]
+                client_ids = array(by_person[pid] for pid in persons)
                 connection.execute(
                     statements["_PG_PURCHASES"],
                     {
-                        "client_ids": [cid for cid in client_ids for _ in range(2)],
-                        "partner_ids": [partner_id] * (2 * size),
-                        "names": ["Телевизор Samsung", "Кабель"] * size,
-                        "prices": [Decimal("40000.00"), Decimal("499.99")] * size,
-                        "registered": [now] * (2 * size),
+                        "client_ids": array(cid for cid in client_ids for _ in range(2)),
+                        "partner_ids": array([partner_id] * (2 * size)),
+                        "names": array(["Телевизор Samsung", "Кабель"] * size),
+                        "prices": array([Decimal("40000.00"), Decimal("499.99")] * size),
+                        "registered": array([now] * (2 * size)),
                     },
                 )
-                connection.execute(
-                    statements["_PG_COMPLETE"], records | {"states": ["completed"] * size, "results": client_ids}
-                )
+                completed = records | {"states": array(["completed"] * size), "results": client_ids}
+                if connection.execute(statements["_PG_COMPLETE"], completed).rowcount != size:
+                    raise SystemExit("a record's key was taken")
                 connection.execute(
                     audit,
                     {
-                        "actor": scope,
-                        "now": now,
-                        "persons": persons,
-                        "clients": client_ids,
-                        "masked": ["+7914*****00"] * size,
+                        "action": array(["promo_registered"] * size),
+                        "actor": array([scope] * size),
+                        "occurred_at": array([now] * size),
+                        "request_id": array([None] * size),
+                        "person_id": persons,
+                        "client_id": client_ids,
+                        "notification_id": array([None] * size),
+                        "masked_phone": array(["+7914*****00"] * size),
+                        "details": array(['{"purchases": "2", "email": "i*****@mail.ru"}'] * size),
                     },
                 )
             result.participants += size

@@ -499,9 +499,9 @@ class FakePromoBatches(_Repository):
 
     table = "promo"
 
-    async def claim(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
-        self._uow.db.check("promo.claim")
-        return [await self._uow.idempotency.add_if_new(record) for record in records]
+    async def stored(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
+        self._uow.db.check("promo.stored")
+        return [await self._uow.idempotency.get(record.scope, record.key) for record in records]
 
     async def participants(
         self, rows: Sequence[PromoParticipantRow], *, now: datetime, registered_by: str, source: str
@@ -545,9 +545,14 @@ class FakePromoBatches(_Repository):
         uow.record(attrs.evolve(sign_up.event, person_id=person.id, client_id=client.id))
         return PromoParticipantIds(person.id, client.id)
 
-    async def complete(self, records: Sequence[IdempotencyRecord]) -> None:
+    async def complete(
+        self, records: Sequence[IdempotencyRecord], *, replacing: Sequence[IdempotencyRecord] = ()
+    ) -> None:
+        for old in replacing:
+            if await self._uow.idempotency.get(old.scope, old.key) == old:
+                await self._uow.idempotency.delete(old.scope, old.key)
         for record in records:
-            await self._uow.idempotency.save(record)
+            await self._uow.idempotency.add(record)
 
 
 class FakeRegistrations(_Repository):

@@ -326,10 +326,9 @@ class PromoBatchRepository(Protocol):
         the record there (a concurrent writer of the key is waited for). The person and
         client may be written either way: the caller rolls back what it does not keep."""
 
-    async def claim(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
-        """Insert each record whose ``(scope, key)`` is free (keys are distinct); for each,
-        None when it was inserted, else the record already there (a concurrent claim of the
-        same key is waited for)."""
+    async def stored(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
+        """For each record (keys are distinct), the record already stored under its
+        ``(scope, key)``, or None. Only a read: :meth:`complete` takes the keys."""
 
     async def participants(
         self, rows: Sequence[PromoParticipantRow], *, now: datetime, registered_by: str, source: str
@@ -341,8 +340,13 @@ class PromoBatchRepository(Protocol):
     async def add_purchases(self, purchases: Sequence[Purchase]) -> None:
         """Every purchase in one statement (their ids are not read back)."""
 
-    async def complete(self, records: Sequence[IdempotencyRecord]) -> None:
-        """Insert or update every record by ``(scope, key)`` in one statement."""
+    async def complete(
+        self, records: Sequence[IdempotencyRecord], *, replacing: Sequence[IdempotencyRecord] = ()
+    ) -> None:
+        """Insert every record in one statement, each of ``replacing`` (stale records read
+        by :meth:`stored`) making way for the record of its key. A key held by any other
+        record — one a concurrent request stored since, waited for until it commits —
+        raises ``UniqueViolation("idempotency_key")``: the unit of work is to be rolled back."""
 
 
 class UnitOfWork(Protocol):

@@ -1203,31 +1203,38 @@ async def test_promo_participants_are_found_or_made_in_order_and_fill_a_known_cl
     assert (str(filled.full_name), str(filled.email), filled.source) == ("Иванов Иван", "ivan@example.com", "manager")
 
 
-async def test_promo_claim_inserts_free_keys_and_returns_the_records_already_there(backend: Backend) -> None:
-    def record(key: str, fingerprint: str = "f") -> IdempotencyRecord:
-        return IdempotencyRecord("partner:1", key, fingerprint, NOW, NOW + timedelta(minutes=5))
+def _promo_record(key: str, fingerprint: str = "f") -> IdempotencyRecord:
+    return IdempotencyRecord("partner:1", key, fingerprint, NOW, NOW + timedelta(minutes=5))
 
+
+async def test_promo_stored_reads_the_records_already_there_and_takes_no_key(backend: Backend) -> None:
     async with backend.uow_factory() as uow:
-        assert await uow.promo.claim([record("a")]) == [None]
+        assert await uow.promo.stored([_promo_record("a")]) == [None]
         await uow.commit()
     async with backend.uow_factory() as uow:
-        claimed = await uow.promo.claim([record("b"), record("a", "other")])
+        assert await uow.idempotency.get("partner:1", "a") is None
+        await uow.promo.complete([_promo_record("a")])
         await uow.commit()
     async with backend.uow_factory() as uow:
-        b = await uow.idempotency.get("partner:1", "b")
-    assert claimed == [None, record("a")]
-    assert b == record("b")
+        other_scope = attrs.evolve(_promo_record("a"), scope="partner:2")
+        stored = await uow.promo.stored([_promo_record("b"), _promo_record("a", "other"), other_scope])
+    assert stored == [None, _promo_record("a"), None]
 
 
-async def test_promo_complete_upserts_records_and_purchases_are_added_in_one_go(backend: Backend) -> None:
+async def test_promo_complete_inserts_records_in_place_of_stale_ones_as_read(backend: Backend) -> None:
     async with backend.uow_factory() as uow:
         partner = await add_partner(uow)
         client = await add_client(uow)
-        first = IdempotencyRecord("partner:1", "a", "f", NOW, NOW + timedelta(minutes=5))
-        await uow.promo.claim([first])
-        done = attrs.evolve(first, state=IdempotencyState.COMPLETED, result_id=client.id)
-        fresh = attrs.evolve(done, key="b")
-        await uow.promo.complete([done, fresh])
+        stale = _promo_record("a")
+        await uow.promo.complete([stale])
+        await uow.commit()
+    later = NOW + timedelta(minutes=6)
+    done = IdempotencyRecord(
+        "partner:1", "a", "f", later, later + timedelta(minutes=5), IdempotencyState.COMPLETED, client.id
+    )
+    fresh = attrs.evolve(done, key="b")
+    async with backend.uow_factory() as uow:
+        await uow.promo.complete([done, fresh], replacing=[stale])
         await uow.promo.add_purchases(
             [
                 Purchase(client.id, partner.id, "Шампунь", Money(Decimal("10.50")), NOW),
@@ -1405,3 +1412,18 @@ async def test_a_record_in_flight_not_yet_abandoned_keeps_its_key_from_a_sign_up
         kept = await uow.promo.register_one(a_sign_up(partner))
 
     assert kept == in_flight
+
+
+async def test_promo_complete_refuses_a_key_another_record_holds(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await uow.promo.complete([_promo_record("a")])
+        await uow.commit()
+    # A stale record read earlier and changed since (here: completed) keeps its key too.
+    changed_since_read = attrs.evolve(_promo_record("a"), state=IdempotencyState.COMPLETED, result_id=7)
+    for replacing in ([], [changed_since_read]):
+        async with backend.uow_factory() as uow:
+            with pytest.raises(UniqueViolation) as raised:
+                await uow.promo.complete([_promo_record("b"), _promo_record("a", "other")], replacing=replacing)
+        assert raised.value.what == "idempotency_key"
+    async with backend.uow_factory() as uow:
+        assert await uow.promo.stored([_promo_record("a"), _promo_record("b")]) == [_promo_record("a"), None]

@@ -26,8 +26,10 @@ from barbershop_core.use_cases.clients import GetClientCard, get_client_card
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
     RegisterPromoParticipant,
+    RegisterPromoParticipants,
     parse_promo_registration,
     register_promo_participant,
+    register_promo_participants,
 )
 from barbershop_core.use_cases.registration import (
     RegisterClient,
@@ -37,7 +39,7 @@ from barbershop_core.use_cases.registration import (
 )
 from tests.conftest import MANAGER, World
 from tests.fakes import FakeHasher, ScriptedChannel
-from tests.integration.sql_fixtures import SQL_BACKENDS, Backend
+from tests.integration.sql_fixtures import ALL_BACKENDS, SQL_BACKENDS, Backend
 
 PHONE = "+79111234567"
 TYPED_PHONE = "8 (911) 123-45-67"
@@ -378,3 +380,57 @@ async def test_simultaneous_promo_registrations_of_one_new_phone_make_one_client
     assert await backend.count(tables.idempotency_records) == 5
     assert len({result.client_id for result in results}) == 1
     assert sorted(result.replayed for result in results) == [False] * 5 + [True] * 15
+
+
+class ReadTogether:
+    """Units of work whose first ``parties`` promo batches all read their idempotency
+    records before any of them goes on to write."""
+
+    def __init__(self, uow_factory: Callable[[], Any], parties: int) -> None:
+        self._uow_factory = uow_factory
+        self._barrier = asyncio.Barrier(parties)
+        self._waiting = parties
+
+    def __call__(self) -> Any:
+        uow = self._uow_factory()
+        stored = uow.promo.stored
+
+        async def stored_together(records: Any) -> Any:
+            found = await stored(records)
+            if self._waiting:
+                self._waiting -= 1
+                await self._barrier.wait()
+            return found
+
+        uow.promo.stored = stored_together
+        return uow
+
+
+@pytest.mark.parametrize("backend", [ALL_BACKENDS[2]], indirect=True)
+async def test_two_simultaneous_identical_batches_register_each_participant_once(backend: Backend) -> None:
+    """Both read no idempotency record: the records' unique key decides, the loser starts
+    again and answers from the winner's records."""
+    world = new_world()
+    partner = (
+        await create_partner(CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=backend.uow_factory))
+    ).partner
+    deps = attrs.evolve(world.promo(), uow_factory=ReadTogether(backend.uow_factory, 2))
+    participants = [
+        {
+            "fio": "Иванов Иван Иванович",
+            "phone": f"+7911123456{number}",
+            "email": "ivan@example.ru",
+            "purchases": [{"name": "Шампунь", "price": 499.9}],
+        }
+        for number in range(3)
+    ]
+    batch = RegisterPromoParticipants(participants, partner)
+
+    first, second = await asyncio.gather(*(register_promo_participants(batch, deps) for _ in range(2)))
+
+    assert [r.client_id for r in first] == [r.client_id for r in second]
+    assert sorted([first[0].replayed, second[0].replayed]) == [False, True]
+    assert all(r.replayed == first[0].replayed for r in first)
+    assert await backend.count(tables.clients) == 3
+    assert await backend.count(tables.purchases) == 3
+    assert await backend.count(tables.idempotency_records) == 3

@@ -298,8 +298,8 @@ async def test_a_batch_of_a_thousand_is_the_partner_lookup_and_one_transaction_o
     with counting(engine) as counter:
         await partner_batch(world, engine, api_key, known + [f"+7912{index:07d}" for index in range(500)])
 
-    # partner (outside any transaction); claim, known records (if any), persons, their ids,
-    # clients, (their ids on SQLite), purchases, records completed, audit
+    # partner (outside any transaction); records read, persons, their ids, clients, (their
+    # ids on SQLite), purchases, records inserted completed, audit
     assert counter.transactions == 1, counter
     assert len(counter.statements) <= 11, counter
 

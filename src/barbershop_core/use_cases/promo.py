@@ -562,7 +562,8 @@ async def _register_batch(
                 outcome = await _write_batch(uow, batch, key, registrations, deps, positions)
                 await uow.commit()
         except UniqueViolation:
-            # Another request made one of these persons or clients a moment ago: now it is known.
+            # Another request made one of these persons, clients or idempotency records a
+            # moment ago: now it is known (a record's participant is then answered from it).
             if attempt:
                 raise StorageUnavailable("repeated clash while registering a batch") from None
             continue
@@ -592,17 +593,20 @@ async def _write_batch(
         owners.setdefault(record_key, item)
         items.append(item)
     firsts = [item for item in items if item.owner is None]
-    earlier = await uow.promo.claim([item.record for item in firsts])
+    # The records are read here and written once, completed, at the end: their unique key
+    # still decides between concurrent batches (the loser's write clashes, it starts again).
+    earlier = await uow.promo.stored([item.record for item in firsts])
     answers: dict[int, PromoItemResult] = {}
     fresh: list[_Item] = []
+    stale: list[IdempotencyRecord] = []
     for item, found in zip(firsts, earlier, strict=True):
-        if found is None or _stale(found, now, deps.policy):
+        if found is None:
             fresh.append(item)
-            continue
-        try:
-            answers[item.index] = PromoItemResult(_answer(found, item.record.fingerprint), replayed=True)
-        except DomainError as exc:
-            answers[item.index] = PromoItemResult(error=exc)
+        elif _stale(found, now, deps.policy):
+            fresh.append(item)
+            stale.append(found)
+        else:
+            answers[item.index] = _answered(found, item.record.fingerprint)
     ids = await _participants(uow, batch.partner, fresh, now)
     purchases: list[Purchase] = []
     for item in fresh:
@@ -614,13 +618,20 @@ async def _write_batch(
         )
         answers[item.index] = PromoItemResult(client_id)
     await uow.promo.add_purchases(purchases)
-    await uow.promo.complete([item.record for item in fresh])
+    await uow.promo.complete([item.record for item in fresh], replacing=stale)
     for item in items:
         if item.owner is not None:
             first = answers[item.owner.index]
             answers[item.index] = attrs.evolve(first, replayed=first.client_id is not None)
     _audit(uow, batch, items, answers, ids, now)
     return answers
+
+
+def _answered(record: IdempotencyRecord, fingerprint: str) -> PromoItemResult:
+    try:
+        return PromoItemResult(_answer(record, fingerprint), replayed=True)
+    except DomainError as exc:
+        return PromoItemResult(error=exc)
 
 
 async def _participants(

@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from barbershop_adapters.sqlalchemy.arrays import send_binary_arrays
 from barbershop_adapters.sqlalchemy.inline_sqlite import inline_sqlite_creator
 
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30
@@ -61,7 +62,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     url = database_url(settings.url)
     backend = url.get_backend_name()
     if backend == "postgresql":
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
@@ -75,6 +76,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             hide_parameters=True,
             connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
         )
+        event.listen(engine.sync_engine, "connect", _configure_postgresql_connection)
+        return engine
     if backend == "sqlite":
         return _sqlite_engine(url, settings)
     raise ValueError(f"unsupported database {backend!r}: use postgresql+psycopg or sqlite+aiosqlite")
@@ -123,6 +126,10 @@ def _private_database_file(path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             if stat.S_IMODE(name.stat().st_mode) & 0o077:
                 name.chmod(0o600)
+
+
+def _configure_postgresql_connection(dbapi_connection: Any, connection_record: Any) -> None:
+    send_binary_arrays(dbapi_connection.driver_connection)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:

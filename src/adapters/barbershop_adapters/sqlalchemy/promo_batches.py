@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from barbershop_adapters.sqlalchemy import tables as t
+from barbershop_adapters.sqlalchemy.arrays import array
 from barbershop_adapters.sqlalchemy.promo_sign_up import SqlPromoSignUps
 from barbershop_adapters.sqlalchemy.repositories import (
     Statements,
@@ -26,7 +27,13 @@ from barbershop_adapters.sqlalchemy.repositories import (
     purchase_values,
 )
 from barbershop_core.model import IdempotencyRecord, Purchase
-from barbershop_core.ports import PromoParticipantIds, PromoParticipantRow, PromoSignUp, StorageUnavailable
+from barbershop_core.ports import (
+    PromoParticipantIds,
+    PromoParticipantRow,
+    PromoSignUp,
+    StorageUnavailable,
+    UniqueViolation,
+)
 
 _RECORD_COLUMNS: Final = "scope, key, fingerprint, created_at, expires_at, state, result_id"
 _RECORD_ARRAYS: Final = (
@@ -34,14 +41,23 @@ _RECORD_ARRAYS: Final = (
     "CAST(:created AS timestamptz[]), CAST(:expires AS timestamptz[]), CAST(:states AS text[]), "
     "CAST(:results AS bigint[])"
 )
-_PG_CLAIM: Final = sa.text(
-    f"INSERT INTO idempotency_records ({_RECORD_COLUMNS}) SELECT * FROM unnest({_RECORD_ARRAYS}) "  # noqa: S608 - constants of this module, no input
-    "ON CONFLICT (scope, key) DO NOTHING RETURNING scope, key"
+# One primary-key lookup per key: LIMIT 1 (a key has one record) keeps the planner from
+# turning the lookups into a join that hashes or scans the whole table.
+_PG_STORED: Final = sa.text(
+    "SELECT stored.* FROM unnest(CAST(:scopes AS text[]), CAST(:keys AS text[])) AS wanted(scope, key) "
+    "CROSS JOIN LATERAL (SELECT * FROM idempotency_records AS record "
+    "WHERE record.scope = wanted.scope AND record.key = wanted.key LIMIT 1) AS stored"
+).columns(*t.idempotency_records.c)
+# A stale record makes way only as it was read: one completed or replaced since holds its key.
+_PG_DELETE_REPLACED: Final = sa.text(
+    "DELETE FROM idempotency_records AS stored USING unnest(CAST(:scopes AS text[]), CAST(:keys AS text[]), "
+    "CAST(:created AS timestamptz[]), CAST(:states AS text[])) AS replaced(scope, key, created_at, state) "
+    "WHERE stored.scope = replaced.scope AND stored.key = replaced.key "
+    "AND stored.created_at = replaced.created_at AND stored.state = replaced.state"
 )
 _PG_COMPLETE: Final = sa.text(
     f"INSERT INTO idempotency_records ({_RECORD_COLUMNS}) SELECT * FROM unnest({_RECORD_ARRAYS}) "  # noqa: S608 - constants of this module, no input
-    "ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, created_at = EXCLUDED.created_at, "
-    "expires_at = EXCLUDED.expires_at, state = EXCLUDED.state, result_id = EXCLUDED.result_id"
+    "ON CONFLICT (scope, key) DO NOTHING"
 )
 _PG_PERSONS: Final = sa.text(
     "INSERT INTO persons (phone_number, login, first_name, must_change_password, created_at, session_version) "
@@ -70,13 +86,13 @@ _PG_PURCHASES: Final = sa.text(
 
 def _record_arrays(records: Sequence[IdempotencyRecord]) -> Values:
     return {
-        "scopes": [record.scope for record in records],
-        "keys": [record.key for record in records],
-        "fingerprints": [record.fingerprint for record in records],
-        "created": [record.created_at for record in records],
-        "expires": [record.expires_at for record in records],
-        "states": [record.state.value for record in records],
-        "results": [record.result_id for record in records],
+        "scopes": array(record.scope for record in records),
+        "keys": array(record.key for record in records),
+        "fingerprints": array(record.fingerprint for record in records),
+        "created": array(record.created_at for record in records),
+        "expires": array(record.expires_at for record in records),
+        "states": array(record.state.value for record in records),
+        "results": array(record.result_id for record in records),
     }
 
 
@@ -88,41 +104,27 @@ class SqlPromoBatchRepository:
     async def register_one(self, sign_up: PromoSignUp) -> PromoParticipantIds | IdempotencyRecord:
         return await self._sign_ups.register_one(sign_up)
 
-    async def claim(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
+    async def stored(self, records: Sequence[IdempotencyRecord]) -> Sequence[IdempotencyRecord | None]:
         if not records:
             return []
         if self._db.dialect == "postgresql":
-            inserted = {(row.scope, row.key) for row in await self._db.execute(_PG_CLAIM, _record_arrays(records))}
-            taken = [record.key for record in records if (record.scope, record.key) not in inserted]
-            known = await self._known(taken)
+            parameters = {"scopes": array(r.scope for r in records), "keys": array(r.key for r in records)}
+            rows = await self._db.execute(_PG_STORED, parameters)
         else:
-            known = await self._known([record.key for record in records])
-            fresh = [idempotency_record_values(record) for record in records if (record.scope, record.key) not in known]
-            if fresh:
-                statement = sqlite.insert(t.idempotency_records).on_conflict_do_nothing()
-                await self._db.execute(statement, fresh)
+            table = t.idempotency_records
+            wanted = sa.tuple_(table.c.scope, table.c.key).in_([(r.scope, r.key) for r in records])
+            rows = await self._db.execute(sa.select(table).where(wanted))
+        known = {(row.scope, row.key): idempotency_record(row._mapping) for row in rows}
         return [known.get((record.scope, record.key)) for record in records]
-
-    async def _known(self, keys: list[str]) -> dict[tuple[str, str], IdempotencyRecord]:
-        if not keys:
-            return {}
-        table = t.idempotency_records
-        rows = await self._db.execute(sa.select(table).where(self._among(table.c.key, keys)))
-        return {(row.scope, row.key): idempotency_record(row._mapping) for row in rows}
-
-    def _among(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
-        if self._db.dialect == "postgresql":
-            return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
-        return column.in_(values)
 
     async def participants(
         self, rows: Sequence[PromoParticipantRow], *, now: datetime, registered_by: str, source: str
     ) -> Sequence[PromoParticipantIds]:
         if not rows:
             return []
-        phones = [row.phone.e164 for row in rows]
+        phones = array(row.phone.e164 for row in rows)
         if self._db.dialect == "postgresql":
-            first_names = [row.full_name.first_name.value for row in rows]
+            first_names = array(row.full_name.first_name.value for row in rows)
             await self._db.execute(_PG_PERSONS, {"now": now, "phones": phones, "first_names": first_names})
             person_ids = {phone: int(pid) for pid, phone in await self._db.execute(_PG_PERSON_IDS, {"phones": phones})}
         else:
@@ -170,9 +172,9 @@ class SqlPromoBatchRepository:
                 "now": now,
                 "registered_by": registered_by,
                 "source": source,
-                "person_ids": person_ids,
-                "full_names": [row.full_name.value for row in rows],
-                "emails": [row.email.value for row in rows],
+                "person_ids": array(person_ids),
+                "full_names": array(row.full_name.value for row in rows),
+                "emails": array(row.email.value for row in rows),
             }
             return {int(pid): int(cid) for cid, pid in await self._db.execute(_PG_CLIENTS, parameters)}
         statement = sqlite.insert(t.clients)
@@ -206,29 +208,46 @@ class SqlPromoBatchRepository:
             return
         if self._db.dialect == "postgresql":
             parameters = {
-                "client_ids": [purchase.client_id for purchase in purchases],
-                "partner_ids": [purchase.partner_id for purchase in purchases],
-                "names": [purchase.name for purchase in purchases],
-                "prices": [purchase.price.amount for purchase in purchases],
-                "registered": [purchase.registered_at for purchase in purchases],
+                "client_ids": array(purchase.client_id for purchase in purchases),
+                "partner_ids": array(purchase.partner_id for purchase in purchases),
+                "names": array(purchase.name for purchase in purchases),
+                "prices": array(purchase.price.amount for purchase in purchases),
+                "registered": array(purchase.registered_at for purchase in purchases),
             }
             await self._db.execute(_PG_PURCHASES, parameters)
             return
         await self._db.execute(sa.insert(t.purchases), [purchase_values(purchase) for purchase in purchases])
 
-    async def complete(self, records: Sequence[IdempotencyRecord]) -> None:
+    async def complete(
+        self, records: Sequence[IdempotencyRecord], *, replacing: Sequence[IdempotencyRecord] = ()
+    ) -> None:
+        if replacing:
+            await self._delete_as_read(replacing)
         if not records:
             return
         if self._db.dialect == "postgresql":
-            await self._db.execute(_PG_COMPLETE, _record_arrays(records))
+            # No clash error here: a key a concurrent batch holds is waited for, then left alone.
+            inserted = await self._db.execute(_PG_COMPLETE, _record_arrays(records))
+            if inserted.rowcount != len(records):
+                raise UniqueViolation("idempotency_key")
             return
-        statement = sqlite.insert(t.idempotency_records)
-        statement = statement.on_conflict_do_update(
-            index_elements=["scope", "key"],
-            set_={
-                name: statement.excluded[name]
-                for name in idempotency_record_values(records[0])
-                if name not in ("scope", "key")
-            },
+        # SQLite: the transaction holds the write lock since it began, so only a record that
+        # was already there can clash (an IntegrityError, translated).
+        await self._db.execute(sa.insert(t.idempotency_records), [idempotency_record_values(r) for r in records])
+
+    async def _delete_as_read(self, records: Sequence[IdempotencyRecord]) -> None:
+        if self._db.dialect == "postgresql":
+            await self._db.execute(_PG_DELETE_REPLACED, _record_arrays(records))
+            return
+        table = t.idempotency_records
+        statement = sa.delete(table).where(
+            table.c.scope == sa.bindparam("old_scope"),
+            table.c.key == sa.bindparam("old_key"),
+            table.c.created_at == sa.bindparam("old_created_at", type_=t.UtcDateTime()),
+            table.c.state == sa.bindparam("old_state"),
         )
-        await self._db.execute(statement, [idempotency_record_values(record) for record in records])
+        values = [
+            {"old_scope": r.scope, "old_key": r.key, "old_created_at": r.created_at, "old_state": r.state.value}
+            for r in records
+        ]
+        await self._db.execute(statement, values)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from barbershop_adapters.sqlalchemy import tables as t
+from barbershop_adapters.sqlalchemy.arrays import array
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_core.model import (
     AddressKind,
@@ -744,15 +745,15 @@ def _audit_arrays(events: Sequence[AuditEvent]) -> Values:
         # As UtcDateTime refuses them: PostgreSQL would read one in the session's time zone.
         raise ValueError("naive datetime given where a timezone-aware one is required")
     return {
-        "actions": [event.action.value for event in events],
-        "actors": [event.actor for event in events],
-        "occurred": [event.occurred_at for event in events],
-        "request_ids": [event.request_id for event in events],
-        "person_ids": [event.person_id for event in events],
-        "client_ids": [event.client_id for event in events],
-        "notification_ids": [event.notification_id for event in events],
-        "masked_phones": [event.masked_phone for event in events],
-        "details": [json.dumps(dict(event.details), ensure_ascii=False) for event in events],
+        "actions": array(event.action.value for event in events),
+        "actors": array(event.actor for event in events),
+        "occurred": array(event.occurred_at for event in events),
+        "request_ids": array(event.request_id for event in events),
+        "person_ids": array(event.person_id for event in events),
+        "client_ids": array(event.client_id for event in events),
+        "notification_ids": array(event.notification_id for event in events),
+        "masked_phones": array(event.masked_phone for event in events),
+        "details": array(json.dumps(dict(event.details), ensure_ascii=False) for event in events),
     }
 
 
