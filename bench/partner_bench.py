@@ -366,13 +366,13 @@ def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -
     # The bench runs without src on the path otherwise.
     from barbershop_adapters.sqlalchemy import promo_batches as sql_of  # noqa: PLC0415
     from barbershop_adapters.sqlalchemy.arrays import array, send_binary_arrays  # noqa: PLC0415
-    from barbershop_adapters.sqlalchemy.repositories import _PG_AUDIT_ROWS  # noqa: PLC0415
+    from barbershop_adapters.sqlalchemy.repositories import _PG_AUDIT  # noqa: PLC0415
 
     statements = {
         name: _psycopg_sql(getattr(sql_of, name))
         for name in ("_PG_STORED", "_PG_PERSONS", "_PG_PERSON_IDS", "_PG_CLIENTS", "_PG_PURCHASES", "_PG_COMPLETE")
     }
-    audit = _psycopg_sql(_PG_AUDIT_ROWS)
+    audit = _psycopg_sql(_PG_AUDIT)
     phones = _phones("914")
     scope = f"partner:{partner_id}"
     result = Bulk()
@@ -427,14 +427,14 @@ def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -
                 connection.execute(
                     audit,
                     {
-                        "action": array(["promo_registered"] * size),
-                        "actor": array([scope] * size),
-                        "occurred_at": array([now] * size),
-                        "request_id": array([None] * size),
-                        "person_id": persons,
-                        "client_id": client_ids,
-                        "notification_id": array([None] * size),
-                        "masked_phone": array(["+7914*****00"] * size),
+                        "actions": array(["promo_registered"] * size),
+                        "actors": array([scope] * size),
+                        "occurred": array([now] * size),
+                        "request_ids": array([None] * size),
+                        "person_ids": persons,
+                        "client_ids": client_ids,
+                        "notification_ids": array([None] * size),
+                        "masked_phones": array(["+7914*****00"] * size),
                         "details": array(['{"purchases": "2", "email": "i*****@mail.ru"}'] * size),
                     },
                 )
@@ -445,7 +445,8 @@ def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -
 
 SCRIPTS = Path(__file__).with_name("sql")
 SAME_SQL = SCRIPTS / "same.sql"
-"""Every statement, savepoint and transaction of one registration, as the app sends them."""
+"""Every statement and transaction of one registration as the app sent them before its
+one-statement write (see the script's header)."""
 MINIMAL_SQL = SCRIPTS / "minimal.sql"
 """The same rows in one transaction: the least a registration costs the database."""
 

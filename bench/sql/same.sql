@@ -1,8 +1,11 @@
 -- One POST /api/register-client of a new participant, statement by statement, as the app
--- sends it since #10 (SQLAlchemy Core on psycopg 3): the partner lookup in a unit of work of
--- its own, then one transaction: person and client inserted unless known (ON CONFLICT, no
--- savepoint), both purchases in one statement, the idempotency record inserted unless taken,
--- the audit event written with the commit.
+-- sent it from the first #10 round until the one-statement write (SQLAlchemy Core on
+-- psycopg 3): the partner lookup, then one transaction: person and client inserted unless
+-- known (ON CONFLICT, no savepoint), both purchases in one statement, the idempotency record
+-- inserted unless taken, the audit event written with the commit. Kept as the reference of
+-- that shape; the app now sends the key check and one data-modifying CTE
+-- (src/adapters/barbershop_adapters/sqlalchemy/promo_sign_up.py), which the minimal script
+-- (minimal.sql) is closer to.
 -- :n makes the phone and the idempotency key unique (10^13 values); :digest, :scope,
 -- :source and :partner_id come from pgbench -D (pgbench reads ":name" even inside a string
 -- literal, so no literal here may hold a colon followed by a letter).

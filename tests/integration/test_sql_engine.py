@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from psycopg import _queries
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from barbershop_adapters.sqlalchemy import inline_sqlite
+from barbershop_adapters.sqlalchemy import inline_sqlite, promo_sign_up, registrations
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine, database_url
 from barbershop_adapters.sqlalchemy.inline_sqlite import InlineSqliteConnection
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
@@ -388,3 +390,13 @@ async def test_a_sqlite_uri_keeps_its_query(tmp_path: Path) -> None:
                 await connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
     finally:
         await engine.dispose()
+
+
+def test_psycopg_caches_the_conversion_of_our_longest_statements() -> None:
+    """Beyond psycopg's limits a statement's placeholders are parsed again at every execution."""
+    create_engine(DatabaseSettings("postgresql+psycopg://nobody@127.0.0.1/never-connected"))
+    dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+    for statement in (promo_sign_up._PG_SIGN_UP, registrations._PG_REGISTRATION):
+        compiled = statement.compile(dialect=dialect)
+        assert len(str(compiled).encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+        assert len(compiled.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS
