@@ -69,7 +69,10 @@ class InlineCursor:
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any] | dict[str, Any]]) -> InlineCursor:
-        await self._connection.run(self._cursor.executemany, sql, parameters)
+        # Never tried again: rows written before SQLite found the database busy would be
+        # written twice (and an iterator of rows is spent). The writes of this project run
+        # in transactions, which hold the write lock.
+        self._cursor.executemany(sql, parameters)
         return self
 
     async def fetchone(self) -> Any:
