@@ -427,14 +427,14 @@ def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -
                 connection.execute(
                     audit,
                     {
-                        "actions": array(["promo_registered"] * size),
-                        "actors": array([scope] * size),
-                        "occurred": array([now] * size),
-                        "request_ids": array([None] * size),
-                        "person_ids": persons,
-                        "client_ids": client_ids,
-                        "notification_ids": array([None] * size),
-                        "masked_phones": array(["+7914*****00"] * size),
+                        "action": array(["promo_registered"] * size),
+                        "actor": array([scope] * size),
+                        "occurred_at": array([now] * size),
+                        "request_id": array([None] * size),
+                        "person_id": persons,
+                        "client_id": client_ids,
+                        "notification_id": array([None] * size),
+                        "masked_phone": array(["+7914*****00"] * size),
                         "details": array(['{"purchases": "2", "email": "i*****@mail.ru"}'] * size),
                     },
                 )

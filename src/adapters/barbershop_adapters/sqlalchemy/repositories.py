@@ -729,32 +729,35 @@ def audit_values(event: AuditEvent) -> Values:
     }
 
 
+_PG_DIALECT: Final = postgresql.dialect()  # type: ignore[no-untyped-call]
+_AUDIT_COLUMNS: Final = [column.name for column in t.audit_events.c if column.name != "id"]
+
+
+def _pg_array_of(column: sa.Column[Any]) -> str:
+    """An array of the column's type, strings as text: a cast to varchar(n) would cut a long
+    value silently, where the insert refuses it."""
+    if isinstance(column.type, sa.String):
+        return "text[]"
+    return f"{column.type.compile(dialect=_PG_DIALECT)}[]"
+
+
 _PG_AUDIT: Final = sa.text(
-    "INSERT INTO audit_events "
-    "(action, actor, occurred_at, request_id, person_id, client_id, notification_id, masked_phone, details) "
-    "SELECT a, b, c, d, e, f, g, h, i FROM unnest(CAST(:actions AS text[]), CAST(:actors AS text[]), "
-    "CAST(:occurred AS timestamptz[]), CAST(:request_ids AS text[]), CAST(:person_ids AS bigint[]), "
-    "CAST(:client_ids AS bigint[]), CAST(:notification_ids AS bigint[]), CAST(:masked_phones AS text[]), "
-    "CAST(:details AS jsonb[])) WITH ORDINALITY AS event(a, b, c, d, e, f, g, h, i, n) ORDER BY n"
+    f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) SELECT {', '.join(_AUDIT_COLUMNS)} "  # noqa: S608 -- the schema's own names, no input
+    f"FROM unnest({', '.join(f'CAST(:{name} AS {_pg_array_of(t.audit_events.c[name])})' for name in _AUDIT_COLUMNS)}) "
+    f"WITH ORDINALITY AS event({', '.join(_AUDIT_COLUMNS)}, n) ORDER BY n"
 )
 """The events in the order recorded, which their ids keep (the trail is read by id)."""
 
 
 def _audit_arrays(events: Sequence[AuditEvent]) -> Values:
+    """:func:`audit_values` of the events as one binary array per column (the details as JSON)."""
     if any(event.occurred_at.tzinfo is None for event in events):
         # As UtcDateTime refuses them: PostgreSQL would read one in the session's time zone.
         raise ValueError("naive datetime given where a timezone-aware one is required")
-    return {
-        "actions": array(event.action.value for event in events),
-        "actors": array(event.actor for event in events),
-        "occurred": array(event.occurred_at for event in events),
-        "request_ids": array(event.request_id for event in events),
-        "person_ids": array(event.person_id for event in events),
-        "client_ids": array(event.client_id for event in events),
-        "notification_ids": array(event.notification_id for event in events),
-        "masked_phones": array(event.masked_phone for event in events),
-        "details": array(json.dumps(dict(event.details), ensure_ascii=False) for event in events),
-    }
+    rows = [audit_values(event) for event in events]
+    arrays = {name: array(row[name] for row in rows) for name in _AUDIT_COLUMNS}
+    arrays["details"] = array(json.dumps(row["details"], ensure_ascii=False) for row in rows)
+    return arrays
 
 
 class SqlAuditLog(_Repository):
