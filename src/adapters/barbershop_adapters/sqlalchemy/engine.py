@@ -1,4 +1,5 @@
-"""Async engines for PostgreSQL (psycopg 3) and the embedded SQLite file (aiosqlite).
+"""Async engines for PostgreSQL (psycopg 3) and the embedded SQLite file (SQLAlchemy's aiosqlite
+dialect over :mod:`.inline_sqlite`, statements on the loop's thread).
 
 SQLite has one writer at a time. Python's sqlite3 starts a transaction lazily, on the
 first write, so two transactions that both read and then write collide with
