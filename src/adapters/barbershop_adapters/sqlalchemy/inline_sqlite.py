@@ -160,12 +160,18 @@ class InlineSqliteConnection:
         pause = FIRST_RETRY_SECONDS
         while True:
             try:
-                return function(*args)
+                result = function(*args)
             except sqlite3.OperationalError as error:
                 if not (repeatable and _busy(error)) or loop.time() >= deadline:
                     raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LONGEST_RETRY_SECONDS)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, LONGEST_RETRY_SECONDS)
+                continue
+            # Between two statements the loop answers what is ready (a liveness probe, another
+            # request): a unit of work does not hold it from BEGIN to COMMIT, as each hop to
+            # aiosqlite's thread let it before.
+            await asyncio.sleep(0)
+            return result
 
     def _pragma(self, setting: str) -> None:
         # Read to the end and closed: a statement left pending would make the next
