@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import harness
 import httpx
 import psycopg
 from psycopg import sql
@@ -69,6 +70,8 @@ class Single:
     errors: dict[str, int] = field(default_factory=dict)
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """Milliseconds of CPU per request, by part (``harness.cpu_per_item``)."""
 
     @property
     def rate(self) -> float:
@@ -114,7 +117,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--workers", type=int, default=1, help="barbershop serve --workers")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/15", help="used when --workers > 1")
-    parser.add_argument("--pool-size", type=int, default=10, help="BARBERSHOP_DB_POOL_SIZE per server process")
+    parser.add_argument("--pool-size", type=int, help="BARBERSHOP_DB_POOL_SIZE per server process (default: serve's)")
+    parser.add_argument("--max-overflow", type=int, help="BARBERSHOP_DB_MAX_OVERFLOW (default: serve's)")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (and pgbench clients)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of single requests not measured")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of single requests measured")
@@ -132,6 +136,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-key")
     parser.add_argument("--database-url")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--py-spy",
+        action="append",
+        type=Path,
+        default=[],
+        help="record the server in the single window",
+    )
+    parser.add_argument("--spy-gil", action="store_true", help="--py-spy keeps only samples holding the GIL")
     args = parser.parse_args(argv)
     if args.target and not (args.api_key and args.database_url):
         parser.error("--target needs --api-key and --database-url")
@@ -246,7 +258,14 @@ def _client(base_url: str, key: str, connections: int) -> httpx.AsyncClient:
     )
 
 
-async def drive_single(base_url: str, key: str, concurrency: int, warmup: float, duration: float) -> Single:
+async def drive_single(
+    base_url: str,
+    key: str,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    spy: harness.Spy | None = None,
+) -> Single:
     phones = _phones("911")
     latencies: list[float] = []
     errors: Counter[str] = Counter()
@@ -280,12 +299,18 @@ async def drive_single(base_url: str, key: str, concurrency: int, warmup: float,
                     errors[str(status)] += 1
 
         await asyncio.gather(*(worker(time.perf_counter() + warmup, False) for _ in range(concurrency)))
+        # The CPU split needs one server process to name (not --workers N, not --target).
+        server = SERVER_PIDS[0] if len(SERVER_PIDS) == 1 else None
+        cpu_before = {} if server is None else harness.cpu_snapshot(server)
+        if spy is not None:
+            spy.start()
         started = time.perf_counter()
         await asyncio.gather(*(worker(started + duration, True) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
+        cpu = {} if server is None else harness.cpu_per_item(cpu_before, harness.cpu_snapshot(server), len(latencies))
 
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    return Single(len(latencies), seconds, dict(errors), cuts[49] * 1000, cuts[98] * 1000)
+    return Single(len(latencies), seconds, dict(errors), cuts[49] * 1000, cuts[98] * 1000, cpu)
 
 
 async def drive_bulk(base_url: str, key: str, requests: int, size: int, concurrency: int) -> Bulk:
@@ -500,10 +525,13 @@ def _server_env(database_url: str, args: argparse.Namespace, data_dir: Path) -> 
         "BARBERSHOP_DATABASE_URL": database_url,
         "BARBERSHOP_SECRET_KEY": SECRET_KEY,
         "BARBERSHOP_DATA_DIR": str(data_dir),
-        "BARBERSHOP_DB_POOL_SIZE": str(args.pool_size),
         "BARBERSHOP_LOCAL_CHANNEL_ECHO": "false",
         "BARBERSHOP_LOCAL_CHANNEL": "true",  # the welcome messages go to the local channel, on PostgreSQL too
     }
+    if args.pool_size is not None:
+        env["BARBERSHOP_DB_POOL_SIZE"] = str(args.pool_size)
+    if args.max_overflow is not None:
+        env["BARBERSHOP_DB_MAX_OVERFLOW"] = str(args.max_overflow)
     if args.workers > 1:
         env |= {"BARBERSHOP_BROKER_URL": args.broker_url, "BARBERSHOP_BROKER_STREAM": f"bench:{uuid.uuid4().hex}"}
     return env
@@ -519,7 +547,10 @@ def _partner_of(database_url: str) -> tuple[int, str]:
 
 def _load(args: argparse.Namespace, base_url: str, key: str) -> tuple[Single, Bulk, Stream]:
     print(f"single: {args.concurrency} in flight, {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured…")
-    single = asyncio.run(drive_single(base_url, key, args.concurrency, args.warmup, args.duration))
+    spy = harness.Spy(args.py_spy, SERVER_PIDS[0], args.duration, gil_only=args.spy_gil) if args.py_spy else None
+    single = asyncio.run(drive_single(base_url, key, args.concurrency, args.warmup, args.duration, spy))
+    if spy is not None:
+        spy.wait()
     print(f"bulk: {args.bulk_requests} × {args.bulk_size} participants, {args.bulk_concurrency} in flight…")
     bulk = asyncio.run(drive_bulk(base_url, key, args.bulk_requests, args.bulk_size, args.bulk_concurrency))
     print(f"stream: one NDJSON request of {args.stream_lines} participants…")
@@ -557,6 +588,7 @@ def report(
     rows = [
         ("single POST /api/register-client, requests/s", f"{single.rate:,.0f}"),
         ("single latency p50 / p99, ms", f"{single.p50_ms:.1f} / {single.p99_ms:.1f}"),
+        ("single CPU per request, ms", harness.cpu_line(single.cpu_ms, "request") if single.cpu_ms else "-"),
         ("single non-200 answers", str(sum(single.errors.values())) + (f" {single.errors}" if single.errors else "")),
         ("bulk POST /api/register-clients, participants/s", f"{bulk.rate:,.0f}"),
         ("bulk participants refused", str(bulk.errors)),
@@ -582,7 +614,8 @@ def report(
         f"PostgreSQL {facts['postgresql']}, uvloop {facts['uvloop']}, httptools {facts['httptools']}",
         f"load average before the run (1, 5, 15 min): {facts['load_average_at_start']}; "
         f"after: {facts.get('load_average_at_end', '?')}",
-        f"server: barbershop serve --workers {args.workers}, pool {args.pool_size}; "
+        f"server: barbershop serve --workers {args.workers}, pool {_or_default(args.pool_size)}"
+        f" + overflow {_or_default(args.max_overflow)}; "
         f"load: {args.concurrency} in flight, {args.duration:.0f} s",
         "",
         f"| {'measure'.ljust(width)} | value |",
@@ -590,6 +623,10 @@ def report(
         *(f"| {name.ljust(width)} | {value} |" for name, value in rows),
     ]
     return "\n".join(lines)
+
+
+def _or_default(value: int | None) -> str:
+    return "default" if value is None else str(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,42 @@ def test_pool_sizes_are_validated() -> None:
         DatabaseSettings("sqlite+aiosqlite:///x", max_overflow=-1)
 
 
+async def test_the_default_pool_keeps_the_connections_of_16_concurrent_units_of_work(
+    postgres_database_url: str,
+) -> None:
+    """A connection beyond the pool is closed when it is returned: under a steady load above
+    the pool, nearly every unit of work would start a PostgreSQL backend of its own."""
+    engine = create_engine(DatabaseSettings(postgres_database_url))
+    opened = 0
+
+    def count(*_: object) -> None:
+        nonlocal opened
+        opened += 1
+
+    sa.event.listen(engine.sync_engine, "connect", count)
+
+    async def unit_of_work() -> None:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("SELECT pg_sleep(0.005)")
+
+    try:
+        for _ in range(5):
+            await asyncio.gather(*(unit_of_work() for _ in range(16)))
+        assert opened == 16
+    finally:
+        await engine.dispose()
+
+
+def test_the_settings_default_to_the_engines_pool() -> None:
+    from barbershop_entrypoints.settings import DatabaseConfig  # noqa: PLC0415 -- the entrypoint's side of one default
+
+    config = DatabaseConfig()
+    assert (config.pool_size, config.max_overflow) == (
+        DatabaseSettings("x").pool_size,
+        DatabaseSettings("x").max_overflow,
+    )
+
+
 async def test_the_sqlite_file_gets_its_directory_and_safe_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "barbershop.sqlite3"
     engine = create_engine(DatabaseSettings(f"sqlite+aiosqlite:///{path}"))

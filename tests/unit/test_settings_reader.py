@@ -179,3 +179,13 @@ def test_provider_variables_are_checked_even_while_the_provider_is_off() -> None
 def test_whatsapp_sending_needs_its_other_credentials_named() -> None:
     with pytest.raises(SettingsError, match=r"^BARBERSHOP_WHATSAPP_PHONE_NUMBER_ID: expected a value with "):
         Settings.from_env({"BARBERSHOP_WHATSAPP_ACCESS_TOKEN": "token"})
+
+
+def test_the_pool_may_have_no_overflow_but_must_have_a_connection() -> None:
+    capped = Settings.from_env({"BARBERSHOP_DB_POOL_SIZE": "8", "BARBERSHOP_DB_MAX_OVERFLOW": "0"})
+
+    assert (capped.database.pool_size, capped.database.max_overflow) == (8, 0)
+    with pytest.raises(SettingsError, match=r"^BARBERSHOP_DB_POOL_SIZE: expected a whole number, at least 1"):
+        Settings.from_env({"BARBERSHOP_DB_POOL_SIZE": "0"})
+    with pytest.raises(SettingsError, match=r"^BARBERSHOP_DB_MAX_OVERFLOW: expected a whole number, at least 0"):
+        Settings.from_env({"BARBERSHOP_DB_MAX_OVERFLOW": "-1"})

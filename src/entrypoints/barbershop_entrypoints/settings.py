@@ -31,6 +31,7 @@ from barbershop_adapters.channels.telegram import TelegramGatewaySettings
 from barbershop_adapters.channels.vk import VkSettings
 from barbershop_adapters.channels.whatsapp import WhatsAppCloudSettings
 from barbershop_adapters.key_derivation import KEY_PURPOSES, KeyRing
+from barbershop_adapters.sqlalchemy.engine import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from barbershop_core.policies import PromoPolicy, RegistrationPolicy, RetryPolicy
 from barbershop_core.reference import LOCAL_CHANNEL
 from barbershop_entrypoints.secret_key_file import MIN_SECRET_KEY_LENGTH, SecretKeyFileError, read_or_create_secret_key
@@ -198,16 +199,16 @@ def _log_format(reader: EnvReader) -> str:
 class DatabaseConfig:
     url: str | None = attrs.field(default=None, repr=False)  # it may hold a password
     """``BARBERSHOP_DATABASE_URL``; None: a SQLite file in ``data_dir``."""
-    pool_size: int = 10
-    max_overflow: int = 10
+    pool_size: int = DEFAULT_POOL_SIZE
+    max_overflow: int = DEFAULT_MAX_OVERFLOW
     echo: bool = False
 
     @classmethod
     def read(cls, reader: EnvReader) -> DatabaseConfig:
         return cls(
             url=reader.optional("DATABASE_URL"),
-            pool_size=reader.integer("DB_POOL_SIZE", 10),
-            max_overflow=reader.integer("DB_MAX_OVERFLOW", 10),
+            pool_size=reader.integer("DB_POOL_SIZE", DEFAULT_POOL_SIZE),
+            max_overflow=reader.integer("DB_MAX_OVERFLOW", DEFAULT_MAX_OVERFLOW, minimum=0),
             echo=reader.boolean("DB_ECHO", default=False),
         )
 
