@@ -18,7 +18,7 @@ from barbershop_core.use_cases.clients import ClientDeps
 from barbershop_core.use_cases.delivery import DeliveryDeps
 from barbershop_core.use_cases.notification_commands import NotificationDeps
 from barbershop_core.use_cases.notification_queries import NotificationQueryDeps, SweepDeps
-from barbershop_core.use_cases.promo import PromoDeps
+from barbershop_core.use_cases.promo import PromoDeps, PromoSignUps
 from barbershop_core.use_cases.reference_data import (
     InstallDefaultReferenceData,
     ReferenceDeps,
@@ -149,7 +149,13 @@ class World:
         return self.container.reference()
 
     def promo(self, policy: PromoPolicy = DEFAULT_PROMO_POLICY) -> PromoDeps:
-        return attrs.evolve(self.container.promo(), policy=policy)
+        """Each registration alone (the library's default); see :meth:`promo_together`."""
+        return attrs.evolve(self.container.promo(), policy=policy, sign_ups=None)
+
+    def promo_together(self, policy: PromoPolicy = DEFAULT_PROMO_POLICY, *, max_batch: int = 100) -> PromoDeps:
+        """As the partner API runs them: registrations arriving together are written together."""
+        deps = self.promo(policy)
+        return attrs.evolve(deps, sign_ups=PromoSignUps(deps, max_batch=max_batch))
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from barbershop_core.use_cases.accounts import CreatePartner, create_partner
 from barbershop_core.use_cases.clients import GetClientCard, get_client_card
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
+    PromoSignUps,
     RegisterPromoParticipant,
     RegisterPromoParticipants,
     parse_promo_registration,
@@ -355,16 +356,20 @@ def promo_body(purchase: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["alone", "together"])
 @pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
 async def test_simultaneous_promo_registrations_of_one_new_phone_make_one_client_and_add_each_body_once(
-    backend: Backend,
+    backend: Backend, together: bool
 ) -> None:
-    """Without a key: the unique indexes of the phone and of the record's key keep them apart."""
+    """Without a key: the unique indexes of the phone and of the record's key keep them apart
+    (alone); or they arrive together and are written as one batch (as the partner API does)."""
     world = new_world()
     partner: Partner = (
         await create_partner(CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=backend.uow_factory))
     ).partner
     deps = attrs.evolve(world.promo(), uow_factory=backend.uow_factory)
+    if together:
+        deps = attrs.evolve(deps, sign_ups=PromoSignUps(deps, max_batch=7))  # three batches, each body in several
     bodies = [promo_body(f"Покупка {index % 5}") for index in range(20)]  # five bodies, each four times
 
     results = await asyncio.gather(

@@ -44,6 +44,7 @@ from barbershop_core.use_cases.delivery import (
 )
 from barbershop_core.use_cases.promo import (
     PromoRegistration,
+    PromoSignUps,
     PurchaseLine,
     RegisterPromoParticipant,
     RegisterPromoParticipants,
@@ -277,6 +278,31 @@ async def test_a_partner_registration_with_a_key_claims_it_in_a_transaction_of_i
     # partner (outside any transaction); claim; person, client, purchases, record completed, audit
     assert counter.transactions == 2, counter
     assert len(counter.statements) <= 7, counter
+
+
+async def test_sixteen_partner_registrations_arriving_together_are_one_transaction_of_a_handful_of_statements(
+    world: World, engine: AsyncEngine
+) -> None:
+    _, api_key = await make_partner(world, engine)
+    partner = await authenticate_partner(AuthenticatePartner(api_key), on_sql_partners(world, engine))
+    alone = attrs.evolve(world.promo(), uow_factory=on_sql(world, engine))
+    together = attrs.evolve(alone, sign_ups=PromoSignUps(alone))
+    await partner_registration(world, engine, api_key, "+79110000000")
+    phones = [f"+7911{index:07d}" for index in range(1, 17)]
+
+    with counting(engine) as counter:
+        results = await asyncio.gather(
+            *(
+                register_promo_participant(RegisterPromoParticipant(participant(phone), partner), together)
+                for phone in phones
+            )
+        )
+
+    assert len({result.client_id for result in results}) == 16
+    # records read, persons, their ids, clients, (their ids on SQLite), purchases, records
+    # inserted completed, audit — against 16 transactions and 48 statements one by one
+    assert counter.transactions == 1, counter
+    assert len(counter.statements) <= 8, counter  # PostgreSQL 7, SQLite 8
 
 
 async def partner_batch(world: World, engine: AsyncEngine, api_key: str, phones: list[str]) -> None:

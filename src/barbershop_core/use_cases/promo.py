@@ -23,6 +23,7 @@ from barbershop_core.errors import (
     TemporaryError,
     ValidationError,
 )
+from barbershop_core.group_commit import GroupCommit
 from barbershop_core.model import (
     UNSAVED,
     Actor,
@@ -181,6 +182,9 @@ class PromoDeps:
     uow_factory: UnitOfWorkFactory
     clock: Clock
     policy: PromoPolicy = PromoPolicy()
+    sign_ups: PromoSignUps | None = None
+    """Registrations without a key that arrive together are written together (one
+    process's shared :class:`PromoSignUps`); None: each in a transaction of its own."""
 
 
 async def register_promo_participant(command: RegisterPromoParticipant, deps: PromoDeps) -> PromoResult:
@@ -194,12 +198,70 @@ async def register_promo_participant(command: RegisterPromoParticipant, deps: Pr
     fingerprint = registration.fingerprint()
     scope = str(Actor.partner(command.partner.id))
     try:
+        if command.idempotency_key is None and deps.sign_ups is not None:
+            if deps.sign_ups.deps != attrs.evolve(deps, sign_ups=None):
+                raise ValueError("deps.sign_ups writes through other ports than deps name")
+            return await deps.sign_ups.register(command)
         if command.idempotency_key is None:
             return await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, deps)
         return await _register_with_key(command, scope, f"key:{_idempotency_key(command.idempotency_key)}", deps)
     except StorageUnavailable as exc:
         log.error("ERROR_REGISTER_CLIENT partner=%s phone=%s", command.partner.id, registration.phone.masked)
         raise TemporaryError() from exc
+
+
+class PromoSignUps:
+    """Partner registrations without a key, of one process, that arrive together.
+
+    A partner pushing participants one request at a time keeps many requests in flight;
+    each alone is a transaction of its own. Here the requests of one partner that arrive
+    while its last batch is being written wait for it and are then written together, by
+    the set-based batch (:func:`register_promo_participants`' statements); a request that
+    comes alone is written alone, in one statement. Each answer is the one it would get
+    alone: its client, replayed when the same body came within the window (also in the
+    same batch), its own request id on its audit event. When a batch fails, each of its
+    requests is tried again alone, so one request's failure stays its own.
+    """
+
+    def __init__(self, deps: PromoDeps, *, max_batch: int = 100) -> None:
+        self._deps = attrs.evolve(deps, sign_ups=None)
+        self._max_batch = max_batch
+        self._partners: dict[int, GroupCommit[RegisterPromoParticipant, PromoItemResult]] = {}
+
+    @property
+    def deps(self) -> PromoDeps:
+        """The ports the registrations are written through."""
+        return self._deps
+
+    async def register(self, command: RegisterPromoParticipant) -> PromoResult:
+        """Register ``command`` (which has no idempotency key), with whatever else arrives."""
+        if command.idempotency_key is not None:
+            raise ValueError("a request with an idempotency key claims it first, alone")
+        group = self._partners.get(command.partner.id)
+        if group is None:
+            # A request whose caller is gone before its batch starts is not written:
+            # as alone, where a cancelled request never reaches its transaction.
+            group = GroupCommit(self._run, max_batch=self._max_batch, skip_cancelled=True)
+            self._partners[command.partner.id] = group
+        result = await group.submit(command)
+        if result.error is not None:
+            raise result.error
+        assert result.client_id is not None  # a result holds a client or an error
+        return PromoResult(result.client_id, replayed=result.replayed)
+
+    async def _run(self, commands: list[RegisterPromoParticipant]) -> list[PromoItemResult]:
+        if len(commands) == 1:
+            (command,) = commands
+            fingerprint = command.registration.fingerprint()
+            scope = str(Actor.partner(command.partner.id))
+            alone = await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, self._deps)
+            return [PromoItemResult(alone.client_id, replayed=alone.replayed)]
+        results: list[PromoItemResult | None] = [None] * len(commands)
+        batch = RegisterPromoParticipants([c.registration for c in commands], commands[0].partner)
+        registrations = list(enumerate(c.registration for c in commands))
+        request_ids = [c.request_id for c in commands]
+        await _register_batch(batch, None, registrations, results, self._deps, range(len(commands)), request_ids)
+        return [result for result in results if result is not None]
 
 
 def _idempotency_key(raw: str) -> str:
@@ -495,6 +557,8 @@ class _Item:
     index: int
     registration: PromoRegistration
     record: IdempotencyRecord
+    request_id: str | None
+    """The request that brought this participant, for its audit event."""
     owner: _Item | None = None
     """An earlier participant of the batch with the same record key: this one repeats it."""
 
@@ -555,11 +619,14 @@ async def _register_batch(
     results: list[PromoItemResult | None],
     deps: PromoDeps,
     positions: Sequence[int],
+    request_ids: Sequence[str | None] | None = None,
 ) -> None:
+    """``request_ids``: each participant's own request (by default the batch's)."""
+    requests = [batch.request_id] * len(results) if request_ids is None else request_ids
     for attempt in range(2):
         try:
             async with deps.uow_factory() as uow:
-                outcome = await _write_batch(uow, batch, key, registrations, deps, positions)
+                outcome = await _write_batch(uow, batch, key, registrations, deps, positions, requests)
                 await uow.commit()
         except UniqueViolation:
             # Another request made one of these persons, clients or idempotency records a
@@ -579,6 +646,7 @@ async def _write_batch(
     registrations: list[tuple[int, PromoRegistration]],
     deps: PromoDeps,
     positions: Sequence[int],
+    request_ids: Sequence[str | None],
 ) -> dict[int, PromoItemResult]:
     now = deps.clock.now()
     scope = str(Actor.partner(batch.partner.id))
@@ -589,7 +657,7 @@ async def _write_batch(
         fingerprint = registration.fingerprint()
         record_key = f"auto:{fingerprint}" if key is None else f"key:{key}/{positions[index]}"
         record = IdempotencyRecord(scope, record_key, fingerprint, now, now + lifetime)
-        item = _Item(index, registration, record, owners.get(record_key))
+        item = _Item(index, registration, record, request_ids[index], owners.get(record_key))
         owners.setdefault(record_key, item)
         items.append(item)
     firsts = [item for item in items if item.owner is None]
@@ -672,7 +740,7 @@ def _audit(
                     action=AuditAction.PROMO_REPLAYED,
                     actor=actor,
                     occurred_at=now,
-                    request_id=batch.request_id,
+                    request_id=item.request_id,
                     client_id=answer.client_id,
                     masked_phone=registration.phone.masked,
                 )
@@ -683,7 +751,7 @@ def _audit(
                 action=AuditAction.PROMO_REGISTERED,
                 actor=actor,
                 occurred_at=now,
-                request_id=batch.request_id,
+                request_id=item.request_id,
                 person_id=ids[registration.phone.e164].person_id,
                 client_id=answer.client_id,
                 masked_phone=registration.phone.masked,

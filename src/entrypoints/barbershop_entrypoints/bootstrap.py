@@ -49,7 +49,7 @@ from barbershop_core.use_cases.delivery_reports import ReportDeps
 from barbershop_core.use_cases.fallback import FallbackDeps
 from barbershop_core.use_cases.notification_commands import NotificationDeps
 from barbershop_core.use_cases.notification_queries import NotificationQueryDeps, SweepDeps
-from barbershop_core.use_cases.promo import PromoDeps
+from barbershop_core.use_cases.promo import PromoDeps, PromoSignUps
 from barbershop_core.use_cases.reference_data import ReferenceDeps
 from barbershop_core.use_cases.registration import RegistrationDeps
 from barbershop_core.use_cases.sessions import SessionDeps
@@ -126,6 +126,8 @@ class Container:
     _http_client: httpx.AsyncClient | None = attrs.field(default=None, alias="http_client")
     _closers: list[Callable[[], Awaitable[None]]] = attrs.field(factory=list, alias="closers")
     """What this container built and must close, in closing order."""
+    _promo_sign_ups: PromoSignUps | None = attrs.field(default=None, init=False)
+    """The process's partner registrations arriving together (built at the first)."""
 
     @property
     def engine(self) -> AsyncEngine:
@@ -188,7 +190,10 @@ class Container:
         )
 
     def promo(self) -> PromoDeps:
-        return PromoDeps(uow_factory=self.uow_factory, clock=self.clock, policy=self.promo_policy)
+        deps = PromoDeps(uow_factory=self.uow_factory, clock=self.clock, policy=self.promo_policy)
+        if self._promo_sign_ups is None:
+            self._promo_sign_ups = PromoSignUps(deps)
+        return attrs.evolve(deps, sign_ups=self._promo_sign_ups)
 
     def session_deps(self) -> SessionDeps:
         return SessionDeps(sessions=self.sessions)
