@@ -83,6 +83,8 @@ class Bulk:
     participants: int = 0
     seconds: float = 0.0
     errors: int = 0
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """Milliseconds of CPU per 1,000 participants, by part (``harness.cpu_per_item``)."""
 
     @property
     def rate(self) -> float:
@@ -334,9 +336,14 @@ async def drive_bulk(base_url: str, key: str, requests: int, size: int, concurre
                     else:
                         result.errors += 1
 
+        server = SERVER_PIDS[0] if len(SERVER_PIDS) == 1 else None
+        cpu_before = {} if server is None else harness.cpu_snapshot(server)
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         result.seconds = time.perf_counter() - started
+        if server is not None:
+            thousands = round(result.participants / 1000) or 1
+            result.cpu_ms = harness.cpu_per_item(cpu_before, harness.cpu_snapshot(server), thousands)
     return result
 
 
@@ -403,6 +410,7 @@ def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -
     result = Bulk()
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as connection:
         send_binary_arrays(connection)
+        cpu_before = harness.cpu_snapshot(os.getpid())
         started = time.perf_counter()
         for _ in range(batches):
             batch = array(next(phones) for _ in range(size))
@@ -465,6 +473,8 @@ def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -
                 )
             result.participants += size
         result.seconds = time.perf_counter() - started
+        # here "server loop" is this bench's own thread: the client of the raw SQL
+        result.cpu_ms = harness.cpu_per_item(cpu_before, harness.cpu_snapshot(os.getpid()), batches * size // 1000 or 1)
     return result
 
 
@@ -592,6 +602,7 @@ def report(
         ("single non-200 answers", str(sum(single.errors.values())) + (f" {single.errors}" if single.errors else "")),
         ("bulk POST /api/register-clients, participants/s", f"{bulk.rate:,.0f}"),
         ("bulk participants refused", str(bulk.errors)),
+        ("bulk CPU per 1,000 participants, ms", harness.cpu_line(bulk.cpu_ms, "1,000") if bulk.cpu_ms else "-"),
         ("raw SQL, same statements (pgbench), TPS", f"{same.tps:,.0f}"),
         ("raw SQL, minimal one transaction (pgbench), TPS", f"{minimal.tps:,.0f}"),
         ("ratio single / raw same SQL", f"{ratio:.0%}"),
@@ -602,6 +613,12 @@ def report(
         ("server peak RSS before / after the stream, MiB", _before_after(stream)),
         ("server RSS every 10,000 lines of the stream, MiB", _samples(stream)),
         ("raw set-based SQL (psycopg), participants/s", f"{set_based.rate:,.0f}"),
+        (
+            "raw set-based SQL CPU per 1,000, ms",
+            harness.cpu_line(set_based.cpu_ms, "1,000").replace("server loop", "psycopg client")
+            if set_based.cpu_ms
+            else "-",
+        ),
         (
             "ratio bulk / raw set-based SQL (target ≥ 50 %)",
             f"{(bulk.rate / set_based.rate if set_based.rate else 0):.0%}",
