@@ -49,6 +49,20 @@ def test_a_fake_swapped_into_a_world_reaches_its_bundles() -> None:
     assert world.managers().clock is other
 
 
+def test_a_port_swapped_into_the_container_reaches_the_partner_sign_ups() -> None:
+    world = World()
+    before = world.container.promo()
+    other = FakeClock()
+
+    world.clock = other
+    after = world.container.promo()
+
+    assert after.sign_ups is not None
+    assert after.sign_ups is not before.sign_ups
+    assert after.sign_ups.deps.clock is other
+    assert world.container.promo().sign_ups is after.sign_ups  # built again only when a port changed
+
+
 async def test_without_overrides_every_adapter_is_built_from_settings_and_closed(tmp_path: Path) -> None:
     container = build_container(Settings(data_dir=tmp_path, security=SecurityConfig(secret_key=SECRET, hash_threads=1)))
     try:

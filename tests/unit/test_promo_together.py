@@ -20,7 +20,7 @@ from barbershop_core.use_cases.promo import (
     register_promo_participant,
 )
 from tests.conftest import World
-from tests.fakes import FakeUnitOfWork
+from tests.fakes import FakePromoBatches, FakeUnitOfWork
 from tests.unit.support import audit_events, make_partner, rows
 
 
@@ -121,10 +121,56 @@ async def test_a_request_alone_is_written_in_the_single_statement_of_a_lone_regi
     assert world.db.commits - before == 1
 
 
-async def test_a_batch_that_fails_is_tried_again_request_by_request(world: World, partner: Partner) -> None:
+async def test_when_the_store_fails_a_batch_each_of_its_requests_gets_a_temporary_error_at_once(
+    world: World, partner: Partner
+) -> None:
     deps = world.promo_together()
     before = world.db.commits
     world.db.fail("promo.participants", StorageUnavailable("connection lost"))
+
+    results = await asyncio.gather(
+        *(register_promo_participant(command(partner, phone, f"req-{n}"), deps) for n, phone in enumerate(PHONES[:3])),
+        return_exceptions=True,
+    )
+
+    assert all(isinstance(result, TemporaryError) for result in results), results
+    assert len({id(result) for result in results}) == 3  # each caller its own exception
+    assert world.db.commits == before  # not tried again one by one (each would wait its own timeout)
+    assert rows(world, "clients") == []
+
+
+class AnswerLostUnitOfWork(FakeUnitOfWork):
+    """Commits, then loses the answer: the store has the rows, the caller an error."""
+
+    async def commit(self) -> None:
+        await super().commit()
+        raise StorageUnavailable("connection lost after COMMIT")
+
+
+async def test_a_batch_whose_commit_answer_is_lost_is_not_answered_as_a_replay(world: World, partner: Partner) -> None:
+    units = iter([AnswerLostUnitOfWork(world.db, world.queue)])  # the first; the next ones answer
+
+    def uow_factory() -> FakeUnitOfWork:
+        return next(units, None) or FakeUnitOfWork(world.db, world.queue)
+
+    alone = attrs.evolve(world.promo(), uow_factory=uow_factory)
+    deps = attrs.evolve(alone, sign_ups=PromoSignUps(alone))
+
+    results = await asyncio.gather(
+        *(register_promo_participant(command(partner, phone, f"req-{n}"), deps) for n, phone in enumerate(PHONES[:3])),
+        return_exceptions=True,
+    )
+
+    assert all(isinstance(result, TemporaryError) for result in results), results
+    # the partner's retry finds what was written: a replay, as for a request alone
+    retried = await register_promo_participant(command(partner, PHONES[0], "req-r"), world.promo_together())
+    assert retried == PromoResult(1, replayed=True)
+
+
+async def test_a_batch_that_fails_otherwise_is_run_again_request_by_request(world: World, partner: Partner) -> None:
+    deps = world.promo_together()
+    before = world.db.commits
+    world.db.fail("promo.participants", RuntimeError("a bug of the store's"))
 
     results = await asyncio.gather(
         *(register_promo_participant(command(partner, phone, f"req-{n}"), deps) for n, phone in enumerate(PHONES[:3]))
@@ -133,6 +179,33 @@ async def test_a_batch_that_fails_is_tried_again_request_by_request(world: World
     assert [r.client_id for r in results] == [1, 2, 3]
     assert world.db.commits - before == 3  # the batch rolled back; each request then alone
     assert len(rows(world, "purchases")) == 3
+
+
+async def test_a_batch_writes_its_participants_and_records_in_one_order_whatever_their_arrival(
+    world: World, partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches locking overlapping rows in opposite orders could deadlock each other."""
+    seen: dict[str, list[str]] = {}
+    participants, complete = FakePromoBatches.participants, FakePromoBatches.complete
+
+    async def participants_spy(self: FakePromoBatches, rows: Any, **kwargs: Any) -> Any:
+        seen["phones"] = [row.phone.e164 for row in rows]
+        return await participants(self, rows, **kwargs)
+
+    async def complete_spy(self: FakePromoBatches, records: Any, **kwargs: Any) -> None:
+        seen["records"] = [record.key for record in records]
+        await complete(self, records, **kwargs)
+
+    monkeypatch.setattr(FakePromoBatches, "participants", participants_spy)
+    monkeypatch.setattr(FakePromoBatches, "complete", complete_spy)
+    deps = world.promo_together()
+
+    await asyncio.gather(
+        *(register_promo_participant(command(partner, phone, f"req-{n}"), deps) for n, phone in enumerate(PHONES[::-1]))
+    )
+
+    assert seen["phones"] == sorted(PHONES)
+    assert seen["records"] == sorted(seen["records"])
 
 
 async def test_a_request_alone_that_fails_answers_a_temporary_error_and_stores_nothing(

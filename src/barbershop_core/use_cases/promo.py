@@ -219,14 +219,16 @@ class PromoSignUps:
     the set-based batch (:func:`register_promo_participants`' statements); a request that
     comes alone is written alone, in one statement. Each answer is the one it would get
     alone: its client, replayed when the same body came within the window (also in the
-    same batch), its own request id on its audit event. When a batch fails, each of its
-    requests is tried again alone, so one request's failure stays its own.
+    same batch), its own request id on its audit event. When the store fails the batch
+    (unreachable, or a commit whose answer was lost), every request of it gets that
+    failure at once, as each would alone — not a replay, not a wait for the others to be
+    tried one by one. Any other failure of a batch (a bug) runs its requests again alone.
     """
 
     def __init__(self, deps: PromoDeps, *, max_batch: int = 100) -> None:
         self._deps = attrs.evolve(deps, sign_ups=None)
         self._max_batch = max_batch
-        self._partners: dict[int, GroupCommit[RegisterPromoParticipant, PromoItemResult]] = {}
+        self._partners: dict[int, GroupCommit[RegisterPromoParticipant, PromoItemResult | StorageUnavailable]] = {}
 
     @property
     def deps(self) -> PromoDeps:
@@ -244,12 +246,14 @@ class PromoSignUps:
             group = GroupCommit(self._run, max_batch=self._max_batch, skip_cancelled=True)
             self._partners[command.partner.id] = group
         result = await group.submit(command)
+        if isinstance(result, StorageUnavailable):
+            raise StorageUnavailable(str(result)) from result  # each caller its own exception
         if result.error is not None:
             raise result.error
         assert result.client_id is not None  # a result holds a client or an error
         return PromoResult(result.client_id, replayed=result.replayed)
 
-    async def _run(self, commands: list[RegisterPromoParticipant]) -> list[PromoItemResult]:
+    async def _run(self, commands: list[RegisterPromoParticipant]) -> list[PromoItemResult | StorageUnavailable]:
         if len(commands) == 1:
             (command,) = commands
             fingerprint = command.registration.fingerprint()
@@ -260,7 +264,10 @@ class PromoSignUps:
         batch = RegisterPromoParticipants([c.registration for c in commands], commands[0].partner)
         registrations = list(enumerate(c.registration for c in commands))
         request_ids = [c.request_id for c in commands]
-        await _register_batch(batch, None, registrations, results, self._deps, range(len(commands)), request_ids)
+        try:
+            await _register_batch(batch, None, registrations, results, self._deps, range(len(commands)), request_ids)
+        except StorageUnavailable as failure:
+            return [failure] * len(commands)
         return [result for result in results if result is not None]
 
 
@@ -686,13 +693,20 @@ async def _write_batch(
         )
         answers[item.index] = PromoItemResult(client_id)
     await uow.promo.add_purchases(purchases)
-    await uow.promo.complete([item.record for item in fresh], replacing=stale)
+    await uow.promo.complete(
+        sorted((item.record for item in fresh), key=_record_order), replacing=sorted(stale, key=_record_order)
+    )
     for item in items:
         if item.owner is not None:
             first = answers[item.owner.index]
             answers[item.index] = attrs.evolve(first, replayed=first.client_id is not None)
     _audit(uow, batch, items, answers, ids, now)
     return answers
+
+
+def _record_order(record: IdempotencyRecord) -> tuple[str, str]:
+    """Records are written in their keys' order, for the same reason as the participants."""
+    return record.scope, record.key
 
 
 def _answered(record: IdempotencyRecord, fingerprint: str) -> PromoItemResult:
@@ -713,10 +727,16 @@ async def _participants(
         )
     if not rows:
         return {}
+    # In the phones' order: batches that lock overlapping rows (a known client's update, a
+    # new phone's insert) take the locks in one order and cannot deadlock.
+    phones = sorted(rows)
     found = await uow.promo.participants(
-        list(rows.values()), now=now, registered_by=str(Actor.partner(partner.id)), source=partner_source(partner.name)
+        [rows[phone] for phone in phones],
+        now=now,
+        registered_by=str(Actor.partner(partner.id)),
+        source=partner_source(partner.name),
     )
-    return dict(zip(rows, found, strict=True))
+    return dict(zip(phones, found, strict=True))
 
 
 def _audit(

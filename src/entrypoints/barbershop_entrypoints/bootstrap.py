@@ -191,7 +191,7 @@ class Container:
 
     def promo(self) -> PromoDeps:
         deps = PromoDeps(uow_factory=self.uow_factory, clock=self.clock, policy=self.promo_policy)
-        if self._promo_sign_ups is None:
+        if self._promo_sign_ups is None or self._promo_sign_ups.deps != deps:  # a port swapped in: new sign-ups
             self._promo_sign_ups = PromoSignUps(deps)
         return attrs.evolve(deps, sign_ups=self._promo_sign_ups)
 

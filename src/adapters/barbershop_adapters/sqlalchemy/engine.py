@@ -36,15 +36,16 @@ is not used on SQLite: resetting it afterwards would switch the driver's own BEG
 POSTGRES_CONNECT_TIMEOUT_SECONDS: Final = 10
 POSTGRES_RECYCLE_SECONDS: Final = 30 * 60
 """Reconnect a pooled connection older than this (before a server or a proxy drops it idle)."""
-DEFAULT_POOL_SIZE: Final = 20
+DEFAULT_POOL_SIZE: Final = 16
 """Connections a process keeps open. The pool closes a connection beyond it (an overflow
 one) as soon as it is returned, so a process that steadily runs more units of work at once
 than this opens a new connection for nearly every one: a PostgreSQL backend started, its
 caches warmed, ~3 ms of CPU per request under 16 partner requests in flight with a pool of
-10 (``docs/performance.md``). 20 covers that load; each process holds at most
-``DEFAULT_POOL_SIZE + DEFAULT_MAX_OVERFLOW`` connections."""
-DEFAULT_MAX_OVERFLOW: Final = 10
-"""Connections opened for a burst above the pool and closed again when returned."""
+10 (``docs/performance.md``). 16 covers that load."""
+DEFAULT_MAX_OVERFLOW: Final = 4
+"""Connections opened for a burst above the pool and closed again when returned. With the
+pool, 20 per process as before: ``serve --workers 2``, a worker and a scheduler hold at
+most 80, within PostgreSQL's default ``max_connections`` of 100."""
 
 
 @attrs.frozen
