@@ -1,17 +1,20 @@
 """``POST /api/register-clients`` with ``application/x-ndjson``: a day's promo in one request.
 
 One participant per line (blank lines are skipped), up to :data:`MAX_LINES`. Lines are
-gathered into batches of up to 1000 as they arrive and each batch goes to the core's
-set-based :func:`register_promo_participants` at once; its results are written back, one
-JSON line per participant line, in order, before the next batch is read. Neither side
-holds more than a batch. A line that is not JSON, or longer than a single participant may
-be, gets its own ``{"error": …}`` line and the others go on; past :data:`MAX_LINES` the
-stream ends with an error line. With an ``Idempotency-Key`` participant line ``i`` (from 0)
-is the key ``<key>/<i>``: a retried stream replays.
+decoded, checked and gathered into batches of up to 1000 as they arrive; each batch goes to
+the core's set-based :func:`register_promo_participants` while the next one is read, and its
+results are written back, one JSON line per participant line, in order, as soon as it is
+written. The server holds at most three batches; the client need hold none. A line that
+is not JSON, or longer than a single participant may be, gets its own ``{"error": …}`` line
+and the others go on; past :data:`MAX_LINES` the stream ends with an error line. With an
+``Idempotency-Key`` participant line ``i`` (from 0) is the key ``<key>/<i>``: a retried
+stream replays.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -22,7 +25,7 @@ from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Send
 
-from barbershop_core.errors import DomainError
+from barbershop_core.errors import DomainError, ValidationError
 from barbershop_core.model import Partner
 from barbershop_core.ports import StorageUnavailable
 from barbershop_core.use_cases.promo import (
@@ -31,6 +34,7 @@ from barbershop_core.use_cases.promo import (
     PromoDeps,
     PromoItemResult,
     RegisterPromoParticipants,
+    parse_promo_registration,
     register_promo_participants,
 )
 from barbershop_entrypoints.http.partner_errors import PartnerRefusal, error_body, item_error
@@ -105,39 +109,88 @@ async def register_stream(
     request_id: str,
     counts: StreamCounts,
 ) -> AsyncIterator[bytes]:
-    """The result lines of a stream of participant lines, batch by batch, in order."""
-    pending = _Pending()
-    position = 0
-    async for line in source:
-        if position == MAX_LINES:
-            async for out in _flush(pending, partner, promo, key, request_id, counts):
+    """The result lines of a stream of participant lines, batch by batch, in order.
+
+    The lines are read, decoded and checked by a task of their own while the batch before
+    them is written (the loop's work overlaps the database's). Batches are written one at
+    a time, in order, so a later line always sees what an earlier one wrote, and each
+    batch's result lines go out as soon as it is written — a client that sends a batch and
+    waits for its results before sending more is answered. At most three batches are held:
+    the one being written, the next one, and the one being read.
+    """
+    batches: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=1)
+    reader = asyncio.ensure_future(_read_batches(source, promo, batches))
+    try:
+        while (pending := await _next_batch(batches, reader)) is not None:
+            if out := await _write(pending, partner, promo, key, request_id, counts):
                 yield out
+        if await reader:
             counts.refused += 1
             yield _line(error_body(TOO_MANY_LINES))
-            return
-        _take(pending, line, position)
+    finally:
+        # The stream ended, or its client is gone: nobody reads what is left.
+        if not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+async def _read_batches(
+    source: AsyncIterator[bytes | None], promo: PromoDeps, batches: asyncio.Queue[_Pending | None]
+) -> bool:
+    """Put the batches of ``source`` into ``batches``, then None; True when lines past
+    :data:`MAX_LINES` came (they are not read)."""
+    pending = _Pending()
+    position = 0
+    past_the_bound = False
+    async for line in source:
+        if position == MAX_LINES:
+            past_the_bound = True
+            break
+        _take(pending, line, position, promo)
         position += 1
         if len(pending.participants) == MAX_BATCH:
-            async for out in _flush(pending, partner, promo, key, request_id, counts):
-                yield out
+            await batches.put(pending)
             pending = _Pending()
-    async for out in _flush(pending, partner, promo, key, request_id, counts):
-        yield out
+    await batches.put(pending)
+    await batches.put(None)
+    return past_the_bound
 
 
-def _take(pending: _Pending, line: bytes | None, position: int) -> None:
+async def _next_batch(batches: asyncio.Queue[_Pending | None], reader: asyncio.Future[bool]) -> _Pending | None:
+    """The next batch read, or the reader's failure (a body that could not be read)."""
+    getting = asyncio.ensure_future(batches.get())
+    await asyncio.wait((getting, reader), return_when=asyncio.FIRST_COMPLETED)
+    if not getting.done() and (reader.cancelled() or reader.exception() is not None):
+        getting.cancel()
+        reader.result()  # raises: the reader's failure is the stream's
+    return await getting
+
+
+def _take(pending: _Pending, line: bytes | None, position: int, promo: PromoDeps) -> None:
+    """Decode and check a line as it arrives: a bad one is answered at once, a good one waits for its batch."""
     if line is None:
         pending.answers.append(error_body(LINE_TOO_LONG))
         return
     try:
-        payload = decode_json(line)
+        registration = parse_promo_registration(decode_json(line), promo.policy)
     except PartnerRefusal as refusal:
         pending.answers.append(error_body(refusal.message))
         return
+    except ValidationError as refused:
+        pending.answers.append(item_error(refused))
+        return
     pending.slots.append(len(pending.answers))
     pending.answers.append(None)
-    pending.participants.append(payload)
+    pending.participants.append(registration)
     pending.positions.append(position)
+
+
+async def _write(
+    pending: _Pending, partner: Partner, promo: PromoDeps, key: str | None, request_id: str, counts: StreamCounts
+) -> bytes:
+    """Write one batch; its result lines, in order."""
+    return b"".join([out async for out in _flush(pending, partner, promo, key, request_id, counts)])
 
 
 async def _flush(

@@ -1,0 +1,178 @@
+"""The NDJSON stream reads the next batch while the last one is written, and answers each as it is written."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import attrs
+import pytest
+
+from barbershop_core.model import Partner
+from barbershop_entrypoints.http import partner_ndjson
+from barbershop_entrypoints.http.partner_ndjson import StreamCounts, register_stream
+from tests.conftest import World
+from tests.fakes import FakeUnitOfWork
+from tests.unit.support import make_partner, rows
+
+
+def line(n: int) -> bytes:
+    return json.dumps(
+        {
+            "fio": "Иванов Иван",
+            "phone": f"+7911{n:07d}",
+            "email": "ivan@example.com",
+            "purchases": [{"name": "Стрижка", "price": 1500}],
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 10: the in-memory store is slow at a thousand."""
+    monkeypatch.setattr(partner_ndjson, "MAX_BATCH", 10)
+
+
+@pytest.fixture
+async def partner(world: World) -> Partner:
+    return await make_partner(world)
+
+
+def results_of(chunks: list[bytes]) -> list[dict[str, object]]:
+    return [json.loads(text) for chunk in chunks for text in chunk.splitlines()]
+
+
+async def test_a_client_that_waits_for_a_batchs_results_before_sending_more_is_answered(
+    world: World, partner: Partner
+) -> None:
+    answered = asyncio.Event()
+
+    async def lockstep() -> AsyncIterator[bytes | None]:
+        for n in range(partner_ndjson.MAX_BATCH):
+            yield line(n)
+        await answered.wait()  # the client reads the first batch's results before it sends more
+        yield line(partner_ndjson.MAX_BATCH)
+
+    chunks: list[bytes] = []
+
+    async def client() -> None:
+        async for out in register_stream(lockstep(), partner, world.promo(), None, "req-1", StreamCounts()):
+            chunks.append(out)
+            answered.set()
+
+    await asyncio.wait_for(client(), timeout=10)
+
+    results = results_of(chunks)
+    assert len(results) == partner_ndjson.MAX_BATCH + 1
+    assert all("client_id" in result for result in results)
+
+
+class HeldUnitOfWork(FakeUnitOfWork):
+    """Signals ``reached`` at its commit and waits there until ``release``."""
+
+    def __init__(self, world: World, reached: asyncio.Event, release: asyncio.Event) -> None:
+        super().__init__(world.db, world.queue)
+        self._reached, self._release = reached, release
+
+    async def commit(self) -> None:
+        self._reached.set()
+        await self._release.wait()
+        await super().commit()
+
+
+async def test_the_next_batch_is_read_and_checked_while_the_last_one_is_written(world: World, partner: Partner) -> None:
+    reached, release = asyncio.Event(), asyncio.Event()
+    deps = attrs.evolve(world.promo(), uow_factory=lambda: HeldUnitOfWork(world, reached, release))
+    read = 0
+    total = 2 * partner_ndjson.MAX_BATCH + 10
+
+    async def lines() -> AsyncIterator[bytes | None]:
+        nonlocal read
+        for n in range(total):
+            read += 1
+            yield line(n)
+
+    counts = StreamCounts()
+    chunks: list[bytes] = []
+
+    async def client() -> None:
+        async for out in register_stream(lines(), partner, deps, None, "req-1", counts):
+            chunks.append(out)
+
+    streaming = asyncio.create_task(client())
+    await asyncio.wait_for(reached.wait(), timeout=10)
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+    assert read > partner_ndjson.MAX_BATCH + 1  # the first batch is held at its commit
+    assert rows(world, "clients") == []
+    release.set()
+    await asyncio.wait_for(streaming, timeout=10)
+    results = results_of(chunks)
+    assert len(results) == total
+    clients = {c.id: c for c in rows(world, "clients")}
+    persons = {p.id: p for p in rows(world, "persons")}
+    phones = [str(persons[clients[r["client_id"]].person_id].phone) for r in results]  # type: ignore[index]
+    assert phones == [f"+7911{n:07d}" for n in range(total)]
+    assert (counts.registered, counts.refused) == (total, 0)
+
+
+async def test_a_body_that_cannot_be_read_fails_the_stream_after_the_batches_before_it(
+    world: World, partner: Partner
+) -> None:
+    async def broken() -> AsyncIterator[bytes | None]:
+        for n in range(partner_ndjson.MAX_BATCH):
+            yield line(n)
+        raise ConnectionResetError("the client went away")
+
+    async def client() -> list[bytes]:
+        return [out async for out in register_stream(broken(), partner, world.promo(), None, "req-1", StreamCounts())]
+
+    with pytest.raises(ConnectionResetError):
+        await client()
+
+    assert len(rows(world, "clients")) <= partner_ndjson.MAX_BATCH
+
+
+async def test_a_client_gone_stops_the_reading(world: World, partner: Partner) -> None:
+    stopped = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes | None]:
+        n = 0
+        try:
+            while True:
+                yield line(n)
+                n += 1
+                await asyncio.sleep(0)
+        finally:
+            stopped.set()
+
+    stream = register_stream(endless(), partner, world.promo(), None, "req-1", StreamCounts())
+    first = await anext(stream)
+    await stream.aclose()
+
+    assert len(results_of([first])) == partner_ndjson.MAX_BATCH
+    await asyncio.wait_for(stopped.wait(), timeout=5)
+
+
+async def test_bad_lines_are_answered_in_their_places(world: World, partner: Partner) -> None:
+    bad_phone = line(1).replace(b"+79110000001", b"89110000001")
+    source = [line(0), b"{not json", None, bad_phone, line(2)]
+
+    async def lines() -> AsyncIterator[bytes | None]:
+        for item in source:
+            yield item
+
+    counts = StreamCounts()
+    chunks = [out async for out in register_stream(lines(), partner, world.promo(), None, "req-1", counts)]
+
+    assert [list(result) for result in results_of(chunks)] == [
+        ["client_id"],
+        ["error"],
+        ["error"],
+        ["error"],
+        ["client_id"],
+    ]
+    assert (counts.registered, counts.refused) == (2, 3)
