@@ -101,6 +101,8 @@ class Stream:
     """The server's peak RSS once the single and bulk phases ran, before the stream."""
     server_rss_samples_mib: list[float] = field(default_factory=list)
     """The server's RSS every 10,000 answered lines: flat memory means these stay level."""
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """Milliseconds of CPU per 1,000 lines, by part (``harness.cpu_per_item``)."""
 
     @property
     def rate(self) -> float:
@@ -251,11 +253,14 @@ def _phones(prefix: str) -> Iterator[str]:
     return (f"+7{prefix}{number:07d}" for number in itertools.count())
 
 
-def _client(base_url: str, key: str, connections: int) -> httpx.AsyncClient:
+def _client(base_url: str, key: str, connections: int, *, keep_alive: bool = True) -> httpx.AsyncClient:
+    """``keep_alive=False``: a connection per request, so that with ``serve --workers N`` each
+    request goes to whichever process accepts it first (kept-alive connections stay with the
+    process that accepted them, and a few of them can land on one process)."""
     return httpx.AsyncClient(
         base_url=base_url,
         headers={"X-API-Key": key, "Content-Type": "application/json"},
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections if keep_alive else 0),
         timeout=httpx.Timeout(60.0),
     )
 
@@ -321,7 +326,7 @@ async def drive_bulk(base_url: str, key: str, requests: int, size: int, concurre
         ("[" + ", ".join(_participant(next(phones)) for _ in range(size)) + "]").encode() for _ in range(requests)
     ]
     result = Bulk()
-    async with _client(base_url, key, concurrency) as client:
+    async with _client(base_url, key, concurrency, keep_alive=False) as client:
         queue = iter(bodies)
 
         async def worker() -> None:
@@ -356,6 +361,8 @@ async def drive_stream(base_url: str, key: str, lines: int) -> Stream:
             yield "".join(_participant(next(phones)) + "\n" for _ in range(min(1000, lines - start))).encode()
 
     result = Stream(server_peak_rss_before_mib=peak_rss_mib())
+    server = SERVER_PIDS[0] if len(SERVER_PIDS) == 1 else None
+    cpu_before = {} if server is None else harness.cpu_snapshot(server)
     async with _client(base_url, key, 1) as client:
         started = time.perf_counter()
         headers = {"Content-Type": "application/x-ndjson"}
@@ -371,6 +378,8 @@ async def drive_stream(base_url: str, key: str, lines: int) -> Stream:
                     if (result.participants + result.errors) % 10_000 == 0 and line:
                         result.server_rss_samples_mib.append(peak_rss_mib("VmRSS:"))
         result.seconds = time.perf_counter() - started
+    if server is not None:
+        result.cpu_ms = harness.cpu_per_item(cpu_before, harness.cpu_snapshot(server), lines // 1000 or 1)
     result.server_peak_rss_mib = peak_rss_mib()
     return result
 
@@ -610,6 +619,7 @@ def report(
         ("ratio bulk / raw same SQL", f"{(bulk.rate / same.tps if same.tps else 0):.0%}"),
         ("NDJSON stream, participants/s", f"{stream.rate:,.0f}"),
         ("NDJSON stream participants refused", str(stream.errors)),
+        ("NDJSON stream CPU per 1,000 lines, ms", harness.cpu_line(stream.cpu_ms, "1,000") if stream.cpu_ms else "-"),
         ("server peak RSS before / after the stream, MiB", _before_after(stream)),
         ("server RSS every 10,000 lines of the stream, MiB", _samples(stream)),
         ("raw set-based SQL (psycopg), participants/s", f"{set_based.rate:,.0f}"),
