@@ -23,6 +23,7 @@ from taskiq.receiver import Receiver
 
 from barbershop_entrypoints.bootstrap import Container
 from barbershop_entrypoints.metrics import metrics_wsgi_app
+from barbershop_entrypoints.startup_objects import startup_objects_frozen
 from barbershop_entrypoints.tasks import CONSUMER_GROUP
 
 SHUTDOWN_GRACE_SECONDS: Final = 30.0
@@ -62,7 +63,7 @@ async def run_worker(container: Container, *, concurrency: int) -> int:
     stream = container.settings.queue.broker_stream
     log.info("worker started: stream %s, group %s, %s sends at once", stream, CONSUMER_GROUP, concurrency)
     # Tasks are coroutines; the executor only serves taskiq's sync-task path, unused here.
-    with ThreadPoolExecutor(max_workers=1) as executor:
+    with ThreadPoolExecutor(max_workers=1) as executor, startup_objects_frozen():
         while not stop.is_set():
             receiver = Receiver(
                 broker,

@@ -50,6 +50,7 @@ from barbershop_entrypoints.http.web.account_pages import CLIENT_PAGES, client_w
 from barbershop_entrypoints.http.web.security import MANAGER_PAGES
 from barbershop_entrypoints.metrics import PARTNER_REGISTRATIONS, partner_outcome
 from barbershop_entrypoints.settings import Settings
+from barbershop_entrypoints.startup_objects import startup_objects_frozen
 from barbershop_entrypoints.sweeper import running_in_background
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -186,7 +187,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 if built.settings.embedded:
                     # No separate scheduler on the embedded default: the sweep runs here.
                     await background.enter_async_context(running_in_background(built, sync_reference=True))
-                yield
+                with startup_objects_frozen():
+                    yield
         finally:
             app.state[BROKER_STARTED] = False
             if owned:
