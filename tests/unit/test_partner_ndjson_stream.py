@@ -176,3 +176,78 @@ async def test_bad_lines_are_answered_in_their_places(world: World, partner: Par
         ["client_id"],
     ]
     assert (counts.registered, counts.refused) == (2, 3)
+
+
+def refused(n: int) -> bytes:
+    return line(n).replace(b'"+7911', b'"8911')  # not E.164
+
+
+async def test_a_client_waiting_for_a_batch_with_refused_lines_in_it_is_answered(
+    world: World, partner: Partner
+) -> None:
+    answered = asyncio.Event()
+
+    async def lockstep() -> AsyncIterator[bytes | None]:
+        for n in range(partner_ndjson.MAX_BATCH):
+            yield refused(n) if n == 3 else line(n)
+        await answered.wait()
+        yield line(partner_ndjson.MAX_BATCH)
+
+    chunks: list[bytes] = []
+
+    async def client() -> None:
+        async for out in register_stream(lockstep(), partner, world.promo(), None, "req-1", StreamCounts()):
+            chunks.append(out)
+            answered.set()
+
+    await asyncio.wait_for(client(), timeout=10)
+
+    results = results_of(chunks)
+    assert len(results) == partner_ndjson.MAX_BATCH + 1
+    assert [list(result) for result in results].count(["error"]) == 1
+
+
+async def test_refused_lines_are_held_no_longer_than_valid_ones(world: World, partner: Partner) -> None:
+    read = 0
+
+    async def all_refused() -> AsyncIterator[bytes | None]:
+        nonlocal read
+        for n in range(20 * partner_ndjson.MAX_BATCH):
+            read += 1
+            yield refused(n)
+
+    stream = register_stream(all_refused(), partner, world.promo(), None, "req-1", StreamCounts())
+    first = await anext(stream)  # the client then stops reading
+    for _ in range(200):
+        await asyncio.sleep(0)
+
+    assert len(results_of([first])) == partner_ndjson.MAX_BATCH
+    assert read <= 4 * partner_ndjson.MAX_BATCH + 1  # the batch answered, one queued, one being read
+    await stream.aclose()
+
+
+async def test_a_stream_cancelled_while_it_waits_for_lines_leaves_no_task_behind(
+    world: World, partner: Partner
+) -> None:
+    never = asyncio.Event()
+
+    async def stalled() -> AsyncIterator[bytes | None]:
+        for n in range(partner_ndjson.MAX_BATCH):
+            yield line(n)
+        await never.wait()
+        yield line(partner_ndjson.MAX_BATCH)
+
+    async def client() -> None:
+        async for _ in register_stream(stalled(), partner, world.promo(), None, "req-1", StreamCounts()):
+            pass
+
+    streaming = asyncio.create_task(client())
+    for _ in range(200):
+        await asyncio.sleep(0)
+    streaming.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await streaming
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+    assert asyncio.all_tasks() == {asyncio.current_task()}

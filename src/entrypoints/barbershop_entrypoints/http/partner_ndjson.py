@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -40,6 +41,8 @@ from barbershop_core.use_cases.promo import (
 from barbershop_entrypoints.http.partner_errors import PartnerRefusal, error_body, item_error
 from barbershop_entrypoints.http.partner_json import decode_json
 from barbershop_entrypoints.http.partner_openapi import MAX_LINES, NDJSON
+
+log = logging.getLogger("barbershop.http")
 
 MEDIA_TYPE: Final = NDJSON
 LINE_MAX: Final = 64 * 1024
@@ -133,6 +136,10 @@ async def register_stream(
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+        elif not reader.cancelled() and reader.exception() is not None:
+            # Failed while a batch was being written, which then failed too: that error is
+            # the stream's; the reader's is logged here rather than lost.
+            log.warning("the stream's body could not be read: %s", type(reader.exception()).__name__)
 
 
 async def _read_batches(
@@ -149,7 +156,9 @@ async def _read_batches(
             break
         _take(pending, line, position, promo)
         position += 1
-        if len(pending.participants) == MAX_BATCH:
+        # Cut on lines, not on the participants among them: refused lines are held and
+        # answered like the others, and a client waiting for a batch's answers gets them.
+        if len(pending.answers) == MAX_BATCH:
             await batches.put(pending)
             pending = _Pending()
     await batches.put(pending)
@@ -160,11 +169,14 @@ async def _read_batches(
 async def _next_batch(batches: asyncio.Queue[_Pending | None], reader: asyncio.Future[bool]) -> _Pending | None:
     """The next batch read, or the reader's failure (a body that could not be read)."""
     getting = asyncio.ensure_future(batches.get())
-    await asyncio.wait((getting, reader), return_when=asyncio.FIRST_COMPLETED)
-    if not getting.done() and (reader.cancelled() or reader.exception() is not None):
-        getting.cancel()
-        reader.result()  # raises: the reader's failure is the stream's
-    return await getting
+    try:
+        await asyncio.wait((getting, reader), return_when=asyncio.FIRST_COMPLETED)
+        if not getting.done() and (reader.cancelled() or reader.exception() is not None):
+            reader.result()  # raises: the reader's failure is the stream's
+        return await getting
+    finally:
+        if not getting.done():
+            getting.cancel()
 
 
 def _take(pending: _Pending, line: bytes | None, position: int, promo: PromoDeps) -> None:
