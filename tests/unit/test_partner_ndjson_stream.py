@@ -251,3 +251,36 @@ async def test_a_stream_cancelled_while_it_waits_for_lines_leaves_no_task_behind
         await asyncio.sleep(0)
 
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+class FailingUnitOfWork(FakeUnitOfWork):
+    """Fails at its commit (not a storage failure: a bug), once ``after`` is set."""
+
+    def __init__(self, world: World, after: asyncio.Event) -> None:
+        super().__init__(world.db, world.queue)
+        self._after = after
+
+    async def commit(self) -> None:
+        await self._after.wait()
+        raise RuntimeError("a bug in the store")
+
+
+async def test_a_body_failing_while_a_failing_batch_is_written_is_logged_not_lost(
+    world: World, partner: Partner, caplog: pytest.LogCaptureFixture
+) -> None:
+    body_failed = asyncio.Event()
+    deps = attrs.evolve(world.promo(), uow_factory=lambda: FailingUnitOfWork(world, body_failed))
+
+    async def broken() -> AsyncIterator[bytes | None]:
+        for n in range(partner_ndjson.MAX_BATCH):
+            yield line(n)
+        body_failed.set()
+        raise ConnectionResetError("the client went away")
+
+    async def client() -> list[bytes]:
+        return [out async for out in register_stream(broken(), partner, deps, None, "req-1", StreamCounts())]
+
+    with pytest.raises(RuntimeError, match="a bug in the store"):
+        await client()
+
+    assert "the stream's body could not be read: ConnectionResetError" in caplog.text
