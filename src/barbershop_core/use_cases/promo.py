@@ -194,19 +194,17 @@ async def register_promo_participant(command: RegisterPromoParticipant, deps: Pr
     (another body with the same key is refused; a key still being worked on is refused
     too); without a key the same body within five minutes adds nothing twice.
     """
-    registration = command.registration
-    fingerprint = registration.fingerprint()
-    scope = str(Actor.partner(command.partner.id))
     try:
         if command.idempotency_key is None and deps.sign_ups is not None:
             if deps.sign_ups.deps != attrs.evolve(deps, sign_ups=None):
                 raise ValueError("deps.sign_ups writes through other ports than deps name")
             return await deps.sign_ups.register(command)
         if command.idempotency_key is None:
-            return await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, deps)
+            return await _register_alone(command, deps)
+        scope = str(Actor.partner(command.partner.id))
         return await _register_with_key(command, scope, f"key:{_idempotency_key(command.idempotency_key)}", deps)
     except StorageUnavailable as exc:
-        log.error("ERROR_REGISTER_CLIENT partner=%s phone=%s", command.partner.id, registration.phone.masked)
+        log.error("ERROR_REGISTER_CLIENT partner=%s phone=%s", command.partner.id, command.registration.phone.masked)
         raise TemporaryError() from exc
 
 
@@ -255,10 +253,7 @@ class PromoSignUps:
 
     async def _run(self, commands: list[RegisterPromoParticipant]) -> list[PromoItemResult | StorageUnavailable]:
         if len(commands) == 1:
-            (command,) = commands
-            fingerprint = command.registration.fingerprint()
-            scope = str(Actor.partner(command.partner.id))
-            alone = await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, self._deps)
+            alone = await _register_alone(commands[0], self._deps)
             return [PromoItemResult(alone.client_id, replayed=alone.replayed)]
         results: list[PromoItemResult | None] = [None] * len(commands)
         batch = RegisterPromoParticipants([c.registration for c in commands], commands[0].partner)
@@ -276,6 +271,13 @@ def _idempotency_key(raw: str) -> str:
     if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
         raise ValidationError("Некорректный заголовок Idempotency-Key", field="Idempotency-Key")
     return key
+
+
+async def _register_alone(command: RegisterPromoParticipant, deps: PromoDeps) -> PromoResult:
+    """A request without a key, in a transaction of its own (its record keyed by its body)."""
+    fingerprint = command.registration.fingerprint()
+    scope = str(Actor.partner(command.partner.id))
+    return await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, deps)
 
 
 async def _register_once(
