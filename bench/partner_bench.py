@@ -10,12 +10,15 @@ What it does, in order (see ``bench/README.md``):
 4. drives ``POST /api/register-client`` with ``--concurrency`` requests in flight (aiohttp) for
    ``--duration`` seconds after a warm-up (each request a new participant, two purchases);
 5. drives ``POST /api/register-clients`` with ``--bulk-requests`` requests of ``--bulk-size``;
-6. stops the server and runs ``pgbench`` on the same database with ``bench/sql/same.sql``
+6. drives the **peer** (``bench/partner_peer_app.py``: the same endpoint written the plain way,
+   Litestar + psycopg's pool, the key lookup and one CTE) with the same single load, unless
+   ``--no-peer``;
+7. stops the server and runs ``pgbench`` on the same database with ``bench/sql/same.sql``
    (every statement, savepoint and transaction one registration sends) and
    ``bench/sql/minimal.sql`` (the same rows in one transaction);
-7. prints the table — with the ratios single / same SQL and single / minimal SQL (the
-   target: single ≥ 50 % of the minimal raw SQL TPS) — and the load average before and
-   after; ``--json FILE`` also writes the figures.
+8. prints the table — with the ratios single / same SQL, single / minimal SQL (the
+   target: single ≥ 50 % of the minimal raw SQL TPS), single / peer and peer / minimal
+   SQL — and the load average before and after; ``--json FILE`` also writes the figures.
 
 It only ever talks to 127.0.0.1. It is not a test: nothing in CI runs it.
 """
@@ -53,6 +56,8 @@ import harness
 import httpx
 import psycopg
 from psycopg import sql
+
+from barbershop_entrypoints.settings import Settings
 
 SINGLE = "/api/register-client"
 BULK = "/api/register-clients"
@@ -148,6 +153,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="record the server in the single window",
     )
     parser.add_argument("--spy-gil", action="store_true", help="--py-spy keeps only samples holding the GIL")
+    parser.add_argument("--no-peer", action="store_true", help="skip the peer app")
     args = parser.parse_args(argv)
     if args.target and not (args.api_key and args.database_url):
         parser.error("--target needs --api-key and --database-url")
@@ -272,8 +278,12 @@ async def drive_single(
     warmup: float,
     duration: float,
     spy: harness.Spy | None = None,
+    *,
+    server_pid: int | None = None,
+    prefix: str = "911",
 ) -> Single:
-    phones = _phones("911")
+    """``server_pid``: the one server process whose CPU is split (none: no split)."""
+    phones = _phones(prefix)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
 
@@ -306,8 +316,7 @@ async def drive_single(
                     errors[str(status)] += 1
 
         await asyncio.gather(*(worker(time.perf_counter() + warmup, False) for _ in range(concurrency)))
-        # The CPU split needs one server process to name (not --workers N, not --target).
-        server = SERVER_PIDS[0] if len(SERVER_PIDS) == 1 else None
+        server = server_pid
         cpu_before = {} if server is None else harness.cpu_snapshot(server)
         if spy is not None:
             spy.start()
@@ -567,7 +576,11 @@ def _partner_of(database_url: str) -> tuple[int, str]:
 def _load(args: argparse.Namespace, base_url: str, key: str) -> tuple[Single, Bulk, Stream]:
     print(f"single: {args.concurrency} in flight, {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured…")
     spy = harness.Spy(args.py_spy, SERVER_PIDS[0], args.duration, gil_only=args.spy_gil) if args.py_spy else None
-    single = asyncio.run(drive_single(base_url, key, args.concurrency, args.warmup, args.duration, spy))
+    # The CPU split needs one server process to name (not --workers N, not --target).
+    server_pid = SERVER_PIDS[0] if len(SERVER_PIDS) == 1 else None
+    single = asyncio.run(
+        drive_single(base_url, key, args.concurrency, args.warmup, args.duration, spy, server_pid=server_pid)
+    )
     if spy is not None:
         spy.wait()
     print(f"bulk: {args.bulk_requests} × {args.bulk_size} participants, {args.bulk_concurrency} in flight…")
@@ -575,6 +588,30 @@ def _load(args: argparse.Namespace, base_url: str, key: str) -> tuple[Single, Bu
     print(f"stream: one NDJSON request of {args.stream_lines} participants…")
     stream = asyncio.run(drive_stream(base_url, key, args.stream_lines))
     return single, bulk, stream
+
+
+def run_peer(args: argparse.Namespace, env: dict[str, str], database_url: str, key: str, logs: Path) -> Single:
+    """The same single load against ``partner_peer_app.py`` (new phones: ``+7913…``)."""
+    pepper = Settings.from_env(env).key_ring().key("partner-keys")
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        str(Path(__file__).with_name("partner_peer_app.py")),
+        "--port",
+        str(port),
+        "--database-url",
+        database_url.replace("postgresql+psycopg://", "postgresql://"),
+        "--pepper-hex",
+        pepper.hex(),
+        "--pool-size",
+        str(args.pool_size or 16),
+    ]
+    print(f"peer: {args.concurrency} in flight, {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured…")
+    with harness.running(command, harness.clean_env({}), logs / "peer.log", base_url + "/health/live") as pid:
+        return asyncio.run(
+            drive_single(base_url, key, args.concurrency, args.warmup, args.duration, server_pid=pid, prefix="913")
+        )
 
 
 def _raw(args: argparse.Namespace, database_url: str) -> tuple[Raw, Raw]:
@@ -602,6 +639,7 @@ def report(
     minimal: Raw,
     stream: Stream,
     set_based: Bulk,
+    peer: Single | None = None,
 ) -> str:
     ratio = single.rate / same.tps if same.tps else 0.0
     rows = [
@@ -617,6 +655,7 @@ def report(
         ("ratio single / raw same SQL", f"{ratio:.0%}"),
         ("ratio single / raw minimal SQL (target ≥ 50 %)", f"{(single.rate / minimal.tps if minimal.tps else 0):.0%}"),
         ("ratio bulk / raw same SQL", f"{(bulk.rate / same.tps if same.tps else 0):.0%}"),
+        *_peer_rows(single, minimal, peer),
         ("NDJSON stream, participants/s", f"{stream.rate:,.0f}"),
         ("NDJSON stream participants refused", str(stream.errors)),
         ("NDJSON stream CPU per 1,000 lines, ms", harness.cpu_line(stream.cpu_ms, "1,000") if stream.cpu_ms else "-"),
@@ -652,6 +691,19 @@ def report(
     return "\n".join(lines)
 
 
+def _peer_rows(single: Single, minimal: Raw, peer: Single | None) -> list[tuple[str, str]]:
+    if peer is None:
+        return []
+    return [
+        ("limit: peer (Litestar + psycopg, key lookup + one CTE), requests/s", f"{peer.rate:,.0f}"),
+        ("peer latency p50 / p99, ms", f"{peer.p50_ms:.1f} / {peer.p99_ms:.1f}"),
+        ("peer CPU per request, ms", harness.cpu_line(peer.cpu_ms, "request") if peer.cpu_ms else "-"),
+        ("peer non-200 answers", str(sum(peer.errors.values())) + (f" {peer.errors}" if peer.errors else "")),
+        ("ratio single / peer", f"{(single.rate / peer.rate if peer.rate else 0):.0%}"),
+        ("ratio peer / raw minimal SQL", f"{(peer.rate / minimal.tps if minimal.tps else 0):.0%}"),
+    ]
+
+
 def _or_default(value: int | None) -> str:
     return "default" if value is None else str(value)
 
@@ -676,11 +728,12 @@ def main(argv: list[str] | None = None) -> int:
             key = key_line.group(0)
             with running_server(env, args.workers, data_dir) as base_url:
                 single, bulk, stream = _load(args, base_url, key)
+            peer = None if args.no_peer else run_peer(args, env, database_url, key, data_dir)
         same, minimal = _raw(args, database_url)
         print(f"raw set-based SQL through psycopg: {args.bulk_requests} batches of {args.bulk_size}…")
         set_based = raw_set_based(database_url, _partner_of(database_url)[0], args.bulk_requests, args.bulk_size)
     facts["load_average_at_end"] = _load_average()
-    table = report(args, facts, single, bulk, same, minimal, stream, set_based)
+    table = report(args, facts, single, bulk, same, minimal, stream, set_based, peer)
     print()
     print(table)
     if args.json:
@@ -693,12 +746,15 @@ def main(argv: list[str] | None = None) -> int:
             "raw_minimal_sql": asdict(minimal),
             "stream": asdict(stream) | {"rate": stream.rate},
             "raw_set_based_sql": asdict(set_based) | {"rate": set_based.rate},
+            "peer": None if peer is None else asdict(peer) | {"rate": peer.rate},
             "ratios": {
                 "single_over_same_sql": single.rate / same.tps if same.tps else None,
                 "single_over_minimal_sql": single.rate / minimal.tps if minimal.tps else None,
                 "bulk_over_same_sql": bulk.rate / same.tps if same.tps else None,
                 "bulk_over_set_based_sql": bulk.rate / set_based.rate if set_based.rate else None,
                 "stream_over_set_based_sql": stream.rate / set_based.rate if set_based.rate else None,
+                "single_over_peer": single.rate / peer.rate if peer and peer.rate else None,
+                "peer_over_minimal_sql": peer.rate / minimal.tps if peer and minimal.tps else None,
             },
         }
         args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")

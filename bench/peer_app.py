@@ -100,13 +100,14 @@ class Registered(msgspec.Struct):
     login: str
 
 
-def _e164(raw: str) -> str:
+def e164(raw: str, refused_with: int = 422) -> str:
+    """The phone in E.164 as the product normalises it (default region RU), else ``refused_with``."""
     try:
         number = phonenumbers.parse(raw, "RU")
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise HTTPException(status_code=422, detail="invalid phone")
+        raise HTTPException(status_code=refused_with, detail="invalid phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -116,7 +117,7 @@ def _masked(e164: str) -> str:
 
 @post("/api/registrations", status_code=201)
 async def register(data: Registration, state: State) -> Registered:
-    phone = _e164(data.phone)
+    phone = e164(data.phone)
     first_name = " ".join(data.first_name.split())
     if not 0 < len(first_name) <= 50:
         raise HTTPException(status_code=422, detail="invalid first name")

@@ -9,6 +9,7 @@ from tests.integration.sql_fixtures import (
     postgres_backend,
     postgres_database_url,
     postgres_engine,
+    postgres_sessions,
     sqlite_backend,
     sqlite_engine,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "postgres_backend",
     "postgres_database_url",
     "postgres_engine",
+    "postgres_sessions",
     "sqlite_backend",
     "sqlite_engine",
 ]

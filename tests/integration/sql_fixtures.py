@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from barbershop_adapters.sqlalchemy import tables
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from barbershop_adapters.sqlalchemy.migrate import upgrade
+from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, session_pool
 from barbershop_adapters.sqlalchemy.repositories import channel_values, template_values
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -162,14 +163,22 @@ def sqlite_backend(sqlite_engine: AsyncEngine) -> Backend:
 
 
 @pytest.fixture
-def postgres_backend(postgres_engine: AsyncEngine) -> Backend:
+async def postgres_sessions(postgres_engine: AsyncEngine) -> AsyncIterator[PsycopgSessionReader]:
+    """PostgreSQL's session reader as ``build_container`` makes it."""
+    reader = PsycopgSessionReader(session_pool(postgres_engine.url))
+    yield reader
+    await reader.aclose()
+
+
+@pytest.fixture
+def postgres_backend(postgres_engine: AsyncEngine, postgres_sessions: PsycopgSessionReader) -> Backend:
     queue = RecordingQueue()
     return Backend(
         "postgres",
         SqlAlchemyUnitOfWorkFactory(postgres_engine, queue),
         postgres_engine,
         queue,
-        sessions=SqlSessionReader(postgres_engine),
+        sessions=postgres_sessions,
     )
 
 

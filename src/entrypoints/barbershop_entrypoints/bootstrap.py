@@ -24,6 +24,7 @@ from barbershop_adapters.password_generator import SecretsPasswordGenerator
 from barbershop_adapters.redis_attempt_counter import RedisAttemptCounter
 from barbershop_adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, session_pool
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_adapters.system_clock import SystemClock
@@ -313,7 +314,12 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
     sessions = overrides.get("sessions")
     if sessions is None:
         assert engine is not None  # built above unless the store, the counter and the sessions were given
-        sessions = SqlSessionReader(engine)
+        if engine.dialect.name == "postgresql":
+            reader = PsycopgSessionReader(session_pool(engine.url))
+            closers["sessions"] = reader.aclose
+            sessions = reader
+        else:
+            sessions = SqlSessionReader(engine)
     container = Container(
         settings=settings,
         uow_factory=uow_factory,
@@ -342,7 +348,7 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
     return container
 
 
-CLOSING_ORDER: Final = ("broker", "provider_client", "redis", "engine", "hasher")
+CLOSING_ORDER: Final = ("broker", "provider_client", "redis", "sessions", "engine", "hasher")
 
 
 async def _shut_down(broker: AsyncBroker) -> None:

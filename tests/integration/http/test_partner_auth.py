@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from barbershop_core.model import Partner
 from barbershop_core.use_cases.accounts import CreatePartner, RevokePartner, create_partner, revoke_partner
-from barbershop_entrypoints.http.auth import provide_partner, require_partner
+from barbershop_entrypoints.http.auth import guarded_partner, require_partner
 from barbershop_entrypoints.http.deps import CONTAINER
 from barbershop_entrypoints.http.problems import handle_exception
 from barbershop_entrypoints.http.request_id import echo_request_id
@@ -21,7 +21,7 @@ from tests.integration.http.conftest import Api, assert_problem
 
 
 @get(
-    "/partner-probe", guards=[require_partner], dependencies={"partner": Provide(provide_partner, sync_to_thread=False)}
+    "/partner-probe", guards=[require_partner], dependencies={"partner": Provide(guarded_partner, sync_to_thread=False)}
 )
 async def partner_probe(partner: NamedDependency[Partner]) -> dict[str, Any]:
     return {"partner": partner.name}

@@ -242,16 +242,19 @@ def stored_client(row: Mapping[Any, Any]) -> Client:
     )
 
 
-_PERSON_COLUMNS: Final = [column.label(f"person__{column.name}") for column in t.persons.c]
-_PERSON_NAMES: Final = [f"person__{column.name}" for column in t.persons.c]
+PERSON_PREFIX: Final = "person__"
+"""Of the person's columns read beside a client's (:func:`stored_client_and_person`)."""
+_PERSON_COLUMNS: Final = [column.label(f"{PERSON_PREFIX}{column.name}") for column in t.persons.c]
+_PERSON_NAMES: Final = [f"{PERSON_PREFIX}{column.name}" for column in t.persons.c]
 
 
 def _with_person() -> sa.Select[Any]:
     return sa.select(t.clients, *_PERSON_COLUMNS).join(t.persons, t.persons.c.id == t.clients.c.person_id)
 
 
-def _client_and_person(row: RowMapping) -> tuple[Client, Person]:
-    return stored_client(row), stored_person({name.removeprefix("person__"): row[name] for name in _PERSON_NAMES})
+def stored_client_and_person(row: Mapping[Any, Any]) -> tuple[Client, Person]:
+    """A client row with its person's columns prefixed :data:`PERSON_PREFIX` (:func:`_with_person`)."""
+    return stored_client(row), stored_person({name.removeprefix(PERSON_PREFIX): row[name] for name in _PERSON_NAMES})
 
 
 class SqlClientRepository(_Repository):
@@ -271,13 +274,13 @@ class SqlClientRepository(_Repository):
 
     async def get_with_person(self, client_id: int) -> tuple[Client, Person] | None:
         row = await self._db.row(_with_person().where(t.clients.c.id == client_id))
-        return None if row is None else _client_and_person(row)
+        return None if row is None else stored_client_and_person(row)
 
     async def get_many_with_person(self, client_ids: Sequence[int]) -> Mapping[int, tuple[Client, Person]]:
         if not client_ids:
             return {}
         rows = await self._db.rows(_with_person().where(t.clients.c.id.in_(set(client_ids))))
-        return {row["id"]: _client_and_person(row) for row in rows}
+        return {row["id"]: stored_client_and_person(row) for row in rows}
 
     async def get_by_person(self, person_id: int) -> Client | None:
         row = await self._db.row(sa.select(t.clients).where(t.clients.c.person_id == person_id))
@@ -930,7 +933,7 @@ def _manager_values(manager: Manager) -> Values:
     }
 
 
-def _manager(row: RowMapping) -> Manager:
+def stored_manager(row: Mapping[Any, Any]) -> Manager:
     return Manager(
         login=Login(row["login"]),
         display_name=row["display_name"],
@@ -949,11 +952,11 @@ class SqlManagerRepository(_Repository):
 
     async def get(self, manager_id: int) -> Manager | None:
         row = await self._db.row(sa.select(t.managers).where(t.managers.c.id == manager_id))
-        return _manager(row) if row else None
+        return stored_manager(row) if row else None
 
     async def get_by_login(self, login: str) -> Manager | None:
         row = await self._db.row(sa.select(t.managers).where(t.managers.c.login == login))
-        return _manager(row) if row else None
+        return stored_manager(row) if row else None
 
     async def save(self, manager: Manager) -> None:
         await self._db.update(t.managers, t.managers.c.id == manager.id, _manager_values(manager), guarded=True)
@@ -972,7 +975,7 @@ def _partner_values(partner: Partner) -> Values:
     }
 
 
-def _partner(row: RowMapping) -> Partner:
+def stored_partner(row: Mapping[Any, Any]) -> Partner:
     return Partner(
         name=row["name"],
         key_digest=row["key_digest"],
@@ -1000,7 +1003,7 @@ class SqlPartnerRepository(_Repository):
 
     async def _find(self, condition: sa.ColumnElement[bool]) -> Partner | None:
         row = await self._db.row(sa.select(t.partners).where(condition))
-        return _partner(row) if row else None
+        return stored_partner(row) if row else None
 
 
 # -- purchases ----------------------------------------------------------------------------

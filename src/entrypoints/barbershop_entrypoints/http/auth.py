@@ -3,7 +3,7 @@
 The manager API's router carries the :data:`MANAGER_API` use of Litestar's JWT auth (its
 middleware and :meth:`~barbershop_entrypoints.http.jwt_auth.Audience.permanent_password_guard`,
 see :mod:`barbershop_entrypoints.http.jwt_auth`); the partner endpoint takes
-:func:`require_partner` and the :func:`provide_partner` dependency; the delivery callback
+:func:`require_partner` and reads the partner it let in with :func:`guarded_partner`; the delivery callback
 takes :func:`require_provider_signature`.
 """
 
@@ -107,7 +107,8 @@ async def require_partner(connection: Connection, _: BaseRouteHandler) -> None:
     connection.state[PARTNER] = partner
 
 
-def provide_partner(request: Request[Any, Any, Any]) -> Partner:
+def guarded_partner(request: Request[Any, Any, Any]) -> Partner:
+    """The partner :func:`require_partner` let in (usable as a ``Provide`` dependency too)."""
     partner = request.state.get(PARTNER)
     if not isinstance(partner, Partner):
         raise RuntimeError("route needs the require_partner guard")  # noqa: TRY004 -- a wiring bug, not input
