@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from barbershop_adapters.sqlalchemy import tables
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
 from barbershop_adapters.sqlalchemy.migrate import upgrade
-from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, session_pool
+from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, SessionConnections
 from barbershop_adapters.sqlalchemy.repositories import channel_values, template_values
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -165,7 +165,7 @@ def sqlite_backend(sqlite_engine: AsyncEngine) -> Backend:
 @pytest.fixture
 async def postgres_sessions(postgres_engine: AsyncEngine) -> AsyncIterator[PsycopgSessionReader]:
     """PostgreSQL's session reader as ``build_container`` makes it."""
-    reader = PsycopgSessionReader(session_pool(postgres_engine.url))
+    reader = PsycopgSessionReader(SessionConnections(postgres_engine.url))
     yield reader
     await reader.aclose()
 

@@ -1,8 +1,12 @@
-"""PostgreSQL's session reader on psycopg's pool: the same entities as the engine's, one
-autocommit statement per check, and A3 when the database is gone."""
+"""PostgreSQL's session reader on psycopg: the same entities as the engine's, one autocommit
+statement per check, a bounded number of connections, and A3 at once when the database is
+gone or refuses."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
 from datetime import UTC
 from typing import Any, ClassVar
 
@@ -12,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, session_pool
+from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, SessionConnections
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Manager
@@ -37,10 +41,12 @@ class CountingCursor(psycopg.AsyncCursor[Any]):
 
 class CountingConnection(psycopg.AsyncConnection[Any]):
     sent: ClassVar[list[tuple[str, bool]]] = []
+    opened: ClassVar[int] = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cursor_factory = CountingCursor
+        CountingConnection.opened += 1
 
 
 async def test_both_readers_read_the_same_entities_in_utc(
@@ -57,7 +63,7 @@ async def test_both_readers_read_the_same_entities_in_utc(
         await connection.execute(sa.text(_SET_ZONE))
         await connection.commit()
     engine_reader = SqlSessionReader(postgres_engine)
-    fresh = PsycopgSessionReader(session_pool(postgres_engine.url))
+    fresh = PsycopgSessionReader(SessionConnections(postgres_engine.url))
     try:
         for reader in (fresh, postgres_sessions):
             read_manager = await reader.manager(manager.id)
@@ -85,7 +91,7 @@ async def test_a_check_is_one_select_on_an_autocommit_connection(postgres_engine
         client = await add_client(uow)
         partner = await add_partner(uow)
         await uow.commit()
-    reader = PsycopgSessionReader(session_pool(postgres_engine.url, connection_class=CountingConnection))
+    reader = PsycopgSessionReader(SessionConnections(postgres_engine.url, connection_class=CountingConnection))
     CountingConnection.sent.clear()
     try:
         assert await reader.partner_by_key_digest(partner.key_digest) == partner
@@ -97,39 +103,107 @@ async def test_a_check_is_one_select_on_an_autocommit_connection(postgres_engine
     assert CountingConnection.sent == [("SELECT", True)] * 3
 
 
-async def test_a_connection_killed_under_the_pool_fails_one_check_with_a3_and_the_next_one_reads(
+async def test_a_restart_fails_one_check_with_a3_and_the_next_ones_connect_afresh(
     postgres_engine: AsyncEngine,
 ) -> None:
     async with SqlAlchemyUnitOfWorkFactory(postgres_engine, RecordingQueue())() as uow:
         partner = await add_partner(uow)
         await uow.commit()
-    reader = PsycopgSessionReader(session_pool(postgres_engine.url, max_size=1))
+    CountingConnection.opened = 0
+    reader = PsycopgSessionReader(SessionConnections(postgres_engine.url, connection_class=CountingConnection))
     try:
-        assert await reader.partner_by_key_digest(partner.key_digest) == partner
-        async with postgres_engine.connect() as connection:
-            await connection.execute(
-                sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-        with pytest.raises(StorageUnavailable):
+        # Four at once: four connections, all idle afterwards.
+        assert (
+            await asyncio.gather(*(reader.partner_by_key_digest(partner.key_digest) for _ in range(4))) == [partner] * 4
+        )
+        assert CountingConnection.opened == 4
+        await _terminate_other_backends(postgres_engine)
+
+        with pytest.raises(StorageUnavailable, match="database unavailable"):
             await reader.partner_by_key_digest(partner.key_digest)
-        assert await reader.partner_by_key_digest(partner.key_digest) == partner
+        # The failure closed the other three dead ones too: the next checks all read.
+        assert (
+            await asyncio.gather(*(reader.partner_by_key_digest(partner.key_digest) for _ in range(4))) == [partner] * 4
+        )
     finally:
         await reader.aclose()
 
 
-async def test_an_unreachable_server_is_a3_once_the_wait_for_a_connection_runs_out() -> None:
-    url = make_url("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
-    reader = PsycopgSessionReader(session_pool(url, timeout=0.5))
+async def test_checks_beyond_the_limit_wait_for_a_connection_instead_of_opening_more(
+    postgres_engine: AsyncEngine,
+) -> None:
+    CountingConnection.opened = 0
+    reader = PsycopgSessionReader(
+        SessionConnections(postgres_engine.url, max_size=3, connection_class=CountingConnection)
+    )
+    try:
+        assert await asyncio.gather(*(reader.manager(1) for _ in range(50))) == [None] * 50
+    finally:
+        await reader.aclose()
+    assert CountingConnection.opened == 3
+
+
+async def test_connections_older_than_the_recycle_age_are_replaced(postgres_engine: AsyncEngine) -> None:
+    CountingConnection.opened = 0
+    reader = PsycopgSessionReader(
+        SessionConnections(postgres_engine.url, max_age_seconds=0.0, connection_class=CountingConnection)
+    )
+    try:
+        for _ in range(3):
+            assert await reader.manager(1) is None
+    finally:
+        await reader.aclose()
+    assert CountingConnection.opened == 3
+
+
+async def test_an_unreachable_server_is_a3_at_once() -> None:
+    reader = PsycopgSessionReader(SessionConnections(make_url("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")))
+    started = time.monotonic()
     try:
         with pytest.raises(StorageUnavailable, match="database unavailable"):
             await reader.manager(1)
     finally:
         await reader.aclose()
+    assert time.monotonic() - started < 5
 
 
-def test_the_pool_is_for_postgresql_only() -> None:
-    with pytest.raises(ValueError, match="needs PostgreSQL"):
-        session_pool(make_url("sqlite+aiosqlite:///x.sqlite3"))
+async def test_a_statement_the_database_refuses_is_a3_without_the_drivers_text(postgres_engine: AsyncEngine) -> None:
+    role = f"no_rights_{uuid.uuid4().hex[:8]}"
+    async with postgres_engine.connect() as connection:
+        await connection.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        await connection.commit()
+    reader = PsycopgSessionReader(SessionConnections(postgres_engine.url.set(username=role)))
+    try:
+        with pytest.raises(StorageUnavailable, match="refused the statement") as refused:
+            await reader.partner_by_key_digest("digest")
+        assert refused.value.__cause__ is None
+        assert refused.value.__context__ is None
+    finally:
+        await reader.aclose()
+        async with postgres_engine.connect() as connection:
+            await connection.execute(sa.text(f"DROP ROLE {role}"))
+            await connection.commit()
+
+
+async def test_a_reader_closed_before_its_first_check_stays_closed(postgres_engine: AsyncEngine) -> None:
+    CountingConnection.opened = 0
+    reader = PsycopgSessionReader(SessionConnections(postgres_engine.url, connection_class=CountingConnection))
+    await reader.aclose()
+    with pytest.raises(StorageUnavailable, match="closed"):
+        await reader.manager(1)
+    assert CountingConnection.opened == 0
+
+
+def test_the_connections_are_for_postgresql_only() -> None:
+    with pytest.raises(ValueError, match="need PostgreSQL"):
+        SessionConnections(make_url("sqlite+aiosqlite:///x.sqlite3"))
+
+
+async def _terminate_other_backends(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )

@@ -24,7 +24,7 @@ from barbershop_adapters.password_generator import SecretsPasswordGenerator
 from barbershop_adapters.redis_attempt_counter import RedisAttemptCounter
 from barbershop_adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
-from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, session_pool
+from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, SessionConnections
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_adapters.system_clock import SystemClock
@@ -315,7 +315,7 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
     if sessions is None:
         assert engine is not None  # built above unless the store, the counter and the sessions were given
         if engine.dialect.name == "postgresql":
-            reader = PsycopgSessionReader(session_pool(engine.url))
+            reader = PsycopgSessionReader(SessionConnections(engine.url))
             closers["sessions"] = reader.aclose
             sessions = reader
         else:

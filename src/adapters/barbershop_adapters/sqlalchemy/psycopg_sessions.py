@@ -3,29 +3,34 @@
 Every authenticated request reads one row — the manager, the client and their person, or
 the partner of an API key — before anything else. Through SQLAlchemy's async engine that
 read costs ~0.55 ms of the loop's CPU (a checkout, switching the connection to autocommit
-and back, the execution context, each a greenlet hop); through a small psycopg pool of
-autocommit connections ~0.18 ms (``docs/performance.md``: a fifth of a partner request).
+and back, the execution context, each a greenlet hop); on a psycopg connection kept in
+autocommit ~0.18 ms (``docs/performance.md``: a fifth of a partner request).
 
 The statements are plain text built once from the schema of :mod:`.tables`, and the rows
 become entities through the same functions the repositories use, so the two readers cannot
 disagree on a column (the SQL contract tests run both against the units of work).
 
-Connections: at most :data:`SESSION_POOL_MAX` per process, opened on first use (the worker
-and the CLI never open one), recycled by age like the engine's, never pinged: a connection
-found dead fails that one read with :class:`StorageUnavailable` (A3) and is dropped by the
-pool. Close the reader (:meth:`PsycopgSessionReader.aclose`) at shutdown.
+The connections (:class:`SessionConnections`) are the engine's kind of pool, kept small and
+simple on purpose: at most :data:`SESSION_CONNECTIONS_MAX` per process, each opened when a
+check finds none idle (the worker and the CLI never open one) — so a database that is down
+answers at once and one that is back is used at once, with no background reconnection to
+wait for — recycled by age like the engine's, never pinged. A connection that fails is
+closed with every idle one (a restarted server killed them all), and that check is A3.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import psycopg
 import sqlalchemy as sa
+from psycopg import pq
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import URL
 
 from barbershop_adapters.sqlalchemy import tables as t
@@ -39,13 +44,10 @@ from barbershop_adapters.sqlalchemy.repositories import (
 from barbershop_core.model import Client, Manager, Partner, Person
 from barbershop_core.ports import StorageUnavailable
 
-SESSION_POOL_MAX: Final = 4
+SESSION_CONNECTIONS_MAX: Final = 4
 """Connections for session checks per process, beside the engine's pool. A check holds one
-for a single round trip (~0.2 ms), so four serve thousands of requests a second."""
-SESSION_POOL_TIMEOUT_SECONDS: Final = 30.0
-"""How long a check waits for a free connection before the request gets A3 (the engine's wait)."""
-
-_Row = Mapping[str, Any]
+for a single round trip (~0.2 ms), so four serve thousands of requests a second; more
+checks at once wait for one of them."""
 
 
 def _columns(table: sa.Table, prefix: str = "") -> str:
@@ -78,36 +80,102 @@ def _in_utc(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return row
 
 
-def session_pool(
-    url: URL,
-    *,
-    max_size: int = SESSION_POOL_MAX,
-    timeout: float = SESSION_POOL_TIMEOUT_SECONDS,
-    connection_class: type[psycopg.AsyncConnection[Any]] | None = None,
-) -> AsyncConnectionPool[Any]:
-    """A closed pool of autocommit connections to the engine's database (``postgresql+psycopg``)."""
-    if url.get_backend_name() != "postgresql":
-        raise ValueError(f"a psycopg session pool needs PostgreSQL, not {url.get_backend_name()!r}")
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return AsyncConnectionPool(
-        conninfo,
-        connection_class=connection_class or psycopg.AsyncConnection,
-        kwargs={"autocommit": True, "connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
-        min_size=1,
-        max_size=max_size,
-        timeout=timeout,
-        max_lifetime=POSTGRES_RECYCLE_SECONDS,
-        open=False,
-        name="session-checks",
-    )
+_CONNECTION_FAULTS: Final = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
+
+
+def _unavailable(error: psycopg.Error | OSError) -> StorageUnavailable:
+    """The core's A3 for a driver failure: named by class and SQLSTATE, never by its text."""
+    sqlstate = getattr(error, "sqlstate", None)
+    described = type(error).__name__ + (f", {sqlstate}" if sqlstate else "")
+    if isinstance(error, _CONNECTION_FAULTS):
+        return StorageUnavailable(f"database unavailable ({described})")
+    return StorageUnavailable(f"the database refused the statement ({described})")
+
+
+class SessionConnections:
+    """Autocommit psycopg connections to the engine's database, opened on demand, reused LIFO."""
+
+    def __init__(
+        self,
+        url: URL,
+        *,
+        max_size: int = SESSION_CONNECTIONS_MAX,
+        max_age_seconds: float = POSTGRES_RECYCLE_SECONDS,
+        connection_class: type[psycopg.AsyncConnection[Any]] = psycopg.AsyncConnection,
+    ) -> None:
+        if url.get_backend_name() != "postgresql":
+            raise ValueError(f"session connections need PostgreSQL, not {url.get_backend_name()!r}")
+        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._max_age = max_age_seconds
+        self._connection_class = connection_class
+        self._slots = asyncio.Semaphore(max_size)
+        self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
+        self._closed = False
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """One connection for one statement: kept if it is left idle and healthy, else closed.
+
+        Failing to connect is :class:`StorageUnavailable`; what the statement raises goes on
+        as it is (:meth:`PsycopgSessionReader._one` translates it).
+        """
+        async with self._slots:
+            if self._closed:
+                raise StorageUnavailable("the session reader is closed")
+            connection, opened_at = await self._take()
+            try:
+                yield connection
+            except _CONNECTION_FAULTS:
+                await _close(connection)
+                await self._close_idle()  # what killed this one (a restart) killed them too
+                raise
+            except BaseException:  # a refused statement, a cancelled request: not reused
+                await _close(connection)
+                raise
+            await self._give_back(connection, opened_at)
+
+    async def aclose(self) -> None:
+        """Close every idle connection; checks after this are refused (A3)."""
+        self._closed = True
+        await self._close_idle()
+
+    async def _take(self) -> tuple[psycopg.AsyncConnection[Any], float]:
+        now = time.monotonic()
+        while self._idle:
+            connection, opened_at = self._idle.pop()
+            if now - opened_at < self._max_age and not connection.closed:
+                return connection, opened_at
+            await _close(connection)
+        try:
+            connection = await self._connection_class.connect(
+                self._conninfo, autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS
+            )
+        except (psycopg.Error, OSError) as error:
+            raise _unavailable(error) from error
+        return connection, now
+
+    async def _give_back(self, connection: psycopg.AsyncConnection[Any], opened_at: float) -> None:
+        if not self._closed and connection.info.transaction_status == pq.TransactionStatus.IDLE:
+            self._idle.append((connection, opened_at))
+        else:
+            await _close(connection)  # closed meanwhile, or left in a state not to reuse
+
+    async def _close_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            await _close(connection)
+
+
+async def _close(connection: psycopg.AsyncConnection[Any]) -> None:
+    with contextlib.suppress(psycopg.Error, OSError):
+        await connection.close()
 
 
 class PsycopgSessionReader:
     """Implements ``SessionReader``: each read is one SELECT on an autocommit psycopg connection."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
-        self._pool = pool
-        self._opened = False
+    def __init__(self, connections: SessionConnections) -> None:
+        self._connections = connections
 
     async def manager(self, manager_id: int) -> Manager | None:
         row = await self._one(_MANAGER, manager_id)
@@ -115,28 +183,23 @@ class PsycopgSessionReader:
 
     async def client_with_person(self, client_id: int) -> tuple[Client, Person] | None:
         row = await self._one(_CLIENT_WITH_PERSON, client_id)
-        if row is None:
-            return None
-        return stored_client_and_person(_in_utc(row, _CLIENT_INSTANTS))
+        return None if row is None else stored_client_and_person(_in_utc(row, _CLIENT_INSTANTS))
 
     async def partner_by_key_digest(self, key_digest: str) -> Partner | None:
         row = await self._one(_PARTNER, key_digest)
         return None if row is None else stored_partner(_in_utc(row, _PARTNER_INSTANTS))
 
     async def aclose(self) -> None:
-        await self._pool.close()
+        await self._connections.aclose()
 
     async def _one(self, statement: str, key: object) -> dict[str, Any] | None:
-        if not self._opened:
-            await self._pool.open()  # on the loop that serves; a no-op once open
-            self._opened = True
         try:
-            async with self._pool.connection() as connection:
-                cursor = connection.cursor(row_factory=dict_row)
-                async with cursor:
-                    await cursor.execute(statement, (key,))
-                    row: dict[str, Any] | None = await cursor.fetchone()
-                    return row
-        except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
-            # Connection-level failures (PoolTimeout included) quote no row data.
-            raise StorageUnavailable(f"database unavailable ({type(error).__name__})") from error
+            async with self._connections.connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
+                await cursor.execute(statement, (key,))
+                row: dict[str, Any] | None = await cursor.fetchone()
+                return row
+        except _CONNECTION_FAULTS as error:
+            raise _unavailable(error) from error  # connection-level: no row values in its text
+        except psycopg.Error as error:
+            refused = _unavailable(error)
+        raise refused  # outside the handler, unchained: a refusal's text may quote values
