@@ -9,10 +9,11 @@ What it does, in order (see ``bench/README.md``):
    Redis, ``--broker-url``) — or drives a server already running (``--target``);
 4. drives ``POST /api/register-client`` with ``--concurrency`` requests in flight (aiohttp) for
    ``--duration`` seconds after a warm-up (each request a new participant, two purchases);
-5. drives ``POST /api/register-clients`` with ``--bulk-requests`` requests of ``--bulk-size``;
-6. drives the **peer** (``bench/partner_peer_app.py``: the same endpoint written the plain way,
-   Litestar + psycopg's pool, the key lookup and one CTE) with the same single load, unless
-   ``--no-peer``;
+5. right after the single window (the server idle meanwhile), drives the **peer**
+   (``bench/partner_peer_app.py``: the same endpoint written the plain way, Litestar +
+   psycopg's pool, the key lookup and one CTE) with the same single load, unless ``--no-peer``;
+6. drives ``POST /api/register-clients`` with ``--bulk-requests`` requests of ``--bulk-size``,
+   then one NDJSON stream of ``--stream-lines``;
 7. stops the server and runs ``pgbench`` on the same database with ``bench/sql/same.sql``
    (every statement, savepoint and transaction one registration sends) and
    ``bench/sql/minimal.sql`` (the same rows in one transaction);
@@ -573,7 +574,7 @@ def _partner_of(database_url: str) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def _load(args: argparse.Namespace, base_url: str, key: str) -> tuple[Single, Bulk, Stream]:
+def _single(args: argparse.Namespace, base_url: str, key: str) -> Single:
     print(f"single: {args.concurrency} in flight, {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured…")
     spy = harness.Spy(args.py_spy, SERVER_PIDS[0], args.duration, gil_only=args.spy_gil) if args.py_spy else None
     # The CPU split needs one server process to name (not --workers N, not --target).
@@ -583,11 +584,15 @@ def _load(args: argparse.Namespace, base_url: str, key: str) -> tuple[Single, Bu
     )
     if spy is not None:
         spy.wait()
+    return single
+
+
+def _bulk_and_stream(args: argparse.Namespace, base_url: str, key: str) -> tuple[Bulk, Stream]:
     print(f"bulk: {args.bulk_requests} × {args.bulk_size} participants, {args.bulk_concurrency} in flight…")
     bulk = asyncio.run(drive_bulk(base_url, key, args.bulk_requests, args.bulk_size, args.bulk_concurrency))
     print(f"stream: one NDJSON request of {args.stream_lines} participants…")
     stream = asyncio.run(drive_stream(base_url, key, args.stream_lines))
-    return single, bulk, stream
+    return bulk, stream
 
 
 def run_peer(args: argparse.Namespace, env: dict[str, str], database_url: str, key: str, logs: Path) -> Single:
@@ -714,7 +719,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.target:
             database_url, base_url, key = args.database_url, args.target, args.api_key
             facts = machine(database_url)
-            single, bulk, stream = _load(args, base_url, key)
+            single = _single(args, base_url, key)
+            bulk, stream = _bulk_and_stream(args, base_url, key)
+            peer = None
         else:
             database_url = stack.enter_context(_bench_database(args.admin_url))
             facts = machine(database_url)
@@ -727,8 +734,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("partner create printed no key")
             key = key_line.group(0)
             with running_server(env, args.workers, data_dir) as base_url:
-                single, bulk, stream = _load(args, base_url, key)
-            peer = None if args.no_peer else run_peer(args, env, database_url, key, data_dir)
+                single = _single(args, base_url, key)
+                # Right after the single window, on the same tables, while the server idles:
+                # bulk and stream leave the database busy (autovacuum) for a while after them.
+                peer = None if args.no_peer else run_peer(args, env, database_url, key, data_dir)
+                bulk, stream = _bulk_and_stream(args, base_url, key)
         same, minimal = _raw(args, database_url)
         print(f"raw set-based SQL through psycopg: {args.bulk_requests} batches of {args.bulk_size}…")
         set_based = raw_set_based(database_url, _partner_of(database_url)[0], args.bulk_requests, args.bulk_size)
