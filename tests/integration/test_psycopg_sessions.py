@@ -5,6 +5,7 @@ gone or refuses."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from datetime import UTC
@@ -192,6 +193,49 @@ async def test_a_reader_closed_before_its_first_check_stays_closed(postgres_engi
     with pytest.raises(StorageUnavailable, match="closed"):
         await reader.manager(1)
     assert CountingConnection.opened == 0
+
+
+async def test_the_url_is_read_as_the_engine_reads_it(postgres_engine: AsyncEngine) -> None:
+    url = postgres_engine.url.update_query_dict({"options": "-c statement_timeout=4321"}).set(
+        password="ho rse@%/ x"  # spaces and URL delimiters, as an operator may well choose
+    )
+    connections = SessionConnections(url)
+    try:
+        async with connections.connection() as connection:
+            cursor = await connection.execute("SHOW statement_timeout")
+            assert await cursor.fetchone() == ("4321ms",)
+            assert connection.info.password == "ho rse@%/ x"
+    finally:
+        await connections.aclose()
+
+
+async def test_checks_waiting_behind_a_failed_connection_are_refused_at_once() -> None:
+    # A server that takes the connection and never answers: each attempt waits out the timeout.
+    with socket.socket() as black_hole:
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(64)
+        port = black_hole.getsockname()[1]
+        reader = PsycopgSessionReader(
+            SessionConnections(
+                make_url(f"postgresql+psycopg://postgres:horse@127.0.0.1:{port}/test"),
+                max_size=4,
+                connect_timeout_seconds=2,
+            )
+        )
+
+        async def check() -> tuple[str, float]:
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable, match="database unavailable") as refused:
+                await reader.manager(1)
+            return str(refused.value), time.monotonic() - started
+
+        try:
+            outcomes = await asyncio.gather(*(check() for _ in range(12)))
+        finally:
+            await reader.aclose()
+    # Four wait out one timeout; the eight behind them do not start a wave of their own.
+    assert max(waited for _, waited in outcomes) < 3
+    assert sum("just failed" in text for text, _ in outcomes) == 8
 
 
 def test_the_connections_are_for_postgresql_only() -> None:

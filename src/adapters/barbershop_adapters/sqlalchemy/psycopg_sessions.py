@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -30,7 +31,9 @@ from typing import Any, Final
 import psycopg
 import sqlalchemy as sa
 from psycopg import pq
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import URL
 
 from barbershop_adapters.sqlalchemy import tables as t
@@ -101,15 +104,21 @@ class SessionConnections:
         *,
         max_size: int = SESSION_CONNECTIONS_MAX,
         max_age_seconds: float = POSTGRES_RECYCLE_SECONDS,
+        connect_timeout_seconds: int = POSTGRES_CONNECT_TIMEOUT_SECONDS,
         connection_class: type[psycopg.AsyncConnection[Any]] = psycopg.AsyncConnection,
     ) -> None:
         if url.get_backend_name() != "postgresql":
             raise ValueError(f"session connections need PostgreSQL, not {url.get_backend_name()!r}")
-        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # The engine's own reading of the URL: options, several hosts, a password with spaces.
+        dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it unannotated
+        _, parameters = dialect.create_connect_args(url)  # type: ignore[no-untyped-call]  # the same
+        self._conninfo = make_conninfo(**parameters)
         self._max_age = max_age_seconds
+        self._connect_timeout = connect_timeout_seconds
         self._connection_class = connection_class
         self._slots = asyncio.Semaphore(max_size)
         self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
+        self._failed_at = -math.inf
         self._closed = False
 
     @contextlib.asynccontextmanager
@@ -117,11 +126,17 @@ class SessionConnections:
         """One connection for one statement: kept if it is left idle and healthy, else closed.
 
         Failing to connect is :class:`StorageUnavailable`; what the statement raises goes on
-        as it is (:meth:`PsycopgSessionReader._one` translates it).
+        as it is (:meth:`PsycopgSessionReader._one` translates it). A check that waited for a
+        slot while a connection attempt failed is refused at once rather than trying again:
+        behind a database that does not answer, each wave of checks would otherwise wait out
+        a whole connect timeout in turn.
         """
+        asked_at = time.monotonic()
         async with self._slots:
             if self._closed:
                 raise StorageUnavailable("the session reader is closed")
+            if self._failed_at >= asked_at:
+                raise StorageUnavailable("database unavailable (a connection just failed)")
             connection, opened_at = await self._take()
             try:
                 yield connection
@@ -148,11 +163,17 @@ class SessionConnections:
             await _close(connection)
         try:
             connection = await self._connection_class.connect(
-                self._conninfo, autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS
+                self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
             )
-        except (psycopg.Error, OSError) as error:
-            raise _unavailable(error) from error
-        return connection, now
+        except _CONNECTION_FAULTS as error:
+            self._failed_at = time.monotonic()
+            raise _unavailable(error) from error  # connection-level: no secrets in its text
+        except psycopg.Error as error:
+            self._failed_at = time.monotonic()
+            refused = _unavailable(error)
+        else:
+            return connection, now
+        raise refused  # outside the handler, unchained: the text may quote the conninfo
 
     async def _give_back(self, connection: psycopg.AsyncConnection[Any], opened_at: float) -> None:
         if not self._closed and connection.info.transaction_status == pq.TransactionStatus.IDLE:
