@@ -130,6 +130,24 @@ async def test_a_restart_fails_one_check_with_a3_and_the_next_ones_connect_afres
         await reader.aclose()
 
 
+async def test_a_statement_timeout_closes_only_its_own_connection(postgres_engine: AsyncEngine) -> None:
+    CountingConnection.opened = 0
+    url = postgres_engine.url.update_query_dict({"options": "-c statement_timeout=50"})
+    connections = SessionConnections(url, connection_class=CountingConnection)
+    reader = PsycopgSessionReader(connections)
+    try:
+        assert await asyncio.gather(*(reader.manager(1) for _ in range(3))) == [None] * 3
+        assert CountingConnection.opened == 3
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            async with connections.connection() as connection:
+                await connection.execute("SELECT pg_sleep(1)")
+        # The server is there: the two other idle connections are used, none is opened.
+        assert await asyncio.gather(*(reader.manager(1) for _ in range(2))) == [None] * 2
+        assert CountingConnection.opened == 3
+    finally:
+        await reader.aclose()
+
+
 async def test_checks_beyond_the_limit_wait_for_a_connection_instead_of_opening_more(
     postgres_engine: AsyncEngine,
 ) -> None:

@@ -15,7 +15,8 @@ simple on purpose: at most :data:`SESSION_CONNECTIONS_MAX` per process, each ope
 check finds none idle (the worker and the CLI never open one) — so a database that is down
 answers at once and one that is back is used at once, with no background reconnection to
 wait for — recycled by age like the engine's, never pinged. A connection that fails is
-closed with every idle one (a restarted server killed them all), and that check is A3.
+closed; one the server dropped is closed with every idle one (a restarted server killed
+them all); that check is A3.
 """
 
 from __future__ import annotations
@@ -140,12 +141,11 @@ class SessionConnections:
             connection, opened_at = await self._take()
             try:
                 yield connection
-            except _CONNECTION_FAULTS:
+            except BaseException:  # a refused statement, a cancelled request, a lost connection
+                dropped = connection.broken  # not a statement timeout: the server is gone
                 await _close(connection)
-                await self._close_idle()  # what killed this one (a restart) killed them too
-                raise
-            except BaseException:  # a refused statement, a cancelled request: not reused
-                await _close(connection)
+                if dropped:
+                    await self._close_idle()  # what killed this one (a restart) killed them too
                 raise
             await self._give_back(connection, opened_at)
 
