@@ -9,6 +9,7 @@ fake and on SQLite, the clash costs only that statement and not the whole transa
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -67,12 +68,12 @@ class Statements:
     async def execute(self, statement: sa.Executable, parameters: Values | list[Values] | None = None) -> Any:
         return await translated(self._connection().execute(statement, parameters))
 
-    async def rows(self, statement: sa.Executable) -> Sequence[RowMapping]:
-        result = await self.execute(statement)
+    async def rows(self, statement: sa.Executable, parameters: Values | None = None) -> Sequence[RowMapping]:
+        result = await self.execute(statement, parameters)
         return list(result.mappings().all())
 
-    async def row(self, statement: sa.Executable) -> RowMapping | None:
-        result = await self.execute(statement)
+    async def row(self, statement: sa.Executable, parameters: Values | None = None) -> RowMapping | None:
+        result = await self.execute(statement, parameters)
         row: RowMapping | None = result.mappings().one_or_none()
         return row
 
@@ -86,7 +87,7 @@ class Statements:
             return await connection.execute(statement, parameters)
 
     async def insert_id(self, table: sa.Table, values: Values, *, guarded: bool = False) -> int:
-        statement = sa.insert(table).returning(table.c.id)
+        statement = _insert_returning_id(table)
         result = await (self.guarded(statement, values) if guarded else self.execute(statement, values))
         return int(result.scalar_one())
 
@@ -107,19 +108,14 @@ class Statements:
         PostgreSQL a concurrent insert of the same key is waited for; if it commits, the
         key counts as taken (READ COMMITTED: the next statement sees the row).
         """
-        statement = (
-            self.insert(table)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=list(keys))
-            .returning(table.c[keys[0]])
-        )
-        result = await self.execute(statement)
+        statement = _insert_unless_taken(self.dialect, table, tuple(keys), keys[0])
+        result = await self.execute(statement, values)
         return result.first() is not None
 
     async def insert_id_unless_taken(self, table: sa.Table, values: Values, key: str) -> int | None:
         """Like :meth:`insert_unless_taken` for a row with an ``id``: the new id, or None."""
-        statement = self.insert(table).values(values).on_conflict_do_nothing(index_elements=[key]).returning(table.c.id)
-        row_id = (await self.execute(statement)).scalar_one_or_none()
+        statement = _insert_unless_taken(self.dialect, table, (key,), "id")
+        row_id = (await self.execute(statement, values)).scalar_one_or_none()
         return None if row_id is None else int(row_id)
 
     async def insert_ids(self, table: sa.Table, rows: list[Values]) -> list[int]:
@@ -142,6 +138,26 @@ class Statements:
         statement = insert(table).values(values)
         changes = {name: statement.excluded[name] for name in values if name not in keys}
         return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+
+# Built once per table (and dialect): the statements carry no values, which are given as
+# parameters, so building one per call would only repeat the same work.
+
+
+@functools.cache
+def _insert_returning_id(table: sa.Table) -> Insert:
+    return sa.insert(table).returning(table.c.id)
+
+
+@functools.cache
+def _insert_rows(table: sa.Table) -> Insert:
+    return sa.insert(table)
+
+
+@functools.cache
+def _insert_unless_taken(dialect: str, table: sa.Table, keys: tuple[str, ...], returned: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[returned])
 
 
 class _Repository:
@@ -248,12 +264,13 @@ _PERSON_COLUMNS: Final = [column.label(f"{PERSON_PREFIX}{column.name}") for colu
 _PERSON_NAMES: Final = [f"{PERSON_PREFIX}{column.name}" for column in t.persons.c]
 
 
-def _with_person() -> sa.Select[Any]:
-    return sa.select(t.clients, *_PERSON_COLUMNS).join(t.persons, t.persons.c.id == t.clients.c.person_id)
+_WITH_PERSON: Final = sa.select(t.clients, *_PERSON_COLUMNS).join(t.persons, t.persons.c.id == t.clients.c.person_id)
+_CLIENT_WITH_PERSON: Final = _WITH_PERSON.where(t.clients.c.id == sa.bindparam("client_id"))
+_CLIENTS_WITH_PERSON: Final = _WITH_PERSON.where(t.clients.c.id.in_(sa.bindparam("client_ids", expanding=True)))
 
 
 def stored_client_and_person(row: Mapping[Any, Any]) -> tuple[Client, Person]:
-    """A client row with its person's columns prefixed :data:`PERSON_PREFIX` (:func:`_with_person`)."""
+    """A client row with its person's columns prefixed :data:`PERSON_PREFIX` (:data:`_WITH_PERSON`)."""
     return stored_client(row), stored_person({name.removeprefix(PERSON_PREFIX): row[name] for name in _PERSON_NAMES})
 
 
@@ -273,13 +290,13 @@ class SqlClientRepository(_Repository):
         return stored_client(row) if row else None
 
     async def get_with_person(self, client_id: int) -> tuple[Client, Person] | None:
-        row = await self._db.row(_with_person().where(t.clients.c.id == client_id))
+        row = await self._db.row(_CLIENT_WITH_PERSON, {"client_id": client_id})
         return None if row is None else stored_client_and_person(row)
 
     async def get_many_with_person(self, client_ids: Sequence[int]) -> Mapping[int, tuple[Client, Person]]:
         if not client_ids:
             return {}
-        rows = await self._db.rows(_with_person().where(t.clients.c.id.in_(set(client_ids))))
+        rows = await self._db.rows(_CLIENTS_WITH_PERSON, {"client_ids": sorted(set(client_ids))})
         return {row["id"]: stored_client_and_person(row) for row in rows}
 
     async def get_by_person(self, person_id: int) -> Client | None:
@@ -405,9 +422,11 @@ def _notification(row: RowMapping, history: list[StatusChange], attempts: list[D
     )
 
 
-def _children(notification_ids: list[int]) -> sa.CompoundSelect[Any]:
-    """Status history and attempts of some notifications in one statement (kind 0 / 1)."""
+def _children() -> sa.CompoundSelect[Any]:
+    """Status history and attempts of the notifications ``notification_ids`` in one
+    statement (kind 0 / 1)."""
     text, number = sa.Text(), sa.Integer()
+    notification_ids: sa.BindParameter[Any] = sa.bindparam("notification_ids", expanding=True)
     history = sa.select(
         sa.literal(0, number).label("kind"),
         _history.c.notification_id,
@@ -431,12 +450,42 @@ def _children(notification_ids: list[int]) -> sa.CompoundSelect[Any]:
     return sa.union_all(history, attempts).order_by("kind", "notification_id", "number")
 
 
+# The statements of the hot paths (a send, a registration) are built once: building one
+# per call cost more Python than running it (docs/performance.md, "Statements built once").
+_CHILDREN: Final = _children()
+_NOTIFICATION_BY_ID: Final = sa.select(_notifications).where(_notifications.c.id == sa.bindparam("notification_id"))
+# FOR UPDATE on PostgreSQL (waits for another holder); SQLite renders nothing and relies on
+# its single writer: every transaction starts with BEGIN IMMEDIATE.
+_NOTIFICATION_BY_ID_FOR_UPDATE: Final = _NOTIFICATION_BY_ID.with_for_update()
+_NOTIFICATIONS_FOR_UPDATE: Final = (
+    sa.select(_notifications)
+    .where(_notifications.c.id.in_(sa.bindparam("notification_ids", expanding=True)))
+    .order_by(_notifications.c.id)
+    .with_for_update()
+)
+_CHILDREN_COUNTS: Final = sa.select(
+    sa.select(sa.func.count())
+    .select_from(_history)
+    .where(_history.c.notification_id == sa.bindparam("notification_id"))
+    .scalar_subquery(),
+    sa.select(sa.func.count())
+    .select_from(_attempts)
+    .where(_attempts.c.notification_id == sa.bindparam("notification_id"))
+    .scalar_subquery(),
+)
+
 _UPDATE_BY_ID: Final = (
     sa.update(_notifications)
     .where(_notifications.c.id == sa.bindparam("saved_id"))
     .values({name: sa.bindparam(f"new_{name}") for name in _NOTIFICATION_COLUMNS})
 )
-"""One notification's row, by id: run with many rows at once (an ``executemany``)."""
+"""One notification's row, by id (:func:`_update_row`), or many at once (an ``executemany``)."""
+
+
+def _update_row(notification: ClientNotification) -> Values:
+    return {"saved_id": notification.id} | {
+        f"new_{name}": value for name, value in notification_values(notification).items()
+    }
 
 
 class SqlNotificationRepository(_Repository):
@@ -470,28 +519,20 @@ class SqlNotificationRepository(_Repository):
         self._seen(notification)
 
     async def get(self, notification_id: int) -> ClientNotification | None:
-        return await self._one(sa.select(_notifications).where(_notifications.c.id == notification_id))
+        return await self._one(_NOTIFICATION_BY_ID, {"notification_id": notification_id})
 
     async def get_for_update(self, notification_id: int) -> ClientNotification | None:
-        # FOR UPDATE on PostgreSQL (waits for another holder); SQLite renders nothing and
-        # relies on its single writer: every transaction starts with BEGIN IMMEDIATE.
-        return await self._one(
-            sa.select(_notifications).where(_notifications.c.id == notification_id).with_for_update()
-        )
+        return await self._one(_NOTIFICATION_BY_ID_FOR_UPDATE, {"notification_id": notification_id})
 
     async def get_many_for_update(self, notification_ids: Sequence[int]) -> Sequence[ClientNotification]:
         if not notification_ids:
             return []
-        return await self._many(
-            sa.select(_notifications)
-            .where(_notifications.c.id.in_(set(notification_ids)))
-            .order_by(_notifications.c.id)
-            .with_for_update()
-        )
+        return await self._many(_NOTIFICATIONS_FOR_UPDATE, {"notification_ids": sorted(set(notification_ids))})
 
     async def save(self, notification: ClientNotification) -> None:
-        values = notification_values(notification)
-        await self._db.update(_notifications, _notifications.c.id == notification.id, values, guarded=False)
+        result = await self._db.execute(_UPDATE_BY_ID, _update_row(notification))
+        if result.rowcount == 0:
+            raise KeyError(f"{_notifications.name}: the row to save was never added")
         await self._saved(notification)
 
     async def save_many(self, notifications: Sequence[ClientNotification]) -> None:
@@ -499,12 +540,7 @@ class SqlNotificationRepository(_Repository):
             for notification in notifications:
                 await self.save(notification)
             return
-        rows = [
-            {"saved_id": notification.id}
-            | {f"new_{name}": value for name, value in notification_values(notification).items()}
-            for notification in notifications
-        ]
-        await self._db.execute(_UPDATE_BY_ID, rows)
+        await self._db.execute(_UPDATE_BY_ID, [_update_row(notification) for notification in notifications])
         for notification in notifications:
             await self._saved(notification)
 
@@ -520,9 +556,9 @@ class SqlNotificationRepository(_Repository):
         history, self._pending_history = self._pending_history, []
         attempts, self._pending_attempts = self._pending_attempts, []
         if history:
-            await self._db.execute(sa.insert(_history), history)
+            await self._db.execute(_insert_rows(_history), history)
         if attempts:
-            await self._db.execute(sa.insert(_attempts), attempts)
+            await self._db.execute(_insert_rows(_attempts), attempts)
 
     def forget(self) -> None:
         """After a rollback nothing kept is true any more."""
@@ -611,18 +647,18 @@ class SqlNotificationRepository(_Repository):
         )
         return [int(notification_id) for notification_id in result.scalars().all()]
 
-    async def _one(self, statement: sa.Select[Any]) -> ClientNotification | None:
-        found = await self._many(statement)
+    async def _one(self, statement: sa.Select[Any], parameters: Values | None = None) -> ClientNotification | None:
+        found = await self._many(statement, parameters)
         return found[0] if found else None
 
-    async def _many(self, statement: sa.Select[Any]) -> list[ClientNotification]:
+    async def _many(self, statement: sa.Select[Any], parameters: Values | None = None) -> list[ClientNotification]:
         await self.flush()
-        rows = await self._db.rows(statement)
+        rows = await self._db.rows(statement, parameters)
         if not rows:
             return []
         history: defaultdict[int, list[StatusChange]] = defaultdict(list)
         attempts: defaultdict[int, list[DeliveryAttempt]] = defaultdict(list)
-        for child in await self._db.rows(_children([row["id"] for row in rows])):
+        for child in await self._db.rows(_CHILDREN, {"notification_ids": [row["id"] for row in rows]}):
             if child["kind"] == 0:
                 history[child["notification_id"]].append(
                     StatusChange(NotificationStatus(child["state"]), child["at"], child["detail"])
@@ -645,20 +681,7 @@ class SqlNotificationRepository(_Repository):
 
     async def _count_children(self, notification_id: int) -> tuple[int, int]:
         await self.flush()
-        counts = (
-            await self._db.execute(
-                sa.select(
-                    sa.select(sa.func.count())
-                    .select_from(_history)
-                    .where(_history.c.notification_id == notification_id)
-                    .scalar_subquery(),
-                    sa.select(sa.func.count())
-                    .select_from(_attempts)
-                    .where(_attempts.c.notification_id == notification_id)
-                    .scalar_subquery(),
-                )
-            )
-        ).one()
+        counts = (await self._db.execute(_CHILDREN_COUNTS, {"notification_id": notification_id})).one()
         return int(counts[0]), int(counts[1])
 
     def _append_children(self, notification: ClientNotification, *, known_history: int, known_attempts: int) -> None:
@@ -786,7 +809,7 @@ class SqlAuditLog(_Repository):
         if self._db.dialect == "postgresql":
             await self._db.execute(_PG_AUDIT, _audit_arrays(events))
         else:
-            await self._db.execute(sa.insert(t.audit_events), [audit_values(event) for event in events])
+            await self._db.execute(_insert_rows(t.audit_events), [audit_values(event) for event in events])
 
     async def list_recent(
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
@@ -876,6 +899,20 @@ def _template(row: Mapping[Any, Any]) -> NotificationTemplate:
 
 _TEMPLATE_COLUMNS: Final = [column.label(f"template_{column.name}") for column in t.notification_templates.c]
 _TEMPLATE_NAMES: Final = [f"template_{column.name}" for column in t.notification_templates.c]
+_ROUTE: Final = (
+    sa.select(t.channels, *_TEMPLATE_COLUMNS)
+    .select_from(
+        t.channels.outerjoin(
+            t.notification_templates,
+            sa.and_(
+                t.notification_templates.c.channel == t.channels.c.code,
+                t.notification_templates.c.code == sa.bindparam("template_code"),
+            ),
+        )
+    )
+    .where(t.channels.c.code == sa.bindparam("channel"))
+)
+"""A channel and, when it has one, its template of a code (the template's columns prefixed)."""
 
 
 class SqlReferenceDataRepository(_Repository):
@@ -887,13 +924,7 @@ class SqlReferenceDataRepository(_Repository):
         return _channel(row) if row else None
 
     async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
-        templates = t.notification_templates
-        joined = t.channels.outerjoin(
-            templates, sa.and_(templates.c.channel == t.channels.c.code, templates.c.code == template_code)
-        )
-        row = await self._db.row(
-            sa.select(t.channels, *_TEMPLATE_COLUMNS).select_from(joined).where(t.channels.c.code == channel)
-        )
+        row = await self._db.row(_ROUTE, {"channel": channel, "template_code": template_code})
         if row is None:
             return None, None
         if row["template_code"] is None:
@@ -985,6 +1016,10 @@ def stored_partner(row: Mapping[Any, Any]) -> Partner:
     )
 
 
+_PARTNER_BY_KEY_DIGEST: Final = sa.select(t.partners).where(t.partners.c.key_digest == sa.bindparam("key_digest"))
+"""Every partner request's lookup, built once."""
+
+
 class SqlPartnerRepository(_Repository):
     async def add(self, partner: Partner) -> None:
         partner.id = await self._db.insert_id(t.partners, _partner_values(partner), guarded=True)
@@ -996,7 +1031,8 @@ class SqlPartnerRepository(_Repository):
         return await self._find(t.partners.c.name == name)
 
     async def get_by_key_digest(self, key_digest: str) -> Partner | None:
-        return await self._find(t.partners.c.key_digest == key_digest)
+        row = await self._db.row(_PARTNER_BY_KEY_DIGEST, {"key_digest": key_digest})
+        return stored_partner(row) if row else None
 
     async def save(self, partner: Partner) -> None:
         await self._db.update(t.partners, t.partners.c.id == partner.id, _partner_values(partner), guarded=True)
