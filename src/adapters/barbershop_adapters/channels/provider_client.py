@@ -10,18 +10,26 @@ server (Taskiq depends on it).
 One :class:`ProviderClient` holds one connection pool for every channel of a process.
 Its session is opened on first use, inside the running event loop (aiohttp binds a
 session to its loop), and closed by :meth:`ProviderClient.aclose`.
+
+The proxy of the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) is looked up
+once per provider origin, not by aiohttp's ``trust_env``: that reads ``~/.netrc`` and the
+environment again on a thread of the default executor for every request — two thread hops
+that were ~40 % of a busy worker's Python (``docs/performance.md``) — and would send a
+``~/.netrc`` login along to a provider, which no channel asks for.
 """
 
 from __future__ import annotations
 
 import abc
 import json
+import urllib.request
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Final, Self
 
 import aiohttp
 import attrs
+from yarl import URL
 
 CONNECT_TIMEOUT_SECONDS: Final = 5.0
 POOL_SIZE: Final = 100
@@ -75,18 +83,29 @@ class ClosedOnExit(abc.ABC):
         await self.aclose()
 
 
+def environment_proxy(url: URL) -> URL | None:
+    """The proxy the environment names for ``url`` (``<scheme>_proxy``, upper or lower case;
+    none when ``no_proxy`` covers its host). A login in the proxy's URL is aiohttp's to send,
+    as ``Proxy-Authorization``."""
+    if url.host is None or urllib.request.proxy_bypass(url.host):
+        return None
+    named = urllib.request.getproxies().get(url.scheme)
+    return URL(named) if named else None
+
+
 class ProviderClient(ClosedOnExit):
     """Implements the POST every :class:`~barbershop_adapters.channels.http_base.HttpChannel` sends.
 
     As the httpx client it replaces: redirects are not followed (a provider that redirects
     a send is answered as a refusal, not re-posted), and the proxy settings of the
-    environment (``HTTPS_PROXY`` …) apply.
+    environment (``HTTPS_PROXY`` …) apply (read once per origin, see the module).
     """
 
     def __init__(self, *, connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
         self._connect_timeout = connect_timeout_seconds
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._proxies: dict[URL, URL | None] = {}
 
     @property
     def is_closed(self) -> bool:
@@ -98,9 +117,11 @@ class ProviderClient(ClosedOnExit):
         that breaks off, times out, is too long or is no JSON is answered as ``None``, so
         that an accepted message whose answer cannot be read is not sent again."""
         timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=min(self._connect_timeout, timeout_seconds))
+        url = URL(request.url)
         try:
             async with self._open().post(
-                request.url,
+                url,
+                proxy=self._proxy_for(url),
                 headers=dict(request.headers),
                 json=request.json_body,
                 data=dict(request.form) if request.form is not None else None,
@@ -113,12 +134,20 @@ class ProviderClient(ClosedOnExit):
         except (aiohttp.ClientError, OSError) as exc:
             raise ProviderUnreachable(type(exc).__name__) from None
 
+    def _proxy_for(self, url: URL) -> URL | None:
+        if not url.absolute:
+            return None  # aiohttp refuses it (ProviderUnreachable)
+        origin = url.origin()
+        if origin not in self._proxies:
+            self._proxies[origin] = environment_proxy(url)
+        return self._proxies[origin]
+
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError("the provider client is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=POOL_SIZE), trust_env=True, raise_for_status=False
+                connector=aiohttp.TCPConnector(limit=POOL_SIZE), trust_env=False, raise_for_status=False
             )
         return self._session
 
