@@ -11,14 +11,16 @@ Taskiq's retry middleware is not used.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any, Final
 
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from taskiq import AckableMessage, AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq import AckableMessage, AsyncBroker, AsyncTaskiqDecoratedTask, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps
@@ -50,7 +52,25 @@ class NotificationStreamBroker(RedisStreamBroker):
       group again when Redis lost it (``NOGROUP``: a Redis without persistence restarted).
       The group starts at the beginning of the stream (``consumer_id="0"``), so messages
       added while it did not exist are read too; on an existing group the id is unused.
+    * One Redis client over the broker's pool sends every hand-off (``XADD``) and every
+      acknowledgement (``XACK``), where taskiq-redis builds a client for each message:
+      ~9 % of a busy worker's Python and ~5 % of a registration's went to building them
+      (``docs/performance.md``). The commands are taskiq-redis 1.2's own.
     """
+
+    @functools.cached_property
+    def _redis(self) -> Redis:
+        return Redis(connection_pool=self.connection_pool)
+
+    async def kick(self, message: BrokerMessage) -> None:
+        queue_name = message.labels.get("queue_name") or self.queue_name
+        await self._redis.xadd(queue_name, {b"data": message.message}, maxlen=self.maxlen, approximate=self.approximate)
+
+    def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
+        async def acknowledge() -> None:
+            await self._redis.xack(queue_name, self.consumer_group_name, id)
+
+        return acknowledge
 
     async def startup(self) -> None:
         try:
