@@ -104,7 +104,7 @@ async def test_a_check_is_one_select_on_an_autocommit_connection(postgres_engine
     assert CountingConnection.sent == [("SELECT", True)] * 3
 
 
-async def test_a_restart_fails_one_check_with_a3_and_the_next_ones_connect_afresh(
+async def test_a_restart_costs_no_check_an_a3_the_first_reads_again_on_a_new_connection(
     postgres_engine: AsyncEngine,
 ) -> None:
     async with SqlAlchemyUnitOfWorkFactory(postgres_engine, RecordingQueue())() as uow:
@@ -120,14 +120,50 @@ async def test_a_restart_fails_one_check_with_a3_and_the_next_ones_connect_afres
         assert CountingConnection.opened == 4
         await _terminate_other_backends(postgres_engine)
 
-        with pytest.raises(StorageUnavailable, match="database unavailable"):
-            await reader.partner_by_key_digest(partner.key_digest)
-        # The failure closed the other three dead ones too: the next checks all read.
+        assert await reader.partner_by_key_digest(partner.key_digest) == partner
+        assert CountingConnection.opened == 5  # the dropped one and the three idle ones closed, one new
         assert (
             await asyncio.gather(*(reader.partner_by_key_digest(partner.key_digest) for _ in range(4))) == [partner] * 4
         )
     finally:
         await reader.aclose()
+
+
+class RefusingAfterFirst(CountingConnection):
+    """Connects once; every later attempt is refused, as by a server that went down."""
+
+    @classmethod
+    async def connect(cls, *args: Any, **kwargs: Any) -> Any:
+        if CountingConnection.opened >= 1:
+            raise psycopg.OperationalError("connection refused")
+        return await super().connect(*args, **kwargs)
+
+
+async def test_a_database_still_down_after_dropping_a_connection_is_a3_after_one_new_attempt(
+    postgres_engine: AsyncEngine,
+) -> None:
+    CountingConnection.opened = 0
+    reader = PsycopgSessionReader(SessionConnections(postgres_engine.url, connection_class=RefusingAfterFirst))
+    try:
+        assert await reader.manager(1) is None
+        await _terminate_other_backends(postgres_engine)
+        with pytest.raises(StorageUnavailable, match=r"database unavailable \(OperationalError\)") as refused:
+            await reader.manager(1)
+        assert "refused" not in str(refused.value)  # named by class, never by the driver's text
+    finally:
+        await reader.aclose()
+
+
+async def test_a_statement_refused_on_a_kept_connection_is_not_read_again(postgres_engine: AsyncEngine) -> None:
+    CountingConnection.sent = []
+    reader = PsycopgSessionReader(SessionConnections(postgres_engine.url, connection_class=CountingConnection))
+    try:
+        assert await reader.manager(1) is None
+        with pytest.raises(StorageUnavailable, match="refused the statement"):
+            await reader._one("SELECT 1 / 0 WHERE %s::int = 1", 1)
+    finally:
+        await reader.aclose()
+    assert [command for command, _ in CountingConnection.sent] == ["SELECT", "SELECT"]
 
 
 async def test_a_statement_timeout_closes_only_its_own_connection(postgres_engine: AsyncEngine) -> None:

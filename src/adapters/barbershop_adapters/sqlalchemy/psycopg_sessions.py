@@ -16,7 +16,8 @@ check finds none idle (the worker and the CLI never open one) — so a database 
 answers at once and one that is back is used at once, with no background reconnection to
 wait for — recycled by age like the engine's, never pinged. A connection that fails is
 closed; one the server dropped is closed with every idle one (a restarted server killed
-them all); that check is A3.
+them all). A check that met such a dropped connection, kept from before, reads again once
+on a new one (it is a lone SELECT): a restart of the database costs no request an A3.
 """
 
 from __future__ import annotations
@@ -96,6 +97,15 @@ def _unavailable(error: psycopg.Error | OSError) -> StorageUnavailable:
     return StorageUnavailable(f"the database refused the statement ({described})")
 
 
+class StaleConnection(Exception):
+    """The kept connection a statement ran on had been dropped by the server (a restart):
+    the statement never ran, and a new connection may well serve it."""
+
+    def __init__(self, fault: psycopg.Error | OSError) -> None:
+        super().__init__(type(fault).__name__)
+        self.fault = fault
+
+
 class SessionConnections:
     """Autocommit psycopg connections to the engine's database, opened on demand, reused LIFO."""
 
@@ -127,7 +137,8 @@ class SessionConnections:
         """One connection for one statement: kept if it is left idle and healthy, else closed.
 
         Failing to connect is :class:`StorageUnavailable`; what the statement raises goes on
-        as it is (:meth:`PsycopgSessionReader._one` translates it). A check that waited for a
+        as it is (:meth:`PsycopgSessionReader._one` translates it), except a connection
+        fault on a kept connection the server dropped: :class:`StaleConnection`. A check that waited for a
         slot while a connection attempt failed is refused at once rather than trying again:
         behind a database that does not answer, each wave of checks would otherwise wait out
         a whole connect timeout in turn.
@@ -138,14 +149,16 @@ class SessionConnections:
                 raise StorageUnavailable("the session reader is closed")
             if self._failed_at >= asked_at:
                 raise StorageUnavailable("database unavailable (a connection just failed)")
-            connection, opened_at = await self._take()
+            connection, opened_at, kept = await self._take()
             try:
                 yield connection
-            except BaseException:  # a refused statement, a cancelled request, a lost connection
+            except BaseException as error:  # a refused statement, a cancelled request, a lost connection
                 dropped = connection.broken  # not a statement timeout: the server is gone
                 await _close(connection)
                 if dropped:
                     await self._close_idle()  # what killed this one (a restart) killed them too
+                    if kept and isinstance(error, _CONNECTION_FAULTS):
+                        raise StaleConnection(error) from error
                 raise
             await self._give_back(connection, opened_at)
 
@@ -154,12 +167,13 @@ class SessionConnections:
         self._closed = True
         await self._close_idle()
 
-    async def _take(self) -> tuple[psycopg.AsyncConnection[Any], float]:
+    async def _take(self) -> tuple[psycopg.AsyncConnection[Any], float, bool]:
+        """A connection, when it was opened, and whether it was kept from an earlier check."""
         now = time.monotonic()
         while self._idle:
             connection, opened_at = self._idle.pop()
             if now - opened_at < self._max_age and not connection.closed:
-                return connection, opened_at
+                return connection, opened_at, True
             await _close(connection)
         try:
             connection = await self._connection_class.connect(
@@ -172,7 +186,7 @@ class SessionConnections:
             self._failed_at = time.monotonic()
             refused = _unavailable(error)
         else:
-            return connection, now
+            return connection, now, False
         raise refused  # outside the handler, unchained: the text may quote the conninfo
 
     async def _give_back(self, connection: psycopg.AsyncConnection[Any], opened_at: float) -> None:
@@ -215,12 +229,20 @@ class PsycopgSessionReader:
 
     async def _one(self, statement: str, key: object) -> dict[str, Any] | None:
         try:
-            async with self._connections.connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
-                await cursor.execute(statement, (key,))
-                row: dict[str, Any] | None = await cursor.fetchone()
-                return row
+            try:
+                return await self._read(statement, key)
+            except StaleConnection:
+                return await self._read(statement, key)  # on a new connection: the stale ones are closed
+        except StaleConnection as stale:
+            raise _unavailable(stale.fault) from stale.fault
         except _CONNECTION_FAULTS as error:
             raise _unavailable(error) from error  # connection-level: no row values in its text
         except psycopg.Error as error:
             refused = _unavailable(error)
         raise refused  # outside the handler, unchained: a refusal's text may quote values
+
+    async def _read(self, statement: str, key: object) -> dict[str, Any] | None:
+        async with self._connections.connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(statement, (key,))
+            row: dict[str, Any] | None = await cursor.fetchone()
+            return row
