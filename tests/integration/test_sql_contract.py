@@ -197,6 +197,22 @@ async def test_saving_an_entity_that_was_never_added_is_refused(backend: Backend
             await uow.persons.save(a_person())
 
 
+async def test_saving_a_notification_that_was_never_added_is_refused_and_an_unchanged_one_is_not(
+    backend: Backend,
+) -> None:
+    async with backend.uow_factory() as uow:
+        notification = a_notification((await add_client(uow)).id)
+        await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        await uow.notifications.save(notification)
+        await uow.notifications.save(notification)
+        never_added = a_notification(notification.client_id)
+        never_added.id = notification.id + 1000
+        with pytest.raises(KeyError):
+            await uow.notifications.save(never_added)
+
+
 # -- uniqueness ---------------------------------------------------------------------------
 
 

@@ -86,7 +86,7 @@ class ClosedOnExit(abc.ABC):
 def environment_proxy(url: URL) -> URL | None:
     """The proxy the environment names for ``url`` (``<scheme>_proxy``, upper or lower case;
     none when ``no_proxy`` covers its host). A login in the proxy's URL is aiohttp's to send,
-    as ``Proxy-Authorization``."""
+    as ``Proxy-Authorization``; an ``https://`` proxy is spoken to over TLS."""
     if url.host is None or urllib.request.proxy_bypass(url.host):
         return None
     named = urllib.request.getproxies().get(url.scheme)
@@ -117,11 +117,10 @@ class ProviderClient(ClosedOnExit):
         that breaks off, times out, is too long or is no JSON is answered as ``None``, so
         that an accepted message whose answer cannot be read is not sent again."""
         timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=min(self._connect_timeout, timeout_seconds))
-        url = URL(request.url)
         try:
             async with self._open().post(
-                url,
-                proxy=self._proxy_for(url),
+                request.url,
+                proxy=self._proxy_for(request.url),
                 headers=dict(request.headers),
                 json=request.json_body,
                 data=dict(request.form) if request.form is not None else None,
@@ -134,10 +133,12 @@ class ProviderClient(ClosedOnExit):
         except (aiohttp.ClientError, OSError) as exc:
             raise ProviderUnreachable(type(exc).__name__) from None
 
-    def _proxy_for(self, url: URL) -> URL | None:
-        if not url.absolute:
-            return None  # aiohttp refuses it (ProviderUnreachable)
-        origin = url.origin()
+    def _proxy_for(self, address: str) -> URL | None:
+        try:
+            url = URL(address)
+            origin = url.origin()
+        except ValueError:
+            return None  # no URL to send to: aiohttp refuses it (ProviderUnreachable)
         if origin not in self._proxies:
             self._proxies[origin] = environment_proxy(url)
         return self._proxies[origin]
