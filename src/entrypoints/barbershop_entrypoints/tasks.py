@@ -54,8 +54,8 @@ class NotificationStreamBroker(RedisStreamBroker):
       added while it did not exist are read too; on an existing group the id is unused.
     * One Redis client over the broker's pool sends every hand-off (``XADD``) and every
       acknowledgement (``XACK``), where taskiq-redis builds a client for each message:
-      ~9 % of a busy worker's Python and ~5 % of a registration's went to building them
-      (``docs/performance.md``). The commands are taskiq-redis 1.2's own.
+      the acknowledgements were ~9 % of a busy worker's Python, more than half of it
+      building clients (``docs/performance.md``). The commands are taskiq-redis 1.2's own.
     """
 
     @functools.cached_property
