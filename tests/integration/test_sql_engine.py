@@ -18,8 +18,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barbershop_adapters.sqlalchemy import inline_sqlite, promo_sign_up, registrations
+from barbershop_adapters.sqlalchemy import tables as t
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine, database_url
 from barbershop_adapters.sqlalchemy.inline_sqlite import InlineSqliteConnection
+from barbershop_adapters.sqlalchemy.repositories import Statements, person_values
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Client
 from barbershop_core.ports import StorageUnavailable
@@ -215,6 +217,23 @@ async def test_sqlite_units_of_work_of_one_process_take_turns_instead_of_polling
     assert most == 1
     async with sqlite_engine.connect() as connection:
         assert (await connection.exec_driver_sql("SELECT count(*) FROM persons")).scalar_one() == 8
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_a_value_for_no_column_is_refused_before_anything_is_written(backend: Backend) -> None:
+    values = person_values(a_person(PHONE)) | {"frist_name": "Иван"}
+    async with backend.uow_factory() as uow:
+        assert isinstance(uow, SqlAlchemyUnitOfWork)
+        statements = Statements(lambda: uow.connection)
+        with pytest.raises(ValueError, match="persons has no column frist_name"):
+            await statements.insert_id(t.persons, values)
+        with pytest.raises(ValueError, match="frist_name"):
+            await statements.insert_id_unless_taken(t.persons, values, "phone_number")
+        with pytest.raises(ValueError, match="frist_name"):
+            await statements.insert_unless_taken(t.persons, values, ["phone_number"])
+        with pytest.raises(ValueError, match="frist_name"):
+            await statements.insert_ids(t.persons, [values])
+        assert await uow.persons.get_by_phone(PHONE) is None
 
 
 async def test_a_unit_of_work_is_used_only_inside_its_block(sqlite_engine: AsyncEngine) -> None:

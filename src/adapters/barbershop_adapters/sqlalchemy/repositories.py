@@ -87,6 +87,7 @@ class Statements:
             return await connection.execute(statement, parameters)
 
     async def insert_id(self, table: sa.Table, values: Values, *, guarded: bool = False) -> int:
+        _check_columns(table, values)
         statement = _insert_returning_id(table)
         result = await (self.guarded(statement, values) if guarded else self.execute(statement, values))
         return int(result.scalar_one())
@@ -108,12 +109,14 @@ class Statements:
         PostgreSQL a concurrent insert of the same key is waited for; if it commits, the
         key counts as taken (READ COMMITTED: the next statement sees the row).
         """
+        _check_columns(table, values)
         statement = _insert_unless_taken(self.dialect, table, tuple(keys), keys[0])
         result = await self.execute(statement, values)
         return result.first() is not None
 
     async def insert_id_unless_taken(self, table: sa.Table, values: Values, key: str) -> int | None:
         """Like :meth:`insert_unless_taken` for a row with an ``id``: the new id, or None."""
+        _check_columns(table, values)
         statement = _insert_unless_taken(self.dialect, table, (key,), "id")
         row_id = (await self.execute(statement, values)).scalar_one_or_none()
         return None if row_id is None else int(row_id)
@@ -122,6 +125,7 @@ class Statements:
         """Several rows in one statement (a multi-row INSERT … RETURNING id), ids in row order."""
         if not rows:
             return []
+        _check_columns(table, rows[0])
         if self.dialect == "sqlite":
             # SQLAlchemy sends SQLite a row at a time when asked to keep RETURNING in row
             # order. Not needed here: one writer at a time gives an INTEGER PRIMARY KEY
@@ -147,6 +151,19 @@ class Statements:
 @functools.cache
 def _insert_returning_id(table: sa.Table) -> Insert:
     return sa.insert(table).returning(table.c.id)
+
+
+@functools.cache
+def _column_names(table: sa.Table) -> frozenset[str]:
+    return frozenset(table.c.keys())
+
+
+def _check_columns(table: sa.Table, values: Values) -> None:
+    """Refuse a value for no column, which an insert given its values as parameters would
+    leave out silently (``.values()`` refused it, at the cost of a statement per call)."""
+    unknown = values.keys() - _column_names(table)
+    if unknown:
+        raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
 
 
 @functools.cache
