@@ -98,10 +98,6 @@ class Statements:
         if result.rowcount == 0:
             raise KeyError(f"{table.name}: the row to save was never added")
 
-    def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-        """INSERT in the dialect's own spelling (for ``ON CONFLICT``)."""
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
-
     async def insert_unless_taken(self, table: sa.Table, values: Values, keys: Sequence[str]) -> bool:
         """INSERT … ON CONFLICT (keys) DO NOTHING: False when the key was taken.
 
@@ -138,8 +134,7 @@ class Statements:
 
     def upsert(self, table: sa.Table, values: Values, keys: Sequence[str]) -> Insert:
         """INSERT … ON CONFLICT (keys) DO UPDATE, in the dialect's own spelling."""
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = insert(table).values(values)
+        statement = _dialect_insert(self.dialect, table).values(values)
         changes = {name: statement.excluded[name] for name in values if name not in keys}
         return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
@@ -154,6 +149,22 @@ def _insert_returning_id(table: sa.Table) -> Insert:
 
 
 @functools.cache
+def _insert_rows(table: sa.Table) -> Insert:
+    return sa.insert(table)
+
+
+@functools.cache
+def _insert_unless_taken(dialect: str, table: sa.Table, keys: tuple[str, ...], returned: str) -> Insert:
+    statement = _dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))
+    return statement.returning(table.c[returned])
+
+
+def _dialect_insert(dialect: str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """INSERT in the dialect's own spelling (for ``ON CONFLICT``)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@functools.cache
 def _column_names(table: sa.Table) -> frozenset[str]:
     return frozenset(table.c.keys())
 
@@ -164,17 +175,6 @@ def _check_columns(table: sa.Table, values: Values) -> None:
     unknown = values.keys() - _column_names(table)
     if unknown:
         raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
-
-
-@functools.cache
-def _insert_rows(table: sa.Table) -> Insert:
-    return sa.insert(table)
-
-
-@functools.cache
-def _insert_unless_taken(dialect: str, table: sa.Table, keys: tuple[str, ...], returned: str) -> Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[returned])
 
 
 class _Repository:
