@@ -493,6 +493,35 @@ async def test_saving_a_notification_appends_its_new_history_and_attempts(backen
     assert final.provider_message_id == "provider-42"
 
 
+async def test_history_and_attempt_instants_read_back_to_the_microsecond(backend: Backend) -> None:
+    claimed = datetime(2026, 12, 2, 10, 14, 15, 123456, tzinfo=UTC)
+    sent = datetime(2026, 12, 2, 10, 14, 16, tzinfo=UTC)  # no fraction of a second
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notification = a_notification(client.id)
+        await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        loaded = await uow.notifications.get_for_update(notification.id)
+        assert loaded is not None
+        loaded.claim(claimed, claimed + timedelta(minutes=2))
+        loaded.record_retryable_failure(claimed, "timeout", claimed)
+        loaded.claim(claimed, claimed + timedelta(minutes=2))
+        loaded.record_sent(sent, "provider-1")
+        await uow.notifications.save(loaded)
+        await uow.commit()
+
+    async with backend.uow_factory() as uow:
+        [by_client] = await uow.notifications.list_for_client(client.id)
+        [locked] = await uow.notifications.get_many_for_update([notification.id])
+
+    for stored in (by_client, locked):
+        assert stored == loaded
+        assert [attempt.at for attempt in stored.attempts] == [claimed, sent]
+        assert stored.history[-1].at == sent
+        assert stored.attempts[0].at.utcoffset() == timedelta(0)
+
+
 async def test_several_notifications_are_read_in_id_order_and_saved_together(backend: Backend) -> None:
     async with backend.uow_factory() as uow:
         client = await add_client(uow)

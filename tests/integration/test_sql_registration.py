@@ -112,7 +112,7 @@ class FaultyUnitOfWork:
 def raise_storage_unavailable(
     uow: SqlAlchemyUnitOfWork, original: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
-    async def fail(*args: Any) -> None:
+    async def fail(*args: Any, **kwargs: Any) -> None:
         raise StorageUnavailable("injected fault")
 
     return fail
@@ -131,7 +131,8 @@ def assert_a3_logged(caplog: pytest.LogCaptureFixture, world: World, error: Temp
             assert password not in text
 
 
-FAULTS_AROUND_THE_WRITE = ["registrations.add_if_new", "audit.write", "commit"]
+# "_notifications.flush": the commit's writes (the audit rows, with the notifications' changes).
+FAULTS_AROUND_THE_WRITE = ["registrations.add_if_new", "_notifications.flush", "commit"]
 # SQLite writes the records one by one (PostgreSQL in one statement): a fault may come between them.
 FAULTS_BETWEEN_THE_RECORDS = ["clients.add_if_new", "consents.add_many", "notifications.add"]
 

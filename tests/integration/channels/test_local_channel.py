@@ -144,3 +144,15 @@ async def test_a_file_that_cannot_be_written_is_a_retryable_failure(tmp_path: Pa
 
 def test_the_local_channel_carries_any_text(tmp_path: Path) -> None:
     assert LocalFileChannel(LocalChannelSettings(path=tmp_path / "outbox.jsonl")).carries_only_code is False
+
+
+async def test_a_file_moved_away_between_messages_is_started_again(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "outbox.jsonl"
+    channel = LocalFileChannel(LocalChannelSettings(path=path, echo=False))
+    await channel.send(outgoing(notification_id=1))
+    path.rename(tmp_path / "data" / "outbox.1.jsonl")  # an operator rotating the file
+
+    await channel.send(outgoing(notification_id=2))
+
+    assert [line["notification_id"] for line in _lines(path)] == [2]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

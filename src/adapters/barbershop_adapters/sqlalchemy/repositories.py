@@ -13,7 +13,7 @@ import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
@@ -467,6 +467,57 @@ def _children() -> sa.CompoundSelect[Any]:
     return sa.union_all(history, attempts).order_by("kind", "notification_id", "number")
 
 
+def _children_as_json(table: sa.Table, order: sa.Column[Any], *columns: sa.Column[Any]) -> sa.Label[Any]:
+    """A notification's entries of ``table`` as one JSON array of arrays (``columns``, in
+    ``order``), or NULL when it has none: read with the notification's row (PostgreSQL)."""
+    entries = sa.func.json_agg(postgresql.aggregate_order_by(sa.func.json_build_array(*columns), order))
+    subquery = sa.select(entries).where(table.c.notification_id == _notifications.c.id).scalar_subquery()
+    return subquery.label(f"{table.name}_json")
+
+
+_HISTORY_JSON: Final = _children_as_json(
+    _history, _history.c.position, _history.c.status, _history.c.at, _history.c.reason
+)
+_ATTEMPTS_JSON: Final = _children_as_json(
+    _attempts,
+    _attempts.c.number,
+    _attempts.c.number,
+    _attempts.c.channel,
+    _attempts.c.at,
+    _attempts.c.outcome,
+    _attempts.c.provider_message_id,
+    _attempts.c.error,
+)
+
+
+def _with_children(statement: sa.Select[Any]) -> sa.Select[Any]:
+    """``statement`` (notifications' rows) with each one's history and attempts."""
+    return statement.add_columns(_HISTORY_JSON, _ATTEMPTS_JSON)
+
+
+def _json_instant(value: str) -> datetime:
+    """A ``timestamptz`` as PostgreSQL writes it in JSON (ISO 8601 with its offset), in UTC."""
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _history_from_json(entries: list[list[Any]] | None) -> list[StatusChange]:
+    return [StatusChange(NotificationStatus(status), _json_instant(at), reason) for status, at, reason in entries or ()]
+
+
+def _attempts_from_json(entries: list[list[Any]] | None) -> list[DeliveryAttempt]:
+    return [
+        DeliveryAttempt(
+            number=number,
+            channel=channel,
+            at=_json_instant(at),
+            outcome=AttemptOutcome(outcome),
+            provider_message_id=provider_message_id,
+            error=error,
+        )
+        for number, channel, at, outcome, provider_message_id, error in entries or ()
+    ]
+
+
 # The statements of the hot paths (a send, a registration) are built once: building one
 # per call cost more Python than running it (docs/performance.md, "Statements built once").
 _CHILDREN: Final = _children()
@@ -480,6 +531,11 @@ _NOTIFICATIONS_FOR_UPDATE: Final = (
     .order_by(_notifications.c.id)
     .with_for_update()
 )
+_WITH_CHILDREN: Final = {
+    statement: _with_children(statement)
+    for statement in (_NOTIFICATION_BY_ID, _NOTIFICATION_BY_ID_FOR_UPDATE, _NOTIFICATIONS_FOR_UPDATE)
+}
+"""The hot paths' reads with their children, built once too."""
 _CHILDREN_COUNTS: Final = sa.select(
     sa.select(sa.func.count())
     .select_from(_history)
@@ -510,10 +566,11 @@ class SqlNotificationRepository(_Repository):
 
     The repository remembers how many entries of each it has read or written for a
     notification, so a save appends the new ones without counting the stored ones first.
-    New entries are written with the next read of notifications or with the commit,
-    batched for every notification of the unit of work (one statement per table).
-    Added and saved notifications are reported to ``seen`` for the unit of work's
-    hand-off after commit.
+    A save of a notification this unit of work read or added is kept, like the new entries,
+    until the next read of notifications or the commit (:meth:`flush`), which writes them
+    for every notification of the unit of work together: on PostgreSQL in one statement
+    with the commit's audit events, elsewhere one statement per table. Added and saved
+    notifications are reported to ``seen`` for the unit of work's hand-off after commit.
     """
 
     def __init__(self, statements: Statements, seen: Callable[[ClientNotification], None]) -> None:
@@ -523,6 +580,8 @@ class SqlNotificationRepository(_Repository):
         """notification id → (history entries, attempts) known to be in the store."""
         self._pending_history: list[Values] = []
         self._pending_attempts: list[Values] = []
+        self._pending_saves: dict[int, Values] = {}
+        """notification id → its row as last saved, for the next flush."""
 
     async def add(self, notification: ClientNotification) -> None:
         notification.id = await self._db.insert_id(_notifications, notification_values(notification))
@@ -547,39 +606,50 @@ class SqlNotificationRepository(_Repository):
         return await self._many(_NOTIFICATIONS_FOR_UPDATE, {"notification_ids": sorted(set(notification_ids))})
 
     async def save(self, notification: ClientNotification) -> None:
-        result = await self._db.execute(_UPDATE_BY_ID, _update_row(notification))
-        if result.rowcount == 0:
-            raise KeyError(f"{_notifications.name}: the row to save was never added")
-        await self._saved(notification)
+        await self.save_many([notification])
 
     async def save_many(self, notifications: Sequence[ClientNotification]) -> None:
-        if len(notifications) < 2:
-            for notification in notifications:
-                await self.save(notification)
-            return
-        await self._db.execute(_UPDATE_BY_ID, [_update_row(notification) for notification in notifications])
+        """Keep the rows of notifications this unit of work read or added for the next flush
+        (they exist: notifications are never deleted); update any other one at once, which
+        also tells whether it exists at all."""
+        unknown = [notification for notification in notifications if notification.id not in self._stored]
+        if unknown:
+            result = await self._db.execute(_UPDATE_BY_ID, [_update_row(notification) for notification in unknown])
+            if result.rowcount != len(unknown):
+                raise KeyError(f"{_notifications.name}: the row to save was never added")
         for notification in notifications:
-            await self._saved(notification)
+            stored = self._stored.get(notification.id)
+            if stored is None:  # read in another unit of work: ask the store what it keeps
+                stored = await self._count_children(notification.id)
+            else:
+                self._pending_saves[notification.id] = _update_row(notification)
+            self._append_children(notification, known_history=stored[0], known_attempts=stored[1])
+            self._seen(notification)
 
-    async def _saved(self, notification: ClientNotification) -> None:
-        stored = self._stored.get(notification.id)
-        if stored is None:  # read in another unit of work: ask the store what it keeps
-            stored = await self._count_children(notification.id)
-        self._append_children(notification, known_history=stored[0], known_attempts=stored[1])
-        self._seen(notification)
-
-    async def flush(self) -> None:
-        """Write the history entries and attempts kept since the last flush."""
+    async def flush(self, audit: Sequence[AuditEvent] = ()) -> None:
+        """Write the saves, history entries and attempts kept since the last flush, and
+        ``audit`` (the unit of work's events, at its commit) after them."""
+        saves, self._pending_saves = list(self._pending_saves.values()), {}
         history, self._pending_history = self._pending_history, []
         attempts, self._pending_attempts = self._pending_attempts, []
+        if self._db.dialect == "postgresql":
+            if saves or history or attempts or audit:
+                await _write_changes_on_postgresql(self._db, saves, history, attempts, audit)
+            return
+        if saves:
+            result = await self._db.execute(_UPDATE_BY_ID, saves)
+            if result.rowcount != len(saves):
+                raise KeyError(f"{_notifications.name}: a row to save is gone")
         if history:
             await self._db.execute(_insert_rows(_history), history)
         if attempts:
             await self._db.execute(_insert_rows(_attempts), attempts)
+        await write_audit(self._db, audit)
 
     def forget(self) -> None:
         """After a rollback nothing kept is true any more."""
         self._stored.clear()
+        self._pending_saves.clear()
         self._pending_history.clear()
         self._pending_attempts.clear()
 
@@ -614,6 +684,7 @@ class SqlNotificationRepository(_Repository):
         never wait on one another. SQLite has one writer at a time (BEGIN IMMEDIATE) and
         renders no locking clause.
         """
+        await self.flush()
         statement = (
             sa.select(_notifications.c.id)
             .where(
@@ -656,6 +727,7 @@ class SqlNotificationRepository(_Repository):
         )
 
     async def fallback_pending_ids(self, limit: int) -> Sequence[int]:
+        await self.flush()
         result = await self._db.execute(
             sa.select(_notifications.c.id)
             .where(_notifications.c.fallback_pending.is_(True))
@@ -670,6 +742,35 @@ class SqlNotificationRepository(_Repository):
 
     async def _many(self, statement: sa.Select[Any], parameters: Values | None = None) -> list[ClientNotification]:
         await self.flush()
+        if self._db.dialect == "postgresql":
+            found = await self._many_in_one_statement(statement, parameters)
+        else:
+            found = await self._many_with_children_apart(statement, parameters)
+        for notification in found:
+            self._stored[notification.id] = (len(notification.history), len(notification.attempts))
+        return found
+
+    async def _many_in_one_statement(
+        self, statement: sa.Select[Any], parameters: Values | None
+    ) -> list[ClientNotification]:
+        """The rows with their history and attempts as JSON: one round trip."""
+        with_children = _WITH_CHILDREN.get(statement)
+        if with_children is None:
+            with_children = _with_children(statement)
+        return [
+            _notification(
+                row,
+                _history_from_json(row[_HISTORY_JSON.name]),
+                _attempts_from_json(row[_ATTEMPTS_JSON.name]),
+            )
+            for row in await self._db.rows(with_children, parameters)
+        ]
+
+    async def _many_with_children_apart(
+        self, statement: sa.Select[Any], parameters: Values | None
+    ) -> list[ClientNotification]:
+        """The rows, then the children of all of them in a second statement (SQLite, which
+        has no round trips to save)."""
         rows = await self._db.rows(statement, parameters)
         if not rows:
             return []
@@ -691,10 +792,7 @@ class SqlNotificationRepository(_Repository):
                         error=child["detail"],
                     )
                 )
-        found = [_notification(row, history[row["id"]], attempts[row["id"]]) for row in rows]
-        for notification in found:
-            self._stored[notification.id] = (len(notification.history), len(notification.attempts))
-        return found
+        return [_notification(row, history[row["id"]], attempts[row["id"]]) for row in rows]
 
     async def _count_children(self, notification_id: int) -> tuple[int, int]:
         await self.flush()
@@ -820,13 +918,7 @@ class SqlAuditLog(_Repository):
         events: an ``executemany`` runs psycopg's pipeline, whose Python per call cost more
         than the eight rows of a registration themselves.
         """
-        events = list(events)
-        if not events:
-            return
-        if self._db.dialect == "postgresql":
-            await self._db.execute(_PG_AUDIT, _audit_arrays(events))
-        else:
-            await self._db.execute(_insert_rows(t.audit_events), [audit_values(event) for event in events])
+        await write_audit(self._db, list(events))
 
     async def list_recent(
         self, *, client_id: int | None = None, notification_id: int | None = None, limit: int = 100
@@ -874,6 +966,95 @@ class SqlAuditLog(_Repository):
             )
             for row in rows
         ]
+
+
+async def write_audit(db: Statements, events: Sequence[AuditEvent]) -> None:
+    if not events:
+        return
+    if db.dialect == "postgresql":
+        await db.execute(_PG_AUDIT, _audit_arrays(events))
+    else:
+        await db.execute(_insert_rows(t.audit_events), [audit_values(event) for event in events])
+
+
+# -- a unit of work's writes at once, on PostgreSQL -------------------------------------------
+
+_HISTORY_COLUMNS: Final = [column.name for column in _history.c]
+_ATTEMPT_COLUMNS: Final = [column.name for column in _attempts.c]
+_DATETIME_COLUMNS: Final = frozenset(
+    f"{table.name}.{column.name}"
+    for table in (_notifications, _history, _attempts)
+    for column in table.c
+    if isinstance(column.type, t.UtcDateTime)
+)
+
+
+def _unnest(table: sa.Table, columns: Sequence[str], alias: str) -> str:
+    """``unnest`` of one binary array per column (parameters ``<alias>_<column>``), in the
+    order given (column ``n``)."""
+    casts = ", ".join(f"CAST(:{alias}_{name} AS {_pg_array_of(table.c[name])})" for name in columns)
+    return f"unnest({casts}) WITH ORDINALITY AS {alias}({', '.join(columns)}, n)"
+
+
+def _appended(table: sa.Table, columns: Sequence[str], alias: str) -> str:
+    names = ", ".join(columns)
+    return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {_unnest(table, columns, alias)} ORDER BY n"  # noqa: S608 -- the schema's own names, no input
+
+
+@functools.cache
+def _pg_changes(saves: bool, history: bool, attempts: bool, audit: bool) -> sa.TextClause:
+    """One statement for what a unit of work writes at its commit: the notifications'
+    rows, their new history entries and attempts, the audit events (each part only when
+    there is something to write, so at most 15 shapes, each built once). It answers how
+    many notification rows it updated."""
+    parts = []
+    if saves:
+        columns = ["id", *_NOTIFICATION_COLUMNS]
+        changes = ", ".join(f"{name} = saved.{name}" for name in _NOTIFICATION_COLUMNS)
+        parts.append(
+            f"updated AS (UPDATE {_notifications.name} SET {changes} FROM {_unnest(_notifications, columns, 'saved')} "  # noqa: S608 -- the schema's own names, no input
+            f"WHERE {_notifications.name}.id = saved.id RETURNING 1)"
+        )
+    if history:
+        parts.append(f"history AS ({_appended(_history, _HISTORY_COLUMNS, 'history')})")
+    if attempts:
+        parts.append(f"attempts AS ({_appended(_attempts, _ATTEMPT_COLUMNS, 'attempt')})")
+    if audit:
+        parts.append(f"audit AS ({_appended(t.audit_events, _AUDIT_COLUMNS, 'event')})")
+    updated = "(SELECT count(*) FROM updated)" if saves else "0"
+    return sa.text(f"WITH {', '.join(parts)} SELECT {updated}")
+
+
+def _arrays(table: sa.Table, alias: str, columns: Sequence[str], rows: Sequence[Values]) -> Values:
+    arrays: Values = {}
+    for name in columns:
+        values = [row[name] for row in rows]
+        if f"{table.name}.{name}" in _DATETIME_COLUMNS and any(
+            value is not None and value.tzinfo is None for value in values
+        ):
+            # As UtcDateTime refuses them: PostgreSQL would read one in the session's time zone.
+            raise ValueError("naive datetime given where a timezone-aware one is required")
+        arrays[f"{alias}_{name}"] = array(values)
+    return arrays
+
+
+async def _write_changes_on_postgresql(
+    db: Statements, saves: list[Values], history: list[Values], attempts: list[Values], audit: Sequence[AuditEvent]
+) -> None:
+    parameters: Values = {}
+    if saves:
+        rows = [{"id": row["saved_id"]} | {name: row[f"new_{name}"] for name in _NOTIFICATION_COLUMNS} for row in saves]
+        parameters |= _arrays(_notifications, "saved", ["id", *_NOTIFICATION_COLUMNS], rows)
+    if history:
+        parameters |= _arrays(_history, "history", _HISTORY_COLUMNS, history)
+    if attempts:
+        parameters |= _arrays(_attempts, "attempt", _ATTEMPT_COLUMNS, attempts)
+    if audit:
+        parameters |= {f"event_{name}": values for name, values in _audit_arrays(audit).items()}
+    statement = _pg_changes(bool(saves), bool(history), bool(attempts), bool(audit))
+    updated = (await db.execute(statement, parameters)).scalar_one()
+    if updated != len(saves):
+        raise KeyError(f"{_notifications.name}: a row to save is gone")
 
 
 # -- reference data -----------------------------------------------------------------------

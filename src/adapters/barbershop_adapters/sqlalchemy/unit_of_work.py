@@ -58,9 +58,10 @@ class SqlAlchemyUnitOfWork:
 
     Entering checks a connection out of the engine's pool; the transaction begins with
     the first statement (on SQLite with ``BEGIN IMMEDIATE``, see
-    :mod:`barbershop_adapters.sqlalchemy.engine`). :meth:`commit` writes the recorded audit events
-    and the notifications' new history (one statement per table), makes the work
-    durable, and then hands the notifications that became due to ``queue``. The unit
+    :mod:`barbershop_adapters.sqlalchemy.engine`). :meth:`commit` writes the notifications'
+    saved rows, their new history and attempts and the recorded audit events (on
+    PostgreSQL in one statement, elsewhere one per table), makes the work durable, and
+    then hands the notifications that became due to ``queue``. The unit
     stays usable: the next statement begins a new transaction. Leaving rolls back
     whatever was not committed and returns the connection, also when the task is
     cancelled or the connection is already dead.
@@ -144,8 +145,7 @@ class SqlAlchemyUnitOfWork:
         self._recorded.extend(events)
 
     async def commit(self) -> None:
-        await self._notifications.flush()
-        await self._audit.write(self._recorded)
+        await self._notifications.flush(audit=self._recorded)
         await translated(self.connection.commit())
         self._recorded.clear()
         due = [notification for notification in self._seen if notification.due_now]
