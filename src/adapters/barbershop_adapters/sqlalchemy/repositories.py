@@ -632,10 +632,10 @@ class SqlNotificationRepository(_Repository):
         saves, self._pending_saves = list(self._pending_saves.values()), {}
         history, self._pending_history = self._pending_history, []
         attempts, self._pending_attempts = self._pending_attempts, []
-        if self._db.dialect == "postgresql":
-            if saves or history or attempts or audit:
-                await _write_changes_on_postgresql(self._db, saves, history, attempts, audit)
+        if self._db.dialect == "postgresql" and (saves or history or attempts):
+            await _write_changes_on_postgresql(self._db, saves, history, attempts, audit)
             return
+        # SQLite; or PostgreSQL with the audit events alone (their plain insert is cheaper).
         if saves:
             result = await self._db.execute(_UPDATE_BY_ID, saves)
             if result.rowcount != len(saves):
@@ -1005,7 +1005,7 @@ def _appended(table: sa.Table, columns: Sequence[str], alias: str) -> str:
 def _pg_changes(saves: bool, history: bool, attempts: bool, audit: bool) -> sa.TextClause:
     """One statement for what a unit of work writes at its commit: the notifications'
     rows, their new history entries and attempts, the audit events (each part only when
-    there is something to write, so at most 15 shapes, each built once). It answers how
+    there is something to write, so at most 14 shapes, each built once). It answers how
     many notification rows it updated."""
     parts = []
     if saves:
