@@ -24,14 +24,15 @@ log = logging.getLogger("barbershop.group_commit")
 class GroupCommit(Generic[In, Out]):
     """Runs ``run`` over batches of the items callers :meth:`submit`, one run at a time.
 
-    ``linger_seconds``: while busy (the last run, less than this long ago, took more than
-    one item), a run that is not full first waits for more items — as long as they keep
-    coming (each within ``quiet_seconds`` of the last), up to ``linger_seconds``. A batch
-    grows by the rate of items times the wait, so on a worker whose sends keep its CPU busy
-    a few dozen milliseconds turn batches of three into batches of dozens, and the CPU the
-    runs save goes to the sends; when every caller is already waiting, a quiet spell of
-    ``quiet_seconds`` ends the wait. After a quiet spell of ``linger_seconds`` a caller is
-    run at once.
+    ``linger_seconds``: while busy (the last run ended less than this long ago), a run that
+    is not full first waits for more items — as long as they keep coming (each within
+    ``quiet_seconds`` of the last), up to ``linger_seconds``. A batch grows by the rate of
+    items times the wait, so on a worker whose sends keep its CPU busy a few dozen
+    milliseconds turn batches of three into batches of dozens, and a steady stream of
+    single items (one send per registration, on a server that sends itself) into batches
+    of several: the CPU the runs save goes to the work. When every caller is already
+    waiting, a quiet spell of ``quiet_seconds`` ends the wait. After a quiet spell of
+    ``linger_seconds`` a caller is run at once.
 
     ``run`` answers each item of a batch, in order. When a run of several items raises,
     each item is run again alone, so that one item's failure (or a transaction that could
@@ -62,8 +63,7 @@ class GroupCommit(Generic[In, Out]):
         self._skip_cancelled = skip_cancelled
         self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
         self._arrived: asyncio.Event | None = None
-        self._last_batch = 0
-        self._last_ended = 0.0
+        self._last_ended = float("-inf")  # idle at first
         self._runner: asyncio.Task[None] | None = None
 
     async def submit(self, item: In) -> Out:
@@ -80,12 +80,12 @@ class GroupCommit(Generic[In, Out]):
         self._arrived = asyncio.Event()  # bound to this loop: a new runner, a new event
         try:
             while self._waiting:
-                if self._last_batch > 1 and loop.time() - self._last_ended < self._linger:
+                if loop.time() - self._last_ended < self._linger:
                     await self._linger_for_more(self._arrived, loop.time() + self._linger)
                 batch = self._next_batch()
                 if batch:
                     await self._run_one(batch)
-                    self._last_batch, self._last_ended = len(batch), loop.time()
+                    self._last_ended = loop.time()
         except Exception as error:  # a bug of ours: the callers must not hang on it
             log.exception("a group commit's runner failed")
             _fail(self._waiting, error)

@@ -175,25 +175,30 @@ def test_a_bound_below_one_is_refused() -> None:
 
 async def test_while_busy_a_run_lingers_for_more_items_and_an_idle_one_does_not() -> None:
     doubler = Doubler()
-    group = GroupCommit(doubler, max_batch=10, linger_seconds=2.0, quiet_seconds=0.5)
+    group = GroupCommit(doubler, max_batch=10, linger_seconds=0.3, quiet_seconds=0.2)
     loop = asyncio.get_running_loop()
 
     started = loop.time()
     assert await group.submit(1) == 2  # idle: at once
-    assert loop.time() - started < 0.4
+    assert loop.time() - started < 0.1
 
     async def trickle(first: int) -> list[int]:
-        """Two items at once (a busy spell), then one more every 50 ms (well within the quiet 0.5 s)."""
-        callers = [asyncio.ensure_future(group.submit(n)) for n in (first, first + 1)]
-        await asyncio.sleep(0)
-        for n in range(first + 2, first + 5):
-            await asyncio.sleep(0.05)
+        """One item every 50 ms (well within the quiet 0.2 s): a steady stream of singles."""
+        callers = []
+        for n in range(first, first + 4):
             callers.append(asyncio.ensure_future(group.submit(n)))
+            await asyncio.sleep(0.05)
         return list(await asyncio.gather(*callers))
 
-    assert await trickle(10) == [20, 22, 24, 26, 28]
-    # the pair, then the three that came while the next run lingered
-    assert doubler.batches[1:] == [[10, 11], [12, 13, 14]]
+    # Busy (a run ended just now): the singles share one run instead of four.
+    assert await trickle(10) == [20, 22, 24, 26]
+    assert doubler.batches[1:] == [[10, 11, 12, 13]]
+
+    await asyncio.sleep(0.35)  # longer than the linger since the last run: idle again
+    started = loop.time()
+    assert await group.submit(5) == 10
+    assert loop.time() - started < 0.1
+    assert doubler.batches[-1] == [5]
 
 
 async def test_a_lingering_run_starts_as_soon_as_its_batch_is_full() -> None:

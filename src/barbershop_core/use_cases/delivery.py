@@ -97,6 +97,11 @@ DEFAULT_LINGER_SECONDS: Final = 0.05
 """How long, on a busy worker, a claim or record waits for others to join its transaction
 (see :class:`~barbershop_core.group_commit.GroupCommit`): 50 ms against seconds of a
 provider's own latency, for batches of dozens instead of a few."""
+DEFAULT_QUIET_SECONDS: Final = 0.02
+"""While lingering, the longest gap between two sends that still keeps the batch open. A
+server that sends itself (the embedded default) gets one send per registration, ~15 ms
+apart when its CPUs are busy: 20 ms lets them share transactions (a send alone costs its
+claim and record ~7 times the CPU of one in a batch of 20, ``bench/hot_path_cost.py``)."""
 
 
 class _Recipient(NamedTuple):
@@ -143,13 +148,26 @@ class Deliveries:
     """
 
     def __init__(
-        self, deps: DeliveryDeps, *, max_batch: int = DEFAULT_BATCH, linger_seconds: float = DEFAULT_LINGER_SECONDS
+        self,
+        deps: DeliveryDeps,
+        *,
+        max_batch: int = DEFAULT_BATCH,
+        linger_seconds: float = DEFAULT_LINGER_SECONDS,
+        quiet_seconds: float = DEFAULT_QUIET_SECONDS,
     ) -> None:
         self._deps = deps
         # A claim whose caller is gone (a worker stopping) is not taken: nobody would send it.
-        self._claims = GroupCommit(self._claim, max_batch=max_batch, linger_seconds=linger_seconds, skip_cancelled=True)
+        self._claims = GroupCommit(
+            self._claim,
+            max_batch=max_batch,
+            linger_seconds=linger_seconds,
+            quiet_seconds=quiet_seconds,
+            skip_cancelled=True,
+        )
         # A record always runs: its message went out.
-        self._records = GroupCommit(self._record, max_batch=max_batch, linger_seconds=linger_seconds)
+        self._records = GroupCommit(
+            self._record, max_batch=max_batch, linger_seconds=linger_seconds, quiet_seconds=quiet_seconds
+        )
 
     async def attempt(self, notification_id: int) -> AttemptResult:
         claimed = await self._claims.submit(notification_id)
