@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from barbershop_core.errors import DomainError
+from barbershop_core.ports import StorageUnavailable
 from barbershop_core.use_cases.accounts import (
     CountManagers,
     CreateManager,
@@ -55,7 +56,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         print(f"barbershop: {exc.message} [{exc.code}]", file=sys.stderr)
         return 1
+    except StorageUnavailable as exc:
+        print(f"barbershop: база данных недоступна — {_storage_reason(exc)}", file=sys.stderr)
+        print("Проверьте BARBERSHOP_DATABASE_URL и что сервер базы данных запущен.", file=sys.stderr)
+        return 1
     return result
+
+
+def _storage_reason(error: StorageUnavailable) -> str:
+    """What the driver said about the connection (host, port, database, user: never a row
+    or a password), else the core's own description."""
+    cause = error.__cause__
+    orig = getattr(cause, "orig", None)
+    if orig is not None:
+        first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+        if first_line:
+            return first_line
+    return str(error)
 
 
 def _parser() -> argparse.ArgumentParser:

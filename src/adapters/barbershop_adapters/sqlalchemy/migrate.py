@@ -20,6 +20,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from barbershop_adapters.sqlalchemy.errors import FAULTS, translate
+
 MIGRATIONS: Final = Path(__file__).with_name("migrations")
 
 # Alembic's ``context`` and ``op`` are module-level proxies: one migration run at a time
@@ -45,13 +47,21 @@ def head_revision() -> str:
 
 def _upgrade(url: str, revision: str) -> None:
     with _ONE_AT_A_TIME:
-        command.upgrade(alembic_config(url), revision)
+        try:
+            command.upgrade(alembic_config(url), revision)
+        except FAULTS as error:
+            fault = translate(error)
+        else:
+            return
+    # Raised outside the ``except`` block, as ``translated`` does: no driver text as context.
+    raise fault
 
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision``; a database already there is left as it is.
 
-    Safe to run from several processes at once. Blocks until done; when called from a
+    Safe to run from several processes at once; a database that cannot be reached or
+    refuses the work raises ``StorageUnavailable``. Blocks until done; when called from a
     running event loop it migrates on a worker thread (Alembic runs its own loop), so
     async code should prefer :func:`upgrade_async`.
     """
