@@ -139,6 +139,9 @@ def log_handler(stream: TextIO | None = None, log_format: str | None = None) -> 
 
 QUIET_LOGGERS: Final = {"sqlalchemy.engine": logging.WARNING, "aiosqlite": logging.INFO}
 """Libraries that at DEBUG log statement parameters and result rows, which hold personal data."""
+TERSE_LOGGERS: Final = {"alembic.runtime.plugins": logging.WARNING}
+"""Libraries whose INFO lines tell an operator nothing (Alembic names each of its plugins at
+every ``barbershop db upgrade``, seven lines before the one that matters)."""
 
 
 def logging_config(level: int = logging.INFO) -> dict[str, Any]:
@@ -150,7 +153,7 @@ def logging_config(level: int = logging.INFO) -> dict[str, Any]:
         "handlers": {"stderr": {"()": f"{__name__}.log_handler"}},
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
-            **{name: {"level": quiet} for name, quiet in QUIET_LOGGERS.items()},
+            **{name: {"level": quiet} for name, quiet in (QUIET_LOGGERS | TERSE_LOGGERS).items()},
             # uvicorn's own loggers go through the one handler (its default config gives them others).
             **{name: {"handlers": [], "propagate": True} for name in uvicorn_loggers},
         },

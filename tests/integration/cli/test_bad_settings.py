@@ -59,3 +59,19 @@ def test_the_barbershop_command_prints_the_refusal_without_a_traceback(tmp_path:
     assert finished.returncode == 2
     assert finished.stderr == f"barbershop: BARBERSHOP_DB_ECHO: expected {BOOLEAN}, got 'ture'\n"
     assert finished.stdout == ""
+
+
+def test_db_upgrade_says_what_it_migrated_without_alembics_plugin_list(tmp_path: Path) -> None:
+    finished = subprocess.run(  # noqa: S603 -- our own CLI with fixed arguments
+        barbershop("db", "upgrade"),
+        env=environment(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert finished.returncode == 0, finished.stderr
+    assert "Running upgrade" in finished.stderr
+    assert "setup plugin" not in finished.stderr
+    assert finished.stdout == "База данных обновлена.\n"
