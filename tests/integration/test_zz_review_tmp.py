@@ -17,7 +17,7 @@ async def one(backend: Backend) -> int:
     return n.id
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_waiter_sees_holders_children(backend: Backend) -> None:
     nid = await one(backend)
     async with backend.uow_factory() as holder:
@@ -29,9 +29,6 @@ async def test_waiter_sees_holders_children(backend: Backend) -> None:
                 n = await uow.notifications.get_for_update(nid)
                 assert n is not None
                 seen = (n.status, len(n.history), len(n.attempts))
-                n.fail(NOW + timedelta(minutes=5), "manager")
-                await uow.notifications.save(n)
-                await uow.commit()
                 return seen
 
         if backend.name == "sqlite":
