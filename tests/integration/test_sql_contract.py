@@ -211,6 +211,11 @@ async def test_saving_a_notification_that_was_never_added_is_refused_and_an_unch
         never_added.id = notification.id + 1000
         with pytest.raises(KeyError):
             await uow.notifications.save(never_added)
+    async with backend.uow_factory() as uow:
+        another = a_notification(notification.client_id)
+        another.id = notification.id + 1001
+        with pytest.raises(KeyError):
+            await uow.notifications.save_many([notification, never_added, another])
 
 
 # -- uniqueness ---------------------------------------------------------------------------
@@ -690,6 +695,27 @@ def a_report(
 ) -> ProviderReport:
     report = ProviderReport(channel="sms", provider_message_id=message_id, status=status, received_at=NOW)
     return attrs.evolve(report, **changes)
+
+
+async def test_a_saved_notification_is_seen_by_the_rest_of_its_unit_of_work(backend: Backend) -> None:
+    """A save may be written later, with the commit; every statement in between sees it."""
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notification = a_notification(client.id)
+        await uow.notifications.add(notification)
+        assert await uow.provider_reports.keep(a_report("sms-7"))
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        [loaded] = await uow.notifications.get_many_for_update([notification.id])
+        loaded.record_sent(NOW, "sms-7")
+        await uow.notifications.save(loaded)
+
+        matched = await uow.provider_reports.list_matched(10)  # joins the notifications' rows
+
+        assert [report.provider_message_id for report in matched] == ["sms-7"]
+        await uow.rollback()
+    async with backend.uow_factory() as uow:
+        assert await uow.provider_reports.list_matched(10) == []  # nothing of it was kept
 
 
 async def test_a_provider_report_is_kept_once_and_listed_when_its_message_id_turns_up(backend: Backend) -> None:

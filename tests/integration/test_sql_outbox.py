@@ -9,7 +9,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from barbershop_core.model import NotificationStatus
+from barbershop_core.model import ClientNotification, NotificationStatus
 from barbershop_core.use_cases.delivery import (
     AttemptDelivery,
     AttemptResult,
@@ -70,6 +70,43 @@ async def test_get_for_update_waits_until_the_holder_finishes(backend: Backend) 
         await holder.notifications.save(held)
         await holder.commit()
         assert await asyncio.wait_for(waiting, timeout=5) is NotificationStatus.FAILED
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_read_that_waited_for_the_lock_sees_the_holders_history_and_attempts(backend: Backend) -> None:
+    """Read with its children in one statement, a row the holder changed meanwhile comes back
+    as the holder left it; its children must too (they are read again once locked)."""
+    [notification_id] = await add_due_notifications(backend, 1)
+    async with backend.uow_factory() as holder:
+        held = await holder.notifications.get_for_update(notification_id)
+        assert held is not None
+
+        async def second_worker() -> ClientNotification:
+            async with backend.uow_factory() as uow:
+                notification = await uow.notifications.get_for_update(notification_id)
+                assert notification is not None
+                # and it can go on from there: a retry's failure appends the next attempt
+                notification.claim(NOW, NOW + timedelta(minutes=2))
+                notification.record_retryable_failure(NOW, "timeout", NOW + timedelta(minutes=1))
+                await uow.notifications.save(notification)
+                await uow.commit()
+                return notification
+
+        waiting = asyncio.create_task(second_worker())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        held.claim(NOW, NOW + timedelta(minutes=2))
+        held.record_retryable_failure(NOW, "timeout", NOW)
+        await holder.notifications.save(held)
+        await holder.commit()
+        seen = await asyncio.wait_for(waiting, timeout=5)
+
+    assert [attempt.number for attempt in seen.attempts] == [1, 2]
+    assert seen.history == held.history
+    async with backend.uow_factory() as uow:
+        stored = await uow.notifications.get(notification_id)
+    assert stored == seen
 
 
 async def registered_sms(backend: Backend, count: int) -> tuple[list[int], ScriptedChannel, DeliveryDeps]:

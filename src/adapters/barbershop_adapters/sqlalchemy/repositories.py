@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, TypeVar
@@ -56,17 +56,35 @@ _Row = TypeVar("_Row")
 
 
 class Statements:
-    """Runs statements on the current connection of a unit of work, failures translated."""
+    """Runs statements on the current connection of a unit of work, failures translated.
+
+    Writes a repository keeps for later (:meth:`write_pending_first`) are sent before any
+    other statement, so every statement of the unit of work sees them."""
 
     def __init__(self, connection: Callable[[], AsyncConnection]) -> None:
         self._connection = connection
+        self._has_pending: Callable[[], bool] = lambda: False
+        self._write_pending: Callable[[], Awaitable[None]] | None = None
+
+    def write_pending_first(self, has_pending: Callable[[], bool], write: Callable[[], Awaitable[None]]) -> None:
+        self._has_pending, self._write_pending = has_pending, write
 
     @property
     def dialect(self) -> str:
         return self._connection().dialect.name
 
     async def execute(self, statement: sa.Executable, parameters: Values | list[Values] | None = None) -> Any:
+        if self._has_pending():
+            await self._write_pending_now()
         return await translated(self._connection().execute(statement, parameters))
+
+    async def _write_pending_now(self) -> None:
+        write, self._write_pending = self._write_pending, None  # its own statements come through here
+        try:
+            if write is not None:
+                await write()
+        finally:
+            self._write_pending = write
 
     async def rows(self, statement: sa.Executable, parameters: Values | None = None) -> Sequence[RowMapping]:
         result = await self.execute(statement, parameters)
@@ -79,6 +97,8 @@ class Statements:
 
     async def guarded(self, statement: sa.Executable, parameters: Values | None = None) -> CursorResult[Any]:
         """Run a write that may break a unique rule, in a savepoint of its own."""
+        if self._has_pending():
+            await self._write_pending_now()
         return await translated(self._in_savepoint(statement, parameters))
 
     async def _in_savepoint(self, statement: sa.Executable, parameters: Values | None) -> CursorResult[Any]:
@@ -490,9 +510,27 @@ _ATTEMPTS_JSON: Final = _children_as_json(
 )
 
 
+def _row_as_seen() -> sa.Label[Any]:
+    """Whether the row returned is the version the statement's snapshot saw.
+
+    A locking read (``FOR UPDATE``) that waited for another transaction returns the row as
+    that transaction left it, but its subqueries — the history and attempts — still read
+    the snapshot taken when the statement began (READ COMMITTED). Children are only ever
+    written with an update of their notification's row, so a row whose version (``xmin``)
+    is still the snapshot's has current children; any other is read again.
+    """
+    seen = _notifications.alias("seen")
+    seen_version: sa.Select[Any] = sa.select(sa.literal_column("seen.xmin")).where(seen.c.id == _notifications.c.id)
+    returned_version: sa.ColumnClause[Any] = sa.literal_column(f"{_notifications.name}.xmin")
+    return sa.func.coalesce(returned_version.op("=")(seen_version.scalar_subquery()), sa.false()).label("as_seen")
+
+
+_AS_SEEN: Final = _row_as_seen()
+
+
 def _with_children(statement: sa.Select[Any]) -> sa.Select[Any]:
     """``statement`` (notifications' rows) with each one's history and attempts."""
-    return statement.add_columns(_HISTORY_JSON, _ATTEMPTS_JSON)
+    return statement.add_columns(_HISTORY_JSON, _ATTEMPTS_JSON, _AS_SEEN)
 
 
 def _json_instant(value: str) -> datetime:
@@ -582,6 +620,10 @@ class SqlNotificationRepository(_Repository):
         self._pending_attempts: list[Values] = []
         self._pending_saves: dict[int, Values] = {}
         """notification id → its row as last saved, for the next flush."""
+        statements.write_pending_first(self._has_pending, self.flush)
+
+    def _has_pending(self) -> bool:
+        return bool(self._pending_saves or self._pending_history or self._pending_attempts)
 
     async def add(self, notification: ClientNotification) -> None:
         notification.id = await self._db.insert_id(_notifications, notification_values(notification))
@@ -757,13 +799,18 @@ class SqlNotificationRepository(_Repository):
         with_children = _WITH_CHILDREN.get(statement)
         if with_children is None:
             with_children = _with_children(statement)
+        rows = await self._db.rows(with_children, parameters)
+        # Rows another transaction changed while this read waited for their locks: their
+        # children again, now that the locks are held (see _row_as_seen).
+        changed = [row["id"] for row in rows if not row[_AS_SEEN.name]]
+        history, attempts = await self._children_of(changed) if changed else (defaultdict(list), defaultdict(list))
         return [
-            _notification(
-                row,
-                _history_from_json(row[_HISTORY_JSON.name]),
-                _attempts_from_json(row[_ATTEMPTS_JSON.name]),
+            _notification(row, history[row["id"]], attempts[row["id"]])
+            if row["id"] in changed
+            else _notification(
+                row, _history_from_json(row[_HISTORY_JSON.name]), _attempts_from_json(row[_ATTEMPTS_JSON.name])
             )
-            for row in await self._db.rows(with_children, parameters)
+            for row in rows
         ]
 
     async def _many_with_children_apart(
@@ -774,9 +821,15 @@ class SqlNotificationRepository(_Repository):
         rows = await self._db.rows(statement, parameters)
         if not rows:
             return []
+        history, attempts = await self._children_of([row["id"] for row in rows])
+        return [_notification(row, history[row["id"]], attempts[row["id"]]) for row in rows]
+
+    async def _children_of(
+        self, notification_ids: list[int]
+    ) -> tuple[defaultdict[int, list[StatusChange]], defaultdict[int, list[DeliveryAttempt]]]:
         history: defaultdict[int, list[StatusChange]] = defaultdict(list)
         attempts: defaultdict[int, list[DeliveryAttempt]] = defaultdict(list)
-        for child in await self._db.rows(_CHILDREN, {"notification_ids": [row["id"] for row in rows]}):
+        for child in await self._db.rows(_CHILDREN, {"notification_ids": notification_ids}):
             if child["kind"] == 0:
                 history[child["notification_id"]].append(
                     StatusChange(NotificationStatus(child["state"]), child["at"], child["detail"])
@@ -792,7 +845,7 @@ class SqlNotificationRepository(_Repository):
                         error=child["detail"],
                     )
                 )
-        return [_notification(row, history[row["id"]], attempts[row["id"]]) for row in rows]
+        return history, attempts
 
     async def _count_children(self, notification_id: int) -> tuple[int, int]:
         await self.flush()
