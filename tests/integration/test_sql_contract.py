@@ -718,6 +718,27 @@ async def test_a_saved_notification_is_seen_by_the_rest_of_its_unit_of_work(back
         assert await uow.provider_reports.list_matched(10) == []  # nothing of it was kept
 
 
+async def test_a_saved_notification_survives_a_clash_that_follows_it_in_its_unit_of_work(backend: Backend) -> None:
+    """The clash costs only its own statement (its savepoint), not a save made before it."""
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notification = a_notification(client.id)
+        await uow.notifications.add(notification)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        [loaded] = await uow.notifications.get_many_for_update([notification.id])
+        loaded.record_sent(NOW, "sms-8")
+        await uow.notifications.save(loaded)
+        with pytest.raises(UniqueViolation):
+            await uow.persons.add(a_person(login="someone-else"))  # the phone is taken
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        stored = await uow.notifications.get(notification.id)
+    assert stored == loaded
+    assert stored is not None
+    assert stored.provider_message_id == "sms-8"
+
+
 async def test_a_provider_report_is_kept_once_and_listed_when_its_message_id_turns_up(backend: Backend) -> None:
     async with backend.uow_factory() as uow:
         assert await uow.provider_reports.keep(a_report("sms-1", error=None))
