@@ -41,6 +41,7 @@ from barbershop_core.use_cases.registration import (
 from tests.conftest import MANAGER, World
 from tests.fakes import FakeHasher, ScriptedChannel
 from tests.integration.sql_fixtures import ALL_BACKENDS, SQL_BACKENDS, Backend
+from tests.integration.test_sql_contract import a_registration
 
 PHONE = "+79111234567"
 TYPED_PHONE = "8 (911) 123-45-67"
@@ -440,3 +441,40 @@ async def test_two_simultaneous_identical_batches_register_each_participant_once
     assert await backend.count(tables.clients) == 3
     assert await backend.count(tables.purchases) == 3
     assert await backend.count(tables.idempotency_records) == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_value_longer_than_its_column_is_refused_whole_not_cut(backend: Backend) -> None:
+    """The one-statement writes cast their parameters; a cast to varchar(n) would cut an
+    over-long value silently. The core never sends one (its values check their lengths):
+    should one get through, the store refuses it and keeps nothing."""
+    world = new_world()
+    partner: Partner = (
+        await create_partner(CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=backend.uow_factory))
+    ).partner
+    deps = attrs.evolve(world.promo(), uow_factory=backend.uow_factory)
+    registration = parse_promo_registration(
+        {
+            "fio": "Иванов Иван",
+            "phone": PHONE,
+            "email": "ivan@example.ru",
+            "purchases": [{"name": "Шампунь", "price": 10}],
+        }
+    )
+    too_long = "Я" * (tables.NAME_LENGTH + 1)
+    object.__setattr__(registration.purchases[0], "name", too_long)  # past the core's own check
+    object.__setattr__(registration.fio, "value", too_long)
+
+    with pytest.raises(TemporaryError):
+        await register_promo_participant(RegisterPromoParticipant(registration, partner), deps)
+
+    assert await backend.count(tables.persons) == 0
+    assert await backend.count(tables.purchases) == 0
+
+    by_a_manager = a_registration()
+    object.__setattr__(by_a_manager.person.first_name, "value", too_long)
+    async with backend.uow_factory() as uow:
+        with pytest.raises(StorageUnavailable, match="refused"):
+            await uow.registrations.add_if_new(by_a_manager)
+    assert await backend.count(tables.persons) == 0

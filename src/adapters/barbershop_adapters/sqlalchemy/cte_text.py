@@ -32,8 +32,10 @@ def names(columns: list[sa.Column[Any]]) -> str:
 
 def cast(column: sa.Column[Any], suffix: str = "") -> str:
     """A parameter cast to its column's type (``[]``: an array of it): untyped, a parameter in
-    a SELECT list would be taken for text."""
-    return f"CAST(:{parameter(column)} AS {column.type.compile(dialect=_PG_DIALECT)}{suffix})"
+    a SELECT list would be taken for text. Strings stay ``text``: an explicit cast to
+    ``varchar(n)`` cuts a longer value silently, where storing it in the column refuses it."""
+    type_name = "TEXT" if isinstance(column.type, sa.String) else column.type.compile(dialect=_PG_DIALECT)
+    return f"CAST(:{parameter(column)} AS {type_name}{suffix})"
 
 
 def casts(columns: list[sa.Column[Any]], suffix: str = "") -> str:
