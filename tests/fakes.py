@@ -50,6 +50,7 @@ from barbershop_core.ports import (
     ReferenceSnapshot,
     SecretUnreadable,
     SendReceipt,
+    ToSend,
     UniqueViolation,
 )
 from barbershop_core.values import Login, PhoneNumber
@@ -266,6 +267,16 @@ class FakeNotifications(_Repository):
     async def get_many_for_update(self, notification_ids: Sequence[int]) -> Sequence[ClientNotification]:
         found = [self._get(notification_id) for notification_id in sorted(set(notification_ids))]
         return [notification for notification in found if notification is not None]
+
+    async def get_many_to_send(self, notification_ids: Sequence[int]) -> Sequence[ToSend]:
+        return [
+            ToSend(
+                notification,
+                await self._uow.clients.get_with_person(notification.client_id),
+                *await self._uow.reference.get_route(notification.channel, notification.template_code),
+            )
+            for notification in await self.get_many_for_update(notification_ids)
+        ]
 
     async def save(self, notification: ClientNotification) -> None:
         self._save(notification)

@@ -95,6 +95,7 @@ from barbershop_core.ports import (
     SendReceipt,
     SessionReader,
     StorageUnavailable,
+    ToSend,
     UniqueViolation,
     UnitOfWork,
 )
@@ -448,6 +449,7 @@ __all__ = [
     "TemporaryPasswordExpired",
     "TemporaryPasswordVoided",
     "TimelineStep",
+    "ToSend",
     "UniqueViolation",
     "UnitOfWork",
     "UpdateClient",

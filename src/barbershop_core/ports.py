@@ -96,6 +96,18 @@ class ConsentRepository(Protocol):
         """Oldest first; the latest record of a type is the one in force."""
 
 
+@attrs.frozen
+class ToSend:
+    """A notification locked for a send, with what the send's claim reads beside it."""
+
+    notification: ClientNotification
+    recipient: tuple[Client, Person] | None
+    """Its client and the client's person (None: the client is missing)."""
+    channel: Channel | None
+    template: NotificationTemplate | None
+    """Its channel and that channel's template of its code (see ``ReferenceDataRepository.get_route``)."""
+
+
 class NotificationRepository(Protocol):
     async def add(self, notification: ClientNotification) -> None: ...
     async def get(self, notification_id: int) -> ClientNotification | None: ...
@@ -106,6 +118,10 @@ class NotificationRepository(Protocol):
         """Like :meth:`get_for_update` for several notifications in one read, in id order
         (so that two units of work locking overlapping sets never wait on each other in a
         circle); unknown ids are left out."""
+
+    async def get_many_to_send(self, notification_ids: Sequence[int]) -> Sequence[ToSend]:
+        """Like :meth:`get_many_for_update`, each with its recipient and its route, in one
+        read: the facts a send's claim decides on."""
 
     async def save(self, notification: ClientNotification) -> None: ...
     async def save_many(self, notifications: Sequence[ClientNotification]) -> None:

@@ -895,6 +895,33 @@ async def test_saving_reference_data_inserts_or_updates_by_its_key(backend: Back
         assert len(await uow.reference.list_channels()) == len(DEFAULT_CHANNELS) + 1
 
 
+async def test_notifications_to_send_come_locked_with_their_recipient_and_route(backend: Backend) -> None:
+    """The claim's one read: each notification with its client and person and its channel
+    and template, as ``get_route`` would read them; unknown ids left out, in id order."""
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        welcome = a_notification(client.id)  # sms, REG_WELCOME: both shipped
+        no_template = attrs.evolve(a_notification(client.id), template_code="NO_SUCH_TEMPLATE")
+        no_channel = attrs.evolve(a_notification(client.id), channel="pigeon")
+        for notification in (welcome, no_template, no_channel):
+            await uow.notifications.add(notification)
+        await uow.commit()
+    ids = [no_channel.id, welcome.id, welcome.id + 1000, no_template.id]
+
+    async with backend.uow_factory() as uow:
+        found = await uow.notifications.get_many_to_send(ids)
+        routes = [await uow.reference.get_route(n.channel, n.template_code) for n in (welcome, no_template, no_channel)]
+        expected_recipient = await uow.clients.get_with_person(client.id)
+
+    assert [each.notification for each in found] == [welcome, no_template, no_channel]
+    assert [each.recipient for each in found] == [expected_recipient] * 3
+    assert [(each.channel, each.template) for each in found] == routes
+    assert None not in routes[0]
+    assert routes[1][0] is not None
+    assert routes[1][1] is None
+    assert routes[2] == (None, None)
+
+
 # -- idempotency records ------------------------------------------------------------------
 
 

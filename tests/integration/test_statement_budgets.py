@@ -193,15 +193,15 @@ async def test_a_send_claims_and_records_in_two_transactions_of_few_statements(
 
     assert counter.transactions == 2, counter
     if engine.dialect.name == "postgresql":
-        # claim: the notification with its children, client and person, route; the lease
-        # (the commit's writes). record: the notification with its children; the commit's
-        # writes: the row, its history, the attempt and the audit in one statement (the
-        # client and person are the claim's: not read again)
-        assert len(counter.statements) <= 6, counter
+        # claim: the notification with its children, its client and person and its route
+        # in one statement; the lease (the commit's writes). record: the notification with
+        # its children; the commit's writes: the row, its history, the attempt and the audit
+        # in one statement (the client and person are the claim's: not read again)
+        assert len(counter.statements) <= 4, counter
     else:
         # the same, the children read apart and the commit's writes one statement per
         # table: update; update, history, attempt, audit
-        assert len(counter.statements) <= 11, counter
+        assert len(counter.statements) <= 9, counter
 
 
 async def make_partner(world: World, engine: AsyncEngine) -> tuple[Partner, str]:
@@ -382,4 +382,4 @@ async def test_twenty_concurrent_sends_share_one_claim_and_one_record_transactio
     assert outcomes == [AttemptResult.SENT] * 20
     # the same statements as one send (above), each for the whole batch
     assert counter.transactions == 2, counter
-    assert len(counter.statements) <= (6 if engine.dialect.name == "postgresql" else 11), counter
+    assert len(counter.statements) <= (4 if engine.dialect.name == "postgresql" else 9), counter

@@ -20,7 +20,6 @@ from barbershop_core.model import (
     Actor,
     AttemptOutcome,
     AuditAction,
-    Channel,
     Client,
     ClientNotification,
     NotificationStatus,
@@ -189,15 +188,14 @@ class Deliveries:
         deps = self._deps
         decided: dict[int, _Claimed | AttemptResult] = {}
         async with deps.uow_factory() as uow:
-            locked = await uow.notifications.get_many_for_update(notification_ids)
+            locked = await uow.notifications.get_many_to_send(notification_ids)
             now = deps.clock.now()  # after the locks: a wait for them does not shorten the lease
-            due = [n for n in locked if n.is_due(now)]
-            recipients = await uow.clients.get_many_with_person([n.client_id for n in due]) if due else {}
-            routes = _Routes(uow)
             settled = _Settled(uow, now)
-            for notification in due:
-                client, person = found_client(recipients.get(notification.client_id), notification.client_id)
-                channel, template = await routes.get(notification.channel, notification.template_code)
+            for to_send in locked:
+                notification, channel, template = to_send.notification, to_send.channel, to_send.template
+                if not notification.is_due(now):
+                    continue
+                client, person = found_client(to_send.recipient, notification.client_id)
                 adapter = deps.channels.get(notification.channel)
                 password, unreadable = _open_secret(notification, deps.secret_box)
                 decision = decide_claim(
@@ -297,20 +295,6 @@ def _recorded_already(notification: ClientNotification, outcome: _Outcome) -> bo
     if outcome.failure is None:
         return last.provider_message_id == outcome.provider_message_id
     return not notification.is_final and last.outcome is not AttemptOutcome.SENT
-
-
-class _Routes:
-    """Channels and templates read once per unit of work (a batch mostly shares one route)."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
-        self._read: dict[tuple[str, str], tuple[Channel | None, NotificationTemplate | None]] = {}
-
-    async def get(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
-        key = (channel, template_code)
-        if key not in self._read:
-            self._read[key] = await self._uow.reference.get_route(channel, template_code)
-        return self._read[key]
 
 
 async def _marketing_consent(uow: UnitOfWork, notification: ClientNotification, client: Client) -> bool | None:

@@ -48,7 +48,7 @@ from barbershop_core.model import (
     StatusChange,
     TemplateKind,
 )
-from barbershop_core.ports import AuditQuery, StorageUnavailable
+from barbershop_core.ports import AuditQuery, StorageUnavailable, ToSend
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
 
 Values = dict[str, Any]
@@ -569,9 +569,39 @@ _NOTIFICATIONS_FOR_UPDATE: Final = (
     .order_by(_notifications.c.id)
     .with_for_update()
 )
+CLIENT_PREFIX: Final = "client__"
+CHANNEL_PREFIX: Final = "channel__"
+TEMPLATE_PREFIX: Final = "template__"
+_TO_SEND: Final = (
+    sa.select(
+        _notifications,
+        *(column.label(f"{CLIENT_PREFIX}{column.name}") for column in t.clients.c),
+        *(column.label(f"{PERSON_PREFIX}{column.name}") for column in t.persons.c),
+        *(column.label(f"{CHANNEL_PREFIX}{column.name}") for column in t.channels.c),
+        *(column.label(f"{TEMPLATE_PREFIX}{column.name}") for column in t.notification_templates.c),
+    )
+    .select_from(
+        _notifications.outerjoin(t.clients, t.clients.c.id == _notifications.c.client_id)
+        .outerjoin(t.persons, t.persons.c.id == t.clients.c.person_id)
+        .outerjoin(t.channels, t.channels.c.code == _notifications.c.channel)
+        .outerjoin(
+            t.notification_templates,
+            sa.and_(
+                t.notification_templates.c.channel == t.channels.c.code,
+                t.notification_templates.c.code == _notifications.c.template_code,
+            ),
+        )
+    )
+    .where(_notifications.c.id.in_(sa.bindparam("notification_ids", expanding=True)))
+    .order_by(_notifications.c.id)
+    .with_for_update(of=_notifications)
+)
+"""The notifications a claim locks, each with its client and person and its route (read as
+``get_route`` reads it: the template only of an existing channel)."""
+
 _WITH_CHILDREN: Final = {
     statement: _with_children(statement)
-    for statement in (_NOTIFICATION_BY_ID, _NOTIFICATION_BY_ID_FOR_UPDATE, _NOTIFICATIONS_FOR_UPDATE)
+    for statement in (_NOTIFICATION_BY_ID, _NOTIFICATION_BY_ID_FOR_UPDATE, _NOTIFICATIONS_FOR_UPDATE, _TO_SEND)
 }
 """The hot paths' reads with their children, built once too."""
 _CHILDREN_COUNTS: Final = sa.select(
@@ -782,19 +812,30 @@ class SqlNotificationRepository(_Repository):
         found = await self._many(statement, parameters)
         return found[0] if found else None
 
+    async def get_many_to_send(self, notification_ids: Sequence[int]) -> Sequence[ToSend]:
+        if not notification_ids:
+            return []
+        found = await self._many_with_rows(_TO_SEND, {"notification_ids": sorted(set(notification_ids))})
+        return [ToSend(notification, _recipient(row), *_route(row)) for row, notification in found]
+
     async def _many(self, statement: sa.Select[Any], parameters: Values | None = None) -> list[ClientNotification]:
+        return [notification for _, notification in await self._many_with_rows(statement, parameters)]
+
+    async def _many_with_rows(
+        self, statement: sa.Select[Any], parameters: Values | None = None
+    ) -> list[tuple[RowMapping, ClientNotification]]:
         await self.flush()
         if self._db.dialect == "postgresql":
             found = await self._many_in_one_statement(statement, parameters)
         else:
             found = await self._many_with_children_apart(statement, parameters)
-        for notification in found:
+        for _, notification in found:
             self._stored[notification.id] = (len(notification.history), len(notification.attempts))
         return found
 
     async def _many_in_one_statement(
         self, statement: sa.Select[Any], parameters: Values | None
-    ) -> list[ClientNotification]:
+    ) -> list[tuple[RowMapping, ClientNotification]]:
         """The rows with their history and attempts as JSON: one round trip."""
         with_children = _WITH_CHILDREN.get(statement)
         if with_children is None:
@@ -805,24 +846,27 @@ class SqlNotificationRepository(_Repository):
         changed = [row["id"] for row in rows if not row[_AS_SEEN.name]]
         history, attempts = await self._children_of(changed) if changed else (defaultdict(list), defaultdict(list))
         return [
-            _notification(row, history[row["id"]], attempts[row["id"]])
-            if row["id"] in changed
-            else _notification(
-                row, _history_from_json(row[_HISTORY_JSON.name]), _attempts_from_json(row[_ATTEMPTS_JSON.name])
+            (
+                row,
+                _notification(row, history[row["id"]], attempts[row["id"]])
+                if row["id"] in changed
+                else _notification(
+                    row, _history_from_json(row[_HISTORY_JSON.name]), _attempts_from_json(row[_ATTEMPTS_JSON.name])
+                ),
             )
             for row in rows
         ]
 
     async def _many_with_children_apart(
         self, statement: sa.Select[Any], parameters: Values | None
-    ) -> list[ClientNotification]:
+    ) -> list[tuple[RowMapping, ClientNotification]]:
         """The rows, then the children of all of them in a second statement (SQLite, which
         has no round trips to save)."""
         rows = await self._db.rows(statement, parameters)
         if not rows:
             return []
         history, attempts = await self._children_of([row["id"] for row in rows])
-        return [_notification(row, history[row["id"]], attempts[row["id"]]) for row in rows]
+        return [(row, _notification(row, history[row["id"]], attempts[row["id"]])) for row in rows]
 
     async def _children_of(
         self, notification_ids: list[int]
@@ -861,6 +905,27 @@ class SqlNotificationRepository(_Repository):
             _attempt_values(notification.id, attempt) for attempt in notification.attempts[known_attempts:]
         ]
         self._stored[notification.id] = (len(notification.history), len(notification.attempts))
+
+
+def _prefixed(row: Mapping[Any, Any], prefix: str, table: sa.Table) -> dict[str, Any]:
+    return {column.name: row[f"{prefix}{column.name}"] for column in table.c}
+
+
+def _recipient(row: Mapping[Any, Any]) -> tuple[Client, Person] | None:
+    if row[f"{CLIENT_PREFIX}id"] is None:
+        return None
+    return stored_client(_prefixed(row, CLIENT_PREFIX, t.clients)), stored_person(
+        _prefixed(row, PERSON_PREFIX, t.persons)
+    )
+
+
+def _route(row: Mapping[Any, Any]) -> tuple[Channel | None, NotificationTemplate | None]:
+    if row[f"{CHANNEL_PREFIX}code"] is None:
+        return None, None
+    channel = _channel(_prefixed(row, CHANNEL_PREFIX, t.channels))
+    if row[f"{TEMPLATE_PREFIX}code"] is None:
+        return channel, None
+    return channel, _template(_prefixed(row, TEMPLATE_PREFIX, t.notification_templates))
 
 
 # -- provider reports kept for later ---------------------------------------------------------
@@ -1132,7 +1197,7 @@ def template_values(template: NotificationTemplate) -> Values:
     }
 
 
-def _channel(row: RowMapping) -> Channel:
+def _channel(row: Mapping[Any, Any]) -> Channel:
     return Channel(
         code=row["code"], title=row["title"], is_active=row["is_active"], address_kind=AddressKind(row["address_kind"])
     )
