@@ -121,7 +121,8 @@ class NotificationRepository(Protocol):
 
     async def get_many_to_send(self, notification_ids: Sequence[int]) -> Sequence[ToSend]:
         """Like :meth:`get_many_for_update`, each with its recipient and its route, in one
-        read: the facts a send's claim decides on."""
+        read: the facts a send's claim decides on. A notification changed while the read
+        waited for its lock comes with the recipient and route its new row names."""
 
     async def save(self, notification: ClientNotification) -> None: ...
     async def save_many(self, notifications: Sequence[ClientNotification]) -> None:

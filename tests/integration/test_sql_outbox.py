@@ -10,6 +10,7 @@ import attrs
 import pytest
 
 from barbershop_core.model import ClientNotification, NotificationStatus
+from barbershop_core.ports import ToSend
 from barbershop_core.use_cases.delivery import (
     AttemptDelivery,
     AttemptResult,
@@ -107,6 +108,47 @@ async def test_a_read_that_waited_for_the_lock_sees_the_holders_history_and_atte
     async with backend.uow_factory() as uow:
         stored = await uow.notifications.get(notification_id)
     assert stored == seen
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_claim_that_waited_for_the_lock_reads_the_route_and_recipient_the_holder_left(
+    backend: Backend,
+) -> None:
+    """The claim's one read joins the notification to its client, person, channel and
+    template. A row changed while the read waited comes back new, but joined as of the
+    statement's start: a held notification released to another channel meanwhile must find
+    that channel's route, not none."""
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        held = a_notification(client.id, held=True)
+        await uow.notifications.add(held)
+        await uow.commit()
+    async with backend.uow_factory() as manager:
+        released = await manager.notifications.get_for_update(held.id)
+        assert released is not None
+
+        async def claim() -> ToSend:
+            async with backend.uow_factory() as uow:
+                [to_send] = await uow.notifications.get_many_to_send([held.id])
+                return to_send
+
+        waiting = asyncio.create_task(claim())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        released.release(NOW, "telegram")
+        await manager.notifications.save(released)
+        await manager.commit()
+        to_send = await asyncio.wait_for(waiting, timeout=5)
+
+    assert to_send.notification.channel == "telegram"
+    assert to_send.notification.status is NotificationStatus.SCHEDULED
+    assert to_send.channel is not None
+    assert to_send.channel.code == "telegram"
+    assert to_send.template is not None
+    assert (to_send.template.code, to_send.template.channel) == ("REG_WELCOME", "telegram")
+    assert to_send.recipient is not None
+    assert to_send.recipient[0].id == client.id
 
 
 async def registered_sms(backend: Backend, count: int) -> tuple[list[int], ScriptedChannel, DeliveryDeps]:

@@ -816,7 +816,24 @@ class SqlNotificationRepository(_Repository):
         if not notification_ids:
             return []
         found = await self._many_with_rows(_TO_SEND, {"notification_ids": sorted(set(notification_ids))})
-        return [ToSend(notification, _recipient(row), *_route(row)) for row, notification in found]
+        return [
+            ToSend(notification, _recipient(row), *_route(row))
+            if row.get(_AS_SEEN.name, True)
+            else await self._to_send_after_the_wait(notification)
+            for row, notification in found
+        ]
+
+    async def _to_send_after_the_wait(self, notification: ClientNotification) -> ToSend:
+        """A row another unit of work changed while this read waited for its lock comes back
+        as that one left it, but joined to the other tables as they were when the statement
+        began (and by its old values: a released notification's new channel found no route).
+        Its recipient and route are read again, now that the lock is held."""
+        recipient_row = await self._db.row(_CLIENT_WITH_PERSON, {"client_id": notification.client_id})
+        recipient = None if recipient_row is None else stored_client_and_person(recipient_row)
+        route_row = await self._db.row(
+            _ROUTE, {"channel": notification.channel, "template_code": notification.template_code}
+        )
+        return ToSend(notification, recipient, *_route_of(route_row))
 
     async def _many(self, statement: sa.Select[Any], parameters: Values | None = None) -> list[ClientNotification]:
         return [notification for _, notification in await self._many_with_rows(statement, parameters)]
@@ -1231,6 +1248,15 @@ _ROUTE: Final = (
 """A channel and, when it has one, its template of a code (the template's columns prefixed)."""
 
 
+def _route_of(row: RowMapping | None) -> tuple[Channel | None, NotificationTemplate | None]:
+    """A row of :data:`_ROUTE` as a channel and its template (either may be missing)."""
+    if row is None:
+        return None, None
+    if row["template_code"] is None:
+        return _channel(row), None
+    return _channel(row), _template({name.removeprefix("template_"): row[name] for name in _TEMPLATE_NAMES})
+
+
 class SqlReferenceDataRepository(_Repository):
     async def list_channels(self) -> Sequence[Channel]:
         return [_channel(row) for row in await self._db.rows(sa.select(t.channels).order_by(t.channels.c.code))]
@@ -1240,12 +1266,7 @@ class SqlReferenceDataRepository(_Repository):
         return _channel(row) if row else None
 
     async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
-        row = await self._db.row(_ROUTE, {"channel": channel, "template_code": template_code})
-        if row is None:
-            return None, None
-        if row["template_code"] is None:
-            return _channel(row), None
-        return _channel(row), _template({name.removeprefix("template_"): row[name] for name in _TEMPLATE_NAMES})
+        return _route_of(await self._db.row(_ROUTE, {"channel": channel, "template_code": template_code}))
 
     async def save_channel(self, channel: Channel) -> None:
         await self._db.execute(self._db.upsert(t.channels, channel_values(channel), ["code"]))
