@@ -922,6 +922,36 @@ async def test_notifications_to_send_come_locked_with_their_recipient_and_route(
     assert routes[2] == (None, None)
 
 
+async def test_notifications_to_send_see_inactive_routes_as_get_route_does(backend: Backend) -> None:
+    """The claim's rules decide on an inactive channel or template: the read hands them over
+    as they are; a template of the code on another channel is not this channel's."""
+    async with backend.uow_factory() as uow:
+        await uow.reference.save_channel(Channel("max", "MAX", is_active=False, address_kind=AddressKind.ACCOUNT))
+        await uow.reference.save_template(
+            NotificationTemplate("PROMO", "max", TemplateKind.MARKETING, "{first_name}!", is_active=False)
+        )
+        await uow.reference.save_template(NotificationTemplate("ONLY_SMS", "sms", TemplateKind.SERVICE, "{login}"))
+        client = await add_client(uow)
+        inactive = attrs.evolve(a_notification(client.id), channel="max", template_code="PROMO")
+        elsewhere = attrs.evolve(a_notification(client.id), channel="max", template_code="ONLY_SMS")
+        for notification in (inactive, elsewhere):
+            await uow.notifications.add(notification)
+        await uow.commit()
+
+    async with backend.uow_factory() as uow:
+        found = await uow.notifications.get_many_to_send([inactive.id, elsewhere.id])
+        routes = [await uow.reference.get_route(n.channel, n.template_code) for n in (inactive, elsewhere)]
+
+    assert [(each.channel, each.template) for each in found] == routes
+    channel, template = routes[0]
+    assert channel is not None
+    assert not channel.is_active
+    assert template is not None
+    assert not template.is_active
+    assert routes[1][0] == channel
+    assert routes[1][1] is None
+
+
 # -- idempotency records ------------------------------------------------------------------
 
 
