@@ -239,6 +239,16 @@ async def add_client(uow: UnitOfWork, phone: PhoneNumber = PHONE) -> Client:
     return client
 
 
+async def stored_notification(backend: Backend) -> ClientNotification:
+    """A new client's welcome notification (:func:`a_notification`), added and committed."""
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        notification = a_notification(client.id)
+        await uow.notifications.add(notification)
+        await uow.commit()
+    return notification
+
+
 async def add_partner(uow: UnitOfWork, name: str = "retail-1") -> Partner:
     partner = Partner(name=name, key_digest=f"digest-of-{name}", created_at=NOW)
     await uow.partners.add(partner)

@@ -51,6 +51,7 @@ from tests.integration.sql_fixtures import (
     a_person,
     add_client,
     add_partner,
+    stored_notification,
 )
 
 pytestmark = pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
@@ -445,11 +446,7 @@ async def test_purchases_keep_exact_prices_in_order(backend: Backend) -> None:
 
 
 async def test_a_notification_round_trips_with_secret_history_and_attempts(backend: Backend) -> None:
-    async with backend.uow_factory() as uow:
-        client = await add_client(uow)
-        notification = a_notification(client.id)
-        await uow.notifications.add(notification)
-        await uow.commit()
+    notification = await stored_notification(backend)
     assert notification.id > 0
     async with backend.uow_factory() as uow:
         stored = await uow.notifications.get(notification.id)
@@ -461,11 +458,7 @@ async def test_a_notification_round_trips_with_secret_history_and_attempts(backe
 
 
 async def test_saving_a_notification_appends_its_new_history_and_attempts(backend: Backend) -> None:
-    async with backend.uow_factory() as uow:
-        client = await add_client(uow)
-        notification = a_notification(client.id)
-        await uow.notifications.add(notification)
-        await uow.commit()
+    notification = await stored_notification(backend)
     later = NOW + timedelta(seconds=5)
     async with backend.uow_factory() as uow:
         loaded = await uow.notifications.get_for_update(notification.id)
@@ -720,11 +713,7 @@ async def test_a_saved_notification_is_seen_by_the_rest_of_its_unit_of_work(back
 
 async def test_a_saved_notification_survives_a_clash_that_follows_it_in_its_unit_of_work(backend: Backend) -> None:
     """The clash costs only its own statement (its savepoint), not a save made before it."""
-    async with backend.uow_factory() as uow:
-        client = await add_client(uow)
-        notification = a_notification(client.id)
-        await uow.notifications.add(notification)
-        await uow.commit()
+    notification = await stored_notification(backend)
     async with backend.uow_factory() as uow:
         [loaded] = await uow.notifications.get_many_for_update([notification.id])
         loaded.record_sent(NOW, "sms-8")
@@ -1093,11 +1082,7 @@ async def test_a_held_notification_released_later_is_handed_off_when_that_work_c
 
 async def test_a_queue_that_fails_leaves_the_commit_standing(backend: Backend) -> None:
     backend.queue.available = False
-    async with backend.uow_factory() as uow:
-        client = await add_client(uow)
-        notification = a_notification(client.id)
-        await uow.notifications.add(notification)
-        await uow.commit()
+    notification = await stored_notification(backend)
     async with backend.uow_factory() as uow:
         assert await uow.notifications.get(notification.id) is not None
     assert backend.queue.enqueued == []

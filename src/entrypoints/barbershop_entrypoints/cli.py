@@ -66,13 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _storage_reason(error: StorageUnavailable) -> str:
     """What the driver said about the connection (host, port, database, user: never a row
     or a password), else the core's own description."""
-    cause = error.__cause__
-    orig = getattr(cause, "orig", None)
-    if orig is not None:
-        first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
-        if first_line:
-            return first_line
-    return str(error)
+    orig = getattr(error.__cause__, "orig", None)
+    said = str(orig).strip() if orig is not None else ""
+    return said.splitlines()[0] if said else str(error)
 
 
 def _parser() -> argparse.ArgumentParser:

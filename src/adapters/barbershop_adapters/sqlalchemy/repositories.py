@@ -55,6 +55,10 @@ Values = dict[str, Any]
 _Row = TypeVar("_Row")
 
 
+async def _nothing_to_write() -> None:
+    pass
+
+
 class Statements:
     """Runs statements on the current connection of a unit of work, failures translated.
 
@@ -64,9 +68,11 @@ class Statements:
     def __init__(self, connection: Callable[[], AsyncConnection]) -> None:
         self._connection = connection
         self._has_pending: Callable[[], bool] = lambda: False
-        self._write_pending: Callable[[], Awaitable[None]] | None = None
+        self._write_pending: Callable[[], Awaitable[None]] = _nothing_to_write
 
     def write_pending_first(self, has_pending: Callable[[], bool], write: Callable[[], Awaitable[None]]) -> None:
+        """``write`` takes the kept writes before it sends them (through here: ``has_pending``
+        is false by then)."""
         self._has_pending, self._write_pending = has_pending, write
 
     @property
@@ -75,16 +81,8 @@ class Statements:
 
     async def execute(self, statement: sa.Executable, parameters: Values | list[Values] | None = None) -> Any:
         if self._has_pending():
-            await self._write_pending_now()
+            await self._write_pending()
         return await translated(self._connection().execute(statement, parameters))
-
-    async def _write_pending_now(self) -> None:
-        write, self._write_pending = self._write_pending, None  # its own statements come through here
-        try:
-            if write is not None:
-                await write()
-        finally:
-            self._write_pending = write
 
     async def rows(self, statement: sa.Executable, parameters: Values | None = None) -> Sequence[RowMapping]:
         result = await self.execute(statement, parameters)
@@ -98,7 +96,7 @@ class Statements:
     async def guarded(self, statement: sa.Executable, parameters: Values | None = None) -> CursorResult[Any]:
         """Run a write that may break a unique rule, in a savepoint of its own."""
         if self._has_pending():
-            await self._write_pending_now()
+            await self._write_pending()
         return await translated(self._in_savepoint(statement, parameters))
 
     async def _in_savepoint(self, statement: sa.Executable, parameters: Values | None) -> CursorResult[Any]:
@@ -817,7 +815,7 @@ class SqlNotificationRepository(_Repository):
             return []
         found = await self._many_with_rows(_TO_SEND, {"notification_ids": sorted(set(notification_ids))})
         return [
-            ToSend(notification, _recipient(row), *_route(row))
+            ToSend(notification, _recipient(row), *_route_of(row, CHANNEL_PREFIX, TEMPLATE_PREFIX))
             if row.get(_AS_SEEN.name, True)
             else await self._to_send_after_the_wait(notification)
             for row, notification in found
@@ -860,8 +858,10 @@ class SqlNotificationRepository(_Repository):
         rows = await self._db.rows(with_children, parameters)
         # Rows another transaction changed while this read waited for their locks: their
         # children again, now that the locks are held (see _row_as_seen).
-        changed = [row["id"] for row in rows if not row[_AS_SEEN.name]]
-        history, attempts = await self._children_of(changed) if changed else (defaultdict(list), defaultdict(list))
+        changed = {row["id"] for row in rows if not row[_AS_SEEN.name]}
+        history, attempts = (
+            await self._children_of(sorted(changed)) if changed else (defaultdict(list), defaultdict(list))
+        )
         return [
             (
                 row,
@@ -934,15 +934,6 @@ def _recipient(row: Mapping[Any, Any]) -> tuple[Client, Person] | None:
     return stored_client(_prefixed(row, CLIENT_PREFIX, t.clients)), stored_person(
         _prefixed(row, PERSON_PREFIX, t.persons)
     )
-
-
-def _route(row: Mapping[Any, Any]) -> tuple[Channel | None, NotificationTemplate | None]:
-    if row[f"{CHANNEL_PREFIX}code"] is None:
-        return None, None
-    channel = _channel(_prefixed(row, CHANNEL_PREFIX, t.channels))
-    if row[f"{TEMPLATE_PREFIX}code"] is None:
-        return channel, None
-    return channel, _template(_prefixed(row, TEMPLATE_PREFIX, t.notification_templates))
 
 
 # -- provider reports kept for later ---------------------------------------------------------
@@ -1230,8 +1221,8 @@ def _template(row: Mapping[Any, Any]) -> NotificationTemplate:
     )
 
 
-_TEMPLATE_COLUMNS: Final = [column.label(f"template_{column.name}") for column in t.notification_templates.c]
-_TEMPLATE_NAMES: Final = [f"template_{column.name}" for column in t.notification_templates.c]
+_TEMPLATE_PREFIX: Final = "template_"
+_TEMPLATE_COLUMNS: Final = [column.label(f"{_TEMPLATE_PREFIX}{column.name}") for column in t.notification_templates.c]
 _ROUTE: Final = (
     sa.select(t.channels, *_TEMPLATE_COLUMNS)
     .select_from(
@@ -1248,13 +1239,17 @@ _ROUTE: Final = (
 """A channel and, when it has one, its template of a code (the template's columns prefixed)."""
 
 
-def _route_of(row: RowMapping | None) -> tuple[Channel | None, NotificationTemplate | None]:
-    """A row of :data:`_ROUTE` as a channel and its template (either may be missing)."""
-    if row is None:
+def _route_of(
+    row: Mapping[Any, Any] | None, channel_prefix: str = "", template_prefix: str = _TEMPLATE_PREFIX
+) -> tuple[Channel | None, NotificationTemplate | None]:
+    """A channel and its template (either may be missing) from a row of their columns under
+    these prefixes: :data:`_ROUTE`'s by default."""
+    if row is None or row[f"{channel_prefix}code"] is None:
         return None, None
-    if row["template_code"] is None:
-        return _channel(row), None
-    return _channel(row), _template({name.removeprefix("template_"): row[name] for name in _TEMPLATE_NAMES})
+    channel = _channel(_prefixed(row, channel_prefix, t.channels))
+    if row[f"{template_prefix}code"] is None:
+        return channel, None
+    return channel, _template(_prefixed(row, template_prefix, t.notification_templates))
 
 
 class SqlReferenceDataRepository(_Repository):
