@@ -204,6 +204,31 @@ class InlineSqliteConnection:
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
         return await self.cursor().execute(sql, parameters)
 
+    async def execute_direct(self, sql: str, arguments: Sequence[Any]) -> tuple[Any, list[Any], int]:
+        """One statement run to the end (see :mod:`.direct_sqlite`): the cursor's description,
+        its rows and its rowcount. Busy, it is tried again as :meth:`run` says."""
+
+        def run_to_the_end() -> tuple[Any, list[Any], int]:
+            cursor = self._conn.cursor()
+            try:
+                cursor.execute(sql, arguments)
+                description = cursor.description
+                rows = cursor.fetchall() if description is not None else []
+                return description, rows, cursor.rowcount
+            finally:
+                cursor.close()
+
+        return await self.run(run_to_the_end)
+
+    async def execute_direct_many(self, sql: str, arguments: list[Sequence[Any]]) -> tuple[Any, list[Any], int]:
+        """One statement for each of several parameter sets (never tried again, as
+        :meth:`InlineCursor.executemany`): no rows, the rowcount summed."""
+        cursor = self._conn.executemany(sql, arguments)
+        try:
+            return None, [], cursor.rowcount
+        finally:
+            cursor.close()
+
     async def commit(self) -> None:
         await self.run(self._conn.commit, repeatable=True)
         self._commits += 1

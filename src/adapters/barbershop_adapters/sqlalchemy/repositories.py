@@ -25,6 +25,7 @@ from sqlalchemy.sql.dml import Insert
 
 from barbershop_adapters.sqlalchemy import tables as t
 from barbershop_adapters.sqlalchemy.arrays import array
+from barbershop_adapters.sqlalchemy.direct_sqlite import DirectSqlite
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_core.model import (
     AddressKind,
@@ -65,8 +66,9 @@ class Statements:
     Writes a repository keeps for later (:meth:`write_pending_first`) are sent before any
     other statement, so every statement of the unit of work sees them."""
 
-    def __init__(self, connection: Callable[[], AsyncConnection]) -> None:
+    def __init__(self, connection: Callable[[], AsyncConnection], direct: DirectSqlite | None = None) -> None:
         self._connection = connection
+        self._direct = direct
         self._has_pending: Callable[[], bool] = lambda: False
         self._write_pending: Callable[[], Awaitable[None]] = _nothing_to_write
 
@@ -82,7 +84,12 @@ class Statements:
     async def execute(self, statement: sa.Executable, parameters: Values | list[Values] | None = None) -> Any:
         if self._has_pending():
             await self._write_pending()
-        return await translated(self._connection().execute(statement, parameters))
+        connection = self._connection()
+        if self._direct is not None:
+            result = await translated(self._direct.execute(connection, statement, parameters))
+            if result is not None:
+                return result
+        return await translated(connection.execute(statement, parameters))
 
     async def rows(self, statement: sa.Executable, parameters: Values | None = None) -> Sequence[RowMapping]:
         result = await self.execute(statement, parameters)
@@ -144,7 +151,7 @@ class Statements:
             # SQLAlchemy sends SQLite a row at a time when asked to keep RETURNING in row
             # order. Not needed here: one writer at a time gives an INTEGER PRIMARY KEY
             # (the rowid) max + 1 per row, in row order, so the sorted ids are the rows' ids.
-            result = await self.execute(sa.insert(table).returning(table.c.id), rows)
+            result = await self.execute(_insert_returning_id(table), rows)
             return sorted(int(row_id) for row_id in result.scalars().all())
         statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
         result = await self.execute(statement, rows)
@@ -1309,12 +1316,16 @@ def stored_manager(row: Mapping[Any, Any]) -> Manager:
     )
 
 
+_MANAGER_BY_ID: Final = sa.select(t.managers).where(t.managers.c.id == sa.bindparam("manager_id"))
+"""Every manager's request reads it (the session check): built once."""
+
+
 class SqlManagerRepository(_Repository):
     async def add(self, manager: Manager) -> None:
         manager.id = await self._db.insert_id(t.managers, _manager_values(manager), guarded=True)
 
     async def get(self, manager_id: int) -> Manager | None:
-        row = await self._db.row(sa.select(t.managers).where(t.managers.c.id == manager_id))
+        row = await self._db.row(_MANAGER_BY_ID, {"manager_id": manager_id})
         return stored_manager(row) if row else None
 
     async def get_by_login(self, login: str) -> Manager | None:
