@@ -3,6 +3,7 @@ the same rows, errors and transactions as through SQLAlchemy, and only where tha
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,19 +140,26 @@ async def test_what_a_rolled_back_unit_of_work_wrote_directly_is_gone(
         assert await uow.persons.get_by_phone(OTHER_PHONE) is None
 
 
-async def test_the_first_statement_of_a_transaction_begins_it_through_sqlalchemy(
+async def test_a_statement_run_here_first_begins_sqlalchemys_transaction_with_the_write_lock(
     sqlite_engine: AsyncEngine, direct_runs: list[str]
 ) -> None:
+    assert sqlite_engine.url.database is not None
+    other = sqlite3.connect(sqlite_engine.url.database, timeout=0, isolation_level=None)
     async with SqlAlchemyUnitOfWork(sqlite_engine) as uow:
         db = statements(uow, sqlite_engine)
         await db.rows(_PERSON_BY_PHONE, {"phone": PHONE.e164})
         await uow.commit()
+        assert not uow.connection.in_transaction()
         direct_runs.clear()
-        await db.rows(_PERSON_BY_PHONE, {"phone": PHONE.e164})  # after the commit: a new transaction
-        assert direct_runs == []
-        assert uow.connection.in_transaction()
         await db.rows(_PERSON_BY_PHONE, {"phone": PHONE.e164})
+
         assert len(direct_runs) == 1
+        assert uow.connection.in_transaction()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        await uow.rollback()
+    other.execute("BEGIN IMMEDIATE")  # free again
+    other.close()
 
 
 async def test_a_statement_built_per_call_is_left_to_sqlalchemy(

@@ -15,10 +15,11 @@ with the parameters and the rows converted by the same type processors SQLAlchem
 use. What comes back is a SQLAlchemy :class:`~sqlalchemy.engine.Result`, so callers cannot
 tell the two paths apart (the SQL contract tests run every repository on both).
 
-SQLAlchemy keeps the transaction: a connection's first statement outside one goes through
-it (and so its ``BEGIN IMMEDIATE``), as do savepoints, a statement it would compile with
-expanding or computed parameters or defaults, and every statement of an engine that logs
-them (``echo``) or has ``before_cursor_execute`` listeners — those see every statement.
+SQLAlchemy keeps the transaction: it begins it (with its ``BEGIN IMMEDIATE``) before a
+statement runs here, and commits or rolls it back. It runs savepoints, an ``IN`` of an
+empty list, a statement it would compile with computed parameters or defaults, and every
+statement of an engine that logs them (``echo``) or has ``before_cursor_execute``
+listeners — those see every statement.
 Failures are raised as SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`, as on its own path.
 """
 
@@ -226,6 +227,7 @@ class DirectSqlite:
         statements = [prepared.arguments(one) for one in given]
         if any(statement is None for statement in statements):
             return None
+        await _in_transaction(connection)
         try:
             description, rows, rowcount = await _run(
                 driver, prepared, cast("list[tuple[str, tuple[Any, ...]]]", statements)
@@ -286,18 +288,23 @@ def direct_sqlite(engine: AsyncEngine) -> DirectSqlite | None:
 
 
 def _driver(connection: AsyncConnection) -> InlineSqliteConnection | None:
-    """The connection's SQLite connection, when a statement may go straight to it now: inside
-    SQLAlchemy's transaction (begun by an earlier statement) or on a connection of lone
-    reads, and with nobody watching SQLAlchemy's statements."""
+    """The connection's SQLite connection, when a statement may go straight to it: not in a
+    savepoint, and with nobody watching SQLAlchemy's statements."""
     sync = connection.sync_connection
-    if sync is None or sync.closed or sync.invalidated:
-        return None
-    if not (sync.in_transaction() or sync.get_execution_options().get(SINGLE_STATEMENT)):
-        return None
-    if sync.in_nested_transaction():
+    if sync is None or sync.closed or sync.invalidated or sync.in_nested_transaction():
         return None
     engine = sync.engine
     if engine.echo or engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute:
         return None
     driver = sync.connection.driver_connection
     return driver if isinstance(driver, InlineSqliteConnection) else None
+
+
+async def _in_transaction(connection: AsyncConnection) -> None:
+    """SQLAlchemy's transaction begun (SQLite's ``BEGIN IMMEDIATE``, see :mod:`.engine`) unless
+    it is, or the connection runs lone reads: SQLAlchemy commits and rolls back what the
+    statements run here write."""
+    sync = connection.sync_connection
+    assert sync is not None
+    if not (sync.in_transaction() or sync.get_execution_options().get(SINGLE_STATEMENT)):
+        await connection.begin()
