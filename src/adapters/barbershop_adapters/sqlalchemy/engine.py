@@ -177,9 +177,14 @@ def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) 
 def _begin_immediate(connection: Any) -> None:
     if not connection.get_execution_options().get(SINGLE_STATEMENT):
         # On the driver's cursor: SQLAlchemy's execution context for a statement with no
-        # parameters and no rows would only cost time (~50 µs of each transaction).
+        # parameters and no rows would only cost time (~50 µs of each transaction). A failure
+        # (the write lock still held by another process after the busy timeout) goes through
+        # SQLAlchemy's own handling, as exec_driver_sql's would: its exception class, which
+        # the unit of work turns into StorageUnavailable (a begin listener's is not wrapped).
         cursor = connection.connection.cursor()
         try:
             cursor.execute("BEGIN IMMEDIATE")
+        except Exception as error:  # noqa: BLE001 -- handed to SQLAlchemy, which raises its own
+            connection._handle_dbapi_exception(error, "BEGIN IMMEDIATE", (), cursor, None)
         finally:
             cursor.close()

@@ -204,8 +204,8 @@ class InlineSqliteConnection:
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
         return await self.cursor().execute(sql, parameters)
 
-    async def execute_direct(self, sql: str, arguments: Sequence[Any]) -> tuple[Any, list[Any], int]:
-        """One statement run to the end (see :mod:`.direct_sqlite`): the cursor's description,
+    async def execute_direct(self, sql: str, arguments: Sequence[Any] | dict[str, Any]) -> tuple[Any, list[Any], int]:
+        """One statement run to the end (see :mod:`.direct_statements`): the cursor's description,
         its rows and its rowcount. Busy, it is tried again as :meth:`run` says."""
 
         def run_to_the_end() -> tuple[Any, list[Any], int]:
@@ -220,7 +220,9 @@ class InlineSqliteConnection:
 
         return await self.run(run_to_the_end)
 
-    async def execute_direct_many(self, sql: str, arguments: list[Sequence[Any]]) -> tuple[Any, list[Any], int]:
+    async def execute_direct_many(
+        self, sql: str, arguments: Sequence[Sequence[Any] | dict[str, Any]]
+    ) -> tuple[Any, list[Any], int]:
         """One statement for each of several parameter sets (never tried again, as
         :meth:`InlineCursor.executemany`): no rows, the rowcount summed."""
         cursor = self._conn.executemany(sql, arguments)

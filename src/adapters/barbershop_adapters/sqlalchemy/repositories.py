@@ -25,7 +25,7 @@ from sqlalchemy.sql.dml import Insert
 
 from barbershop_adapters.sqlalchemy import tables as t
 from barbershop_adapters.sqlalchemy.arrays import array
-from barbershop_adapters.sqlalchemy.direct_sqlite import DirectSqlite
+from barbershop_adapters.sqlalchemy.direct_statements import DirectStatements
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_core.model import (
     AddressKind,
@@ -66,7 +66,7 @@ class Statements:
     Writes a repository keeps for later (:meth:`write_pending_first`) are sent before any
     other statement, so every statement of the unit of work sees them."""
 
-    def __init__(self, connection: Callable[[], AsyncConnection], direct: DirectSqlite | None = None) -> None:
+    def __init__(self, connection: Callable[[], AsyncConnection], direct: DirectStatements | None = None) -> None:
         self._connection = connection
         self._direct = direct
         self._has_pending: Callable[[], bool] = lambda: False

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from barbershop_adapters.sqlalchemy.direct_sqlite import direct_sqlite
+from barbershop_adapters.sqlalchemy.direct_statements import direct_statements
 from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_adapters.sqlalchemy.repositories import (
@@ -58,7 +58,7 @@ class SqlSessionReader:
             if connection.dialect.name == "postgresql":
                 options["isolation_level"] = "AUTOCOMMIT"
             single = await translated(connection.execution_options(**options))
-            yield Statements(lambda: single, direct_sqlite(self._engine))
+            yield Statements(lambda: single, direct_statements(self._engine))
         finally:
             # Shielded: a cancelled request must still give its connection back.
             await asyncio.shield(translated(connection.close()))

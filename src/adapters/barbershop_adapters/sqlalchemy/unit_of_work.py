@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from barbershop_adapters.sqlalchemy.direct_sqlite import direct_sqlite
+from barbershop_adapters.sqlalchemy.direct_statements import direct_statements
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_adapters.sqlalchemy.promo_batches import SqlPromoBatchRepository
 from barbershop_adapters.sqlalchemy.registrations import SqlRegistrationRepository
@@ -75,7 +75,7 @@ class SqlAlchemyUnitOfWork:
         self._connection: AsyncConnection | None = None
         self._recorded: list[AuditEvent] = []
         self._seen: list[ClientNotification] = []
-        statements = Statements(lambda: self.connection, direct_sqlite(engine))
+        statements = Statements(lambda: self.connection, direct_statements(engine))
         clients = SqlClientRepository(statements)
         consents = SqlConsentRepository(statements)
         self._notifications = SqlNotificationRepository(statements, self._seen.append)

@@ -1,0 +1,418 @@
+"""Statements built once, run straight on the driver: SQLAlchemy compiles them, the driver runs them.
+
+Every statement through SQLAlchemy's async engine pays for its execution context (the
+compiled cache's key, the parameters processed into a new list, the cursor's result
+metadata) and two greenlet switches: ~80 µs of Python on this machine for a one-row
+SELECT that SQLite itself answers in ~10 µs (``docs/performance.md``). The embedded default
+ran ~15 statements per registration on its event loop, and that layer was ~30 % of the
+loop's CPU under load.
+
+Here a statement a unit of work runs a second time (the same object: the module constants
+and ``functools.cache`` builders of the repositories — a statement built per call never
+is) is compiled once by SQLAlchemy for the engine's dialect, and from then on its SQL goes
+straight to the connection's driver — SQLite's :mod:`.inline_sqlite` connection, or
+psycopg's ``AsyncConnection`` — with the parameters and the rows converted by the type
+processors SQLAlchemy itself would use. What comes back is a SQLAlchemy
+:class:`~sqlalchemy.engine.Result`, so callers cannot tell the two paths apart (the SQL
+contract tests run every repository on both databases this way).
+
+SQLAlchemy keeps the transaction: it begins it (on SQLite with its ``BEGIN IMMEDIATE``)
+before a statement runs here, and commits or rolls it back. A failure goes through
+SQLAlchemy's own handling (its exception classes; a lost connection invalidated, and the
+pool with it) before :func:`~.errors.translated` turns it into the core's. SQLAlchemy still
+runs savepoints, a statement it would compile with computed parameters or defaults, every
+statement of an engine that logs them (``echo`` or the ``sqlalchemy.engine`` logger) or
+has listeners of statements (``before_cursor_execute`` and the like) — those see every
+statement — and, on PostgreSQL, ``IN`` lists and several
+parameter sets (it batches those in fewer round trips); on SQLite an ``IN`` list takes a
+placeholder per value and each of several rows with RETURNING runs on its own (there are
+no round trips to save).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol
+
+import attrs
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Dialect, Result
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import greenlet_spawn
+
+from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT
+from barbershop_adapters.sqlalchemy.inline_sqlite import InlineSqliteConnection
+
+_Processor = Callable[[Any], Any] | None
+_Arguments = tuple[Any, ...] | dict[str, Any]
+_Outcome = tuple[Any, list[Any], int]
+"""A cursor's description, rows and rowcount."""
+_MISSING: Final = object()
+
+
+class DirectResult(IteratorResult[Any]):
+    """The rows of a statement run directly, with the cursor's ``rowcount``."""
+
+    def __init__(self, metadata: SimpleResultMetaData, rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        super().__init__(metadata, iter(rows))
+        self.rowcount = rowcount
+
+
+_NO_ROWS: Final = SimpleResultMetaData([])
+
+
+@attrs.frozen
+class _Bind:
+    key: str
+    name: str
+    fixed: Any
+    """The statement's own value (``_MISSING`` when the caller must give one)."""
+    process: _Processor
+    expanding: bool
+    """A list of values for ``IN (…)``: a placeholder each, processed one by one."""
+
+
+@attrs.define
+class Prepared:
+    """One statement compiled for a dialect, with what it takes to run it without SQLAlchemy."""
+
+    sql: str
+    binds: tuple[_Bind, ...]
+    positional: bool
+    """``?`` placeholders (SQLite) or ``%(name)s`` ones (psycopg)."""
+    columns: Sequence[Any]
+    """The compiled result columns (``ResultColumnsEntry``), in the statement's order."""
+    by_position: bool
+    keyed_by_cursor: bool
+    """A text with its columns given in order: the rows keep the names the cursor gives."""
+    returns_rows: bool
+    """A write with RETURNING."""
+    dialect: Dialect
+    shape: tuple[SimpleResultMetaData, tuple[_Processor, ...]] | None = None
+    """The rows' keys and processors, known at the first run (from the cursor's description)."""
+    _expanded: dict[tuple[int, ...], str] = attrs.field(factory=dict)
+    """The SQL for each count of the expanding parameters' values."""
+
+    def arguments(self, parameters: dict[str, Any]) -> tuple[str, _Arguments] | None:
+        """The SQL and its arguments for ``parameters``; None for an empty ``IN`` list, which
+        SQLAlchemy renders as an expression of its own."""
+        values: list[Any] = []
+        counts: list[int] = []
+        for bind in self.binds:
+            value = parameters.get(bind.key, _MISSING)
+            if value is _MISSING:
+                value = parameters.get(bind.name, bind.fixed)
+                if value is _MISSING:
+                    raise sa_exc.InvalidRequestError(f"A value is required for bind parameter {bind.key!r}")
+            if bind.expanding:
+                if not value:
+                    return None
+                value = list(value) if bind.process is None else [bind.process(one) for one in value]
+                if not self.positional:  # one array (see _as_any)
+                    values.append(value)
+                    continue
+                counts.append(len(value))
+                values += value
+            else:
+                values.append(value if bind.process is None else bind.process(value))
+        if not self.positional:
+            return self.sql, {bind.name: value for bind, value in zip(self.binds, values, strict=True)}
+        return self._sql(tuple(counts)), tuple(values)
+
+    def _sql(self, counts: tuple[int, ...]) -> str:
+        if not counts:
+            return self.sql
+        sql = self._expanded.get(counts)
+        if sql is None:
+            sql = self.sql
+            expanding = [bind.name for bind in self.binds if bind.expanding]
+            for name, count in zip(expanding, counts, strict=True):
+                sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * count), 1)
+            self._expanded[counts] = sql
+        return sql
+
+    def result(self, description: Any, rows: list[tuple[Any, ...]], rowcount: int) -> DirectResult:
+        if description is None:
+            return DirectResult(_NO_ROWS, [], rowcount)
+        if self.shape is None:
+            self.shape = self._shape([(entry[0], entry[1]) for entry in description])
+        metadata, processors = self.shape
+        if any(processors):
+            rows = [
+                tuple(
+                    value if process is None else process(value) for value, process in zip(row, processors, strict=True)
+                )
+                for row in rows
+            ]
+        return DirectResult(metadata, rows, rowcount)
+
+    def _shape(self, described: list[tuple[str, Any]]) -> tuple[SimpleResultMetaData, tuple[_Processor, ...]]:
+        """Each cursor column matched to a compiled one, as SQLAlchemy matches them: by
+        position when the statement's columns are its own, else by name; processed as the
+        column's type says for the driver's type of it."""
+        if self.by_position and len(self.columns) == len(described):
+            matched = list(self.columns)
+        else:
+            by_name = {entry.keyname: entry for entry in self.columns}
+            matched = [by_name.get(name) for name, _ in described]
+        keys = [
+            name if entry is None or self.keyed_by_cursor else entry.keyname
+            for (name, _), entry in zip(described, matched, strict=True)
+        ]
+        extra = [() if entry is None else entry.objects for entry in matched]
+        processors = tuple(
+            None if entry is None else entry.type._cached_result_processor(self.dialect, type_code)
+            for (_, type_code), entry in zip(described, matched, strict=True)
+        )
+        return SimpleResultMetaData(keys, extra=extra), processors
+
+
+def prepare(
+    statement: sa.Executable, dialect: Dialect, keys: tuple[str, ...], *, many: bool, several: bool
+) -> Prepared | None:
+    """``statement`` compiled as SQLAlchemy compiles it for these parameter ``keys``, or None
+    when running it takes more than its SQL and its parameters' type processors (or, unless
+    the driver takes ``several``, more than one parameter set)."""
+    if not isinstance(statement, sa.ClauseElement) or (many and not several):
+        return None
+    # Several rows with RETURNING: compiled for one, each run on its own (see the module).
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    if not isinstance(compiled, SQLCompiler):
+        return None
+    if many and not compiled.effective_returning:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
+    if not isinstance(compiled, SQLCompiler) or not _plain(compiled):
+        return None
+    sql = compiled.string if compiled.positional else _as_any(compiled, dialect)
+    binds = _binds(compiled, dialect)
+    if sql is None or binds is None:
+        return None
+    return Prepared(
+        sql=sql,
+        binds=binds,
+        positional=compiled.positional,
+        columns=compiled._result_columns,  # the columns SQLAlchemy matches rows by
+        by_position=compiled._ordered_columns or compiled._textual_ordered_columns,  # as its CursorResult decides
+        keyed_by_cursor=compiled._textual_ordered_columns,
+        returns_rows=bool(compiled.effective_returning),
+        dialect=dialect,
+    )
+
+
+def _binds(compiled: SQLCompiler, dialect: Dialect) -> tuple[_Bind, ...] | None:
+    """The parameters in the order the driver takes them, each with its type's processor;
+    None when one is computed when the statement runs."""
+    binds = []
+    processors = compiled._bind_processors  # the processors SQLAlchemy itself applies
+    names = compiled.positiontup if compiled.positional else list(dict.fromkeys(compiled.bind_names.values()))
+    for name in names or ():
+        bind = compiled.binds[name]
+        if bind.callable is not None or bind.literal_execute or bind.type._is_tuple_type:
+            return None
+        process = bind.type._cached_bind_processor(dialect) if bind.expanding else processors.get(name)
+        if process is not None and not callable(process):
+            return None
+        fixed = _MISSING if bind.required else bind.value
+        binds.append(_Bind(bind.key, name, fixed, process, bind.expanding))
+    return tuple(binds)
+
+
+def _plain(compiled: SQLCompiler) -> bool:
+    """A statement whose SQL and parameters are all there is to it: no literal parameters
+    rendered when it runs, no Python-side defaults or output parameters."""
+    return bool(
+        (compiled.positiontup is not None or not compiled.positional)
+        and not compiled.escaped_bind_names
+        and not compiled.literal_execute_params
+        and all(bind.expanding for bind in compiled.post_compile_params)
+        and not compiled.insert_prefetch
+        and not compiled.update_prefetch
+        and not compiled.has_out_parameters
+    )
+
+
+def _as_any(compiled: SQLCompiler, dialect: Dialect) -> str | None:
+    """psycopg's SQL with each ``IN (…)`` list as one array, ``= ANY(CAST(%(name)s AS type[]))``:
+    the same rows, and one text of the statement however many values it gets (SQLAlchemy
+    renders a placeholder per value). None for a form this does not rewrite: ``NOT IN``, or
+    values other than integers (a cast to ``VARCHAR(n)[]`` or ``NUMERIC(p, s)[]`` would cut
+    or round them, where SQLAlchemy's casts carry no length)."""
+    sql = compiled.string
+    for bind in compiled.post_compile_params:
+        if not isinstance(bind.type, sa.Integer):
+            return None
+        name = compiled.bind_names[bind]
+        marker = f"__[POSTCOMPILE_{name}]"
+        in_list = f" IN ({marker})"
+        if f" NOT{in_list}" in sql or sql.count(marker) != sql.count(in_list):
+            return None
+        sql = sql.replace(in_list, f" = ANY(CAST(%({name})s AS {bind.type.compile(dialect)}[]))")
+    return sql
+
+
+class _Driver(Protocol):
+    @property
+    def several(self) -> bool:
+        """Runs several parameter sets (see the module)."""
+
+    @property
+    def error(self) -> type[Exception]:
+        """The driver's base exception."""
+
+    async def one(self, sql: str, arguments: _Arguments) -> _Outcome: ...
+
+    async def many(self, sql: str, arguments: list[_Arguments]) -> _Outcome: ...
+
+
+@attrs.frozen
+class _Sqlite:
+    connection: InlineSqliteConnection
+    several: bool = True
+    error: type[Exception] = sqlite3.Error
+
+    async def one(self, sql: str, arguments: _Arguments) -> _Outcome:
+        return await self.connection.execute_direct(sql, arguments)
+
+    async def many(self, sql: str, arguments: list[_Arguments]) -> _Outcome:
+        return await self.connection.execute_direct_many(sql, arguments)
+
+
+@attrs.frozen
+class _Psycopg:
+    connection: psycopg.AsyncConnection[Any]
+    several: bool = False
+    error: type[Exception] = psycopg.Error
+
+    async def one(self, sql: str, arguments: _Arguments) -> _Outcome:
+        cursor = self.connection.cursor()
+        try:
+            await cursor.execute(sql, arguments)
+            description = cursor.description
+            rows = await cursor.fetchall() if description is not None else []
+            return description, rows, cursor.rowcount
+        finally:
+            await cursor.close()
+
+    async def many(self, sql: str, arguments: list[_Arguments]) -> _Outcome:
+        raise NotImplementedError  # never prepared: SQLAlchemy batches several sets (see the module)
+
+
+_Cache = weakref.WeakKeyDictionary[Any, dict[tuple[tuple[str, ...], bool], Prepared | None]]
+
+
+class DirectStatements:
+    """Runs the statements of one engine straight on its driver where it can (see the module)."""
+
+    def __init__(self) -> None:
+        self._prepared: _Cache = weakref.WeakKeyDictionary()
+        self._seen: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    async def execute(
+        self,
+        connection: AsyncConnection,
+        statement: sa.Executable,
+        parameters: dict[str, Any] | list[dict[str, Any]] | None,
+    ) -> Result[Any] | None:
+        """The statement's result, or None when SQLAlchemy must run it (nothing was sent)."""
+        sync = connection.sync_connection
+        driver = _driver(sync)
+        many = isinstance(parameters, list)
+        given: list[dict[str, Any]] = parameters if isinstance(parameters, list) else [parameters or {}]
+        if sync is None or driver is None or not given:
+            return None
+        prepared = self._lookup(statement, connection.dialect, tuple(sorted(given[0])), many=many, driver=driver)
+        if prepared is None:
+            return None
+        try:
+            statements = [prepared.arguments(one) for one in given]
+        except Exception as error:
+            # As SQLAlchemy reports a parameter it cannot process (a naive datetime, say).
+            raise sa_exc.StatementError(str(error), prepared.sql, None, error) from error
+        if any(statement is None for statement in statements):
+            return None
+        if not (sync.in_transaction() or sync.get_execution_options().get(SINGLE_STATEMENT)):
+            if sync.get_transaction() is not None:  # failed, not rolled back: SQLAlchemy refuses
+                return None
+            await connection.begin()
+        try:
+            outcome = await _run(driver, prepared, [statement for statement in statements if statement is not None])
+        except driver.error as error:
+            # SQLAlchemy's own handling: its exception class, and a lost connection invalidated.
+            await greenlet_spawn(sync._handle_dbapi_exception, error, prepared.sql, None, None, None)
+            raise  # not reached: the handling raises
+        return prepared.result(*outcome)
+
+    def _lookup(
+        self, statement: sa.Executable, dialect: Dialect, keys: tuple[str, ...], *, many: bool, driver: _Driver
+    ) -> Prepared | None:
+        try:
+            variants = self._prepared.get(statement)
+        except TypeError:  # not weakly referable: never cached
+            return None
+        if variants is None:
+            if statement not in self._seen:
+                self._seen.add(statement)
+                return None
+            variants = self._prepared[statement] = {}
+        variant = (keys, many)
+        if variant not in variants:
+            variants[variant] = prepare(statement, dialect, keys, many=many, several=driver.several)
+        return variants[variant]
+
+
+async def _run(driver: _Driver, prepared: Prepared, statements: list[tuple[str, _Arguments]]) -> _Outcome:
+    """One statement, several parameter sets in one call, or — RETURNING rows — each apart."""
+    if len(statements) == 1:
+        return await driver.one(*statements[0])
+    if not prepared.returns_rows:
+        sqls = {sql for sql, _ in statements}
+        if len(sqls) == 1:
+            return await driver.many(sqls.pop(), [arguments for _, arguments in statements])
+    description, rows, rowcount = None, [], 0
+    for sql, arguments in statements:
+        description, some, count = await driver.one(sql, arguments)
+        rows += some
+        rowcount += max(count, 0)
+    return description, rows, rowcount
+
+
+_BY_ENGINE: Final[weakref.WeakKeyDictionary[AsyncEngine, DirectStatements]] = weakref.WeakKeyDictionary()
+
+
+def direct_statements(engine: AsyncEngine) -> DirectStatements:
+    """The direct runner of ``engine`` (one per engine: it holds the compiled statements)."""
+    direct = _BY_ENGINE.get(engine)
+    if direct is None:
+        direct = _BY_ENGINE[engine] = DirectStatements()
+    return direct
+
+
+def _watched(dispatch: Any) -> bool:
+    """Listeners of statements (not of connections or transactions, as the engine's own)."""
+    return bool(
+        dispatch.before_execute
+        or dispatch.after_execute
+        or dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+    )
+
+
+def _driver(sync: Connection | None) -> _Driver | None:
+    """The connection's driver, when a statement may go straight to it: not in a savepoint,
+    and with nobody watching SQLAlchemy's statements."""
+    if sync is None or sync.closed or sync.invalidated or sync.in_nested_transaction():
+        return None
+    if sync._echo or _watched(sync.engine.dispatch) or _watched(sync.dispatch):
+        return None
+    driver = sync.connection.driver_connection
+    if isinstance(driver, InlineSqliteConnection):
+        return _Sqlite(driver)
+    if isinstance(driver, psycopg.AsyncConnection):
+        return _Psycopg(driver)
+    return None
