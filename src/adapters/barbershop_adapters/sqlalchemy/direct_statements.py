@@ -20,13 +20,14 @@ SQLAlchemy keeps the transaction: it begins it (on SQLite with its ``BEGIN IMMED
 before a statement runs here, and commits or rolls it back. A failure goes through
 SQLAlchemy's own handling (its exception classes; a lost connection invalidated, and the
 pool with it) before :func:`~.errors.translated` turns it into the core's. SQLAlchemy still
-runs savepoints, a statement it would compile with computed parameters or defaults, every
-statement of an engine that logs them (``echo`` or the ``sqlalchemy.engine`` logger) or
-has listeners of statements (``before_cursor_execute`` and the like) — those see every
-statement — and, on PostgreSQL, ``IN`` lists and several
-parameter sets (it batches those in fewer round trips); on SQLite an ``IN`` list takes a
-placeholder per value and each of several rows with RETURNING runs on its own (there are
-no round trips to save).
+runs savepoints, a statement after a failed commit, a statement it would compile with
+computed parameters or defaults, an ``IN`` of an empty list, and every statement of an
+engine that logs them (``echo`` or the ``sqlalchemy.engine`` logger) or has listeners of
+statements (``before_cursor_execute`` and the like) — those see every statement. On
+PostgreSQL an ``IN`` list of integers is sent as one array (:func:`_as_any`; any other stays
+with SQLAlchemy), and several parameter sets stay with SQLAlchemy (it batches them in fewer
+round trips); on SQLite an ``IN`` list takes a placeholder per value and each of several
+rows with RETURNING runs on its own (there are no round trips to save).
 """
 
 from __future__ import annotations
