@@ -211,9 +211,9 @@ class Spy:
     the hashes (argon2-cffi frees the GIL) and without a loop waiting in C (uvloop's epoll
     frees it too, but looks busy to py-spy otherwise)."""
 
-    def __init__(self, files: list[Path], pid: int, seconds: float, *, gil_only: bool = False) -> None:
+    def __init__(self, files: list[Path], pid: int, seconds: float, *, gil_only: bool = False, rate: int = 100) -> None:
         self._files, self._pid, self._seconds = files, pid, max(int(seconds), 1)
-        self._gil_only = gil_only
+        self._gil_only, self._rate = gil_only, rate
         self._processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
@@ -221,7 +221,7 @@ class Spy:
         for output in self._files:
             fmt = "raw" if output.suffix == ".txt" else "flamegraph"
             command = [str(spy), "record", "--nonblocking", "--format", fmt, "-o", str(output)]
-            command += ["--duration", str(self._seconds), "--pid", str(self._pid)]
+            command += ["--duration", str(self._seconds), "--pid", str(self._pid), "--rate", str(self._rate)]
             command += ["--gil"] if self._gil_only else []
             self._processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))  # noqa: S603 -- built here
 

@@ -174,8 +174,10 @@ from barbershop_core.use_cases.clients import (
     update_client,
 )
 from barbershop_core.use_cases.delivery import (
+    SENDS_OF_REGISTRATIONS,
     AttemptDelivery,
     AttemptResult,
+    Batching,
     Deliveries,
     DeliveryDeps,
     attempt_delivery,
@@ -274,6 +276,7 @@ from barbershop_core.values import Email, FirstName, FullName, Login, Money, Pho
 
 __all__ = [
     "CONSENT_TYPES",
+    "SENDS_OF_REGISTRATIONS",
     "Actor",
     "AddressKind",
     "Alert",
@@ -291,6 +294,7 @@ __all__ = [
     "AuthenticateManager",
     "AuthenticatePartner",
     "BatchTooLarge",
+    "Batching",
     "ChangeClientPassword",
     "ChangeManagerPassword",
     "Channel",

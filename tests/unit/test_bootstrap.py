@@ -9,8 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barbershop_adapters.argon2_hasher import Argon2Hasher
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from barbershop_core.use_cases.delivery import SENDS_OF_REGISTRATIONS, Batching
 from barbershop_entrypoints.bootstrap import build_container
-from barbershop_entrypoints.settings import SecurityConfig, Settings
+from barbershop_entrypoints.settings import QueueConfig, SecurityConfig, Settings
+from barbershop_entrypoints.tasks import batching_for, build_broker
 from tests.conftest import UNIT_SETTINGS, World
 from tests.fakes import FakeClock
 
@@ -72,3 +74,17 @@ async def test_without_overrides_every_adapter_is_built_from_settings_and_closed
         assert container.policy.default_channel == "local"
     finally:
         await container.aclose()
+
+
+def test_a_server_that_sends_itself_batches_for_one_send_per_registration_and_a_worker_for_its_own() -> None:
+    in_process = build_broker(Settings(security=SecurityConfig(secret_key=SECRET, hash_threads=1)))
+    on_redis = build_broker(
+        Settings(
+            security=SecurityConfig(secret_key=SECRET, hash_threads=1),
+            queue=QueueConfig(broker_url="redis://127.0.0.1:6379/15"),
+        )
+    )
+
+    assert batching_for(in_process) == SENDS_OF_REGISTRATIONS
+    assert batching_for(on_redis) == Batching()
+    assert SENDS_OF_REGISTRATIONS.quiet_seconds > Batching().quiet_seconds

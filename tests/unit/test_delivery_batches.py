@@ -12,7 +12,7 @@ import attrs
 from barbershop_core.errors import NotFound
 from barbershop_core.model import AuditAction, AuditEvent, ClientNotification
 from barbershop_core.ports import DeliveryFailed, OutgoingMessage, SendReceipt, StorageUnavailable
-from barbershop_core.use_cases.delivery import AttemptResult, Deliveries, DeliveryDeps
+from barbershop_core.use_cases.delivery import SENDS_OF_REGISTRATIONS, AttemptResult, Batching, Deliveries, DeliveryDeps
 from barbershop_core.use_cases.reference_data import InstallDefaultReferenceData, install_default_reference_data
 from tests.conftest import World
 from tests.fakes import FakeUnitOfWork
@@ -174,3 +174,28 @@ async def test_records_run_again_after_an_unanswered_commit_store_each_attempt_o
     assert [len(notifications[n].attempts) for n in (1, 4)] == [1, 1]
     worker_events = [e.action for e in audit_events(world) if e.actor == "system:worker"]
     assert Counter(worker_events) == {AuditAction.NOTIFICATION_SENT: 1, AuditAction.NOTIFICATION_ATTEMPT_FAILED: 1}
+
+
+async def sends_of_a_steady_stream(batching: Batching) -> tuple[list[AttemptResult], int]:
+    """Six sends 30 ms apart, as a busy server that sends itself hands them off, one per
+    registration; the answers and the transactions their claims and records took."""
+    _, _, deps, units = await a_world_with_due_notifications()
+    deliveries = Deliveries(deps, batching)
+
+    async def handed_off(notification_id: int) -> AttemptResult:
+        await asyncio.sleep(0.03 * (notification_id - 1))
+        return await deliveries.attempt(notification_id)
+
+    results = await asyncio.gather(*(handed_off(n) for n in range(1, 7)))
+    return results, units.opened
+
+
+async def test_a_server_that_sends_itself_shares_the_transactions_of_one_send_per_registration() -> None:
+    worker_results, worker_transactions = await sends_of_a_steady_stream(Batching())
+    results, transactions = await sends_of_a_steady_stream(SENDS_OF_REGISTRATIONS)
+
+    assert results == worker_results
+    # The first send runs at once (the server was idle), the other five share a claim and a
+    # record; the worker's short quiet spell (20 ms) lets each of them claim and record alone.
+    assert transactions <= 6, transactions
+    assert worker_transactions >= 8, worker_transactions

@@ -39,7 +39,7 @@ from barbershop_core.use_cases._shared import (
     resolve_delivery,
 )
 from barbershop_core.use_cases.clients import current_consents
-from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, Deliveries, DeliveryDeps
+from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, Batching, Deliveries, DeliveryDeps
 from barbershop_core.use_cases.notification_commands import NotificationDeps, issue_notification
 from barbershop_core.use_cases.notification_queries import NotificationQueryDeps
 
@@ -69,8 +69,13 @@ class WorkerDeps:
 
     delivery: DeliveryDeps
     fallback: FallbackDeps | None = None
+    batching: Batching = Batching()
+    """The worker's by default; :data:`~barbershop_core.use_cases.delivery.SENDS_OF_REGISTRATIONS`
+    for a server that sends itself."""
     sends: Deliveries = attrs.field(
-        init=False, default=attrs.Factory(lambda deps: Deliveries(deps.delivery), takes_self=True), eq=False
+        init=False,
+        default=attrs.Factory(lambda deps: Deliveries(deps.delivery, deps.batching), takes_self=True),
+        eq=False,
     )
 
 

@@ -23,7 +23,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, AsyncTaskiqDecoratedTask, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
-from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, DeliveryDeps
+from barbershop_core.use_cases.delivery import (
+    SENDS_OF_REGISTRATIONS,
+    AttemptDelivery,
+    AttemptResult,
+    Batching,
+    DeliveryDeps,
+)
 from barbershop_core.use_cases.fallback import FallbackDeps, WorkerDeps, deliver
 from barbershop_entrypoints.metrics import count_attempt
 from barbershop_entrypoints.settings import Settings
@@ -140,10 +146,15 @@ def build_broker(settings: Settings) -> AsyncBroker:
     return InMemoryBroker(max_async_tasks=20, propagate_exceptions=False)
 
 
+def batching_for(broker: AsyncBroker) -> Batching:
+    """A server that sends itself gets one send per registration, on the CPUs that hash."""
+    return SENDS_OF_REGISTRATIONS if isinstance(broker, InMemoryBroker) else Batching()
+
+
 def register_send_task(
     broker: AsyncBroker, deps: DeliveryDeps, fallback: FallbackDeps | None = None
 ) -> AsyncTaskiqDecoratedTask[[int], Coroutine[Any, Any, str]]:
-    worker = WorkerDeps(delivery=deps, fallback=fallback)
+    worker = WorkerDeps(delivery=deps, fallback=fallback, batching=batching_for(broker))
 
     async def send_notification(notification_id: int) -> str:
         """One attempt (and, when it failed for good, the fallback step); the outcome is
