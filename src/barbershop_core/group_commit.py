@@ -24,15 +24,15 @@ log = logging.getLogger("barbershop.group_commit")
 class GroupCommit(Generic[In, Out]):
     """Runs ``run`` over batches of the items callers :meth:`submit`, one run at a time.
 
-    ``linger_seconds``: while busy (the last run ended less than this long ago), a run that
-    is not full first waits for more items — as long as they keep coming (each within
-    ``quiet_seconds`` of the last), up to ``linger_seconds``. A batch grows by the rate of
-    items times the wait, so on a worker whose sends keep its CPU busy a few dozen
-    milliseconds turn batches of three into batches of dozens, and a steady stream of
-    single items (one send per registration, on a server that sends itself) into batches
-    of several: the CPU the runs save goes to the work. When every caller is already
-    waiting, a quiet spell of ``quiet_seconds`` ends the wait. After a quiet spell of
-    ``linger_seconds`` a caller is run at once.
+    ``linger_seconds``: while busy (the last run ended less than ``busy_seconds`` ago, by
+    default ``linger_seconds``), a run that is not full first waits for more items — as long
+    as they keep coming (each within ``quiet_seconds`` of the last), up to
+    ``linger_seconds``. A batch grows by the rate of items times the wait, so on a worker
+    whose sends keep its CPU busy a few dozen milliseconds turn batches of three into
+    batches of dozens, and a steady stream of single items (one send per registration, on a
+    server that sends itself) into batches of several: the CPU the runs save goes to the
+    work. When every caller is already waiting, a quiet spell of ``quiet_seconds`` ends the
+    wait. After a quiet spell of ``busy_seconds`` a caller is run at once.
 
     ``run`` answers each item of a batch, in order. When a run of several items raises,
     each item is run again alone, so that one item's failure (or a transaction that could
@@ -50,15 +50,17 @@ class GroupCommit(Generic[In, Out]):
         max_batch: int,
         linger_seconds: float = 0.0,
         quiet_seconds: float = 0.005,
+        busy_seconds: float | None = None,
         skip_cancelled: bool = False,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        if linger_seconds < 0 or quiet_seconds <= 0:
-            raise ValueError("linger_seconds must not be negative, quiet_seconds must be positive")
+        if linger_seconds < 0 or quiet_seconds <= 0 or (busy_seconds is not None and busy_seconds < 0):
+            raise ValueError("linger_seconds and busy_seconds must not be negative, quiet_seconds must be positive")
         self._run = run
         self._max_batch = max_batch
         self._linger = linger_seconds
+        self._busy = linger_seconds if busy_seconds is None else busy_seconds
         self._quiet = quiet_seconds
         self._skip_cancelled = skip_cancelled
         self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
@@ -80,7 +82,7 @@ class GroupCommit(Generic[In, Out]):
         self._arrived = asyncio.Event()  # bound to this loop: a new runner, a new event
         try:
             while self._waiting:
-                if loop.time() - self._last_ended < self._linger:
+                if loop.time() - self._last_ended < self._busy:
                     await self._linger_for_more(self._arrived, loop.time() + self._linger)
                 batch = self._next_batch()
                 if batch:

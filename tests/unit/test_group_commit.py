@@ -222,6 +222,8 @@ def test_a_negative_linger_is_refused() -> None:
         GroupCommit(run, max_batch=1, linger_seconds=-1)
     with pytest.raises(ValueError, match="must be positive"):
         GroupCommit(run, max_batch=1, quiet_seconds=0)
+    with pytest.raises(ValueError, match="must not be negative"):
+        GroupCommit(run, max_batch=1, busy_seconds=-1)
 
 
 async def test_a_lingering_run_stops_waiting_when_nobody_else_comes() -> None:
@@ -235,3 +237,17 @@ async def test_a_lingering_run_stops_waiting_when_nobody_else_comes() -> None:
 
     assert doubler.batches == [[1, 2], [3, 4]]
     assert loop.time() - started < 1.0  # a quiet spell, not the ten seconds of lingering
+
+
+async def test_an_item_after_the_busy_window_runs_at_once_though_the_linger_is_longer() -> None:
+    doubler = Doubler()
+    group = GroupCommit(doubler, max_batch=10, linger_seconds=5.0, quiet_seconds=0.3, busy_seconds=0.05)
+    loop = asyncio.get_running_loop()
+    assert await group.submit(1) == 2
+
+    await asyncio.sleep(0.15)  # past the busy window, well within the linger
+    started = loop.time()
+    assert await group.submit(2) == 4
+
+    assert loop.time() - started < 0.1  # not the quiet spell of 0.3 s
+    assert doubler.batches == [[1], [2]]

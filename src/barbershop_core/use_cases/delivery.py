@@ -8,14 +8,14 @@ expiry of passwords (:mod:`~barbershop_core.use_cases.notification_queries`) fin
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Final, NamedTuple
 
 import attrs
 
 from barbershop_core.context import Context
-from barbershop_core.group_commit import GroupCommit
+from barbershop_core.group_commit import GroupCommit, In, Out
 from barbershop_core.model import (
     Actor,
     AttemptOutcome,
@@ -97,10 +97,9 @@ DEFAULT_LINGER_SECONDS: Final = 0.05
 (see :class:`~barbershop_core.group_commit.GroupCommit`): 50 ms against seconds of a
 provider's own latency, for batches of dozens instead of a few."""
 DEFAULT_QUIET_SECONDS: Final = 0.02
-"""While lingering, the longest gap between two sends that still keeps the batch open. A
-server that sends itself (the embedded default) gets one send per registration, ~15 ms
-apart when its CPUs are busy: 20 ms lets them share transactions (a send alone costs its
-claim and record ~7 times the CPU of one in a batch of 20, ``bench/hot_path_cost.py``)."""
+"""While lingering, the longest gap between two sends that still keeps the batch open (a
+send alone costs its claim and record 4–7 times the CPU of one in a batch of 20,
+``bench/hot_path_cost.py``)."""
 
 
 @attrs.frozen
@@ -111,17 +110,34 @@ class Batching:
     max_batch: int = DEFAULT_BATCH
     linger_seconds: float = DEFAULT_LINGER_SECONDS
     quiet_seconds: float = DEFAULT_QUIET_SECONDS
+    busy_seconds: float | None = None
+    """A claim or record arriving this long after the last one ended runs at once; None:
+    ``linger_seconds``."""
 
 
-SENDS_OF_REGISTRATIONS: Final = Batching(linger_seconds=0.2, quiet_seconds=0.06)
+SENDS_OF_REGISTRATIONS: Final = Batching(linger_seconds=0.2, quiet_seconds=0.06, busy_seconds=0.06)
 """For a server that sends its welcome messages itself (the embedded default): one send per
 registration, ~15 ms apart when its CPUs are busy, on the CPUs that also hash the
-passwords. A quiet spell of a few times that gap, and up to 200 ms, lets their claims and
+passwords. A quiet spell of a few times that gap, up to 200 ms, lets their claims and
 records share transactions in batches of about a dozen instead of two or three: ~1 ms less
-CPU per registration (``docs/performance.md``). A message leaves at most 200 ms later; the
-manager's answer never waits for it. Not the worker's: where every one of its tasks
-already waits on a claim or a record, a batch waits out the quiet spell, so the worker
-keeps the short one."""
+CPU per registration (``docs/performance.md``). Under load a message leaves at most ~200 ms
+(and one claim's transaction) later; a send more than 60 ms after the last one goes at once;
+the manager's answer never waits for either. The in-process sweep's sends (many at once,
+every 15 s) wait out one quiet spell more. Not the worker's: where every one of its tasks
+already waits on a claim or a record, each batch would wait out the longer quiet spell."""
+
+
+def _group_commit(
+    run: Callable[[list[In]], Awaitable[Sequence[Out]]], batching: Batching, *, skip_cancelled: bool = False
+) -> GroupCommit[In, Out]:
+    return GroupCommit(
+        run,
+        max_batch=batching.max_batch,
+        linger_seconds=batching.linger_seconds,
+        quiet_seconds=batching.quiet_seconds,
+        busy_seconds=batching.busy_seconds,
+        skip_cancelled=skip_cancelled,
+    )
 
 
 class _Recipient(NamedTuple):
@@ -169,13 +185,10 @@ class Deliveries:
 
     def __init__(self, deps: DeliveryDeps, batching: Batching = Batching()) -> None:
         self._deps = deps
-        size, linger, quiet = batching.max_batch, batching.linger_seconds, batching.quiet_seconds
         # A claim whose caller is gone (a worker stopping) is not taken: nobody would send it.
-        self._claims = GroupCommit(
-            self._claim, max_batch=size, linger_seconds=linger, quiet_seconds=quiet, skip_cancelled=True
-        )
+        self._claims = _group_commit(self._claim, batching, skip_cancelled=True)
         # A record always runs: its message went out.
-        self._records = GroupCommit(self._record, max_batch=size, linger_seconds=linger, quiet_seconds=quiet)
+        self._records = _group_commit(self._record, batching)
 
     async def attempt(self, notification_id: int) -> AttemptResult:
         claimed = await self._claims.submit(notification_id)

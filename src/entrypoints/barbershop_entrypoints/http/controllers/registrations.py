@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Response, post
-from litestar.di import NamedDependency
+from litestar import Request, Response, post
 from litestar.params import Body
 
-from barbershop_core.context import Context
 from barbershop_core.errors import (
     ChannelUnavailable,
     ClientExists,
@@ -18,9 +16,10 @@ from barbershop_core.errors import (
     TemplateMissing,
     TemporaryError,
 )
-from barbershop_core.use_cases.registration import RegisterClient, RegistrationDeps, register_client
+from barbershop_core.use_cases.registration import RegisterClient, register_client
 from barbershop_entrypoints.http import examples
 from barbershop_entrypoints.http.convert import to_body
+from barbershop_entrypoints.http.deps import container_of, provide_context
 from barbershop_entrypoints.http.openapi import BODY_PROBLEMS, MANAGER_PROBLEMS, example, ok, problems
 from barbershop_entrypoints.http.problems import example_document
 from barbershop_entrypoints.http.schemas import Link, RegistrationOut, RegistrationRequest, client_links
@@ -125,9 +124,12 @@ async def register(
             ]
         ),
     ],
-    context: NamedDependency[Context],
-    registration: NamedDependency[RegistrationDeps],
+    request: Request[Any, Any, Any],
 ) -> Response[RegistrationOut]:
+    # The context and the ports read here rather than as two ``Provide`` dependencies:
+    # Litestar resolves sibling dependencies in an anyio task group, ~60–70 µs of the loop's
+    # CPU per registration for two dictionary reads (``docs/performance.md``).
+    context, registration = provide_context(request), container_of(request.app.state).registration()
     result = await counted_registration(
         register_client(
             RegisterClient(
