@@ -444,7 +444,17 @@ def rows_for(uc04: Load, peer: Load | None, ceilings: tuple[Ceiling, Ceiling]) -
     rows.append(("ratio uc04 / argon2id ceiling", harness.ratio(uc04.rate, ceiling.rate)))
     if peer is not None:
         rows.append(("ratio uc04 / peer", harness.ratio(uc04.rate, peer.rate)))
+    rows.append(("uc04 loop / hash threads, CPU per registration", _loop_per_hash(uc04)))
+    if peer is not None:
+        rows.append(("peer loop / hash threads, CPU per registration", _loop_per_hash(peer)))
     return rows
+
+
+def _loop_per_hash(load: Load) -> str:
+    """The loop's CPU against the hash threads' in the same window: both move with the
+    machine's speed, their ratio with the code — comparable across runs where ms are not."""
+    hash_ms = load.cpu_ms.get("server threads", 0.0)
+    return f"{load.cpu_ms.get('server loop', 0.0) / hash_ms:.3f}" if hash_ms else "n/a"
 
 
 def _rates(ceilings: tuple[Ceiling, Ceiling]) -> list[str]:

@@ -51,3 +51,41 @@ def test_no_guard_or_dependency_of_a_route_hops_to_a_worker_thread() -> None:
 
     assert threaded_guards == set()
     assert threaded_dependencies == set()
+
+
+RESERVED = frozenset({"state", "request", "scope", "headers", "cookies", "query"})
+"""Litestar's own arguments: reading them starts no dependency of its own."""
+
+
+def test_no_dependency_of_a_route_waits_on_another_dependency() -> None:
+    """Litestar resolves the dependencies of one level together in an anyio task group
+    (litestar-org/litestar#4563): a provider taking another dependency puts a second group
+    on every request that uses it, ~60–70 µs of the loop each (``docs/performance.md``)."""
+    app = create_app(Settings(security=SecurityConfig(secret_key="unit-tests-never-sign-anything-real")))
+    handlers = {handler for route in app.routes for handler in getattr(route, "route_handlers", [])}
+
+    nested = {
+        f"{handler.handler_name}: {name}({argument})"
+        for handler in handlers
+        for name, provider in handler.resolve_dependencies().items()
+        for argument in inspect.signature(provider.dependency).parameters
+        if argument not in RESERVED
+    }
+
+    assert nested == set()
+
+
+def test_a_registration_resolves_no_dependency() -> None:
+    """``POST /api/registrations``, UC04's hot path, reads its context and bundle itself."""
+    app = create_app(Settings(security=SecurityConfig(secret_key="unit-tests-never-sign-anything-real")))
+    (register,) = (
+        handler
+        for route in app.routes
+        if route.path == "/api/registrations"
+        for handler in getattr(route, "route_handlers", [])
+        if "POST" in handler.http_methods
+    )
+
+    used = set(inspect.signature(register.fn).parameters) & set(register.resolve_dependencies())
+
+    assert used == set()
