@@ -389,6 +389,28 @@ async def test_simultaneous_promo_registrations_of_one_new_phone_make_one_client
     assert sorted(result.replayed for result in results) == [False] * 5 + [True] * 15
 
 
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_simultaneous_retries_under_one_idempotency_key_register_once_and_replay_the_rest(
+    backend: Backend,
+) -> None:
+    """With a key: each request is one transaction; the record's unique key makes the
+    others wait for the first and answer its replay (none is told "in flight")."""
+    world = new_world()
+    partner: Partner = (
+        await create_partner(CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=backend.uow_factory))
+    ).partner
+    deps = attrs.evolve(world.promo(), uow_factory=backend.uow_factory)
+    command = RegisterPromoParticipant(parse_promo_registration(promo_body("Покупка")), partner, idempotency_key="o-1")
+
+    results = await asyncio.gather(*(register_promo_participant(command, deps) for _ in range(8)))
+
+    assert await backend.count(tables.clients) == 1
+    assert await backend.count(tables.purchases) == 1
+    assert await backend.count(tables.idempotency_records) == 1
+    assert len({result.client_id for result in results}) == 1
+    assert sorted(result.replayed for result in results) == [False] + [True] * 7
+
+
 class ReadTogether:
     """Units of work whose first ``parties`` promo batches all read their idempotency
     records before any of them goes on to write."""

@@ -18,7 +18,7 @@ from barbershop_core.errors import (
     TemporaryError,
     ValidationError,
 )
-from barbershop_core.model import AuditAction, Partner
+from barbershop_core.model import AuditAction, IdempotencyRecord, Partner
 from barbershop_core.ports import StorageUnavailable
 from barbershop_core.use_cases.promo import (
     PromoRegistration,
@@ -366,32 +366,52 @@ async def test_the_same_idempotency_key_with_another_body_answers_key_reused(wor
     assert len(purchases(world)) == 2
 
 
-async def test_a_request_whose_key_is_still_in_flight_answers_in_flight(world: World, partner: Partner) -> None:
+async def test_a_retry_with_the_same_key_while_the_first_runs_is_answered_as_its_replay(
+    world: World, partner: Partner
+) -> None:
     deps = attrs.evolve(world.promo(), uow_factory=interleaving(world, after_commit=True))
     command = RegisterPromoParticipant(parse_promo_registration(body()), partner, idempotency_key="order-1")
 
     first, second = await asyncio.gather(
-        register_promo_participant(command, deps), register_promo_participant(command, deps), return_exceptions=True
+        register_promo_participant(command, deps), register_promo_participant(command, deps)
     )
 
-    assert first == PromoResult(1, replayed=False)
-    assert isinstance(second, IdempotencyInFlight)
-    assert second.code == "idempotency_in_flight"
+    assert (first, second) == (PromoResult(1, replayed=False), PromoResult(1, replayed=True))
     assert len(purchases(world)) == 2
 
 
-async def test_two_requests_claiming_one_key_at_the_same_moment_register_once(world: World, partner: Partner) -> None:
+async def test_two_requests_with_one_key_at_the_same_moment_register_once(world: World, partner: Partner) -> None:
     deps = attrs.evolve(world.promo(), uow_factory=interleaving(world, before_commit=True))
     command = RegisterPromoParticipant(parse_promo_registration(body()), partner, idempotency_key="order-1")
 
     first, second = await asyncio.gather(
-        register_promo_participant(command, deps), register_promo_participant(command, deps), return_exceptions=True
+        register_promo_participant(command, deps), register_promo_participant(command, deps)
     )
 
-    assert first == PromoResult(1, replayed=False)
-    assert isinstance(second, IdempotencyInFlight)  # both read "no key"; the store let one claim it
+    # both found no record; the store let one write it, the other then found it
+    assert (first, second) == (PromoResult(1, replayed=False), PromoResult(1, replayed=True))
     assert len(purchases(world)) == 2
-    assert (await promo(world, partner, key="order-1")) == PromoResult(1, replayed=True)
+    assert len(rows(world, "clients")) == 1
+
+
+async def test_a_key_held_by_a_request_in_flight_answers_in_flight_until_that_request_is_surely_dead(
+    world: World, partner: Partner
+) -> None:
+    # a record left in flight (by a process of an earlier version that claimed keys first)
+    scope, fingerprint = f"partner:{partner.id}", parse_promo_registration(body()).fingerprint()
+    now = world.clock.now()
+    async with world.uow() as uow:
+        await uow.idempotency.add(IdempotencyRecord(scope, "key:order-1", fingerprint, now, now + timedelta(days=1)))
+        await uow.commit()
+
+    world.clock.advance(timedelta(seconds=59))
+    with pytest.raises(IdempotencyInFlight) as error:
+        await promo(world, partner, key="order-1")
+    assert error.value.code == "idempotency_in_flight"
+    world.clock.advance(timedelta(seconds=1))
+    assert (await promo(world, partner, key="order-1")).replayed is False
+    assert (await promo(world, partner, key="order-1")).replayed is True
+    assert len(purchases(world)) == 2
 
 
 async def test_two_bodies_for_one_new_phone_at_once_give_one_client_with_both_purchases(
@@ -422,7 +442,7 @@ async def test_a_malformed_idempotency_key_is_refused(world: World, partner: Par
 
 
 @pytest.mark.parametrize("operation", ["purchases.add", "clients.add", "audit.append", "commit"])
-async def test_a_storage_failure_answers_temporary_error_and_releases_the_key(
+async def test_a_storage_failure_answers_temporary_error_and_leaves_the_key_free(
     world: World, partner: Partner, operation: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     world.db.fail(operation, StorageUnavailable("connection lost"))
@@ -448,32 +468,7 @@ async def test_a_storage_failure_while_claiming_the_key_answers_temporary_error(
     assert rows(world, "idempotency") == []
 
 
-async def test_a_key_that_cannot_be_released_is_claimable_again_once_its_request_is_surely_dead(
-    world: World, partner: Partner, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    check = world.db.check
-    outage = [StorageUnavailable("connection lost")]
-
-    def store_going_down(operation: str) -> None:
-        if operation == "purchases.add" and outage:
-            world.db.fail("commit", StorageUnavailable("still down"))  # the release's commit
-            raise outage.pop()
-        check(operation)
-
-    monkeypatch.setattr(world.db, "check", store_going_down)
-
-    with pytest.raises(TemporaryError):
-        await promo(world, partner, key="order-1")
-
-    assert "could not release idempotency key for partner:1; it is freed after the in-flight timeout" in caplog.text
-    world.clock.advance(timedelta(seconds=59))
-    with pytest.raises(IdempotencyInFlight):
-        await promo(world, partner, key="order-1")
-    world.clock.advance(timedelta(seconds=1))
-    assert (await promo(world, partner, key="order-1")).replayed is False
-
-
-async def test_a_failure_that_is_not_a_storage_fault_also_releases_the_key(world: World, partner: Partner) -> None:
+async def test_a_failure_that_is_not_a_storage_fault_also_leaves_the_key_free(world: World, partner: Partner) -> None:
     world.db.fail("purchases.add", RuntimeError("bug"))
 
     with pytest.raises(RuntimeError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 import attrs
@@ -236,7 +236,7 @@ class PromoSignUps:
     async def register(self, command: RegisterPromoParticipant) -> PromoResult:
         """Register ``command`` (which has no idempotency key), with whatever else arrives."""
         if command.idempotency_key is not None:
-            raise ValueError("a request with an idempotency key claims it first, alone")
+            raise ValueError("a request with an idempotency key is written alone, under its key")
         group = self._partners.get(command.partner.id)
         if group is None:
             # A request whose caller is gone before its batch starts is not written:
@@ -274,26 +274,32 @@ def _idempotency_key(raw: str) -> str:
 
 
 async def _register_alone(command: RegisterPromoParticipant, deps: PromoDeps) -> PromoResult:
-    """A request without a key, in a transaction of its own (its record keyed by its body)."""
+    """A request without a key, in a transaction of its own (its record keyed by its body,
+    kept for the replay window)."""
     fingerprint = command.registration.fingerprint()
     scope = str(Actor.partner(command.partner.id))
-    return await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, deps)
+    return await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, deps.policy.replay_window, deps)
+
+
+async def _register_with_key(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> PromoResult:
+    """With a key: as without one, the record keyed by the partner's key and kept for the
+    key's lifetime; another body under the same key is refused."""
+    fingerprint = command.registration.fingerprint()
+    return await _register_once(command, scope, key, fingerprint, deps.policy.idempotency_key_ttl, deps)
 
 
 async def _register_once(
-    command: RegisterPromoParticipant, scope: str, key: str, fingerprint: str, deps: PromoDeps
+    command: RegisterPromoParticipant, scope: str, key: str, fingerprint: str, lifetime: timedelta, deps: PromoDeps
 ) -> PromoResult:
-    """Without a key: one transaction. The participant, its purchases, the completed
-    record and the audit event are written together; a record already there (the same
-    body within the window) leaves the work undone and answers from that record instead.
-    A concurrent duplicate waits on the record's key and then finds it."""
+    """One transaction. The participant, its purchases, the completed record and the audit
+    event are written together; a record already there (the same key within its lifetime)
+    leaves the work undone and answers from that record instead. A concurrent duplicate
+    waits on the record's key and then finds it, so it is answered as a replay."""
     for attempt in range(2):
         try:
             async with deps.uow_factory() as uow:
                 now = deps.clock.now()
-                record = IdempotencyRecord(
-                    scope, key, fingerprint, now, now + deps.policy.replay_window, IdempotencyState.COMPLETED
-                )
+                record = IdempotencyRecord(scope, key, fingerprint, now, now + lifetime, IdempotencyState.COMPLETED)
                 registered = await uow.promo.register_one(_sign_up(command, record, _staleness(now, deps.policy)))
                 if isinstance(registered, IdempotencyRecord):
                     await uow.rollback()
@@ -322,46 +328,6 @@ def _sign_up(command: RegisterPromoParticipant, record: IdempotencyRecord, stale
         staleness=staleness,
         event=_registered(command, now),
     )
-
-
-async def _register_with_key(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> PromoResult:
-    """With a key: the key is claimed (in flight) in a transaction of its own, so that a
-    concurrent retry with the same key is told so; the work completes the record."""
-    fingerprint = command.registration.fingerprint()
-    claimed = await _claim(scope, key, fingerprint, deps)
-    if isinstance(claimed, int):
-        async with deps.uow_factory() as uow:
-            result = _replay(uow, command, claimed, deps.clock.now())
-            await uow.commit()
-        return result
-    try:
-        client_id = await _register_with_retry(command, claimed, deps)
-    except BaseException:
-        await _release(scope, key, deps)
-        raise
-    return PromoResult(client_id)
-
-
-async def _claim(scope: str, key: str, fingerprint: str, deps: PromoDeps) -> IdempotencyRecord | int:
-    """Record the key as in flight, or answer from the record already there."""
-    try:
-        async with deps.uow_factory() as uow:
-            now = deps.clock.now()
-            record = IdempotencyRecord(scope, key, fingerprint, now, now + deps.policy.idempotency_key_ttl)
-            earlier = await uow.idempotency.add_if_new(record)
-            if earlier is not None and not _stale(earlier, now, deps.policy):
-                return _answer(earlier, fingerprint)
-            if earlier is not None:
-                await uow.idempotency.save(record)
-            await uow.commit()
-            return record
-    except UniqueViolation:
-        # A store that reports the clash at commit: another request claimed the key first.
-        async with deps.uow_factory() as uow:
-            earlier = await uow.idempotency.get(scope, key)
-        if earlier is None:
-            raise StorageUnavailable("idempotency key vanished while being claimed") from None
-        return _answer(earlier, fingerprint)
 
 
 def _replay(uow: UnitOfWork, command: RegisterPromoParticipant, client_id: int, now: datetime) -> PromoResult:
@@ -393,42 +359,6 @@ def _answer(record: IdempotencyRecord, fingerprint: str) -> int:
     if record.state is IdempotencyState.IN_FLIGHT or record.result_id is None:
         raise IdempotencyInFlight()
     return record.result_id
-
-
-async def _release(scope: str, key: str, deps: PromoDeps) -> None:
-    try:
-        async with deps.uow_factory() as uow:
-            await uow.idempotency.delete(scope, key)
-            await uow.commit()
-    except StorageUnavailable:
-        log.warning("could not release idempotency key for %s; it is freed after the in-flight timeout", scope)
-
-
-async def _register_with_retry(command: RegisterPromoParticipant, record: IdempotencyRecord, deps: PromoDeps) -> int:
-    for attempt in range(2):
-        try:
-            async with deps.uow_factory() as uow:
-                record.result_id = await _register(uow, command, deps.clock.now())
-                record.state = IdempotencyState.COMPLETED
-                await uow.idempotency.save(record)
-                await uow.commit()
-                return record.result_id
-        except UniqueViolation:
-            # Another request created this phone's person or client a moment ago: now it is known.
-            if attempt:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def _register(uow: UnitOfWork, command: RegisterPromoParticipant, now: datetime) -> int:
-    """The participant's person and client (found or made), its purchases and the audit event."""
-    registration = command.registration
-    person = _person(registration, now)
-    person = await uow.persons.add_if_new(person) or person
-    client = await _participant(uow, person, registration, command.partner, now)
-    await uow.purchases.add_many(_purchases_of(command, client.id, now))
-    uow.record(attrs.evolve(_registered(command, now), person_id=person.id, client_id=client.id))
-    return client.id
 
 
 def _person(registration: PromoRegistration, now: datetime) -> Person:
@@ -467,20 +397,6 @@ def _registered(command: RegisterPromoParticipant, now: datetime) -> AuditEvent:
         masked_phone=registration.phone.masked,
         details={"purchases": str(len(registration.purchases)), "email": registration.email.masked},
     )
-
-
-async def _participant(
-    uow: UnitOfWork, person: Person, registration: PromoRegistration, partner: Partner, now: datetime
-) -> Client:
-    client = _client(registration, partner, person.id, now)
-    existing = await uow.clients.add_if_new(client)
-    if existing is None:
-        return client
-    if existing.full_name is None or existing.email is None:
-        existing.full_name = existing.full_name or registration.fio
-        existing.email = existing.email or registration.email
-        await uow.clients.save(existing)
-    return existing
 
 
 @attrs.frozen
