@@ -155,6 +155,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--spy-gil", action="store_true", help="--py-spy keeps only samples holding the GIL")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer app")
+    parser.add_argument(
+        "--idempotency-keys", action="store_true", help="each single request with an Idempotency-Key of its own"
+    )
     args = parser.parse_args(argv)
     if args.target and not (args.api_key and args.database_url):
         parser.error("--target needs --api-key and --database-url")
@@ -282,8 +285,10 @@ async def drive_single(
     *,
     server_pid: int | None = None,
     prefix: str = "911",
+    keyed: bool = False,
 ) -> Single:
-    """``server_pid``: the one server process whose CPU is split (none: no split)."""
+    """``server_pid``: the one server process whose CPU is split (none: no split);
+    ``keyed``: each request carries an ``Idempotency-Key`` of its own."""
     phones = _phones(prefix)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
@@ -299,10 +304,12 @@ async def drive_single(
 
         async def worker(until: float, measured: bool) -> None:
             while time.perf_counter() < until:
-                body = _participant(next(phones)).encode()
+                phone = next(phones)
+                body = _participant(phone).encode()
+                headers = {"Idempotency-Key": f"bench-{phone}"} if keyed else None
                 started = time.perf_counter()
                 try:
-                    async with client.post(SINGLE, data=body) as answer:
+                    async with client.post(SINGLE, data=body, headers=headers) as answer:
                         await answer.read()
                         status = answer.status
                 except (aiohttp.ClientError, TimeoutError) as exc:
@@ -580,7 +587,16 @@ def _single(args: argparse.Namespace, base_url: str, key: str) -> Single:
     # The CPU split needs one server process to name (not --workers N, not --target).
     server_pid = SERVER_PIDS[0] if len(SERVER_PIDS) == 1 else None
     single = asyncio.run(
-        drive_single(base_url, key, args.concurrency, args.warmup, args.duration, spy, server_pid=server_pid)
+        drive_single(
+            base_url,
+            key,
+            args.concurrency,
+            args.warmup,
+            args.duration,
+            spy,
+            server_pid=server_pid,
+            keyed=args.idempotency_keys,
+        )
     )
     if spy is not None:
         spy.wait()
@@ -648,7 +664,10 @@ def report(
 ) -> str:
     ratio = single.rate / same.tps if same.tps else 0.0
     rows = [
-        ("single POST /api/register-client, requests/s", f"{single.rate:,.0f}"),
+        (
+            "single POST /api/register-client, requests/s" + (" (each with a key)" if args.idempotency_keys else ""),
+            f"{single.rate:,.0f}",
+        ),
         ("single latency p50 / p99, ms", f"{single.p50_ms:.1f} / {single.p99_ms:.1f}"),
         ("single CPU per request, ms", harness.cpu_line(single.cpu_ms, "request") if single.cpu_ms else "-"),
         ("single non-200 answers", str(sum(single.errors.values())) + (f" {single.errors}" if single.errors else "")),

@@ -389,17 +389,21 @@ async def test_simultaneous_promo_registrations_of_one_new_phone_make_one_client
     assert sorted(result.replayed for result in results) == [False] * 5 + [True] * 15
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["alone", "together"])
 @pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
 async def test_simultaneous_retries_under_one_idempotency_key_register_once_and_replay_the_rest(
-    backend: Backend,
+    backend: Backend, together: bool
 ) -> None:
     """With a key: each request is one transaction; the record's unique key makes the
-    others wait for the first and answer its replay (none is told "in flight")."""
+    others wait for the first and answer its replay (none is told "in flight"); or they
+    arrive together and are written as batches (as the partner API does)."""
     world = new_world()
     partner: Partner = (
         await create_partner(CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=backend.uow_factory))
     ).partner
     deps = attrs.evolve(world.promo(), uow_factory=backend.uow_factory)
+    if together:
+        deps = attrs.evolve(deps, sign_ups=PromoSignUps(deps, max_batch=3))
     command = RegisterPromoParticipant(parse_promo_registration(promo_body("Покупка")), partner, idempotency_key="o-1")
 
     results = await asyncio.gather(*(register_promo_participant(command, deps) for _ in range(8)))

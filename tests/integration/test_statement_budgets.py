@@ -299,8 +299,9 @@ async def test_a_partner_registration_with_a_key_is_the_partner_lookup_and_one_t
         assert len(counter.statements) == 6, counter
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["without keys", "with keys"])
 async def test_sixteen_partner_registrations_arriving_together_are_one_transaction_of_a_handful_of_statements(
-    world: World, engine: AsyncEngine
+    world: World, engine: AsyncEngine, keyed: bool
 ) -> None:
     _, api_key = await make_partner(world, engine)
     partner = await authenticate_partner(AuthenticatePartner(api_key), on_sql_partners(world, engine))
@@ -312,7 +313,10 @@ async def test_sixteen_partner_registrations_arriving_together_are_one_transacti
     with counting(engine) as counter:
         results = await asyncio.gather(
             *(
-                register_promo_participant(RegisterPromoParticipant(participant(phone), partner), together)
+                register_promo_participant(
+                    RegisterPromoParticipant(participant(phone), partner, idempotency_key=phone if keyed else None),
+                    together,
+                )
                 for phone in phones
             )
         )

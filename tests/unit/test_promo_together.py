@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
-from barbershop_core.errors import TemporaryError
+from barbershop_core.errors import IdempotencyKeyReused, TemporaryError, ValidationError
 from barbershop_core.model import AuditAction, Partner
 from barbershop_core.ports import StorageUnavailable
 from barbershop_core.use_cases.promo import (
@@ -269,20 +269,73 @@ async def test_a_request_cancelled_before_its_batch_starts_is_not_written(world:
     assert sorted(str(p.phone) for p in rows(world, "persons")) == [PHONES[0], PHONES[2]]
 
 
-async def test_a_request_with_an_idempotency_key_is_written_alone_in_one_transaction(
+async def test_requests_with_idempotency_keys_arriving_together_are_one_transaction_each_under_its_key(
     world: World, partner: Partner
 ) -> None:
     deps = world.promo_together()
     before = world.db.commits
-    keyed = command(partner, PHONES[0], "req-0", idempotency_key="order-1")
 
-    first = await register_promo_participant(keyed, deps)
-    again = await register_promo_participant(keyed, deps)
+    results = await asyncio.gather(
+        *(
+            register_promo_participant(command(partner, phone, f"req-{n}", idempotency_key=f" order-{n} "), deps)
+            for n, phone in enumerate(PHONES[:4])
+        )
+    )
 
-    assert (first, again) == (PromoResult(1), PromoResult(1, replayed=True))
-    assert world.db.commits - before == 2  # the work with its record; the replay's audit
-    with pytest.raises(ValueError, match="idempotency key is written alone"):
-        await PromoSignUps(world.promo()).register(keyed)
+    assert world.db.commits - before == 1
+    assert [r.replayed for r in results] == [False] * 4
+    assert len({r.client_id for r in results}) == 4
+    # each key kept for the key's lifetime (24 hours), found alone later
+    again = await register_promo_participant(command(partner, PHONES[2], "req-9", idempotency_key="order-2"), deps)
+    assert again == PromoResult(results[2].client_id, replayed=True)
+    assert {record.key for record in rows(world, "idempotency")} == {f"key:order-{n}" for n in range(4)}
+
+
+async def test_one_key_twice_in_a_batch_is_registered_once_and_replayed_or_refused_with_another_body(
+    world: World, partner: Partner
+) -> None:
+    deps = world.promo_together()
+    first = command(partner, PHONES[0], "req-0", idempotency_key="order-1")
+    retry = command(partner, PHONES[0], "req-1", idempotency_key="order-1")
+    other_body = command(partner, PHONES[1], "req-2", idempotency_key="order-1")
+    unkeyed = command(partner, PHONES[0], "req-3")
+
+    results = await asyncio.gather(
+        *(register_promo_participant(c, deps) for c in (first, retry, other_body, unkeyed)), return_exceptions=True
+    )
+
+    assert results[:2] == [PromoResult(1), PromoResult(1, replayed=True)]
+    assert isinstance(results[2], IdempotencyKeyReused)
+    assert results[3] == PromoResult(1)  # a keyed request and an unkeyed one do not replay each other
+    assert len(rows(world, "purchases")) == 2
+    assert [c.id for c in rows(world, "clients")] == [1]
+
+
+async def test_a_key_kept_before_the_batch_answers_each_of_its_requests_by_its_body(
+    world: World, partner: Partner
+) -> None:
+    deps = world.promo_together()
+    await register_promo_participant(command(partner, PHONES[0], "req-0", idempotency_key="order-1"), deps)
+    other_body = command(partner, PHONES[1], "req-1", idempotency_key="order-1")
+    retry = command(partner, PHONES[0], "req-2", idempotency_key="order-1")
+
+    results = await asyncio.gather(
+        *(register_promo_participant(c, deps) for c in (other_body, retry)), return_exceptions=True
+    )
+
+    assert isinstance(results[0], IdempotencyKeyReused)
+    assert results[1] == PromoResult(1, replayed=True)
+    assert len(rows(world, "purchases")) == 1
+
+
+async def test_a_malformed_key_is_refused_before_its_request_joins_a_batch(world: World, partner: Partner) -> None:
+    deps = world.promo_together()
+
+    with pytest.raises(ValidationError) as error:
+        await register_promo_participant(command(partner, PHONES[0], "req-0", idempotency_key="bad\nkey"), deps)
+
+    assert error.value.field == "Idempotency-Key"
+    assert rows(world, "clients") == []
 
 
 async def test_sign_ups_built_for_other_ports_are_refused(world: World, partner: Partner) -> None:

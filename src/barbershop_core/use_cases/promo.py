@@ -183,41 +183,39 @@ class PromoDeps:
     clock: Clock
     policy: PromoPolicy = PromoPolicy()
     sign_ups: PromoSignUps | None = None
-    """Registrations without a key that arrive together are written together (one
-    process's shared :class:`PromoSignUps`); None: each in a transaction of its own."""
+    """Registrations that arrive together are written together (one process's shared
+    :class:`PromoSignUps`); None: each in a transaction of its own."""
 
 
 async def register_promo_participant(command: RegisterPromoParticipant, deps: PromoDeps) -> PromoResult:
     """One phone, one client: a known phone adds purchases to that client.
 
     Idempotent per partner: an ``Idempotency-Key`` replays its first answer for 24 hours
-    (another body with the same key is refused; a key still being worked on is refused
-    too); without a key the same body within five minutes adds nothing twice.
+    (another body with the same key is refused; a retry while the first runs waits for it
+    and replays it); without a key the same body within five minutes adds nothing twice.
     """
     try:
-        if command.idempotency_key is None and deps.sign_ups is not None:
+        if deps.sign_ups is not None:
             if deps.sign_ups.deps != attrs.evolve(deps, sign_ups=None):
                 raise ValueError("deps.sign_ups writes through other ports than deps name")
             return await deps.sign_ups.register(command)
-        if command.idempotency_key is None:
-            return await _register_alone(command, deps)
-        scope = str(Actor.partner(command.partner.id))
-        return await _register_with_key(command, scope, f"key:{_idempotency_key(command.idempotency_key)}", deps)
+        return await _register_alone(command, _record_key(command), deps)
     except StorageUnavailable as exc:
         log.error("ERROR_REGISTER_CLIENT partner=%s phone=%s", command.partner.id, command.registration.phone.masked)
         raise TemporaryError() from exc
 
 
 class PromoSignUps:
-    """Partner registrations without a key, of one process, that arrive together.
+    """Partner registrations of one process that arrive together.
 
     A partner pushing participants one request at a time keeps many requests in flight;
     each alone is a transaction of its own. Here the requests of one partner that arrive
     while its last batch is being written wait for it and are then written together, by
     the set-based batch (:func:`register_promo_participants`' statements); a request that
     comes alone is written alone, in one statement. Each answer is the one it would get
-    alone: its client, replayed when the same body came within the window (also in the
-    same batch), its own request id on its audit event. When the store fails the batch
+    alone: its client, replayed when the same body (or the same ``Idempotency-Key``) came
+    within the window (also in the same batch), refused when its key came with another
+    body, its own request id on its audit event. When the store fails the batch
     (unreachable, or a commit whose answer was lost), every request of it gets that
     failure at once, as each would alone — not a replay, not a wait for the others to be
     tried one by one. Any other failure of a batch (a bug) runs its requests again alone.
@@ -234,9 +232,8 @@ class PromoSignUps:
         return self._deps
 
     async def register(self, command: RegisterPromoParticipant) -> PromoResult:
-        """Register ``command`` (which has no idempotency key), with whatever else arrives."""
-        if command.idempotency_key is not None:
-            raise ValueError("a request with an idempotency key is written alone, under its key")
+        """Register ``command`` with whatever else arrives."""
+        _record_key(command)  # a malformed key is refused before the request joins a batch
         group = self._partners.get(command.partner.id)
         if group is None:
             # A request whose caller is gone before its batch starts is not written:
@@ -253,39 +250,40 @@ class PromoSignUps:
 
     async def _run(self, commands: list[RegisterPromoParticipant]) -> list[PromoItemResult | StorageUnavailable]:
         if len(commands) == 1:
-            alone = await _register_alone(commands[0], self._deps)
+            alone = await _register_alone(commands[0], _record_key(commands[0]), self._deps)
             return [PromoItemResult(alone.client_id, replayed=alone.replayed)]
         results: list[PromoItemResult | None] = [None] * len(commands)
         batch = RegisterPromoParticipants([c.registration for c in commands], commands[0].partner)
         registrations = list(enumerate(c.registration for c in commands))
+        keys = [_record_key(c) for c in commands]
         request_ids = [c.request_id for c in commands]
         try:
-            await _register_batch(batch, None, registrations, results, self._deps, range(len(commands)), request_ids)
+            await _register_batch(batch, keys, registrations, results, self._deps, request_ids)
         except StorageUnavailable as failure:
             return [failure] * len(commands)
         return [result for result in results if result is not None]
 
 
-def _idempotency_key(raw: str) -> str:
-    key = raw.strip()
+def _record_key(command: RegisterPromoParticipant) -> str | None:
+    """The key the request's record is kept under: the partner's ``Idempotency-Key``
+    (checked), or None for the body's own (see :func:`_write_batch`)."""
+    if command.idempotency_key is None:
+        return None
+    key = command.idempotency_key.strip()
     if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
         raise ValidationError("Некорректный заголовок Idempotency-Key", field="Idempotency-Key")
     return key
 
 
-async def _register_alone(command: RegisterPromoParticipant, deps: PromoDeps) -> PromoResult:
-    """A request without a key, in a transaction of its own (its record keyed by its body,
-    kept for the replay window)."""
+async def _register_alone(command: RegisterPromoParticipant, key: str | None, deps: PromoDeps) -> PromoResult:
+    """One request in a transaction of its own: its record kept under the partner's key for
+    the key's lifetime, or without a key under its body's fingerprint for the replay window
+    (another body under the same key is refused)."""
     fingerprint = command.registration.fingerprint()
     scope = str(Actor.partner(command.partner.id))
-    return await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, deps.policy.replay_window, deps)
-
-
-async def _register_with_key(command: RegisterPromoParticipant, scope: str, key: str, deps: PromoDeps) -> PromoResult:
-    """With a key: as without one, the record keyed by the partner's key and kept for the
-    key's lifetime; another body under the same key is refused."""
-    fingerprint = command.registration.fingerprint()
-    return await _register_once(command, scope, key, fingerprint, deps.policy.idempotency_key_ttl, deps)
+    if key is None:
+        return await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, deps.policy.replay_window, deps)
+    return await _register_once(command, scope, f"key:{key}", fingerprint, deps.policy.idempotency_key_ttl, deps)
 
 
 async def _register_once(
@@ -506,6 +504,7 @@ async def register_promo_participants(batch: RegisterPromoParticipants, deps: Pr
     if len(positions) != len(batch.participants):
         raise ValueError("one position per participant")
     key = None if batch.idempotency_key is None else _batch_key(batch.idempotency_key, max(positions))
+    keys = [None if key is None else f"{key}/{position}" for position in positions]
     results: list[PromoItemResult | None] = [None] * len(batch.participants)
     registrations: list[tuple[int, PromoRegistration]] = []
     for index, payload in enumerate(batch.participants):
@@ -519,7 +518,7 @@ async def register_promo_participants(batch: RegisterPromoParticipants, deps: Pr
         registrations.append((index, registration))
     if registrations:
         try:
-            await _register_batch(batch, key, registrations, results, deps, positions)
+            await _register_batch(batch, keys, registrations, results, deps)
         except StorageUnavailable as exc:
             log.error("ERROR_REGISTER_CLIENTS partner=%s participants=%s", batch.partner.id, len(registrations))
             raise TemporaryError() from exc
@@ -539,19 +538,19 @@ def _batch_key(raw: str, last_position: int) -> str:
 
 async def _register_batch(
     batch: RegisterPromoParticipants,
-    key: str | None,
+    keys: Sequence[str | None],
     registrations: list[tuple[int, PromoRegistration]],
     results: list[PromoItemResult | None],
     deps: PromoDeps,
-    positions: Sequence[int],
     request_ids: Sequence[str | None] | None = None,
 ) -> None:
-    """``request_ids``: each participant's own request (by default the batch's)."""
+    """``keys``: the key each participant's record is kept under (None: its body's own);
+    ``request_ids``: each participant's own request (by default the batch's)."""
     requests = [batch.request_id] * len(results) if request_ids is None else request_ids
     for attempt in range(2):
         try:
             async with deps.uow_factory() as uow:
-                outcome = await _write_batch(uow, batch, key, registrations, deps, positions, requests)
+                outcome = await _write_batch(uow, batch, keys, registrations, deps, requests)
                 await uow.commit()
         except UniqueViolation:
             # Another request made one of these persons, clients or idempotency records a
@@ -567,20 +566,20 @@ async def _register_batch(
 async def _write_batch(
     uow: UnitOfWork,
     batch: RegisterPromoParticipants,
-    key: str | None,
+    keys: Sequence[str | None],
     registrations: list[tuple[int, PromoRegistration]],
     deps: PromoDeps,
-    positions: Sequence[int],
     request_ids: Sequence[str | None],
 ) -> dict[int, PromoItemResult]:
     now = deps.clock.now()
     scope = str(Actor.partner(batch.partner.id))
-    lifetime = deps.policy.replay_window if key is None else deps.policy.idempotency_key_ttl
     items: list[_Item] = []
     owners: dict[str, _Item] = {}
     for index, registration in registrations:
         fingerprint = registration.fingerprint()
-        record_key = f"auto:{fingerprint}" if key is None else f"key:{key}/{positions[index]}"
+        key = keys[index]
+        record_key = f"auto:{fingerprint}" if key is None else f"key:{key}"
+        lifetime = deps.policy.replay_window if key is None else deps.policy.idempotency_key_ttl
         record = IdempotencyRecord(scope, record_key, fingerprint, now, now + lifetime)
         item = _Item(index, registration, record, request_ids[index], owners.get(record_key))
         owners.setdefault(record_key, item)
@@ -592,6 +591,7 @@ async def _write_batch(
     answers: dict[int, PromoItemResult] = {}
     fresh: list[_Item] = []
     stale: list[IdempotencyRecord] = []
+    kept: dict[int, IdempotencyRecord] = {}
     for item, found in zip(firsts, earlier, strict=True):
         if found is None:
             fresh.append(item)
@@ -599,6 +599,7 @@ async def _write_batch(
             fresh.append(item)
             stale.append(found)
         else:
+            kept[item.index] = found
             answers[item.index] = _answered(found, item.record.fingerprint)
     ids = await _participants(uow, batch.partner, fresh, now)
     purchases: list[Purchase] = []
@@ -615,7 +616,13 @@ async def _write_batch(
         sorted((item.record for item in fresh), key=_record_order), replacing=sorted(stale, key=_record_order)
     )
     for item in items:
-        if item.owner is not None:
+        if item.owner is None:
+            continue
+        if item.owner.index in kept:  # the key's record was there before the batch: answered from it
+            answers[item.index] = _answered(kept[item.owner.index], item.record.fingerprint)
+        elif item.record.fingerprint != item.owner.record.fingerprint:  # one key, another body
+            answers[item.index] = PromoItemResult(error=IdempotencyKeyReused())
+        else:
             first = answers[item.owner.index]
             answers[item.index] = attrs.evolve(first, replayed=first.client_id is not None)
     _audit(uow, batch, items, answers, ids, now)
