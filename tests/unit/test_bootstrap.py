@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,27 @@ async def test_without_overrides_every_adapter_is_built_from_settings_and_closed
         assert container.policy.default_channel == "local"
     finally:
         await container.aclose()
+
+
+async def test_closing_a_server_that_sends_itself_waits_for_the_sends_its_sends_hand_off(tmp_path: Path) -> None:
+    container = build_container(Settings(data_dir=tmp_path, security=SecurityConfig(secret_key=SECRET, hash_threads=1)))
+    finished: list[int] = []
+
+    async def send(generation: int) -> None:
+        await asyncio.sleep(0.02)
+        if generation < 3:  # a send that fails for good hands off its fallback as it finishes
+            await handed_off.kiq(generation + 1)
+        await asyncio.sleep(0.02)
+        finished.append(generation)
+
+    handed_off = container.broker.register_task(send, task_name="test.send")
+    await container.broker.startup()
+    await handed_off.kiq(0)
+    await asyncio.sleep(0)
+
+    await container.aclose()
+
+    assert sorted(finished) == [0, 1, 2, 3]
 
 
 def test_a_server_that_sends_itself_batches_for_one_send_per_registration_and_a_worker_for_its_own() -> None:
