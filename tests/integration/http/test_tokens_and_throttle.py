@@ -9,7 +9,9 @@ from typing import Any
 
 import jwt
 import pytest
+from litestar.security.jwt import token as litestar_token
 
+from barbershop_entrypoints.http import jwt_auth
 from barbershop_entrypoints.http.auth import MANAGER_API
 from barbershop_entrypoints.http.client_auth import CLIENT_API
 from barbershop_entrypoints.http.jwt_auth import IssuedToken, bearer_auth, session_auth
@@ -121,6 +123,31 @@ def test_a_hostile_token_with_valid_looking_claims_is_401(sqlite_api: Api, hosti
         token = jwt.encode(claims, secret, algorithm=algorithm)
 
     assert_problem(_channels(sqlite_api, token), 401, "unauthorized")
+
+
+def test_a_token_sent_again_is_not_verified_again_and_the_memory_of_tokens_is_bounded(
+    sqlite_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager_id = _manager_id(sqlite_api)
+    tokens = [_issue(sqlite_api, manager_id).token]
+    sqlite_api.clock.advance(timedelta(seconds=1))
+    tokens.append(_issue(sqlite_api, manager_id).token)  # another iat: another token
+    assert tokens[0] != tokens[1]
+    verified: list[str] = []
+    decode = jwt.decode
+
+    def counting(**arguments: Any) -> Any:
+        verified.append(arguments["jwt"])
+        return decode(**arguments)
+
+    monkeypatch.setattr(litestar_token.jwt, "decode", counting)
+    monkeypatch.setattr(jwt_auth, "VERIFIED_TOKENS", 1)
+
+    for token in (tokens[0], tokens[0], tokens[1], tokens[1], tokens[0]):
+        assert _channels(sqlite_api, token).status_code == 200
+
+    # the first token forgotten when the second was remembered (one at most), then verified again
+    assert verified == [tokens[0], tokens[1], tokens[0]]
 
 
 class Ticker:

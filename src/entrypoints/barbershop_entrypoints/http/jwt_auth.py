@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Final, Generic, TypeVar, cast
 
 import attrs
@@ -117,13 +119,49 @@ class SessionToken(Token):
         # PyJWT checks exp and iat against the wall clock (an iat "in the future" of a moved test
         # clock is refused): off here, for the same reason as in __post_init__.
         clockless = cast("JWTDecodeOptions", {**(options or {}), "verify_exp": False, "verify_iat": False})
-        return super().decode_payload(encoded_token, secret, algorithms, issuer, audience, clockless)
+        key = (encoded_token, secret, tuple(algorithms), _frozen(issuer), _frozen(audience), _frozen(clockless))
+        claims = _VERIFIED.get(key)
+        if claims is None:
+            payload = super().decode_payload(encoded_token, secret, algorithms, issuer, audience, clockless)
+            claims = MappingProxyType(payload)
+            _VERIFIED[key] = claims
+            if len(_VERIFIED) > VERIFIED_TOKENS:
+                _VERIFIED.popitem(last=False)
+        else:
+            _VERIFIED.move_to_end(key)
+        return dict(claims)  # the caller sets and pops top-level claims of what it gets
 
     @property
     def subject_id(self) -> int | None:
         """The id ``sub`` names; None when it is not a number this server would issue."""
         sub = self.sub
         return int(sub) if sub.isascii() and sub.isdecimal() and len(sub) <= 18 else None
+
+
+VERIFIED_TOKENS: Final = 4096
+"""How many verified tokens a process remembers (``_VERIFIED``)."""
+
+
+_VERIFIED: Final[OrderedDict[tuple[Any, ...], Mapping[str, Any]]] = OrderedDict()
+"""The claims of tokens whose signature, algorithm, audience and required claims held, the
+most recently used last.
+
+A signed-in manager or client sends the same token with every request; checking its HMAC
+and decoding its JSON again each time was a sixth of an authenticated request's CPU. What
+is remembered depends on nothing but the token, the key and the checks asked for — the
+expiry is checked by the caller on every request (the wall clock is off here, see
+``SessionToken.decode_payload``), and the session version against the store — so a
+remembered answer is the answer a new check would give. A refused token raises and is not
+remembered."""
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` as part of a key: JSON-like values, dicts as sorted item tuples, lists as tuples."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((name, _frozen(item)) for name, item in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value
 
 
 @attrs.frozen
