@@ -151,15 +151,11 @@ async def fake_backend() -> Backend:
 
 
 @pytest.fixture
-def sqlite_backend(sqlite_engine: AsyncEngine) -> Backend:
+async def sqlite_backend(sqlite_engine: AsyncEngine) -> AsyncIterator[Backend]:
     queue = RecordingQueue()
-    return Backend(
-        "sqlite",
-        SqlAlchemyUnitOfWorkFactory(sqlite_engine, queue),
-        sqlite_engine,
-        queue,
-        sessions=SqlSessionReader(sqlite_engine),
-    )
+    sessions = SqlSessionReader(sqlite_engine, keep_connections=True)  # as the composition root makes it
+    yield Backend("sqlite", SqlAlchemyUnitOfWorkFactory(sqlite_engine, queue), sqlite_engine, queue, sessions=sessions)
+    await sessions.aclose()
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from barbershop_adapters.sqlalchemy import inline_sqlite, promo_sign_up, registr
 from barbershop_adapters.sqlalchemy import tables as t
 from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine, database_url
 from barbershop_adapters.sqlalchemy.inline_sqlite import InlineSqliteConnection
-from barbershop_adapters.sqlalchemy.repositories import Statements, person_values
+from barbershop_adapters.sqlalchemy.repositories import SqlManagerRepository, Statements, person_values
+from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Client
 from barbershop_core.ports import StorageUnavailable
@@ -455,3 +456,44 @@ def test_psycopg_caches_the_conversion_of_our_longest_statements() -> None:
         compiled = statement.compile(dialect=dialect)
         assert len(str(compiled).encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
         assert len(compiled.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS
+
+
+async def test_session_checks_on_sqlite_keep_their_connections_until_the_reader_is_closed(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    reader = SqlSessionReader(sqlite_engine, keep_connections=True)
+    pool = sqlite_engine.sync_engine.pool
+    checkouts: list[object] = []
+    sa.event.listen(pool, "checkout", lambda *_: checkouts.append(None))
+
+    await asyncio.gather(*(reader.manager(1) for _ in range(3)))  # at once: one connection each
+    for _ in range(20):
+        assert await reader.manager(1) is None
+        assert await reader.partner_by_key_digest("none") is None
+    await asyncio.gather(*(reader.manager(1) for _ in range(3)))
+
+    assert len(checkouts) == 3  # the connections of the first reads, kept
+    assert pool.checkedout() == 3  # type: ignore[attr-defined]  # QueuePool's own count
+    await reader.aclose()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await reader.manager(1) is None  # a closed reader still reads, on a connection of the pool's
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_session_check_that_fails_on_sqlite_gives_its_connection_back(
+    sqlite_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = SqlSessionReader(sqlite_engine, keep_connections=True)
+    await reader.manager(1)
+
+    async def failing(*_: object) -> None:
+        raise StorageUnavailable("disk I/O error")
+
+    monkeypatch.setattr(SqlManagerRepository, "get", failing)
+    with pytest.raises(StorageUnavailable):
+        await reader.manager(1)
+
+    assert sqlite_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    assert await reader.manager(1) is None
+    await reader.aclose()

@@ -319,7 +319,9 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
             closers["sessions"] = reader.aclose
             sessions = reader
         else:
-            sessions = SqlSessionReader(engine)
+            kept = SqlSessionReader(engine, keep_connections=True)
+            closers["sessions"] = kept.aclose
+            sessions = kept
     container = Container(
         settings=settings,
         uow_factory=uow_factory,

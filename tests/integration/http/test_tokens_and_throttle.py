@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -142,6 +143,7 @@ def test_a_token_sent_again_is_not_verified_again_and_the_memory_of_tokens_is_bo
 
     monkeypatch.setattr(litestar_token.jwt, "decode", counting)
     monkeypatch.setattr(jwt_auth, "VERIFIED_TOKENS", 1)
+    monkeypatch.setattr(jwt_auth, "_VERIFIED", OrderedDict())  # nothing remembered from other tests
 
     for token in (tokens[0], tokens[0], tokens[1], tokens[1], tokens[0]):
         assert _channels(sqlite_api, token).status_code == 200
