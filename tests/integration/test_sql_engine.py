@@ -497,3 +497,20 @@ async def test_a_session_check_that_fails_on_sqlite_gives_its_connection_back(
     monkeypatch.undo()
     assert await reader.manager(1) is None
     await reader.aclose()
+
+
+@pytest.mark.parametrize(("pool_size", "kept"), [(1, 0), (3, 0), (5, 1), (25, 4)])
+async def test_a_session_reader_keeps_at_most_a_quarter_of_a_small_pool(
+    sqlite_engine: AsyncEngine, pool_size: int, kept: int
+) -> None:
+    engine = create_engine(DatabaseSettings(str(sqlite_engine.url), pool_size=pool_size, max_overflow=0))
+    reader = SqlSessionReader(engine, keep_connections=True)
+    try:
+        await asyncio.gather(*(reader.manager(1) for _ in range(6)))
+
+        assert engine.sync_engine.pool.checkedout() == kept  # type: ignore[attr-defined]
+        async with asyncio.timeout(5), engine.begin() as connection:  # a unit of work still gets one
+            await connection.execute(sa.select(1))
+    finally:
+        await reader.aclose()
+        await engine.dispose()

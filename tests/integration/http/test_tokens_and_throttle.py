@@ -15,7 +15,7 @@ from litestar.security.jwt import token as litestar_token
 from barbershop_entrypoints.http import jwt_auth
 from barbershop_entrypoints.http.auth import MANAGER_API
 from barbershop_entrypoints.http.client_auth import CLIENT_API
-from barbershop_entrypoints.http.jwt_auth import IssuedToken, bearer_auth, session_auth
+from barbershop_entrypoints.http.jwt_auth import IssuedToken, SessionToken, bearer_auth, session_auth
 from barbershop_entrypoints.http.throttle import LoginThrottle, ThrottlePolicy
 from barbershop_entrypoints.http.web.security import MANAGER_PAGE
 from tests.fakes import InMemoryAttemptCounter
@@ -150,6 +150,21 @@ def test_a_token_sent_again_is_not_verified_again_and_the_memory_of_tokens_is_bo
 
     # the first token forgotten when the second was remembered (one at most), then verified again
     assert verified == [tokens[0], tokens[1], tokens[0]]
+
+
+def test_claims_a_token_carries_beyond_the_known_ones_do_not_leak_into_its_next_check(sqlite_api: Api) -> None:
+    manager_id = _manager_id(sqlite_api)
+    auth = session_auth(sqlite_api.client.app.state, MANAGER_API)
+    claims = jwt.decode(_issue(sqlite_api, manager_id).token, options={"verify_signature": False})
+    claims["note"] = "extra"  # Litestar moves unknown claims into the payload's "extras"
+    token = jwt.encode(claims, auth.config.token_secret, algorithm="HS256")
+
+    first = SessionToken.decode(token, auth.config.token_secret, "HS256", audience="manager-api")
+    again = SessionToken.decode(token, auth.config.token_secret, "HS256", audience="manager-api")
+
+    assert first.extras == again.extras == {"note": "extra"}
+    [remembered] = [claims for claims in jwt_auth._VERIFIED.values() if claims.get("note") == "extra"]
+    assert remembered["extras"] == {}  # as signed: the decodes filled copies of it
 
 
 class Ticker:

@@ -26,7 +26,8 @@ from barbershop_adapters.sqlalchemy.repositories import (
 from barbershop_core.model import Client, Manager, Partner, Person
 
 KEPT_CONNECTIONS: Final = 4
-"""SQLite connections a reader keeps checked out for its reads (see :class:`SqlSessionReader`)."""
+"""SQLite connections a reader keeps checked out for its reads (see :class:`SqlSessionReader`),
+at most a quarter of the engine's pool."""
 
 
 class SqlSessionReader:
@@ -41,14 +42,18 @@ class SqlSessionReader:
     ``keep_connections`` (SQLite only; the composition root's embedded default): the reader
     keeps up to :data:`KEPT_CONNECTIONS` of them checked out, already set up, between reads —
     the checkout, the options and the return to the pool cost ~120 µs of the loop's CPU per
-    authenticated request, four times the read. There is no server to drop them; a
-    connection that failed is not kept. Whoever asks for it must call :meth:`aclose`, which
-    returns them to the pool.
+    authenticated request, four times the read. It keeps at most a quarter of the pool's size
+    (none of a pool under four, or of one without a size), so the units of work are never left
+    waiting for connections the reader holds. There is no server to drop them; a connection
+    that failed is not kept. Whoever asks for it must call :meth:`aclose`, which returns them
+    to the pool.
     """
 
     def __init__(self, engine: AsyncEngine, *, keep_connections: bool = False) -> None:
         self._engine = engine
-        self._keeps = keep_connections and engine.dialect.name == "sqlite"
+        size = getattr(engine.sync_engine.pool, "size", None)
+        quarter = size() // 4 if callable(size) else 0
+        self._kept = min(KEPT_CONNECTIONS, quarter) if keep_connections and engine.dialect.name == "sqlite" else 0
         self._idle: list[AsyncConnection] = []
 
     async def manager(self, manager_id: int) -> Manager | None:
@@ -65,7 +70,7 @@ class SqlSessionReader:
 
     async def aclose(self) -> None:
         """Give the kept connections back to the pool; later reads check one out each."""
-        self._keeps = False
+        self._kept = 0
         idle, self._idle = self._idle, []
         for connection in idle:
             await asyncio.shield(translated(connection.close()))
@@ -81,7 +86,7 @@ class SqlSessionReader:
             # Shielded: a cancelled request must still give its connection back.
             await asyncio.shield(translated(connection.close()))
             raise
-        if self._keeps and len(self._idle) < KEPT_CONNECTIONS and not connection.invalidated:
+        if len(self._idle) < self._kept and not connection.invalidated:
             self._idle.append(connection)
         else:
             await asyncio.shield(translated(connection.close()))

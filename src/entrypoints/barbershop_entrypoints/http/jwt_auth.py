@@ -129,7 +129,9 @@ class SessionToken(Token):
                 _VERIFIED.popitem(last=False)
         else:
             _VERIFIED.move_to_end(key)
-        return dict(claims)  # the caller sets and pops top-level claims of what it gets
+        # The caller sets and pops top-level claims of what it gets, and moves claims it does
+        # not know into ``extras``, a dict of the payload: containers are copied too.
+        return {name: _copied(value) for name, value in claims.items()}
 
     @property
     def subject_id(self) -> int | None:
@@ -153,6 +155,15 @@ expiry is checked by the caller on every request (the wall clock is off here, se
 ``SessionToken.decode_payload``), and the session version against the store — so a
 remembered answer is the answer a new check would give. A refused token raises and is not
 remembered."""
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a claim's value deep enough that changing it leaves the remembered one alone."""
+    if isinstance(value, dict):
+        return {name: _copied(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 def _frozen(value: Any) -> Any:
