@@ -98,6 +98,39 @@ async def test_closing_a_server_that_sends_itself_waits_for_the_sends_its_sends_
     assert sorted(finished) == [0, 1, 2, 3]
 
 
+async def test_a_send_failing_while_the_server_stops_leaves_the_others_waited_for_and_the_broker_shut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    container = build_container(Settings(data_dir=tmp_path, security=SecurityConfig(secret_key=SECRET, hash_threads=1)))
+    broker = container.broker
+    finished: list[str] = []
+
+    async def send(name: str) -> None:
+        await asyncio.sleep(0.02)
+        finished.append(name)
+
+    task = broker.register_task(send, task_name="test.send")
+    await broker.startup()
+    await task.kiq("a")
+    wait_all, shut = broker.wait_all, []
+
+    async def failing_once() -> None:
+        monkeypatch.setattr(broker, "wait_all", wait_all)
+        raise RuntimeError("a receiver's bug")
+
+    async def shutdown() -> None:
+        shut.append(True)
+
+    monkeypatch.setattr(broker, "wait_all", failing_once)
+    monkeypatch.setattr(broker, "shutdown", shutdown)
+    await asyncio.sleep(0)
+
+    await container.aclose()
+
+    assert (finished, shut) == (["a"], [True])
+    assert "a send failed while the server was stopping" in caplog.text
+
+
 def test_a_server_that_sends_itself_batches_for_one_send_per_registration_and_a_worker_for_its_own() -> None:
     in_process = build_broker(Settings(security=SecurityConfig(secret_key=SECRET, hash_threads=1)))
     on_redis = build_broker(

@@ -6,6 +6,7 @@ the tests all start here (the tests pass their fakes as overrides); nothing is b
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Final, TypedDict, Unpack
 
@@ -353,6 +354,7 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
 CLOSING_ORDER: Final = ("broker", "provider_client", "redis", "sessions", "engine", "hasher")
 
 
+log = logging.getLogger("barbershop.bootstrap")
 HAND_OFF_ROUNDS: Final = 8
 """How many generations of in-process sends shutting down waits for (see :func:`_shut_down`)."""
 
@@ -364,7 +366,10 @@ async def _shut_down(broker: AsyncBroker) -> None:
         # round waits for what the round before handed off (a fallback chain is shorter than
         # the channels there are), so none is cut off mid-call by the loop's end.
         for _ in range(HAND_OFF_ROUNDS):
-            await broker.wait_all()
+            try:
+                await broker.wait_all()
+            except Exception:  # one send's failure outside its own handling: still wait for the others
+                log.exception("a send failed while the server was stopping")
     await broker.shutdown()
 
 
