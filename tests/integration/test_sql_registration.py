@@ -25,6 +25,7 @@ from barbershop_core.use_cases.accounts import CreatePartner, create_partner
 from barbershop_core.use_cases.clients import GetClientCard, get_client_card
 from barbershop_core.use_cases.delivery import AttemptDelivery, AttemptResult, attempt_delivery
 from barbershop_core.use_cases.promo import (
+    PromoDeps,
     PromoSignUps,
     RegisterPromoParticipant,
     RegisterPromoParticipants,
@@ -358,6 +359,17 @@ def promo_body(purchase: str) -> dict[str, Any]:
     }
 
 
+async def partner_on(backend: Backend, *, together: bool, max_batch: int) -> tuple[Partner, PromoDeps]:
+    """A new partner and the ports its registrations go through on ``backend``: each request
+    alone, or (``together``) batched by a :class:`PromoSignUps` as the partner API does."""
+    world = new_world()
+    partner = (
+        await create_partner(CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=backend.uow_factory))
+    ).partner
+    deps = attrs.evolve(world.promo(), uow_factory=backend.uow_factory)
+    return partner, attrs.evolve(deps, sign_ups=PromoSignUps(deps, max_batch=max_batch)) if together else deps
+
+
 @pytest.mark.parametrize("together", [False, True], ids=["alone", "together"])
 @pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
 async def test_simultaneous_promo_registrations_of_one_new_phone_make_one_client_and_add_each_body_once(
@@ -365,13 +377,7 @@ async def test_simultaneous_promo_registrations_of_one_new_phone_make_one_client
 ) -> None:
     """Without a key: the unique indexes of the phone and of the record's key keep them apart
     (alone); or they arrive together and are written as one batch (as the partner API does)."""
-    world = new_world()
-    partner: Partner = (
-        await create_partner(CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=backend.uow_factory))
-    ).partner
-    deps = attrs.evolve(world.promo(), uow_factory=backend.uow_factory)
-    if together:
-        deps = attrs.evolve(deps, sign_ups=PromoSignUps(deps, max_batch=7))  # three batches, each body in several
+    partner, deps = await partner_on(backend, together=together, max_batch=7)  # three batches, each body in several
     bodies = [promo_body(f"Покупка {index % 5}") for index in range(20)]  # five bodies, each four times
 
     results = await asyncio.gather(
@@ -397,13 +403,7 @@ async def test_simultaneous_retries_under_one_idempotency_key_register_once_and_
     """With a key: each request is one transaction; the record's unique key makes the
     others wait for the first and answer its replay (none is told "in flight"); or they
     arrive together and are written as batches (as the partner API does)."""
-    world = new_world()
-    partner: Partner = (
-        await create_partner(CreatePartner("retail-1"), attrs.evolve(world.partners(), uow_factory=backend.uow_factory))
-    ).partner
-    deps = attrs.evolve(world.promo(), uow_factory=backend.uow_factory)
-    if together:
-        deps = attrs.evolve(deps, sign_ups=PromoSignUps(deps, max_batch=3))
+    partner, deps = await partner_on(backend, together=together, max_batch=3)
     command = RegisterPromoParticipant(parse_promo_registration(promo_body("Покупка")), partner, idempotency_key="o-1")
 
     results = await asyncio.gather(*(register_promo_participant(command, deps) for _ in range(8)))

@@ -280,10 +280,18 @@ async def _register_alone(command: RegisterPromoParticipant, key: str | None, de
     the key's lifetime, or without a key under its body's fingerprint for the replay window
     (another body under the same key is refused)."""
     fingerprint = command.registration.fingerprint()
-    scope = str(Actor.partner(command.partner.id))
+    record_key, lifetime = _kept_under(key, fingerprint, deps.policy)
+    return await _register_once(
+        command, str(Actor.partner(command.partner.id)), record_key, fingerprint, lifetime, deps
+    )
+
+
+def _kept_under(key: str | None, fingerprint: str, policy: PromoPolicy) -> tuple[str, timedelta]:
+    """The record key of a registration and how long it holds: the partner's key for the
+    key's lifetime, or without one the body's fingerprint for the replay window."""
     if key is None:
-        return await _register_once(command, scope, f"auto:{fingerprint}", fingerprint, deps.policy.replay_window, deps)
-    return await _register_once(command, scope, f"key:{key}", fingerprint, deps.policy.idempotency_key_ttl, deps)
+        return f"auto:{fingerprint}", policy.replay_window
+    return f"key:{key}", policy.idempotency_key_ttl
 
 
 async def _register_once(
@@ -577,9 +585,7 @@ async def _write_batch(
     owners: dict[str, _Item] = {}
     for index, registration in registrations:
         fingerprint = registration.fingerprint()
-        key = keys[index]
-        record_key = f"auto:{fingerprint}" if key is None else f"key:{key}"
-        lifetime = deps.policy.replay_window if key is None else deps.policy.idempotency_key_ttl
+        record_key, lifetime = _kept_under(keys[index], fingerprint, deps.policy)
         record = IdempotencyRecord(scope, record_key, fingerprint, now, now + lifetime)
         item = _Item(index, registration, record, request_ids[index], owners.get(record_key))
         owners.setdefault(record_key, item)
