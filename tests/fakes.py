@@ -578,6 +578,7 @@ class FakeRegistrations(_Repository):
         if known is not None:
             return KnownPerson(known, await uow.clients.get_by_person(known.id))
         await registration.add_client_records(uow.clients, uow.consents, uow.notifications)
+        uow.record(*registration.events_with_ids())
         return None
 
 

@@ -19,6 +19,7 @@ from typing import Protocol, Self
 import attrs
 
 from barbershop_core.model import (
+    UNSAVED,
     AuditAction,
     AuditEvent,
     Channel,
@@ -157,6 +158,27 @@ class NewRegistration:
     consents: Sequence[Consent]
     notification: ClientNotification
     """A new notification (no attempts yet), written with its status history."""
+    events: Sequence[AuditEvent] = ()
+    """What the registration records once it is written. They are made before the ids are
+    known: a person, client or notification id left ``UNSAVED`` in one of them names this
+    registration's own (:meth:`events_with_ids`); a store may write them in the
+    registration's own statement, else it records them with the unit of work."""
+
+    def events_with_ids(self) -> list[AuditEvent]:
+        """:attr:`events` naming the records by the ids they were given."""
+
+        def given(event_id: int | None, own: int) -> int | None:
+            return own if event_id == UNSAVED else event_id
+
+        return [
+            attrs.evolve(
+                event,
+                person_id=given(event.person_id, self.person.id),
+                client_id=given(event.client_id, self.client.id),
+                notification_id=given(event.notification_id, self.notification.id),
+            )
+            for event in self.events
+        ]
 
     async def add_client_records(
         self, clients: ClientRepository, consents: ConsentRepository, notifications: NotificationRepository
@@ -188,7 +210,9 @@ class RegistrationRepository(Protocol):
         assigned and linked; unless the person's phone is known: then add nothing and return
         the person stored with that phone, with its client (as
         :meth:`PersonRepository.add_if_new`: a concurrent writer is waited for, not raised).
-        The notification is handed off after the commit as an added one is."""
+        The notification is handed off after the commit as an added one is. The
+        registration's events are written with it (:meth:`NewRegistration.events_with_ids`),
+        committed with the unit of work; a known phone writes none of them."""
 
 
 class ProviderReportRepository(Protocol):

@@ -32,6 +32,7 @@ from barbershop_core.model import (
     TemplateKind,
 )
 from barbershop_core.ports import (
+    AuditQuery,
     KnownPerson,
     NewRegistration,
     PromoParticipantIds,
@@ -1211,6 +1212,55 @@ async def test_a_registration_of_a_known_phone_adds_nothing_and_answers_the_pers
         assert [n.id for n in await uow.notifications.list_for_client(client.id)] == []
         assert await uow.clients.get_by_person(lone.id) is None
         assert await uow.clients.get_by_person(third.person.id) == third.client
+
+
+def with_events(registration: NewRegistration) -> NewRegistration:
+    """``registration`` with events as the registration makes them: its own records named UNSAVED."""
+    person = registration.person
+    return attrs.evolve(
+        registration,
+        events=[
+            AuditEvent(
+                AuditAction.PERSON_CREATED, "manager:1", NOW, "req-1", UNSAVED, None, None, person.phone.masked
+            ),
+            AuditEvent(AuditAction.CONSENT_RECORDED, "manager:1", NOW, "req-1", UNSAVED, UNSAVED,
+                       details={"consent_type": "personal_data", "granted": "true"}),
+            AuditEvent(AuditAction.NOTIFICATION_SCHEDULED, "manager:1", NOW, "req-1", UNSAVED, UNSAVED, UNSAVED),
+            AuditEvent(AuditAction.CLIENT_UPDATED, "manager:1", NOW, None, 7, 8, 9),
+        ],
+    )  # fmt: skip
+
+
+async def test_a_registrations_events_are_committed_with_it_naming_its_records_by_their_ids(backend: Backend) -> None:
+    registration = with_events(a_registration())
+    async with backend.uow_factory() as uow:
+        assert await uow.registrations.add_if_new(registration) is None
+        await uow.commit()
+    person, client, notification = registration.person, registration.client, registration.notification
+    async with backend.uow_factory() as uow:
+        trail = await uow.audit.search(AuditQuery(limit=10))
+    assert [attrs.evolve(event, id=UNSAVED) for event in reversed(trail)] == [
+        AuditEvent(AuditAction.PERSON_CREATED, "manager:1", NOW, "req-1", person.id, None, None, person.phone.masked),
+        AuditEvent(AuditAction.CONSENT_RECORDED, "manager:1", NOW, "req-1", person.id, client.id,
+                   details={"consent_type": "personal_data", "granted": "true"}),
+        AuditEvent(AuditAction.NOTIFICATION_SCHEDULED, "manager:1", NOW, "req-1",
+                   person.id, client.id, notification.id),
+        AuditEvent(AuditAction.CLIENT_UPDATED, "manager:1", NOW, None, 7, 8, 9),
+    ]  # fmt: skip
+    assert trail[0].id > trail[1].id > trail[2].id > trail[3].id  # in the order made
+
+
+async def test_a_registrations_events_are_not_written_for_a_known_phone_nor_without_commit(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        await add_client(uow)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.registrations.add_if_new(with_events(a_registration())) is not None
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.registrations.add_if_new(with_events(a_registration(OTHER_PHONE))) is None
+    async with backend.uow_factory() as uow:
+        assert await uow.audit.search(AuditQuery(limit=10)) == []
 
 
 async def test_a_registration_left_without_commit_leaves_nothing(backend: Backend) -> None:

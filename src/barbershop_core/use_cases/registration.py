@@ -174,32 +174,30 @@ async def _register(
         channel_accounts=dict(command.channel_accounts),
     )
     notification = delivery.notification(UNSAVED, now, temporary.secret_for(delivery.body))
+    # Made before the records have ids: the store gives each UNSAVED one the registration's own.
+    trail = Trail(context, now, person)
+    client_trail = trail.about(client=client)
     registration = NewRegistration(
         person=person,
         client=client,
         consents=[Consent(UNSAVED, code, granted, now, actor) for code, granted in consents.items()],
         notification=notification,
+        events=[
+            trail.event(AuditAction.PHONE_CHECKED, exists="false"),
+            trail.event(AuditAction.CREDENTIALS_ISSUED),
+            trail.event(AuditAction.PERSON_CREATED),
+            client_trail.event(AuditAction.CLIENT_CREATED),
+            *(
+                client_trail.event(AuditAction.CONSENT_RECORDED, consent_type=code, granted=str(granted).lower())
+                for code, granted in consents.items()
+            ),
+            delivery.scheduled(client_trail, notification),
+            client_trail.event(AuditAction.REGISTRATION_COMPLETED),
+        ],
     )
     known = await uow.registrations.add_if_new(registration)
     if known is not None:
         return await _answer_existing(uow, known, command, deps)
-
-    trail = Trail(context, now, person)
-    uow.record(
-        trail.event(AuditAction.PHONE_CHECKED, exists="false"),
-        trail.event(AuditAction.CREDENTIALS_ISSUED),
-        trail.event(AuditAction.PERSON_CREATED),
-    )
-    trail = trail.about(client=client)
-    uow.record(
-        trail.event(AuditAction.CLIENT_CREATED),
-        *(
-            trail.event(AuditAction.CONSENT_RECORDED, consent_type=code, granted=str(granted).lower())
-            for code, granted in consents.items()
-        ),
-        delivery.scheduled(trail, notification),
-        trail.event(AuditAction.REGISTRATION_COMPLETED),
-    )
     await uow.commit()
     log.info("client %s registered, phone=%s", client.id, person.phone.masked)
     return RegistrationResult(

@@ -40,6 +40,7 @@ from typing import Any, Final, Protocol
 import attrs
 import psycopg
 import sqlalchemy as sa
+from psycopg import pq
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Result
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
@@ -53,8 +54,10 @@ from barbershop_adapters.sqlalchemy.inline_sqlite import InlineSqliteConnection
 _Processor = Callable[[Any], Any] | None
 _Arguments = tuple[Any, ...] | dict[str, Any]
 _Outcome = tuple[Any, list[Any], int]
-"""A cursor's description, rows and rowcount."""
+"""A cursor's description (or :data:`_UNDESCRIBED`), rows and rowcount."""
 _MISSING: Final = object()
+_UNDESCRIBED: Final = ()
+"""A result with rows whose description was not asked for: the statement's shape is known."""
 
 
 class DirectResult(IteratorResult[Any]):
@@ -141,7 +144,7 @@ class Prepared:
     def result(self, description: Any, rows: list[tuple[Any, ...]], rowcount: int) -> DirectResult:
         if description is None:
             return DirectResult(_NO_ROWS, [], rowcount)
-        if self.shape is None:
+        if self.shape is None:  # the first run with rows: described (see _run)
             self.shape = self._shape([(entry[0], entry[1]) for entry in description])
         metadata, processors = self.shape
         if any(processors):
@@ -266,7 +269,9 @@ class _Driver(Protocol):
     def error(self) -> type[Exception]:
         """The driver's base exception."""
 
-    async def one(self, sql: str, arguments: _Arguments) -> _Outcome: ...
+    async def one(self, sql: str, arguments: _Arguments, *, describe: bool) -> _Outcome:
+        """The statement's outcome; unless ``describe``, a result with rows may come with
+        :data:`_UNDESCRIBED` instead of its description."""
 
     async def many(self, sql: str, arguments: list[_Arguments]) -> _Outcome: ...
 
@@ -277,7 +282,7 @@ class _Sqlite:
     several: bool = True
     error: type[Exception] = sqlite3.Error
 
-    async def one(self, sql: str, arguments: _Arguments) -> _Outcome:
+    async def one(self, sql: str, arguments: _Arguments, *, describe: bool) -> _Outcome:
         return await self.connection.execute_direct(sql, arguments)
 
     async def many(self, sql: str, arguments: list[_Arguments]) -> _Outcome:
@@ -290,11 +295,19 @@ class _Psycopg:
     several: bool = False
     error: type[Exception] = psycopg.Error
 
-    async def one(self, sql: str, arguments: _Arguments) -> _Outcome:
+    async def one(self, sql: str, arguments: _Arguments, *, describe: bool) -> _Outcome:
         cursor = self.connection.cursor()
         try:
             await cursor.execute(sql, arguments)
-            description = cursor.description
+            description: Sequence[Any] | None
+            if describe:
+                description = cursor.description
+            else:
+                # psycopg builds a Column object per column for each ``description``: for the
+                # registration's 32 columns that was ~3 % of the loop (docs/performance.md).
+                result = cursor.pgresult
+                has_rows = result is not None and (result.nfields or result.status == pq.ExecStatus.TUPLES_OK)
+                description = _UNDESCRIBED if has_rows else None
             rows = await cursor.fetchall() if description is not None else []
             return description, rows, cursor.rowcount
         finally:
@@ -369,15 +382,16 @@ class DirectStatements:
 
 async def _run(driver: _Driver, prepared: Prepared, statements: list[tuple[str, _Arguments]]) -> _Outcome:
     """One statement, several parameter sets in one call, or — RETURNING rows — each apart."""
+    describe = prepared.shape is None
     if len(statements) == 1:
-        return await driver.one(*statements[0])
+        return await driver.one(*statements[0], describe=describe)
     if not prepared.returns_rows:
         sqls = {sql for sql, _ in statements}
         if len(sqls) == 1:
             return await driver.many(sqls.pop(), [arguments for _, arguments in statements])
     description, rows, rowcount = None, [], 0
     for sql, arguments in statements:
-        description, some, count = await driver.one(sql, arguments)
+        description, some, count = await driver.one(sql, arguments, describe=describe)
         rows += some
         rowcount += max(count, 0)
     return description, rows, rowcount

@@ -27,9 +27,9 @@ from barbershop_adapters.sqlalchemy.cte_text import (
     given_columns,
     names,
     row_parameters,
-    rows_parameters,
     typed,
 )
+from barbershop_adapters.sqlalchemy.json_rows import ORDER, json_rows, recordset
 from barbershop_adapters.sqlalchemy.repositories import (
     Statements,
     Values,
@@ -50,6 +50,7 @@ _CLIENT: Final = given_columns(t.clients, "person_id")
 _RECORD: Final = given_columns(t.idempotency_records, "result_id")
 _PURCHASE: Final = given_columns(t.purchases, "client_id")
 _EVENT: Final = given_columns(t.audit_events, "person_id", "client_id")
+_PURCHASES: Final = "purchases__rows"
 _RECORDS: Final = t.idempotency_records
 _STALENESS: Final = [
     sa.bindparam("stale_now", type_=_RECORDS.c.expires_at.type),
@@ -100,8 +101,8 @@ claimed AS (
 new_purchases AS (
     INSERT INTO purchases (client_id, {names(_PURCHASE)})
     SELECT claimed.result_id, {", ".join(f"given.{column.name}" for column in _PURCHASE)}
-    FROM claimed, unnest({casts(_PURCHASE, "[]")}) WITH ORDINALITY AS given({names(_PURCHASE)}, given_order)
-    ORDER BY given.given_order
+    FROM claimed, {recordset(_PURCHASES, _PURCHASE, "given")}
+    ORDER BY given.{ORDER}
 ),
 new_event AS (
     INSERT INTO audit_events (person_id, client_id, {names(_EVENT)})
@@ -131,7 +132,7 @@ def _sign_up_parameters(sign_up: PromoSignUp) -> Values:
         **row_parameters(_PERSON, person_values(sign_up.person)),
         **row_parameters(_CLIENT, client_values(sign_up.client)),
         **row_parameters(_RECORD, idempotency_record_values(sign_up.record)),
-        **rows_parameters(_PURCHASE, [purchase_values(purchase) for purchase in sign_up.purchases]),
+        _PURCHASES: json_rows(_PURCHASE, [purchase_values(purchase) for purchase in sign_up.purchases]),
         **row_parameters(_EVENT, audit_values(sign_up.event)),
         "stale_now": sign_up.staleness.now,
         "abandoned_before": sign_up.staleness.abandoned_before,

@@ -10,7 +10,6 @@ fake and on SQLite, the clash costs only that statement and not the whole transa
 from __future__ import annotations
 
 import functools
-import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -24,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from barbershop_adapters.sqlalchemy import tables as t
-from barbershop_adapters.sqlalchemy.arrays import array
 from barbershop_adapters.sqlalchemy.direct_statements import DirectStatements
 from barbershop_adapters.sqlalchemy.errors import translated
+from barbershop_adapters.sqlalchemy.json_rows import ORDER, json_rows, recordset
 from barbershop_core.model import (
     AddressKind,
     AttemptOutcome,
@@ -1003,35 +1002,18 @@ def audit_values(event: AuditEvent) -> Values:
     }
 
 
-_PG_DIALECT: Final = postgresql.dialect()  # type: ignore[no-untyped-call]
-_AUDIT_COLUMNS: Final = [column.name for column in t.audit_events.c if column.name != "id"]
-
-
-def _pg_array_of(column: sa.Column[Any]) -> str:
-    """An array of the column's type, strings as text: a cast to varchar(n) would cut a long
-    value silently, where the insert refuses it."""
-    if isinstance(column.type, sa.String):
-        return "text[]"
-    return f"{column.type.compile(dialect=_PG_DIALECT)}[]"
-
-
+_AUDIT_COLUMNS: Final = [column for column in t.audit_events.c if column.name != "id"]
+_AUDIT_NAMES: Final = ", ".join(column.name for column in _AUDIT_COLUMNS)
 _PG_AUDIT: Final = sa.text(
-    f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) SELECT {', '.join(_AUDIT_COLUMNS)} "  # noqa: S608 -- the schema's own names, no input
-    f"FROM unnest({', '.join(f'CAST(:{name} AS {_pg_array_of(t.audit_events.c[name])})' for name in _AUDIT_COLUMNS)}) "
-    f"WITH ORDINALITY AS event({', '.join(_AUDIT_COLUMNS)}, n) ORDER BY n"
+    f"INSERT INTO audit_events ({_AUDIT_NAMES}) SELECT {_AUDIT_NAMES} "  # noqa: S608 -- the schema's own names, no input
+    f"FROM {recordset('events', _AUDIT_COLUMNS, 'event')} ORDER BY {ORDER}"
 )
 """The events in the order recorded, which their ids keep (the trail is read by id)."""
 
 
-def _audit_arrays(events: Sequence[AuditEvent]) -> Values:
-    """:func:`audit_values` of the events as one binary array per column (the details as JSON)."""
-    if any(event.occurred_at.tzinfo is None for event in events):
-        # As UtcDateTime refuses them: PostgreSQL would read one in the session's time zone.
-        raise ValueError("naive datetime given where a timezone-aware one is required")
-    rows = [audit_values(event) for event in events]
-    arrays = {name: array(row[name] for row in rows) for name in _AUDIT_COLUMNS}
-    arrays["details"] = array(json.dumps(row["details"], ensure_ascii=False) for row in rows)
-    return arrays
+def _audit_rows(events: Sequence[AuditEvent]) -> str:
+    """:func:`audit_values` of the events as one JSON parameter (:mod:`.json_rows`)."""
+    return json_rows(_AUDIT_COLUMNS, [audit_values(event) for event in events])
 
 
 class SqlAuditLog(_Repository):
@@ -1105,7 +1087,7 @@ async def write_audit(db: Statements, events: Sequence[AuditEvent]) -> None:
     if not events:
         return
     if db.dialect == "postgresql":
-        await db.execute(_PG_AUDIT, _audit_arrays(events))
+        await db.execute(_PG_AUDIT, {"events": _audit_rows(events)})
     else:
         await db.execute(_insert_rows(t.audit_events), [audit_values(event) for event in events])
 
@@ -1114,24 +1096,16 @@ async def write_audit(db: Statements, events: Sequence[AuditEvent]) -> None:
 
 _HISTORY_COLUMNS: Final = [column.name for column in _history.c]
 _ATTEMPT_COLUMNS: Final = [column.name for column in _attempts.c]
-_DATETIME_COLUMNS: Final = frozenset(
-    f"{table.name}.{column.name}"
-    for table in (_notifications, _history, _attempts)
-    for column in table.c
-    if isinstance(column.type, t.UtcDateTime)
-)
 
 
-def _unnest(table: sa.Table, columns: Sequence[str], alias: str) -> str:
-    """``unnest`` of one binary array per column (parameters ``<alias>_<column>``), in the
-    order given (column ``n``)."""
-    casts = ", ".join(f"CAST(:{alias}_{name} AS {_pg_array_of(table.c[name])})" for name in columns)
-    return f"unnest({casts}) WITH ORDINALITY AS {alias}({', '.join(columns)}, n)"
+def _given(table: sa.Table, alias: str, columns: Sequence[str]) -> str:
+    """The rows of parameter ``<alias>_rows`` (:mod:`.json_rows`), in the order given."""
+    return recordset(f"{alias}_rows", [table.c[name] for name in columns], alias)
 
 
 def _appended(table: sa.Table, columns: Sequence[str], alias: str) -> str:
     names = ", ".join(columns)
-    return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {_unnest(table, columns, alias)} ORDER BY n"  # noqa: S608 -- the schema's own names, no input
+    return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {_given(table, alias, columns)} ORDER BY {ORDER}"  # noqa: S608 -- the schema's own names, no input
 
 
 @functools.cache
@@ -1145,7 +1119,7 @@ def _pg_changes(saves: bool, history: bool, attempts: bool, audit: bool) -> sa.T
         columns = ["id", *_NOTIFICATION_COLUMNS]
         changes = ", ".join(f"{name} = saved.{name}" for name in _NOTIFICATION_COLUMNS)
         parts.append(
-            f"updated AS (UPDATE {_notifications.name} SET {changes} FROM {_unnest(_notifications, columns, 'saved')} "  # noqa: S608 -- the schema's own names, no input
+            f"updated AS (UPDATE {_notifications.name} SET {changes} FROM {_given(_notifications, 'saved', columns)} "  # noqa: S608 -- the schema's own names, no input
             f"WHERE {_notifications.name}.id = saved.id RETURNING 1)"
         )
     if history:
@@ -1153,22 +1127,13 @@ def _pg_changes(saves: bool, history: bool, attempts: bool, audit: bool) -> sa.T
     if attempts:
         parts.append(f"attempts AS ({_appended(_attempts, _ATTEMPT_COLUMNS, 'attempt')})")
     if audit:
-        parts.append(f"audit AS ({_appended(t.audit_events, _AUDIT_COLUMNS, 'event')})")
+        parts.append(f"audit AS ({_appended(t.audit_events, [column.name for column in _AUDIT_COLUMNS], 'event')})")
     updated = "(SELECT count(*) FROM updated)" if saves else "0"
     return sa.text(f"WITH {', '.join(parts)} SELECT {updated}")
 
 
-def _arrays(table: sa.Table, alias: str, columns: Sequence[str], rows: Sequence[Values]) -> Values:
-    arrays: Values = {}
-    for name in columns:
-        values = [row[name] for row in rows]
-        if f"{table.name}.{name}" in _DATETIME_COLUMNS and any(
-            value is not None and value.tzinfo is None for value in values
-        ):
-            # As UtcDateTime refuses them: PostgreSQL would read one in the session's time zone.
-            raise ValueError("naive datetime given where a timezone-aware one is required")
-        arrays[f"{alias}_{name}"] = array(values)
-    return arrays
+def _rows(table: sa.Table, alias: str, columns: Sequence[str], rows: Sequence[Values]) -> Values:
+    return {f"{alias}_rows": json_rows([table.c[name] for name in columns], rows)}
 
 
 async def _write_changes_on_postgresql(
@@ -1177,13 +1142,13 @@ async def _write_changes_on_postgresql(
     parameters: Values = {}
     if saves:
         rows = [{"id": row["saved_id"]} | {name: row[f"new_{name}"] for name in _NOTIFICATION_COLUMNS} for row in saves]
-        parameters |= _arrays(_notifications, "saved", ["id", *_NOTIFICATION_COLUMNS], rows)
+        parameters |= _rows(_notifications, "saved", ["id", *_NOTIFICATION_COLUMNS], rows)
     if history:
-        parameters |= _arrays(_history, "history", _HISTORY_COLUMNS, history)
+        parameters |= _rows(_history, "history", _HISTORY_COLUMNS, history)
     if attempts:
-        parameters |= _arrays(_attempts, "attempt", _ATTEMPT_COLUMNS, attempts)
+        parameters |= _rows(_attempts, "attempt", _ATTEMPT_COLUMNS, attempts)
     if audit:
-        parameters |= {f"event_{name}": values for name, values in _audit_arrays(audit).items()}
+        parameters["event_rows"] = _audit_rows(audit)
     statement = _pg_changes(bool(saves), bool(history), bool(attempts), bool(audit))
     updated = (await db.execute(statement, parameters)).scalar_one()
     if updated != len(saves):

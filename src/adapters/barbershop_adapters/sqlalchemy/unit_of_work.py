@@ -84,7 +84,7 @@ class SqlAlchemyUnitOfWork:
         self.consents: ConsentRepository = consents
         self.notifications: NotificationRepository = self._notifications
         self.registrations: RegistrationRepository = SqlRegistrationRepository(
-            statements, clients, consents, self._notifications
+            statements, clients, consents, self._notifications, self._recorded.append
         )
         self._audit = SqlAuditLog(statements)
         self.audit: AuditLog = self._audit
