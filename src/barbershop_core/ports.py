@@ -162,7 +162,9 @@ class NewRegistration:
     """What the registration records once it is written. They are made before the ids are
     known: a person, client or notification id left ``UNSAVED`` in one of them names this
     registration's own (:meth:`events_with_ids`); a store may write them in the
-    registration's own statement, else it records them with the unit of work."""
+    registration's own statement, else it records them with the unit of work. Either way
+    they take their place in the trail when the registration is written, so a unit of work
+    records nothing of its own before it."""
 
     def events_with_ids(self) -> list[AuditEvent]:
         """:attr:`events` naming the records by the ids they were given."""

@@ -59,6 +59,34 @@ def statements(uow: SqlAlchemyUnitOfWork, engine: AsyncEngine) -> Statements:
 
 
 @on_both
+async def test_once_a_statements_rows_are_known_later_runs_read_them_alike_without_describing_them(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[bool] = []
+    for driver in (direct_statements._Psycopg, direct_statements._Sqlite):
+        one = driver.one
+
+        async def spied(self: Any, sql: str, arguments: Any, *, describe: bool, one: Any = one) -> Any:
+            asked.append(describe)
+            return await one(self, sql, arguments, describe=describe)
+
+        monkeypatch.setattr(driver, "one", spied)
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        await uow.persons.add(a_person())
+        db = statements(uow, engine)
+        first = await db.row(_PERSON_BY_PHONE, {"phone": PHONE.e164})  # SQLAlchemy's run
+        runs = [await db.row(_PERSON_BY_PHONE, {"phone": PHONE.e164}) for _ in range(3)]
+        none = await db.row(_PERSON_BY_PHONE, {"phone": OTHER_PHONE.e164})
+
+    assert asked == [True, False, False, False], asked  # the first direct run learns the shape
+    assert first is not None
+    assert all(run is not None and dict(run) == dict(first) for run in runs)
+    assert runs[-1] is not None
+    assert runs[-1][t.persons.c.phone_number] == PHONE.e164
+    assert none is None
+
+
+@on_both
 async def test_a_statement_run_again_goes_straight_to_the_driver_and_reads_what_sqlalchemy_reads(
     engine: AsyncEngine, direct_runs: list[str]
 ) -> None:

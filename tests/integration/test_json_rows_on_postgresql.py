@@ -29,7 +29,7 @@ _GIVEN = [column for column in _TABLE.c if column.name != "id"]
 _NAMES = ", ".join(column.name for column in _GIVEN)
 _INSERT = sa.text(
     f"INSERT INTO {_TABLE.name} ({_NAMES}) SELECT {_NAMES} FROM {recordset('rows', _GIVEN, 'given')} "  # noqa: S608 -- the test table's own names
-    f"ORDER BY {ORDER} RETURNING {_NAMES}"
+    f"ORDER BY {ORDER} RETURNING id, {_NAMES}"
 )
 
 
@@ -59,6 +59,8 @@ async def test_every_kind_of_value_is_stored_as_given_in_the_order_given(postgre
 
     stored = await _inserted(postgres_engine, rows)
 
+    ids = [row.pop("id") for row in stored]
+    assert ids == sorted(ids)  # ids given in the order of the rows, as the audit trail is read
     assert stored == rows
     assert stored[5]["at"] == datetime(2026, 12, 3, 11, 0, 0, 5, tzinfo=UTC)
 

@@ -133,7 +133,8 @@ def assert_a3_logged(caplog: pytest.LogCaptureFixture, world: World, error: Temp
             assert password not in text
 
 
-# "_notifications.flush": the commit's writes (the audit rows, with the notifications' changes).
+# "_notifications.flush": the commit's writes (on SQLite the audit rows; PostgreSQL writes them
+# in the registration's one statement, "registrations.add_if_new").
 FAULTS_AROUND_THE_WRITE = ["registrations.add_if_new", "_notifications.flush", "commit"]
 # SQLite writes the records one by one (PostgreSQL in one statement): a fault may come between them.
 FAULTS_BETWEEN_THE_RECORDS = ["clients.add_if_new", "consents.add_many", "notifications.add"]

@@ -54,7 +54,7 @@ def test_a_value_of_no_column_kind_is_refused_rather_than_sent_as_its_repr() -> 
         json_rows(_GIVEN, [row])
 
 
-def test_strings_are_read_as_text_so_a_long_one_reaches_the_column_and_is_refused_there() -> None:
+def test_the_rows_are_read_by_column_name_strings_as_text_and_numbered_in_the_order_given() -> None:
     sql = recordset("kinds_rows", _GIVEN, "given")
 
     assert "name TEXT" in sql

@@ -12,8 +12,9 @@ Only small row sets go this way. The set-based statements of a promo batch keep 
 arrays (:mod:`.arrays`): for thousands of rows the binary format is what the server reads
 cheapest.
 
-Each column is read as its table's type, strings as ``text``: a cast to ``varchar(n)`` would
-cut a long value silently, where storing it in the column refuses it (as the arrays were).
+Each column is read as its table's type, strings as ``text``: a value too long for its column
+is refused by the column when it is stored, with the error an insert of it gives (as with
+the arrays, which were cast to ``text[]``).
 """
 
 from __future__ import annotations
