@@ -28,6 +28,7 @@ from barbershop_adapters.sqlalchemy.cte_text import (
 )
 from barbershop_adapters.sqlalchemy.json_rows import ORDER, json_rows, recordset
 from barbershop_adapters.sqlalchemy.repositories import (
+    AUDIT_COLUMNS,
     SqlClientRepository,
     SqlConsentRepository,
     SqlNotificationRepository,
@@ -55,7 +56,6 @@ _CLIENT: Final = given_columns(t.clients, "person_id")
 _CONSENT: Final = given_columns(t.consents, "client_id")
 _NOTIFICATION: Final = given_columns(t.client_notifications, "client_id")
 _HISTORY: Final = given_columns(t.notification_status_changes, "notification_id")
-_EVENT: Final = given_columns(t.audit_events)
 _OWN_IDS: Final = {"person_id": "new_person", "client_id": "new_client", "notification_id": "new_notification"}
 
 
@@ -101,9 +101,9 @@ new_consents AS ({_linked_rows(t.consents, "client_id", "new_client", _CONSENT)}
 new_notification AS ({_linked_row(t.client_notifications, "client_id", "new_client", _NOTIFICATION)}),
 new_history AS ({_linked_rows(t.notification_status_changes, "notification_id", "new_notification", _HISTORY)}),
 new_events AS (
-    INSERT INTO audit_events ({names(_EVENT)})
-    SELECT {", ".join(_event_value(column) for column in _EVENT)}
-    FROM new_person, new_client, new_notification, {recordset(_rows_parameter(t.audit_events), _EVENT, "event")}
+    INSERT INTO audit_events ({names(AUDIT_COLUMNS)})
+    SELECT {", ".join(_event_value(column) for column in AUDIT_COLUMNS)}
+    FROM new_person, new_client, new_notification, {recordset(_rows_parameter(t.audit_events), AUDIT_COLUMNS, "event")}
     ORDER BY event.{ORDER}
 )
 SELECT new_person.id AS new_person_id, new_client.id AS new_client_id,
@@ -140,13 +140,14 @@ def _registration_parameters(registration: NewRegistration) -> Values:
     notification = registration.notification
     history = [history_values(UNSAVED, position, change) for position, change in enumerate(notification.history)]
     consents = [consent_values(consent) for consent in registration.consents]
+    events = [audit_values(event) for event in registration.events]
     return {
         **row_parameters(_PERSON, person_values(registration.person)),
         **row_parameters(_CLIENT, client_values(registration.client)),
         _rows_parameter(t.consents): json_rows(_CONSENT, consents),
         **row_parameters(_NOTIFICATION, notification_values(notification)),
         _rows_parameter(t.notification_status_changes): json_rows(_HISTORY, history),
-        _rows_parameter(t.audit_events): json_rows(_EVENT, [audit_values(event) for event in registration.events]),
+        _rows_parameter(t.audit_events): json_rows(AUDIT_COLUMNS, events),
     }
 
 

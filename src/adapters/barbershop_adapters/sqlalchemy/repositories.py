@@ -1002,18 +1002,19 @@ def audit_values(event: AuditEvent) -> Values:
     }
 
 
-_AUDIT_COLUMNS: Final = [column for column in t.audit_events.c if column.name != "id"]
-_AUDIT_NAMES: Final = ", ".join(column.name for column in _AUDIT_COLUMNS)
+AUDIT_COLUMNS: Final = [column for column in t.audit_events.c if column.name != "id"]
+"""What an audit event's row is given (its id is the table's)."""
+_AUDIT_NAMES: Final = ", ".join(column.name for column in AUDIT_COLUMNS)
 _PG_AUDIT: Final = sa.text(
     f"INSERT INTO audit_events ({_AUDIT_NAMES}) SELECT {_AUDIT_NAMES} "  # noqa: S608 -- the schema's own names, no input
-    f"FROM {recordset('events', _AUDIT_COLUMNS, 'event')} ORDER BY {ORDER}"
+    f"FROM {recordset('events', AUDIT_COLUMNS, 'event')} ORDER BY {ORDER}"
 )
 """The events in the order recorded, which their ids keep (the trail is read by id)."""
 
 
 def _audit_rows(events: Sequence[AuditEvent]) -> str:
     """:func:`audit_values` of the events as one JSON parameter (:mod:`.json_rows`)."""
-    return json_rows(_AUDIT_COLUMNS, [audit_values(event) for event in events])
+    return json_rows(AUDIT_COLUMNS, [audit_values(event) for event in events])
 
 
 class SqlAuditLog(_Repository):
@@ -1094,18 +1095,20 @@ async def write_audit(db: Statements, events: Sequence[AuditEvent]) -> None:
 
 # -- a unit of work's writes at once, on PostgreSQL -------------------------------------------
 
-_HISTORY_COLUMNS: Final = [column.name for column in _history.c]
-_ATTEMPT_COLUMNS: Final = [column.name for column in _attempts.c]
+_SAVED: Final = list(_notifications.c)
+"""A saved notification's row: its id, then what the UPDATE sets."""
+_HISTORY_COLUMNS: Final = list(_history.c)
+_ATTEMPT_COLUMNS: Final = list(_attempts.c)
 
 
-def _given(table: sa.Table, alias: str, columns: Sequence[str]) -> str:
+def _given(alias: str, columns: Sequence[sa.Column[Any]]) -> str:
     """The rows of parameter ``<alias>_rows`` (:mod:`.json_rows`), in the order given."""
-    return recordset(f"{alias}_rows", [table.c[name] for name in columns], alias)
+    return recordset(f"{alias}_rows", columns, alias)
 
 
-def _appended(table: sa.Table, columns: Sequence[str], alias: str) -> str:
-    names = ", ".join(columns)
-    return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {_given(table, alias, columns)} ORDER BY {ORDER}"  # noqa: S608 -- the schema's own names, no input
+def _appended(table: sa.Table, columns: Sequence[sa.Column[Any]], alias: str) -> str:
+    names = ", ".join(column.name for column in columns)
+    return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {_given(alias, columns)} ORDER BY {ORDER}"  # noqa: S608 -- the schema's own names, no input
 
 
 @functools.cache
@@ -1116,10 +1119,9 @@ def _pg_changes(saves: bool, history: bool, attempts: bool, audit: bool) -> sa.T
     many notification rows it updated."""
     parts = []
     if saves:
-        columns = ["id", *_NOTIFICATION_COLUMNS]
         changes = ", ".join(f"{name} = saved.{name}" for name in _NOTIFICATION_COLUMNS)
         parts.append(
-            f"updated AS (UPDATE {_notifications.name} SET {changes} FROM {_given(_notifications, 'saved', columns)} "  # noqa: S608 -- the schema's own names, no input
+            f"updated AS (UPDATE {_notifications.name} SET {changes} FROM {_given('saved', _SAVED)} "  # noqa: S608 -- the schema's own names, no input
             f"WHERE {_notifications.name}.id = saved.id RETURNING 1)"
         )
     if history:
@@ -1127,13 +1129,9 @@ def _pg_changes(saves: bool, history: bool, attempts: bool, audit: bool) -> sa.T
     if attempts:
         parts.append(f"attempts AS ({_appended(_attempts, _ATTEMPT_COLUMNS, 'attempt')})")
     if audit:
-        parts.append(f"audit AS ({_appended(t.audit_events, [column.name for column in _AUDIT_COLUMNS], 'event')})")
+        parts.append(f"audit AS ({_appended(t.audit_events, AUDIT_COLUMNS, 'event')})")
     updated = "(SELECT count(*) FROM updated)" if saves else "0"
     return sa.text(f"WITH {', '.join(parts)} SELECT {updated}")
-
-
-def _rows(table: sa.Table, alias: str, columns: Sequence[str], rows: Sequence[Values]) -> Values:
-    return {f"{alias}_rows": json_rows([table.c[name] for name in columns], rows)}
 
 
 async def _write_changes_on_postgresql(
@@ -1142,11 +1140,11 @@ async def _write_changes_on_postgresql(
     parameters: Values = {}
     if saves:
         rows = [{"id": row["saved_id"]} | {name: row[f"new_{name}"] for name in _NOTIFICATION_COLUMNS} for row in saves]
-        parameters |= _rows(_notifications, "saved", ["id", *_NOTIFICATION_COLUMNS], rows)
+        parameters["saved_rows"] = json_rows(_SAVED, rows)
     if history:
-        parameters |= _rows(_history, "history", _HISTORY_COLUMNS, history)
+        parameters["history_rows"] = json_rows(_HISTORY_COLUMNS, history)
     if attempts:
-        parameters |= _rows(_attempts, "attempt", _ATTEMPT_COLUMNS, attempts)
+        parameters["attempt_rows"] = json_rows(_ATTEMPT_COLUMNS, attempts)
     if audit:
         parameters["event_rows"] = _audit_rows(audit)
     statement = _pg_changes(bool(saves), bool(history), bool(attempts), bool(audit))
