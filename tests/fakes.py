@@ -581,6 +581,12 @@ class FakeRegistrations(_Repository):
         uow.record(*registration.events_with_ids())
         return None
 
+    async def commit_if_new(self, registration: NewRegistration) -> KnownPerson | None:
+        known = await self.add_if_new(registration)
+        if known is None:
+            await self._uow.commit()
+        return known
+
 
 class FakeUnitOfWork:
     """Collects audit events and touched notifications like the SQL unit of work does."""

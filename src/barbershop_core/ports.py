@@ -216,6 +216,12 @@ class RegistrationRepository(Protocol):
         registration's events are written with it (:meth:`NewRegistration.events_with_ids`),
         committed with the unit of work; a known phone writes none of them."""
 
+    async def commit_if_new(self, registration: NewRegistration) -> KnownPerson | None:
+        """:meth:`add_if_new`, then :meth:`UnitOfWork.commit`: the registration is the unit
+        of work's last write. A known phone is answered as there, nothing written and nothing
+        committed, and the unit of work goes on. A store may write a registration whose unit
+        of work has nothing else to write as a transaction of its own, in one statement."""
+
 
 class ProviderReportRepository(Protocol):
     """Delivery reports that named a provider message id no notification carried yet."""

@@ -3,12 +3,15 @@ the same rows, errors and transactions as through SQLAlchemy, and only where tha
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
+from psycopg import pq
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -46,9 +49,9 @@ def direct_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     runs: list[str] = []
     run = direct_statements._run
 
-    async def spied(driver: Any, prepared: direct_statements.Prepared, statements: Any) -> Any:
+    async def spied(driver: Any, prepared: direct_statements.Prepared, statements: Any, *, alone: bool) -> Any:
         runs.append(statements[0][0])
-        return await run(driver, prepared, statements)
+        return await run(driver, prepared, statements, alone=alone)
 
     monkeypatch.setattr(direct_statements, "_run", spied)
     return runs
@@ -66,9 +69,11 @@ async def test_once_a_statements_rows_are_known_later_runs_read_them_alike_witho
     for driver in (direct_statements._Psycopg, direct_statements._Sqlite):
         one = driver.one
 
-        async def spied(self: Any, sql: str, arguments: Any, *, describe: bool, one: Any = one) -> Any:
+        async def spied(
+            self: Any, sql: str, arguments: Any, *, describe: bool, alone: bool = False, one: Any = one
+        ) -> Any:
             asked.append(describe)
-            return await one(self, sql, arguments, describe=describe)
+            return await one(self, sql, arguments, describe=describe, alone=alone)
 
         monkeypatch.setattr(driver, "one", spied)
     async with SqlAlchemyUnitOfWork(engine) as uow:
@@ -337,3 +342,95 @@ async def test_a_text_with_its_columns_given_in_order_is_matched_by_position_as_
     assert len(direct_runs) == 1
     assert [dict(row) for row in direct] == [dict(row) for row in through_sqlalchemy] == [{"made": NOW}]
     assert direct[0][t.persons.c.created_at] == NOW
+
+
+async def _driver_of(uow: SqlAlchemyUnitOfWork) -> psycopg.AsyncConnection[Any]:
+    driver = (await uow.connection.get_raw_connection()).driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    return driver
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+async def test_on_postgresql_reads_before_the_first_write_open_no_transaction_and_the_write_still_rolls_back(
+    engine: AsyncEngine, direct_runs: list[str]
+) -> None:
+    async with SqlAlchemyUnitOfWork(engine) as uow:  # each statement seen once
+        await statements(uow, engine).rows(_PERSON_BY_PHONE, {"phone": PHONE.e164})
+        await statements(uow, engine).execute(_INSERT_PERSON, person_values(a_person(OTHER_PHONE)))
+        await uow.rollback()
+    direct_runs.clear()
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        driver = await _driver_of(uow)
+        db = statements(uow, engine)
+
+        assert await db.rows(_PERSON_BY_PHONE, {"phone": PHONE.e164}) == []
+        assert driver.pgconn.transaction_status == pq.TransactionStatus.IDLE  # no BEGIN was sent
+        assert not driver.autocommit  # and the connection is out of autocommit again
+
+        await db.execute(_INSERT_PERSON, person_values(a_person(PHONE)))
+        assert driver.pgconn.transaction_status == pq.TransactionStatus.INTRANS
+        assert await db.rows(_PERSON_BY_PHONE, {"phone": PHONE.e164}) != []  # in it: sees its own write
+        assert len(direct_runs) == 3
+        await uow.rollback()
+
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        assert await uow.persons.get_by_phone(PHONE) is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+async def test_on_postgresql_a_locking_read_begins_the_transaction(engine: AsyncEngine, direct_runs: list[str]) -> None:
+    locking = _PERSON_BY_PHONE.with_for_update()
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        await statements(uow, engine).rows(locking, {"phone": PHONE.e164})  # seen once
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        driver = await _driver_of(uow)
+        await statements(uow, engine).rows(locking, {"phone": PHONE.e164})
+        assert direct_runs
+        assert driver.pgconn.transaction_status == pq.TransactionStatus.INTRANS
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+async def test_on_postgresql_a_read_cancelled_mid_statement_never_leaves_its_connection_in_autocommit(
+    engine: AsyncEngine, direct_runs: list[str]
+) -> None:
+    sleep = sa.select(sa.func.pg_sleep(sa.bindparam("seconds", type_=sa.Float())))
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        await statements(uow, engine).execute(sleep, {"seconds": 0.0})  # seen once
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        driver = await _driver_of(uow)
+        running = asyncio.create_task(statements(uow, engine).execute(sleep, {"seconds": 30.0}))
+        await asyncio.sleep(0.3)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        assert direct_runs
+        assert driver.closed or not driver.autocommit
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+async def test_on_postgresql_a_write_that_may_stand_alone_joins_a_transaction_already_open(
+    engine: AsyncEngine, direct_runs: list[str]
+) -> None:
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        db = statements(uow, engine)
+        await db.execute(_INSERT_PERSON, person_values(a_person(OTHER_PHONE)))
+        await uow.rollback()
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        driver = await _driver_of(uow)
+        db = statements(uow, engine)
+        await db.execute(_INSERT_PERSON, person_values(a_person(OTHER_PHONE)))
+        await db.execute(_INSERT_PERSON, person_values(a_person(PHONE)), alone=True)
+        assert driver.pgconn.transaction_status == pq.TransactionStatus.INTRANS
+        await uow.rollback()
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        assert await uow.persons.get_by_phone(PHONE) is None
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        alone = statements(uow, engine)
+        await alone.execute(_INSERT_PERSON, person_values(a_person(PHONE)), alone=True)
+        await uow.rollback()  # too late: it committed itself
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        assert await uow.persons.get_by_phone(PHONE) is not None

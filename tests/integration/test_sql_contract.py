@@ -1263,6 +1263,59 @@ async def test_a_registrations_events_are_not_written_for_a_known_phone_nor_with
         assert await uow.audit.search(AuditQuery(limit=10)) == []
 
 
+async def test_commit_if_new_commits_the_registration_and_hands_it_off(backend: Backend) -> None:
+    registration = with_events(a_registration())
+    async with backend.uow_factory() as uow:
+        assert await uow.registrations.commit_if_new(registration) is None
+        assert backend.queue.enqueued == [registration.notification.id]  # committed: handed off
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) == registration.person
+        assert await uow.clients.get_by_person(registration.person.id) == registration.client
+        assert len(await uow.audit.search(AuditQuery(limit=10))) == len(registration.events)
+
+
+async def test_commit_if_new_for_a_known_phone_commits_nothing_and_the_unit_of_work_goes_on(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        known = await uow.registrations.commit_if_new(with_events(a_registration()))
+        assert known is not None
+        assert known.client == client
+        third = a_registration(OTHER_PHONE)
+        assert await uow.registrations.add_if_new(third) is None  # the same transaction goes on
+    assert backend.queue.enqueued == []
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(OTHER_PHONE) is None  # left without commit
+        assert await uow.audit.search(AuditQuery(limit=10)) == []
+
+
+async def test_commit_if_new_commits_what_the_unit_of_work_recorded_before_in_the_same_transaction(
+    backend: Backend,
+) -> None:
+    earlier = AuditEvent(AuditAction.CLIENT_UPDATED, "manager:1", NOW, None, 7, 8, 9)
+    registration = a_registration()
+
+    class Refused(Exception):
+        pass
+
+    async def refused() -> None:
+        raise Refused
+
+    async def register_with_the_commit_refused() -> None:
+        async with backend.uow_factory() as uow:
+            uow.record(earlier)
+            uow.commit = refused  # type: ignore[method-assign]  # the commit fails after the write
+            await uow.registrations.commit_if_new(registration)
+
+    with pytest.raises(Refused):
+        await register_with_the_commit_refused()
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) is None
+        assert await uow.audit.search(AuditQuery(limit=10)) == []
+    assert backend.queue.enqueued == []
+
+
 async def test_a_registration_left_without_commit_leaves_nothing(backend: Backend) -> None:
     registration = a_registration()
     async with backend.uow_factory() as uow:

@@ -1,26 +1,34 @@
 """Statement budgets of the hot paths, like Django's ``assertNumQueries``.
 
 Every SQL statement costs a network round trip and ~250 µs of Python; the hot paths are
-kept to a handful each, and a change that adds one fails here. Counted on the engine:
-``statements`` is every ``execute`` / ``executemany`` the driver receives (an
-``executemany`` is one statement: psycopg pipelines it, SQLite runs it in one call);
-``transactions`` is every BEGIN. On PostgreSQL each transaction adds two round trips of its
-own (BEGIN and COMMIT / ROLLBACK), which the budgets below list as well. With a listener on
-the engine every statement goes through SQLAlchemy (``direct_statements`` steps aside), so
-none escapes the count; the statements themselves are the same either way.
+kept to a handful each, and a change that adds one fails here. ``statements`` is every
+statement sent (an ``executemany`` is one: psycopg pipelines it, SQLite runs it in one
+call); ``transactions`` is every BEGIN.
+
+On PostgreSQL they are read off the wire: libpq's trace of every connection the engine's
+pool hands out while counting, so what is counted is what the server received, however it
+was sent (straight to psycopg by ``direct_statements``, or through SQLAlchemy). psycopg's
+prepared statements are off while counting, so each statement's text is on the wire; a
+round trip is a simple query (BEGIN, COMMIT) or an extended one's Sync. On SQLite a
+listener on the engine counts them (every statement then goes through SQLAlchemy:
+``direct_statements`` steps aside for it; the statements are the same either way).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any, Final
 
 import attrs
+import psycopg
 import pytest
+from psycopg import pq
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -74,15 +82,19 @@ pytestmark = pytest.mark.parametrize(
 class Counter:
     statements: list[str] = attrs.field(factory=list)
     transactions: int = 0
-
-    @property
-    def round_trips(self) -> int:
-        """On PostgreSQL: the statements, and BEGIN plus COMMIT or ROLLBACK per transaction."""
-        return len(self.statements) + 2 * self.transactions
+    round_trips: int = 0
+    """PostgreSQL's: the statements, BEGINs, COMMITs and ROLLBACKs the server answered."""
+    deallocations: int = 0
+    """psycopg's ``DEALLOCATE ALL`` after a ROLLBACK, when the connection held prepared
+    statements (it drops them all: a rollback may have undone what they were planned on)."""
 
 
 @contextmanager
 def counting(engine: AsyncEngine) -> Iterator[Counter]:
+    if engine.dialect.name == "postgresql":
+        with on_the_wire(engine) as counter:
+            yield counter
+        return
     counter = Counter()
 
     def statement(conn: Any, cursor: Any, sql: str, parameters: Any, context: Any, executemany: bool) -> None:
@@ -102,6 +114,96 @@ def counting(engine: AsyncEngine) -> Iterator[Counter]:
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", statement)
         event.remove(engine.sync_engine, "begin", begin)
+
+
+_TRACE_FLAGS: Final = pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE
+_ENDS: Final = {"COMMIT", "ROLLBACK"}
+
+
+@contextmanager
+def on_the_wire(engine: AsyncEngine) -> Iterator[Counter]:
+    """A :class:`Counter` of what PostgreSQL received on the connections checked out meanwhile."""
+    traces: list[IO[str]] = []
+    traced: list[tuple[psycopg.AsyncConnection[Any], int | None]] = []
+
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        trace = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 -- closed after reading
+        traces.append(trace)
+        traced.append((driver, driver.prepare_threshold))
+        driver.prepare_threshold = None
+        driver.pgconn.trace(trace.fileno())
+        driver.pgconn.set_trace_flags(_TRACE_FLAGS)
+
+    def stop(driver: psycopg.AsyncConnection[Any], threshold: int | None) -> None:
+        if not driver.closed:
+            driver.pgconn.untrace()  # flushes what libpq buffered
+        driver.prepare_threshold = threshold
+
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        for index, (one, threshold) in enumerate(traced):
+            if one is driver:
+                stop(one, threshold)
+                del traced[index]
+                break
+
+    pool = engine.sync_engine.pool
+    event.listen(pool, "checkout", checkout)
+    event.listen(pool, "checkin", checkin)
+    counter = Counter()
+    try:
+        yield counter
+    finally:
+        event.remove(pool, "checkout", checkout)
+        event.remove(pool, "checkin", checkin)
+        for driver, threshold in traced:
+            stop(driver, threshold)
+        for trace in traces:
+            trace.seek(0)
+            _count(trace.read(), counter)
+            trace.close()
+
+
+_MESSAGES: Final = re.compile(r"\n(?=[FB]\t\d+\t)")
+"""Between the trace's messages: a statement's text may span lines."""
+_QUERY_VERB: Final = re.compile(r'\s*"\s*(\w+)')
+_PARSE_VERB: Final = re.compile(r'\s*"[^"]*"\s*"\s*(\w+)')
+
+
+def _count(trace: str, counter: Counter) -> None:
+    """Each simple query is a round trip; so is each Sync, ending the extended statements
+    before it (several Executes in one: an ``executemany``)."""
+    verb, executes = "", 0
+    for message in _MESSAGES.split(trace):
+        fields = message.split("\t", 3)
+        if len(fields) < 3 or fields[0] != "F":
+            continue
+        kind, text = fields[2], fields[3] if len(fields) > 3 else ""
+        if kind == "Query":
+            counter.round_trips += 1
+            sent = _verb(_QUERY_VERB, text)
+            if sent == "BEGIN":
+                counter.transactions += 1
+            elif sent == "DEALLOCATE":
+                counter.deallocations += 1
+            elif sent not in _ENDS:
+                counter.statements.append(sent)
+        elif kind == "Parse":
+            verb = verb or _verb(_PARSE_VERB, text)
+        elif kind == "Execute":
+            executes += 1
+        elif kind == "Sync":
+            counter.round_trips += 1
+            if executes:
+                counter.statements.append(verb + (" (many)" if executes > 1 else ""))
+            verb, executes = "", 0
+
+
+def _verb(pattern: re.Pattern[str], text: str) -> str:
+    found = pattern.match(text)
+    assert found is not None, text
+    return found.group(1).upper()
 
 
 @pytest.fixture
@@ -138,7 +240,7 @@ async def register(world: World, engine: AsyncEngine, phone: str = "+79111234567
     return result.notification_id
 
 
-async def test_a_registration_is_one_transaction_of_two_statements_on_postgresql(
+async def test_a_registration_is_two_statements_on_postgresql_its_write_a_transaction_of_its_own(
     world: World, engine: AsyncEngine
 ) -> None:
     await register(world, engine, "+79110000000")  # warm the statement caches
@@ -146,14 +248,17 @@ async def test_a_registration_is_one_transaction_of_two_statements_on_postgresql
     with counting(engine) as counter:
         await register(world, engine)
 
-    assert counter.transactions == 1, counter
     if engine.dialect.name == "postgresql":
-        # route; person, client, consents, notification, its history and the audit events in one
+        # route (a read: no transaction begins for it); person, client, consents, notification,
+        # its history and the audit events in one statement, which commits itself: no BEGIN,
+        # no COMMIT
         assert counter.statements == ["SELECT", "WITH"], counter
-        assert counter.round_trips == 4, counter
+        assert counter.transactions == 0, counter
+        assert counter.round_trips == 2, counter
     else:
         # SQLite has no data-modifying CTEs, and no round trips to save: route, person, client,
         # consents, notification, its history, audit
+        assert counter.transactions == 1, counter
         assert len(counter.statements) <= 7, counter
     assert world.queue.enqueued[-1] > 0
 

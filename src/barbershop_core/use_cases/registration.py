@@ -195,10 +195,9 @@ async def _register(
             client_trail.event(AuditAction.REGISTRATION_COMPLETED),
         ],
     )
-    known = await uow.registrations.add_if_new(registration)
+    known = await uow.registrations.commit_if_new(registration)
     if known is not None:
         return await _answer_existing(uow, known, command, deps)
-    await uow.commit()
     log.info("client %s registered, phone=%s", client.id, person.phone.masked)
     return RegistrationResult(
         person_id=person.id,

@@ -32,6 +32,7 @@ rows with RETURNING runs on its own (there are no round trips to save).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import weakref
 from collections.abc import Callable, Sequence
@@ -97,6 +98,9 @@ class Prepared:
     """A text with its columns given in order: the rows keep the names the cursor gives."""
     returns_rows: bool
     """A write with RETURNING."""
+    reads_only: bool
+    """A SELECT that writes and locks nothing: no transaction needs to begin for it (see
+    :meth:`DirectStatements.execute`)."""
     dialect: Dialect
     shape: tuple[SimpleResultMetaData, tuple[_Processor, ...]] | None = None
     """The rows' keys and processors, known at the first run (from the cursor's description)."""
@@ -205,8 +209,19 @@ def prepare(
         by_position=compiled._ordered_columns or compiled._textual_ordered_columns,  # as its CursorResult decides
         keyed_by_cursor=compiled._textual_ordered_columns,
         returns_rows=bool(compiled.effective_returning),
+        reads_only=_reads_only(statement, sql),
         dialect=dialect,
     )
+
+
+_WRITES: Final = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b")
+
+
+def _reads_only(statement: sa.ClauseElement, sql: str) -> bool:
+    """A SELECT without ``FOR UPDATE`` / ``FOR SHARE`` and without a data-modifying CTE
+    (SQLAlchemy writes its keywords in capitals: a column named like one does not match,
+    and a false match only costs a BEGIN)."""
+    return isinstance(statement, sa.Select) and statement._for_update_arg is None and not _WRITES.search(sql)
 
 
 def _binds(compiled: SQLCompiler, dialect: Dialect) -> tuple[_Bind, ...] | None:
@@ -269,9 +284,10 @@ class _Driver(Protocol):
     def error(self) -> type[Exception]:
         """The driver's base exception."""
 
-    async def one(self, sql: str, arguments: _Arguments, *, describe: bool) -> _Outcome:
+    async def one(self, sql: str, arguments: _Arguments, *, describe: bool, alone: bool = False) -> _Outcome:
         """The statement's outcome; unless ``describe``, a result with rows may come with
-        :data:`_UNDESCRIBED` instead of its description."""
+        :data:`_UNDESCRIBED` instead of its description. ``alone``: a statement that may be
+        a transaction of its own when none is open (see :meth:`DirectStatements.execute`)."""
 
     async def many(self, sql: str, arguments: list[_Arguments]) -> _Outcome: ...
 
@@ -282,7 +298,8 @@ class _Sqlite:
     several: bool = True
     error: type[Exception] = sqlite3.Error
 
-    async def one(self, sql: str, arguments: _Arguments, *, describe: bool) -> _Outcome:
+    async def one(self, sql: str, arguments: _Arguments, *, describe: bool, alone: bool = False) -> _Outcome:
+        # The transaction (BEGIN IMMEDIATE) is SQLAlchemy's here; a BEGIN costs no round trip.
         return await self.connection.execute_direct(sql, arguments)
 
     async def many(self, sql: str, arguments: list[_Arguments]) -> _Outcome:
@@ -295,7 +312,19 @@ class _Psycopg:
     several: bool = False
     error: type[Exception] = psycopg.Error
 
-    async def one(self, sql: str, arguments: _Arguments, *, describe: bool) -> _Outcome:
+    async def one(self, sql: str, arguments: _Arguments, *, describe: bool, alone: bool = False) -> _Outcome:
+        connection = self.connection
+        if not alone or connection.autocommit or connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            return await self._one(sql, arguments, describe=describe)
+        # No transaction is open: psycopg would send BEGIN on its own first, a round trip
+        # (~150 µs of the loop's CPU with its COMMIT). In autocommit the statement is its own.
+        try:
+            await connection.set_autocommit(True)
+            return await self._one(sql, arguments, describe=describe)
+        finally:
+            await _transactions_back_on(connection)
+
+    async def _one(self, sql: str, arguments: _Arguments, *, describe: bool) -> _Outcome:
         cursor = self.connection.cursor()
         try:
             await cursor.execute(sql, arguments)
@@ -317,6 +346,15 @@ class _Psycopg:
         raise NotImplementedError  # never prepared: SQLAlchemy batches several sets (see the module)
 
 
+async def _transactions_back_on(connection: psycopg.AsyncConnection[Any]) -> None:
+    """Out of autocommit again, or closed: a connection left in autocommit would commit
+    every later statement of whichever unit of work checks it out next."""
+    try:
+        await connection.set_autocommit(False)
+    except Exception:  # noqa: BLE001 -- not idle (cancelled mid-statement) or broken: never reused
+        await connection.close()
+
+
 _Cache = weakref.WeakKeyDictionary[Any, dict[tuple[tuple[str, ...], bool], Prepared | None]]
 
 
@@ -332,8 +370,17 @@ class DirectStatements:
         connection: AsyncConnection,
         statement: sa.Executable,
         parameters: dict[str, Any] | list[dict[str, Any]] | None,
+        *,
+        alone: bool = False,
     ) -> Result[Any] | None:
-        """The statement's result, or None when SQLAlchemy must run it (nothing was sent)."""
+        """The statement's result, or None when SQLAlchemy must run it (nothing was sent).
+
+        On PostgreSQL a statement that reads only (:attr:`Prepared.reads_only`), or one the
+        caller says may stand ``alone``, runs as a transaction of its own when none is open
+        yet: the unit of work's transaction begins with its first write or locking read.
+        Under READ COMMITTED every statement reads its own snapshot, in a transaction or
+        not, so a read before the first write sees what it would have seen inside one; it
+        saves BEGIN, and a unit of work that only reads ends with no ROLLBACK to send."""
         sync = connection.sync_connection
         driver = _driver(sync)
         many = isinstance(parameters, list)
@@ -355,7 +402,12 @@ class DirectStatements:
                 return None
             await connection.begin()
         try:
-            outcome = await _run(driver, prepared, [statement for statement in statements if statement is not None])
+            outcome = await _run(
+                driver,
+                prepared,
+                [statement for statement in statements if statement is not None],
+                alone=alone or prepared.reads_only,
+            )
         except driver.error as error:
             # SQLAlchemy's own handling: its exception class, and a lost connection invalidated.
             await greenlet_spawn(sync._handle_dbapi_exception, error, prepared.sql, None, None, None)
@@ -380,11 +432,13 @@ class DirectStatements:
         return variants[variant]
 
 
-async def _run(driver: _Driver, prepared: Prepared, statements: list[tuple[str, _Arguments]]) -> _Outcome:
+async def _run(
+    driver: _Driver, prepared: Prepared, statements: list[tuple[str, _Arguments]], *, alone: bool
+) -> _Outcome:
     """One statement, several parameter sets in one call, or — RETURNING rows — each apart."""
     describe = prepared.shape is None
     if len(statements) == 1:
-        return await driver.one(*statements[0], describe=describe)
+        return await driver.one(*statements[0], describe=describe, alone=alone)
     if not prepared.returns_rows:
         sqls = {sql for sql, _ in statements}
         if len(sqls) == 1:

@@ -5,13 +5,16 @@ PostgreSQL gets one statement: a data-modifying CTE inserts the person (``ON CON
 the client, its consents, the notification and its status history and the registration's
 audit events, and reads back either the new ids or the person already stored with the
 phone. Every statement costs ~0.3 ms of Python on top of its round trip; this one replaces
-six. SQLite has no data-modifying CTEs: there the records are added one by one in the unit
-of work's transaction, and the events recorded with it for its commit.
+six. Sent by ``commit_if_new`` in a unit of work that has written and recorded nothing yet,
+it runs in autocommit, a transaction of its own: no BEGIN and no COMMIT round trips (its
+rows are all or nothing, as any statement's). SQLite has no data-modifying CTEs: there the
+records are added one by one in the unit of work's transaction, and the events recorded with
+it for its commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -159,16 +162,32 @@ class SqlRegistrationRepository:
         consents: SqlConsentRepository,
         notifications: SqlNotificationRepository,
         record: Callable[[AuditEvent], None],
+        commit: Callable[[], Awaitable[None]],
+        holds_nothing: Callable[[], bool],
     ) -> None:
-        """``record``: the unit of work's, for the events a store without the one statement
-        writes at the commit."""
+        """The unit of work's ``record``, for the events a store without the one statement
+        writes at the commit; its ``commit``; and whether it ``holds_nothing`` to write at
+        its commit (then the registration may be a transaction of its own)."""
         self._db = statements
         self._clients = clients
         self._consents = consents
         self._notifications = notifications
         self._record = record
+        self._commit = commit
+        self._holds_nothing = holds_nothing
 
     async def add_if_new(self, registration: NewRegistration) -> KnownPerson | None:
+        return await self._add(registration, alone=False)
+
+    async def commit_if_new(self, registration: NewRegistration) -> KnownPerson | None:
+        # Alone, the statement commits itself (on PostgreSQL, when no transaction is open
+        # yet): the commit that follows has nothing to send and only hands off.
+        known = await self._add(registration, alone=self._holds_nothing())
+        if known is None:
+            await self._commit()
+        return known
+
+    async def _add(self, registration: NewRegistration, *, alone: bool) -> KnownPerson | None:
         person = registration.person
         if self._db.dialect != "postgresql":
             person_id = await self._db.insert_id_unless_taken(t.persons, person_values(person), "phone_number")
@@ -179,7 +198,7 @@ class SqlRegistrationRepository:
             for event in registration.events_with_ids():
                 self._record(event)
             return None
-        result = await self._db.execute(_PG_REGISTRATION, _registration_parameters(registration))
+        result = await self._db.execute(_PG_REGISTRATION, _registration_parameters(registration), alone=alone)
         row = result.mappings().one()
         if row["new_person_id"] is None:
             if row["id"] is None:

@@ -80,12 +80,17 @@ class Statements:
     def dialect(self) -> str:
         return self._connection().dialect.name
 
-    async def execute(self, statement: sa.Executable, parameters: Values | list[Values] | None = None) -> Any:
+    async def execute(
+        self, statement: sa.Executable, parameters: Values | list[Values] | None = None, *, alone: bool = False
+    ) -> Any:
+        """``alone``: a write that may be a transaction of its own when it is the unit of
+        work's first (:meth:`.direct_statements.DirectStatements.execute`); only for a
+        caller that commits right after it, with nothing else to write."""
         if self._has_pending():
             await self._write_pending()
         connection = self._connection()
         if self._direct is not None:
-            result = await translated(self._direct.execute(connection, statement, parameters))
+            result = await translated(self._direct.execute(connection, statement, parameters, alone=alone))
             if result is not None:
                 return result
         return await translated(connection.execute(statement, parameters))

@@ -84,7 +84,13 @@ class SqlAlchemyUnitOfWork:
         self.consents: ConsentRepository = consents
         self.notifications: NotificationRepository = self._notifications
         self.registrations: RegistrationRepository = SqlRegistrationRepository(
-            statements, clients, consents, self._notifications, self._recorded.append
+            statements,
+            clients,
+            consents,
+            self._notifications,
+            self._recorded.append,
+            commit=lambda: self.commit(),  # noqa: PLW0108 -- late-bound: the commit as it is when called
+            holds_nothing=lambda: not self._recorded,
         )
         self._audit = SqlAuditLog(statements)
         self.audit: AuditLog = self._audit
