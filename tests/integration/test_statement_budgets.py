@@ -505,3 +505,27 @@ async def test_twenty_concurrent_sends_share_one_claim_and_one_record_transactio
     # the same statements as one send (above), each for the whole batch
     assert counter.transactions == 2, counter
     assert len(counter.statements) <= (4 if engine.dialect.name == "postgresql" else 9), counter
+
+
+async def test_a_unit_of_work_that_only_reads_sends_no_begin_and_no_rollback_on_postgresql(
+    world: World, engine: AsyncEngine
+) -> None:
+    uow_factory = on_sql(world, engine)
+    for _ in range(2):  # the second run of a module statement goes straight to the driver
+        async with uow_factory() as uow:
+            await uow.persons.get_by_phone(PhoneNumber("+79111234567"))
+
+    with counting(engine) as counter:
+        async with uow_factory() as uow:
+            await uow.reference.list_channels()  # a statement built per call: SQLAlchemy runs it
+            await uow.persons.get_by_phone(PhoneNumber("+79111234567"))
+
+    assert counter.statements == ["SELECT", "SELECT"], counter
+    if engine.dialect.name == "postgresql":
+        # Each read its own snapshot, as inside a transaction under READ COMMITTED; no
+        # ROLLBACK, so psycopg keeps the connection's prepared statements (no DEALLOCATE ALL).
+        assert counter.transactions == 0, counter
+        assert counter.round_trips == 2, counter
+        assert counter.deallocations == 0, counter
+    else:
+        assert counter.transactions == 1, counter  # BEGIN IMMEDIATE: SQLite's one writer at a time

@@ -32,10 +32,11 @@ rows with RETURNING runs on its own (there are no round trips to save).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final, Protocol
 
 import attrs
@@ -313,16 +314,10 @@ class _Psycopg:
     error: type[Exception] = psycopg.Error
 
     async def one(self, sql: str, arguments: _Arguments, *, describe: bool, alone: bool = False) -> _Outcome:
-        connection = self.connection
-        if not alone or connection.autocommit or connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        if not alone or not _idle(self.connection):
             return await self._one(sql, arguments, describe=describe)
-        # No transaction is open: psycopg would send BEGIN on its own first, a round trip
-        # (~150 µs of the loop's CPU with its COMMIT). In autocommit the statement is its own.
-        try:
-            await connection.set_autocommit(True)
+        async with _in_autocommit(self.connection):
             return await self._one(sql, arguments, describe=describe)
-        finally:
-            await _transactions_back_on(connection)
 
     async def _one(self, sql: str, arguments: _Arguments, *, describe: bool) -> _Outcome:
         cursor = self.connection.cursor()
@@ -346,13 +341,44 @@ class _Psycopg:
         raise NotImplementedError  # never prepared: SQLAlchemy batches several sets (see the module)
 
 
-async def _transactions_back_on(connection: psycopg.AsyncConnection[Any]) -> None:
-    """Out of autocommit again, or closed: a connection left in autocommit would commit
+def _idle(connection: psycopg.AsyncConnection[Any]) -> bool:
+    """No transaction open: psycopg would send BEGIN first, a round trip of its own (with
+    its COMMIT or ROLLBACK ~150 µs of the loop's CPU)."""
+    return not connection.autocommit and connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+
+
+@contextlib.asynccontextmanager
+async def _in_autocommit(connection: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+    """The statements of the block are each a transaction of their own. Afterwards the
+    connection is out of autocommit again, or closed: left in autocommit it would commit
     every later statement of whichever unit of work checks it out next."""
     try:
-        await connection.set_autocommit(False)
-    except Exception:  # noqa: BLE001 -- not idle (cancelled mid-statement) or broken: never reused
-        await connection.close()
+        await connection.set_autocommit(True)
+        yield
+    finally:
+        try:
+            await connection.set_autocommit(False)
+        except Exception:  # noqa: BLE001 -- not idle (cancelled mid-statement) or broken: never reused
+            await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def read_outside_a_transaction(connection: AsyncConnection, statement: sa.Executable) -> AsyncIterator[None]:
+    """Around a statement SQLAlchemy runs itself: on psycopg with no transaction open, a
+    plain read (a SELECT without ``FOR UPDATE``) runs in autocommit, as one run here does
+    (:meth:`DirectStatements.execute`)."""
+    sync = connection.sync_connection
+    driver = None if sync is None or sync.closed or sync.invalidated else sync.connection.driver_connection
+    if (
+        not isinstance(driver, psycopg.AsyncConnection)
+        or not isinstance(statement, sa.Select)
+        or statement._for_update_arg is not None
+        or not _idle(driver)
+    ):
+        yield
+        return
+    async with _in_autocommit(driver):
+        yield
 
 
 _Cache = weakref.WeakKeyDictionary[Any, dict[tuple[tuple[str, ...], bool], Prepared | None]]

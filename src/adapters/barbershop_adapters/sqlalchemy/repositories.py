@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from barbershop_adapters.sqlalchemy import tables as t
-from barbershop_adapters.sqlalchemy.direct_statements import DirectStatements
+from barbershop_adapters.sqlalchemy.direct_statements import DirectStatements, read_outside_a_transaction
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_adapters.sqlalchemy.json_rows import ORDER, json_rows, recordset
 from barbershop_core.model import (
@@ -93,7 +93,8 @@ class Statements:
             result = await translated(self._direct.execute(connection, statement, parameters, alone=alone))
             if result is not None:
                 return result
-        return await translated(connection.execute(statement, parameters))
+        async with read_outside_a_transaction(connection, statement):
+            return await translated(connection.execute(statement, parameters))
 
     async def rows(self, statement: sa.Executable, parameters: Values | None = None) -> Sequence[RowMapping]:
         result = await self.execute(statement, parameters)
