@@ -402,7 +402,12 @@ async def test_on_postgresql_a_read_cancelled_mid_statement_never_leaves_its_con
     async with SqlAlchemyUnitOfWork(engine) as uow:
         driver = await _driver_of(uow)
         running = asyncio.create_task(statements(uow, engine).execute(sleep, {"seconds": 30.0}))
-        await asyncio.sleep(0.3)
+        for _ in range(500):
+            if driver.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+                break
+            await asyncio.sleep(0.01)
+        assert driver.pgconn.transaction_status == pq.TransactionStatus.ACTIVE  # on the server now
+        assert driver.autocommit  # a read standing alone
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running
@@ -434,3 +439,28 @@ async def test_on_postgresql_a_write_that_may_stand_alone_joins_a_transaction_al
         await uow.rollback()  # too late: it committed itself
     async with SqlAlchemyUnitOfWork(engine) as uow:
         assert await uow.persons.get_by_phone(PHONE) is not None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+async def test_on_postgresql_a_unit_of_work_that_only_reads_leaves_the_connections_prepared_statements(
+    engine: AsyncEngine,
+) -> None:
+    """psycopg drops every prepared statement of a connection at a ROLLBACK (and sends
+    DEALLOCATE ALL); a unit of work that only read sends none."""
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        await statements(uow, engine).rows(_PERSON_BY_PHONE, {"phone": PHONE.e164})  # seen once
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        driver = await _driver_of(uow)
+        threshold, driver.prepare_threshold = driver.prepare_threshold, 0  # prepared at once
+        try:
+            await statements(uow, engine).rows(_PERSON_BY_PHONE, {"phone": PHONE.e164})
+        finally:
+            driver.prepare_threshold = threshold
+    # The unit of work is over and the connection back in the pool: ask the server for it.
+    async with driver.cursor() as cursor:
+        await cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        prepared = await cursor.fetchone()
+    await driver.rollback()
+    assert prepared is not None
+    assert prepared[0] >= 1

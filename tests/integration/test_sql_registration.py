@@ -11,8 +11,10 @@ from types import TracebackType
 from typing import Any
 
 import attrs
+import psycopg
 import pytest
 import sqlalchemy as sa
+from psycopg import pq
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -111,6 +113,20 @@ class FaultyUnitOfWork:
         await self._inner.__aexit__(exc_type, exc, tb)
 
 
+Fault = Callable[[SqlAlchemyUnitOfWork, Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]
+
+
+def with_fault(backend: Backend, operation: str, fault: Fault) -> Callable[[], FaultyUnitOfWork]:
+    """A unit-of-work factory of ``backend`` whose units have ``operation`` replaced by ``fault``."""
+
+    def faulty() -> FaultyUnitOfWork:
+        uow = backend.uow_factory()
+        assert isinstance(uow, SqlAlchemyUnitOfWork)
+        return FaultyUnitOfWork(uow, operation, fault)
+
+    return faulty
+
+
 def raise_storage_unavailable(
     uow: SqlAlchemyUnitOfWork, original: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
@@ -156,11 +172,7 @@ async def test_a_fault_between_the_inserts_leaves_nothing_and_answers_temporary_
     caplog.set_level(logging.INFO)
     world = new_world()
 
-    def faulty() -> FaultyUnitOfWork:
-        uow = backend.uow_factory()
-        assert isinstance(uow, SqlAlchemyUnitOfWork)
-        return FaultyUnitOfWork(uow, operation, raise_storage_unavailable)
-
+    faulty = with_fault(backend, operation, raise_storage_unavailable)
     with pytest.raises(TemporaryError) as raised:
         await register(registration_deps(world, faulty))
 
@@ -211,7 +223,8 @@ async def test_a_pooled_connection_that_died_idle_costs_one_temporary_error_not_
 async def test_a_connection_broken_mid_transaction_leaves_nothing_and_answers_temporary_error(
     backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The server drops the session mid-transaction: after the route was read, before the registration's write."""
+    """The server drops the session after the route was read, before the registration's
+    write — the write that would have been a transaction of its own meets the dead connection."""
     caplog.set_level(logging.INFO)
     world = new_world()
     terminated: list[int] = []
@@ -220,7 +233,10 @@ async def test_a_connection_broken_mid_transaction_leaves_nothing_and_answers_te
         uow: SqlAlchemyUnitOfWork, original: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[Any]]:
         async def add(*args: Any) -> Any:
-            pid = (await uow.connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+            driver = (await uow.connection.get_raw_connection()).driver_connection
+            assert isinstance(driver, psycopg.AsyncConnection)
+            assert driver.pgconn.transaction_status == pq.TransactionStatus.IDLE  # the route read began nothing
+            pid = driver.info.backend_pid  # known to the driver: nothing sent
             async with backend.sql.connect() as admin:
                 killed = await admin.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
                 assert killed.scalar_one() is True
@@ -229,11 +245,7 @@ async def test_a_connection_broken_mid_transaction_leaves_nothing_and_answers_te
 
         return add
 
-    def faulty() -> FaultyUnitOfWork:
-        uow = backend.uow_factory()
-        assert isinstance(uow, SqlAlchemyUnitOfWork)
-        return FaultyUnitOfWork(uow, "registrations.commit_if_new", terminate_then_continue)
-
+    faulty = with_fault(backend, "registrations.commit_if_new", terminate_then_continue)
     with pytest.raises(TemporaryError) as raised:
         await register(registration_deps(world, faulty))
 
@@ -245,6 +257,35 @@ async def test_a_connection_broken_mid_transaction_leaves_nothing_and_answers_te
     assert_a3_logged(caplog, world, raised.value)
     retried = await register(registration_deps(world, backend.uow_factory))
     assert not retried.idempotent
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_failure_after_the_write_committed_itself_answers_temporary_error_and_the_retry_replays_it(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL the registration's one statement is its own transaction: whatever fails
+    after it (here the commit that would hand the notification off) cannot undo it. The
+    manager is told to try again, and the retry is answered as the same registration (A6);
+    the notification, never handed off, is due in the database for the sweep."""
+    caplog.set_level(logging.INFO)
+    world = new_world()
+
+    faulty = with_fault(backend, "commit", raise_storage_unavailable)
+    with pytest.raises(TemporaryError) as raised:
+        await register(registration_deps(world, faulty))
+
+    assert raised.value.code == "temporary_error"
+    assert_a3_logged(caplog, world, raised.value)
+    assert world.queue.enqueued == []
+    assert await backend.count(tables.persons) == 1
+    retried = await register(registration_deps(world, backend.uow_factory))
+    assert retried.idempotent
+    assert retried.notification_id is not None
+    async with backend.uow_factory() as uow:
+        stored = await uow.notifications.get(retried.notification_id)
+    assert stored is not None
+    assert stored.status is NotificationStatus.SCHEDULED  # due: the sweep queues it
 
 
 class BarrierHasher(FakeHasher):

@@ -135,8 +135,13 @@ def on_the_wire(engine: AsyncEngine) -> Iterator[Counter]:
         driver.pgconn.trace(trace.fileno())
         driver.pgconn.set_trace_flags(_TRACE_FLAGS)
 
+    incomplete: list[str] = []
+
     def stop(driver: psycopg.AsyncConnection[Any], threshold: int | None) -> None:
-        if not driver.closed:
+        if driver.closed:
+            # libpq keeps what it buffered of the trace: the count would silently miss it.
+            incomplete.append(f"a connection closed while counting (backend {driver.info.backend_pid})")
+        else:
             driver.pgconn.untrace()  # flushes what libpq buffered
         driver.prepare_threshold = threshold
 
@@ -163,6 +168,7 @@ def on_the_wire(engine: AsyncEngine) -> Iterator[Counter]:
             trace.seek(0)
             _count(trace.read(), counter)
             trace.close()
+    assert not incomplete, incomplete
 
 
 _MESSAGES: Final = re.compile(r"\n(?=[FB]\t\d+\t)")

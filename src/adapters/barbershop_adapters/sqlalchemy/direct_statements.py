@@ -47,7 +47,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Result
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import CTE
 from sqlalchemy.util import greenlet_spawn
 
 from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT
@@ -215,14 +219,33 @@ def prepare(
     )
 
 
-_WRITES: Final = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b")
+_WRITES: Final = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|FOR SHARE|FOR KEY SHARE)\b")
+_READING_FUNCTIONS: Final = frozenset(
+    {"count", "min", "max", "sum", "avg", "coalesce", "json_agg", "json_build_array", "lower", "upper", "pg_sleep"}
+)
+"""Functions a plain read may call: none writes, locks or sets anything."""
+
+
+def plain_read(statement: object) -> bool:
+    """A SELECT that writes, locks and sets nothing, anywhere inside it: no ``FOR UPDATE`` /
+    ``FOR SHARE``, no CTE, no text fragment, no function but :data:`_READING_FUNCTIONS`.
+    Anything else begins the unit of work's transaction (a false "no" only costs a BEGIN)."""
+    if not isinstance(statement, sa.Select):
+        return False
+    for element in visitors.iterate(statement):
+        if isinstance(element, (CTE, UpdateBase, sa.TextClause)):
+            return False
+        if isinstance(element, sa.Select) and element._for_update_arg is not None:
+            return False
+        if isinstance(element, FunctionElement) and getattr(element, "name", "").lower() not in _READING_FUNCTIONS:
+            return False
+    return True
 
 
 def _reads_only(statement: sa.ClauseElement, sql: str) -> bool:
-    """A SELECT without ``FOR UPDATE`` / ``FOR SHARE`` and without a data-modifying CTE
-    (SQLAlchemy writes its keywords in capitals: a column named like one does not match,
-    and a false match only costs a BEGIN)."""
-    return isinstance(statement, sa.Select) and statement._for_update_arg is None and not _WRITES.search(sql)
+    """:func:`plain_read`, and its SQL says so too (SQLAlchemy writes keywords in capitals:
+    a column named like one does not match)."""
+    return plain_read(statement) and not _WRITES.search(sql)
 
 
 def _binds(compiled: SQLCompiler, dialect: Dialect) -> tuple[_Bind, ...] | None:
@@ -343,8 +366,13 @@ class _Psycopg:
 
 def _idle(connection: psycopg.AsyncConnection[Any]) -> bool:
     """No transaction open: psycopg would send BEGIN first, a round trip of its own (with
-    its COMMIT or ROLLBACK ~150 µs of the loop's CPU)."""
-    return not connection.autocommit and connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    its COMMIT or ROLLBACK ~150 µs of the loop's CPU). Only under READ COMMITTED (the
+    engine's), where a statement outside the transaction reads what it would inside."""
+    return (
+        not connection.autocommit
+        and connection.isolation_level == psycopg.IsolationLevel.READ_COMMITTED
+        and connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    )
 
 
 @contextlib.asynccontextmanager
@@ -363,18 +391,15 @@ async def _in_autocommit(connection: psycopg.AsyncConnection[Any]) -> AsyncItera
 
 
 @contextlib.asynccontextmanager
-async def read_outside_a_transaction(connection: AsyncConnection, statement: sa.Executable) -> AsyncIterator[None]:
+async def outside_a_transaction(
+    connection: AsyncConnection, statement: sa.Executable, *, alone: bool = False
+) -> AsyncIterator[None]:
     """Around a statement SQLAlchemy runs itself: on psycopg with no transaction open, a
-    plain read (a SELECT without ``FOR UPDATE``) runs in autocommit, as one run here does
-    (:meth:`DirectStatements.execute`)."""
+    :func:`plain_read`, or a statement that may stand ``alone``, runs in autocommit, as one
+    run here does (:meth:`DirectStatements.execute`)."""
     sync = connection.sync_connection
     driver = None if sync is None or sync.closed or sync.invalidated else sync.connection.driver_connection
-    if (
-        not isinstance(driver, psycopg.AsyncConnection)
-        or not isinstance(statement, sa.Select)
-        or statement._for_update_arg is not None
-        or not _idle(driver)
-    ):
+    if not isinstance(driver, psycopg.AsyncConnection) or not _idle(driver) or not (alone or plain_read(statement)):
         yield
         return
     async with _in_autocommit(driver):

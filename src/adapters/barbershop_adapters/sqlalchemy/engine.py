@@ -87,6 +87,10 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             pool_recycle=POSTGRES_RECYCLE_SECONDS,
             echo=settings.echo,
             hide_parameters=True,
+            # Whatever the server's default: the statements are written for it (a concurrent
+            # insert of the same key is waited for, then seen), and a plain read before a unit
+            # of work's first write runs outside its transaction (direct_statements).
+            isolation_level="READ COMMITTED",
             connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
         )
         event.listen(engine.sync_engine, "connect", _configure_postgresql_connection)

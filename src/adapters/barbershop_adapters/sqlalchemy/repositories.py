@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from barbershop_adapters.sqlalchemy import tables as t
-from barbershop_adapters.sqlalchemy.direct_statements import DirectStatements, read_outside_a_transaction
+from barbershop_adapters.sqlalchemy.direct_statements import DirectStatements, outside_a_transaction
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_adapters.sqlalchemy.json_rows import ORDER, json_rows, recordset
 from barbershop_core.model import (
@@ -84,8 +84,8 @@ class Statements:
         self, statement: sa.Executable, parameters: Values | list[Values] | None = None, *, alone: bool = False
     ) -> Any:
         """``alone``: a write that may be a transaction of its own when it is the unit of
-        work's first (:meth:`.direct_statements.DirectStatements.execute`); only for a
-        caller that commits right after it, with nothing else to write."""
+        work's first (:meth:`.direct_statements.DirectStatements.execute`), whichever way it
+        is sent; only for a caller that commits right after it, with nothing else to write."""
         if self._has_pending():
             await self._write_pending()
         connection = self._connection()
@@ -93,7 +93,7 @@ class Statements:
             result = await translated(self._direct.execute(connection, statement, parameters, alone=alone))
             if result is not None:
                 return result
-        async with read_outside_a_transaction(connection, statement):
+        async with outside_a_transaction(connection, statement, alone=alone):
             return await translated(connection.execute(statement, parameters))
 
     async def rows(self, statement: sa.Executable, parameters: Values | None = None) -> Sequence[RowMapping]:
