@@ -23,7 +23,7 @@ from barbershop_core.use_cases.promo import (
 )
 from tests.conftest import World
 from tests.unit.support import MASKED_PHONE, PHONE, audit_events, make_partner, register, rows
-from tests.unit.test_promo import body
+from tests.unit.test_promo import body, promo
 
 OTHER = "+79111234568"
 
@@ -125,6 +125,21 @@ async def test_with_a_key_a_changed_participant_is_refused_alone(world: World) -
 
     assert results[0] == PromoItemResult(first[0].client_id, replayed=True)
     assert isinstance(results[1].error, IdempotencyKeyReused)
+
+
+async def test_a_single_request_whose_key_looks_like_a_participants_of_a_batch_is_its_own(world: World) -> None:
+    partner = await make_partner(world)
+    batch = await run(world, partner, [body(), body(phone=OTHER)], key="order-7")
+
+    same_body = await promo(world, partner, body(), key="order-7/0")
+    other_body = await promo(world, partner, body(phone=OTHER, purchases=[{"name": "Др", "price": 1}]), key="order-7/1")
+    again = await promo(world, partner, body(), key="order-7/0")
+
+    assert not same_body.replayed  # not batch participant 0's answer
+    assert same_body.client_id == batch[0].client_id  # the same phone: the same client, purchases again
+    assert not other_body.replayed  # another body under "order-7/1" is not batch participant 1's key reused
+    assert again.replayed  # its own key still replays its own first answer
+    assert len(rows(world, "purchases")) == 4 + 2 + 1
 
 
 @pytest.mark.parametrize("key", ["", "k" * 252, "a\nb"])

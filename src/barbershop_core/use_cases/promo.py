@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final
@@ -264,15 +265,22 @@ class PromoSignUps:
         return [result for result in results if result is not None]
 
 
+_PARTICIPANT_OF_A_BATCH: Final = re.compile(r".*/[0-9]+", re.DOTALL)
+"""The shape of a batch participant's key, ``<key>/<position>``."""
+
+
 def _record_key(command: RegisterPromoParticipant) -> str | None:
-    """The key the request's record is kept under: the partner's ``Idempotency-Key``
-    (checked), or None for the body's own (see :func:`_write_batch`)."""
+    """The key the request's record is kept under, from the partner's ``Idempotency-Key``
+    (checked), or None for the body's own (see :func:`_write_batch`).
+
+    A batch keeps participant ``i`` of its key ``K`` under ``key:K/i``; a single request's
+    key of that shape (``K/0``) is kept apart, under ``one:``, so it never meets a batch's."""
     if command.idempotency_key is None:
         return None
     key = command.idempotency_key.strip()
     if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
         raise ValidationError("Некорректный заголовок Idempotency-Key", field="Idempotency-Key")
-    return key
+    return f"one:{key}" if _PARTICIPANT_OF_A_BATCH.fullmatch(key) else f"key:{key}"
 
 
 async def _register_alone(command: RegisterPromoParticipant, key: str | None, deps: PromoDeps) -> PromoResult:
@@ -287,11 +295,12 @@ async def _register_alone(command: RegisterPromoParticipant, key: str | None, de
 
 
 def _kept_under(key: str | None, fingerprint: str, policy: PromoPolicy) -> tuple[str, timedelta]:
-    """The record key of a registration and how long it holds: the partner's key for the
-    key's lifetime, or without one the body's fingerprint for the replay window."""
+    """The record key of a registration and how long it holds: the one made of the
+    partner's key (:func:`_record_key`, a batch's ``key:K/i``) for the key's lifetime, or
+    without one the body's fingerprint for the replay window."""
     if key is None:
         return f"auto:{fingerprint}", policy.replay_window
-    return f"key:{key}", policy.idempotency_key_ttl
+    return key, policy.idempotency_key_ttl
 
 
 async def _register_once(
@@ -512,7 +521,7 @@ async def register_promo_participants(batch: RegisterPromoParticipants, deps: Pr
     if len(positions) != len(batch.participants):
         raise ValueError("one position per participant")
     key = None if batch.idempotency_key is None else _batch_key(batch.idempotency_key, max(positions))
-    keys = [None if key is None else f"{key}/{position}" for position in positions]
+    keys = [None if key is None else f"key:{key}/{position}" for position in positions]
     results: list[PromoItemResult | None] = [None] * len(batch.participants)
     registrations: list[tuple[int, PromoRegistration]] = []
     for index, payload in enumerate(batch.participants):
