@@ -47,6 +47,7 @@ def test_a_select_that_writes_locks_and_sets_nothing_is_a_plain_read(statement: 
         pytest.param(sa.select(sa.func.nextval("persons_id_seq")), id="a function that writes"),
         pytest.param(sa.select(sa.func.pg_advisory_xact_lock(1)), id="a function that locks"),
         pytest.param(sa.select(t.persons).where(sa.text("phone_number = :phone")), id="a text fragment"),
+        pytest.param(sa.select(sa.literal_column("nextval('persons_id_seq')")), id="a literal column"),
         pytest.param(sa.text("SELECT 1"), id="a text"),
         pytest.param(sa.insert(t.persons), id="an insert"),
     ],

@@ -228,12 +228,15 @@ _READING_FUNCTIONS: Final = frozenset(
 
 def plain_read(statement: object) -> bool:
     """A SELECT that writes, locks and sets nothing, anywhere inside it: no ``FOR UPDATE`` /
-    ``FOR SHARE``, no CTE, no text fragment, no function but :data:`_READING_FUNCTIONS`.
+    ``FOR SHARE``, no CTE, no text fragment or literal column, no function but
+    :data:`_READING_FUNCTIONS`.
     Anything else begins the unit of work's transaction (a false "no" only costs a BEGIN)."""
     if not isinstance(statement, sa.Select):
         return False
     for element in visitors.iterate(statement):
         if isinstance(element, (CTE, UpdateBase, sa.TextClause)):
+            return False
+        if isinstance(element, sa.ColumnClause) and element.is_literal and element.name != "*":  # SQL of its own
             return False
         if isinstance(element, sa.Select) and element._for_update_arg is not None:
             return False
