@@ -33,7 +33,6 @@ rows with RETURNING runs on its own (there are no round trips to save).
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -214,12 +213,11 @@ def prepare(
         by_position=compiled._ordered_columns or compiled._textual_ordered_columns,  # as its CursorResult decides
         keyed_by_cursor=compiled._textual_ordered_columns,
         returns_rows=bool(compiled.effective_returning),
-        reads_only=_reads_only(statement, sql),
+        reads_only=plain_read(statement),
         dialect=dialect,
     )
 
 
-_WRITES: Final = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|FOR SHARE|FOR KEY SHARE)\b")
 _READING_FUNCTIONS: Final = frozenset(
     {"count", "min", "max", "sum", "avg", "coalesce", "json_agg", "json_build_array", "lower", "upper", "pg_sleep"}
 )
@@ -243,12 +241,6 @@ def plain_read(statement: object) -> bool:
         if isinstance(element, FunctionElement) and getattr(element, "name", "").lower() not in _READING_FUNCTIONS:
             return False
     return True
-
-
-def _reads_only(statement: sa.ClauseElement, sql: str) -> bool:
-    """:func:`plain_read`, and its SQL says so too (SQLAlchemy writes keywords in capitals:
-    a column named like one does not match)."""
-    return plain_read(statement) and not _WRITES.search(sql)
 
 
 def _binds(compiled: SQLCompiler, dialect: Dialect) -> tuple[_Bind, ...] | None:

@@ -14,8 +14,7 @@ it for its commit.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
@@ -154,6 +153,17 @@ def _registration_parameters(registration: NewRegistration) -> Values:
     }
 
 
+class Unit(Protocol):
+    """What the repository needs of its unit of work."""
+
+    @property
+    def records_nothing(self) -> bool:
+        """Nothing recorded for its commit yet: a registration may be a transaction of its own."""
+
+    def record(self, *events: AuditEvent) -> None: ...
+    async def commit(self) -> None: ...
+
+
 class SqlRegistrationRepository:
     def __init__(
         self,
@@ -161,20 +171,15 @@ class SqlRegistrationRepository:
         clients: SqlClientRepository,
         consents: SqlConsentRepository,
         notifications: SqlNotificationRepository,
-        record: Callable[[AuditEvent], None],
-        commit: Callable[[], Awaitable[None]],
-        holds_nothing: Callable[[], bool],
+        unit: Unit,
     ) -> None:
-        """The unit of work's ``record``, for the events a store without the one statement
-        writes at the commit; its ``commit``; and whether it ``holds_nothing`` to write at
-        its commit (then the registration may be a transaction of its own)."""
+        """``unit``: its unit of work, which records the events a store without the one
+        statement writes at the commit, and commits."""
         self._db = statements
         self._clients = clients
         self._consents = consents
         self._notifications = notifications
-        self._record = record
-        self._commit = commit
-        self._holds_nothing = holds_nothing
+        self._unit = unit
 
     async def add_if_new(self, registration: NewRegistration) -> KnownPerson | None:
         return await self._add(registration, alone=False)
@@ -182,9 +187,9 @@ class SqlRegistrationRepository:
     async def commit_if_new(self, registration: NewRegistration) -> KnownPerson | None:
         # Alone, the statement commits itself (on PostgreSQL, when no transaction is open
         # yet): the commit that follows has nothing to send and only hands off.
-        known = await self._add(registration, alone=self._holds_nothing())
+        known = await self._add(registration, alone=self._unit.records_nothing)
         if known is None:
-            await self._commit()
+            await self._unit.commit()
         return known
 
     async def _add(self, registration: NewRegistration, *, alone: bool) -> KnownPerson | None:
@@ -195,8 +200,7 @@ class SqlRegistrationRepository:
                 return await self._known(person.phone)
             person.id = person_id
             await registration.add_client_records(self._clients, self._consents, self._notifications)
-            for event in registration.events_with_ids():
-                self._record(event)
+            self._unit.record(*registration.events_with_ids())
             return None
         result = await self._db.execute(_PG_REGISTRATION, _registration_parameters(registration), alone=alone)
         row = result.mappings().one()

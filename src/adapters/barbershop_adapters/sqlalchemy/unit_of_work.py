@@ -84,13 +84,7 @@ class SqlAlchemyUnitOfWork:
         self.consents: ConsentRepository = consents
         self.notifications: NotificationRepository = self._notifications
         self.registrations: RegistrationRepository = SqlRegistrationRepository(
-            statements,
-            clients,
-            consents,
-            self._notifications,
-            self._recorded.append,
-            commit=lambda: self.commit(),  # noqa: PLW0108 -- late-bound: the commit as it is when called
-            holds_nothing=lambda: not self._recorded,
+            statements, clients, consents, self._notifications, self
         )
         self._audit = SqlAuditLog(statements)
         self.audit: AuditLog = self._audit
@@ -147,6 +141,10 @@ class SqlAlchemyUnitOfWork:
             log.warning("rollback after a failed unit of work did not complete: %s", failure)
         finally:
             self._release_writer()
+
+    @property
+    def records_nothing(self) -> bool:
+        return not self._recorded
 
     def record(self, *events: AuditEvent) -> None:
         self._recorded.extend(events)
