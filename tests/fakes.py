@@ -48,6 +48,8 @@ from barbershop_core.ports import (
     PromoSignUp,
     QueueUnavailable,
     ReferenceSnapshot,
+    Route,
+    RouteChanged,
     SecretUnreadable,
     SendReceipt,
     ToSend,
@@ -74,6 +76,9 @@ class InMemoryDatabase:
         self.commits = 0
         self.open_units = 0
         """Units of work inside their ``async with`` right now (slow work must see 0)."""
+        self.route_copies: dict[tuple[str, str], Route] = {}
+        """The routes :meth:`FakeReference.seen_route` keeps, as a process of the SQL store
+        does; a test changes the tables under them as another process would."""
 
     def next_id(self, table: str) -> int:
         return next(self._sequences.setdefault(table, itertools.count(1)))
@@ -402,7 +407,26 @@ class FakeReference(_Repository):
         found: Channel | None = self._tx.get("channels", channel)
         return found, self._tx.get("templates", (template_code, channel)) if found else None
 
+    async def seen_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        copies = self._uow.db.route_copies
+        copy = copies.get((channel, template_code))
+        if copy is not None:
+            return copy.channel, copy.template
+        found, template = await self.get_route(channel, template_code)
+        if found is not None and template is not None and found.is_active and template.is_active:
+            copies[channel, template_code] = Route(found, template)
+        return found, template
+
+    async def holds(self, route: Route) -> bool:
+        """Whether ``route`` is the stored one; its copy is dropped when it is not."""
+        key = (route.channel.code, route.template.code)
+        if await self.get_route(*key) == (route.channel, route.template):
+            return True
+        self._uow.db.route_copies.pop(key, None)
+        return False
+
     async def save_channel(self, channel: Channel) -> None:
+        self._uow.db.route_copies.clear()
         self._tx.put("channels", channel.code, channel)
 
     async def list_templates(self) -> Sequence[NotificationTemplate]:
@@ -412,6 +436,7 @@ class FakeReference(_Repository):
         return self._tx.get("templates", (code, channel))  # type: ignore[no-any-return]
 
     async def save_template(self, template: NotificationTemplate) -> None:
+        self._uow.db.route_copies.clear()
         self._tx.put("templates", (template.code, template.channel), template)
 
 
@@ -574,6 +599,11 @@ class FakeRegistrations(_Repository):
     async def add_if_new(self, registration: NewRegistration) -> KnownPerson | None:
         self._uow.db.check("registrations.add_if_new")
         uow = self._uow
+        if registration.route is not None and not await uow.reference.holds(registration.route):
+            stored = await uow.persons.get_by_phone(registration.person.phone)
+            if stored is None:
+                raise RouteChanged()
+            return KnownPerson(stored, await uow.clients.get_by_person(stored.id))
         known = await uow.persons.add_if_new(registration.person)
         if known is not None:
             return KnownPerson(known, await uow.clients.get_by_person(known.id))

@@ -6,7 +6,8 @@ nothing is durable before :meth:`UnitOfWork.commit`.
 
 Failures an adapter must translate into these exceptions (never a driver's own):
 :class:`UniqueViolation` for a uniqueness clash, :class:`StorageUnavailable` for a
-database or network fault.
+database or network fault; :class:`RouteChanged` when a registration's route is no longer
+the stored one.
 """
 
 from __future__ import annotations
@@ -52,6 +53,21 @@ class UniqueViolation(Exception):
 
 class QueueUnavailable(Exception):
     """The hand-off to the queue failed; the scheduler's sweep will pick the work up."""
+
+
+class RouteChanged(Exception):
+    """The channel or template a registration was built from (:attr:`NewRegistration.route`)
+    is no longer the stored one — a copy the store kept of it was out of date: nothing was
+    written, the copy is forgotten (:meth:`ReferenceDataRepository.seen_route` reads the
+    route afresh), and the registration may be made again."""
+
+
+@attrs.frozen
+class Route:
+    """A channel with its template of one code, as read: what a notification is built from."""
+
+    channel: Channel
+    template: NotificationTemplate
 
 
 class PersonRepository(Protocol):
@@ -158,6 +174,11 @@ class NewRegistration:
     consents: Sequence[Consent]
     notification: ClientNotification
     """A new notification (no attempts yet), written with its status history."""
+    route: Route | None = None
+    """The channel and template the notification was built from, as read — perhaps from a
+    copy (:meth:`ReferenceDataRepository.seen_route`): unless they are still the stored
+    ones, the write adds nothing and raises :class:`RouteChanged` (a known phone is answered
+    as always, whatever its route)."""
     events: Sequence[AuditEvent] = ()
     """What the registration records once it is written. They are made before the ids are
     known: a person, client or notification id left ``UNSAVED`` in one of them names this
@@ -214,7 +235,9 @@ class RegistrationRepository(Protocol):
         :meth:`PersonRepository.add_if_new`: a concurrent writer is waited for, not raised).
         The notification is handed off after the commit as an added one is. The
         registration's events are written with it (:meth:`NewRegistration.events_with_ids`),
-        committed with the unit of work; a known phone writes none of them."""
+        committed with the unit of work; a known phone writes none of them. Raises
+        :class:`RouteChanged`, nothing added, when the registration's route is not the stored
+        one (:attr:`NewRegistration.route`), unless its phone is known."""
 
     async def commit_if_new(self, registration: NewRegistration) -> KnownPerson | None:
         """:meth:`add_if_new`, then :meth:`UnitOfWork.commit`: the registration is the unit
@@ -272,6 +295,12 @@ class ReferenceDataRepository(Protocol):
     async def get_channel(self, code: str) -> Channel | None: ...
     async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
         """A channel and its template of that code, read together (either may be missing)."""
+
+    async def seen_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        """:meth:`get_route`, or the copy a store may keep of a route it read with both its
+        channel and its template there and active: perhaps out of date, so only for a write
+        that checks it (:attr:`NewRegistration.route`). Anything else is read afresh, and so
+        is a route whose copy a write found out of date (:class:`RouteChanged`)."""
 
     async def save_channel(self, channel: Channel) -> None:
         """Insert or update by ``code``."""

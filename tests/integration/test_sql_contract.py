@@ -38,10 +38,13 @@ from barbershop_core.ports import (
     PromoParticipantIds,
     PromoParticipantRow,
     PromoSignUp,
+    Route,
+    RouteChanged,
     UniqueViolation,
 )
 from barbershop_core.reference import DEFAULT_CHANNELS, DEFAULT_TEMPLATES
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
+from tests.fakes import FakeUnitOfWork
 from tests.integration.sql_fixtures import (
     ALL_BACKENDS,
     NOW,
@@ -1314,6 +1317,102 @@ async def test_commit_if_new_commits_what_the_unit_of_work_recorded_before_in_th
         assert await uow.persons.get_by_phone(PHONE) is None
         assert await uow.audit.search(AuditQuery(limit=10)) == []
     assert backend.queue.enqueued == []
+
+
+WELCOME = ("sms", "REG_WELCOME")
+
+
+async def saved_by_another_process(backend: Backend, template: NotificationTemplate) -> None:
+    """``template`` stored as another process would: under this process's copies of routes."""
+    if backend.engine is None:
+        uow = backend.uow_factory()
+        assert isinstance(uow, FakeUnitOfWork)
+        uow.db.tables["templates"][template.code, template.channel] = template
+        return
+    async with backend.sql.begin() as connection:
+        templates = tables.notification_templates
+        await connection.execute(
+            sa.update(templates)
+            .where(templates.c.code == template.code, templates.c.channel == template.channel)
+            .values(body=template.body, kind=template.kind.value, is_active=template.is_active)
+        )
+
+
+async def seen_and_changed_behind(backend: Backend) -> tuple[Route, NotificationTemplate]:
+    """The welcome route as this process saw it, and its template as another process then saved it."""
+    async with backend.uow_factory() as uow:
+        channel, template = await uow.reference.seen_route(*WELCOME)
+    assert channel is not None
+    assert template is not None
+    changed = attrs.evolve(template, body="Здравствуйте! Логин {login}, пароль {password}")
+    await saved_by_another_process(backend, changed)
+    return Route(channel, template), changed
+
+
+async def test_a_seen_route_is_the_copy_until_this_process_saves_reference_data(backend: Backend) -> None:
+    seen, changed = await seen_and_changed_behind(backend)
+
+    async with backend.uow_factory() as uow:
+        assert await uow.reference.seen_route(*WELCOME) == (seen.channel, seen.template)
+        assert await uow.reference.get_route(*WELCOME) == (seen.channel, changed)
+        await uow.reference.save_channel(seen.channel)
+        await uow.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.reference.seen_route(*WELCOME) == (seen.channel, changed)
+
+
+async def test_a_route_that_is_not_deliverable_is_never_a_copy(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        channel, template = await uow.reference.get_route(*WELCOME)
+    assert template is not None
+    await saved_by_another_process(backend, attrs.evolve(template, is_active=False))
+    async with backend.uow_factory() as uow:
+        assert await uow.reference.seen_route(*WELCOME) == (channel, attrs.evolve(template, is_active=False))
+    await saved_by_another_process(backend, template)
+    async with backend.uow_factory() as uow:
+        assert await uow.reference.seen_route(*WELCOME) == (channel, template)  # read afresh
+
+
+async def test_a_registration_on_a_route_out_of_date_adds_nothing_and_the_route_is_read_afresh(
+    backend: Backend,
+) -> None:
+    seen, changed = await seen_and_changed_behind(backend)
+
+    async with backend.uow_factory() as uow:
+        with pytest.raises(RouteChanged):
+            await uow.registrations.commit_if_new(with_events(attrs.evolve(a_registration(), route=seen)))
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) is None
+        assert await uow.audit.search(AuditQuery(limit=10)) == []
+        assert await uow.reference.seen_route(*WELCOME) == (seen.channel, changed)
+        registration = with_events(attrs.evolve(a_registration(), route=Route(seen.channel, changed)))
+        assert await uow.registrations.commit_if_new(registration) is None
+    assert backend.queue.enqueued == [registration.notification.id]
+
+
+async def test_a_known_phone_is_answered_whatever_the_route_of_its_registration(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        client = await add_client(uow)
+        await uow.commit()
+    seen, _ = await seen_and_changed_behind(backend)
+
+    async with backend.uow_factory() as uow:
+        known = await uow.registrations.commit_if_new(attrs.evolve(a_registration(), route=seen))
+    assert known is not None
+    assert known.client == client
+
+
+async def test_a_route_saved_earlier_in_the_unit_of_work_holds_for_its_registration(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        channel = await uow.reference.get_channel("sms")
+        assert channel is not None
+        template = NotificationTemplate("REG_SHORT", "sms", TemplateKind.SERVICE, "{login} / {password}")
+        await uow.reference.save_template(template)
+        registration = with_events(attrs.evolve(a_registration(), route=Route(channel, template)))
+        assert await uow.registrations.commit_if_new(registration) is None
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PHONE) == registration.person
+        assert await uow.reference.get_template("REG_SHORT", "sms") == template
 
 
 async def test_a_registration_left_without_commit_leaves_nothing(backend: Backend) -> None:

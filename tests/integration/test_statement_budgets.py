@@ -28,10 +28,12 @@ from typing import IO, Any, Final
 import attrs
 import psycopg
 import pytest
+import sqlalchemy as sa
 from psycopg import pq
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from barbershop_adapters.sqlalchemy import tables as t
 from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -246,27 +248,51 @@ async def register(world: World, engine: AsyncEngine, phone: str = "+79111234567
     return result.notification_id
 
 
-async def test_a_registration_is_two_statements_on_postgresql_its_write_a_transaction_of_its_own(
+async def test_a_registration_is_one_statement_on_postgresql_a_transaction_of_its_own(
     world: World, engine: AsyncEngine
 ) -> None:
-    await register(world, engine, "+79110000000")  # warm the statement caches
+    await register(world, engine, "+79110000000")  # warm the statement caches and the route's copy
 
     with counting(engine) as counter:
         await register(world, engine)
 
     if engine.dialect.name == "postgresql":
-        # route (a read: no transaction begins for it); person, client, consents, notification,
-        # its history and the audit events in one statement, which commits itself: no BEGIN,
-        # no COMMIT
-        assert counter.statements == ["SELECT", "WITH"], counter
+        # the route's check, person, client, consents, notification, its history and the audit
+        # events in one statement, which commits itself: no route read, no BEGIN, no COMMIT
+        assert counter.statements == ["WITH"], counter
         assert counter.transactions == 0, counter
-        assert counter.round_trips == 2, counter
+        assert counter.round_trips == 1, counter
     else:
-        # SQLite has no data-modifying CTEs, and no round trips to save: route, person, client,
-        # consents, notification, its history, audit
+        # SQLite has no data-modifying CTEs, and no round trips to save: the route's check,
+        # person, client, consents, notification, its history, audit
         assert counter.transactions == 1, counter
         assert len(counter.statements) <= 7, counter
     assert world.queue.enqueued[-1] > 0
+
+
+async def test_a_registration_reads_its_route_again_after_another_process_changed_it(
+    world: World, engine: AsyncEngine
+) -> None:
+    await register(world, engine, "+79110000000")  # the route's copy
+    async with engine.begin() as connection:  # another process edits the template
+        await connection.execute(
+            sa.update(t.notification_templates)
+            .where(t.notification_templates.c.code == "REG_WELCOME", t.notification_templates.c.channel == "sms")
+            .values(body="Добро пожаловать! Логин {login}, пароль {password}")
+        )
+
+    with counting(engine) as counter:
+        await register(world, engine)
+
+    if engine.dialect.name == "postgresql":
+        # the write on the copy (nothing written: its route is not the stored one) and the
+        # phone looked up; the route read afresh; the write
+        assert counter.statements == ["WITH", "SELECT", "SELECT", "WITH"], counter
+        assert counter.transactions == 0, counter
+    with counting(engine) as counter:
+        await register(world, engine, "+79111234568")
+    if engine.dialect.name == "postgresql":
+        assert counter.statements == ["WITH"], counter  # the new copy
 
 
 async def test_a_repeated_registration_a6_is_one_transaction_of_at_most_five_statements_on_postgresql(
@@ -279,9 +305,9 @@ async def test_a_repeated_registration_a6_is_one_transaction_of_at_most_five_sta
 
     assert counter.transactions == 1, counter
     if engine.dialect.name == "postgresql":
-        # route; the write, which inserts nothing and reads the person with its client;
-        # notifications with their children in one statement; audit
-        assert len(counter.statements) <= 4, counter
+        # the write, which inserts nothing and reads the person with its client; notifications
+        # with their children in one statement; audit
+        assert len(counter.statements) <= 3, counter
     else:
         # route, person (clash), the person with its client, notifications with their children, audit
         assert len(counter.statements) <= 6, counter

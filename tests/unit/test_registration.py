@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from barbershop_core.errors import (
 from barbershop_core.model import (
     Actor,
     AuditAction,
+    Channel,
     ConsentCode,
     NotificationStatus,
     NotificationTemplate,
@@ -41,7 +43,7 @@ from barbershop_core.use_cases.promo import (
 from barbershop_core.use_cases.registration import RegisterClient, RegistrationResult, register_client
 from barbershop_core.values import FirstName, Login, PhoneNumber
 from tests.conftest import MANAGER, World
-from tests.fakes import ScriptedChannel
+from tests.fakes import FakeReference, ScriptedChannel
 from tests.unit.support import (
     MASKED_PHONE,
     PHONE,
@@ -595,6 +597,63 @@ async def test_registering_with_an_inactive_template_answers_template_missing(wo
     assert error.value.message == "Нет шаблона «REG_WELCOME» для канала «whatsapp»"
     assert (error.value.template_code, error.value.channel) == ("REG_WELCOME", "whatsapp")
     assert sorted(error.value.active_channels) == list(ALL_ACTIVE)
+    assert nothing_stored(world)
+
+
+WELCOME_SMS = NotificationTemplate("REG_WELCOME", "sms", TemplateKind.SERVICE, DEFAULT_BODIES["REG_WELCOME"])
+
+
+def saved_by_another_process(world: World, template: NotificationTemplate) -> None:
+    """``template`` stored under this process's copy of its route, as another process would."""
+    world.db.tables["templates"][(template.code, template.channel)] = template
+
+
+def phones_stored(world: World) -> list[str]:
+    return [person.phone.e164 for person in rows(world, "persons")]
+
+
+async def test_a_template_another_process_deactivated_after_the_route_was_copied_answers_template_missing(
+    world: World,
+) -> None:
+    await register(world, "+79110000001")  # the welcome route is copied
+    saved_by_another_process(world, attrs.evolve(WELCOME_SMS, is_active=False))
+
+    with pytest.raises(TemplateMissing):
+        await register(world)
+
+    assert phones_stored(world) == ["+79110000001"]
+
+
+async def test_a_registration_goes_out_with_the_template_another_process_changed_after_the_copy(world: World) -> None:
+    await register(world, "+79110000001")
+    saved_by_another_process(world, attrs.evolve(WELCOME_SMS, body="Ваш логин {login}"))
+
+    await register(world)
+
+    first, second = rows(world, "notifications")
+    assert first.secret is not None
+    assert second.secret is None  # the body read afresh shows no password: none is kept for it
+    assert phones_stored(world) == ["+79110000001", PHONE]
+
+
+async def test_a_route_out_of_date_on_both_tries_answers_temporary_error_and_stores_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tries = itertools.count()
+
+    async def changed_again_each_time(
+        reference: FakeReference, channel: str, template_code: str
+    ) -> tuple[Channel | None, NotificationTemplate | None]:
+        found, template = await reference.get_route(channel, template_code)
+        assert template is not None
+        return found, attrs.evolve(template, body=f"{template.body} #{next(tries)}")  # another process's edit
+
+    monkeypatch.setattr(FakeReference, "seen_route", changed_again_each_time)
+
+    with pytest.raises(TemporaryError):
+        await register(world)
+
+    assert next(tries) == 2
     assert nothing_stored(world)
 
 

@@ -24,7 +24,15 @@ from barbershop_core.model import (
     TemplateKind,
 )
 from barbershop_core.policies import RegistrationPolicy
-from barbershop_core.ports import ChannelDirectory, Clock, PasswordGenerator, PasswordHasher, SecretBox, UnitOfWork
+from barbershop_core.ports import (
+    ChannelDirectory,
+    Clock,
+    PasswordGenerator,
+    PasswordHasher,
+    Route,
+    SecretBox,
+    UnitOfWork,
+)
 from barbershop_core.reference import CODE_ONLY_CHANNELS
 from barbershop_core.templates import DEFAULT_BODIES, needs_password
 
@@ -87,6 +95,8 @@ class Delivery:
     kind: TemplateKind
     body: str | None
     hold_reason: str | None = None
+    route: Route | None = None
+    """The channel and template it was built from, when both were there."""
 
     def notification(
         self,
@@ -128,26 +138,31 @@ async def resolve_delivery(
     postpone: bool,
     client_accounts: Mapping[str, str],
     marketing_consent: bool,
+    seen: bool = False,
 ) -> Delivery:
     """Variant 2: validate a named channel and template against current reference data.
 
     Raises A7's :class:`ChannelUnavailable` / :class:`TemplateMissing` unless the caller
-    asked to postpone, in which case the notification is held instead.
+    asked to postpone, in which case the notification is held instead. ``seen``: the route
+    may come from the store's copy (:meth:`ReferenceDataRepository.seen_route`), for a
+    caller whose write checks it (:attr:`Delivery.route`).
     """
-    channel, template = await uow.reference.get_route(channel_code, template_code)
+    read = uow.reference.seen_route if seen else uow.reference.get_route
+    channel, template = await read(channel_code, template_code)
     if channel is not None and (template is None or not template.is_active):
         template = await _missing_template(uow, template, template_code, channel_code, policy)
     kind = template.kind if template else await _kind_of(uow, template_code)
     if kind is TemplateKind.MARKETING and not marketing_consent:
         raise ConsentRequired()
     problem = await _channel_problem(uow, channel, channel_code, template, template_code, client_accounts)
+    route = Route(channel, template) if channel is not None and template is not None else None
     if postpone:
         reason = problem.message if problem else "Отложено менеджером"
-        return Delivery(channel_code, template_code, kind, template.body if template else None, reason)
+        return Delivery(channel_code, template_code, kind, template.body if template else None, reason, route)
     if problem:
         raise problem
     assert template is not None  # _channel_problem reports a missing template
-    return Delivery(channel_code, template_code, kind, template.body)
+    return Delivery(channel_code, template_code, kind, template.body, route=route)
 
 
 async def _channel_problem(

@@ -25,6 +25,7 @@ from barbershop_core.ports import (
     NewRegistration,
     PasswordGenerator,
     PasswordHasher,
+    RouteChanged,
     SecretBox,
     StorageUnavailable,
     UniqueViolation,
@@ -122,8 +123,15 @@ async def _register_or_replay(
     person = Person(phone=phone, first_name=first_name, login=Login.from_phone(phone), created_at=deps.clock.now())
     person.set_temporary_password(temporary.password_hash, temporary.expires_at)
     try:
-        async with deps.uow_factory() as uow:
-            return await _register(uow, command, person, consents, temporary, deps)
+        for _ in range(2):
+            try:
+                async with deps.uow_factory() as uow:
+                    return await _register(uow, command, person, consents, temporary, deps)
+            except RouteChanged:
+                # The store's copy of the route was out of date (another process changed the
+                # channel or its template): made again, on the route read afresh.
+                continue
+        raise StorageUnavailable("the route changed while the client was being registered")
     except UniqueViolation:
         # A6 under concurrency, where the store reports the clash at commit: another
         # request committed this phone first. The unique index decided; answer from it.
@@ -143,7 +151,8 @@ async def _register(
     deps: RegistrationDeps,
 ) -> RegistrationResult:
     """Person, client, consents and notification are written together; a known phone
-    (A1/A6) writes nothing and is answered from what is stored."""
+    (A1/A6) writes nothing and is answered from what is stored. The route may be the store's
+    copy: the write checks it (:class:`RouteChanged`)."""
     now = person.created_at
     context = command.context
     try:
@@ -155,6 +164,7 @@ async def _register(
             postpone=command.postpone_notification,
             client_accounts=command.channel_accounts,
             marketing_consent=has_marketing_consent(consents),
+            seen=True,
         )
     except DomainError:
         # The route is read before the phone is checked (one write does both); a known
@@ -182,6 +192,7 @@ async def _register(
         client=client,
         consents=[Consent(UNSAVED, code, granted, now, actor) for code, granted in consents.items()],
         notification=notification,
+        route=delivery.route,
         events=[
             trail.event(AuditAction.PHONE_CHECKED, exists="false"),
             trail.event(AuditAction.CREDENTIALS_ISSUED),

@@ -45,7 +45,7 @@ from psycopg import pq
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Result
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
@@ -53,7 +53,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import CTE
 from sqlalchemy.util import greenlet_spawn
 
-from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT
+from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT, PerEngine
 from barbershop_adapters.sqlalchemy.inline_sqlite import InlineSqliteConnection
 
 _Processor = Callable[[Any], Any] | None
@@ -497,15 +497,8 @@ async def _run(
     return description, rows, rowcount
 
 
-_BY_ENGINE: Final[weakref.WeakKeyDictionary[AsyncEngine, DirectStatements]] = weakref.WeakKeyDictionary()
-
-
-def direct_statements(engine: AsyncEngine) -> DirectStatements:
-    """The direct runner of ``engine`` (one per engine: it holds the compiled statements)."""
-    direct = _BY_ENGINE.get(engine)
-    if direct is None:
-        direct = _BY_ENGINE[engine] = DirectStatements()
-    return direct
+direct_statements: Final = PerEngine(DirectStatements)
+"""The direct runner of an engine (one per engine: it holds the compiled statements)."""
 
 
 def _watched(dispatch: Any) -> bool:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 from sqlalchemy import event
@@ -192,3 +194,21 @@ def _begin_immediate(connection: Any) -> None:
             connection._handle_dbapi_exception(error, "BEGIN IMMEDIATE", (), cursor, None)
         finally:
             cursor.close()
+
+
+_Kept = TypeVar("_Kept")
+
+
+class PerEngine(Generic[_Kept]):
+    """One object of a process per engine, made at its first use and gone with the engine:
+    what the units of work on one engine share (compiled statements, copies of routes, a lock)."""
+
+    def __init__(self, make: Callable[[], _Kept]) -> None:
+        self._make = make
+        self._kept: weakref.WeakKeyDictionary[AsyncEngine, _Kept] = weakref.WeakKeyDictionary()
+
+    def __call__(self, engine: AsyncEngine) -> _Kept:
+        kept = self._kept.get(engine)
+        if kept is None:
+            kept = self._kept[engine] = self._make()
+        return kept

@@ -1,15 +1,18 @@
 """A new client's first records in one write (:class:`barbershop_core.ports.RegistrationRepository`).
 
-PostgreSQL gets one statement: a data-modifying CTE inserts the person (``ON CONFLICT
-(phone_number) DO NOTHING``), then — from the person's row, so only when it was inserted —
+PostgreSQL gets one statement: a data-modifying CTE checks that the registration's route
+(:attr:`~barbershop_core.ports.NewRegistration.route`, perhaps the process's copy of it) is the
+stored one, inserts the person only then (``ON CONFLICT (phone_number) DO NOTHING``), then — from
+the person's row, so only when it was inserted —
 the client, its consents, the notification and its status history and the registration's
 audit events, and reads back either the new ids or the person already stored with the
 phone. Every statement costs ~0.3 ms of Python on top of its round trip; this one replaces
 six. Sent by ``commit_if_new`` in a unit of work that has written and recorded nothing yet,
 it runs in autocommit, a transaction of its own: no BEGIN and no COMMIT round trips (its
-rows are all or nothing, as any statement's). SQLite has no data-modifying CTEs: there the
-records are added one by one in the unit of work's transaction, and the events recorded with
-it for its commit.
+rows are all or nothing, as any statement's). With the route's copy, a registration is that
+one round trip. SQLite has no data-modifying CTEs: there the route is read and compared, then
+the records are added one by one in the unit of work's transaction, and the events recorded
+with it for its commit.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from barbershop_adapters.sqlalchemy.cte_text import (
     casts,
     given_columns,
     names,
+    parameter,
     row_parameters,
     typed,
 )
@@ -34,9 +38,11 @@ from barbershop_adapters.sqlalchemy.repositories import (
     SqlClientRepository,
     SqlConsentRepository,
     SqlNotificationRepository,
+    SqlReferenceDataRepository,
     Statements,
     Values,
     audit_values,
+    channel_values,
     client_values,
     consent_values,
     history_values,
@@ -45,9 +51,10 @@ from barbershop_adapters.sqlalchemy.repositories import (
     row_clashed_with,
     stored_client,
     stored_person,
+    template_values,
 )
 from barbershop_core.model import UNSAVED, AuditEvent
-from barbershop_core.ports import KnownPerson, NewRegistration
+from barbershop_core.ports import KnownPerson, NewRegistration, Route, RouteChanged
 from barbershop_core.values import PhoneNumber
 
 _KNOWN_CLIENT: Final = "known_client__"
@@ -90,11 +97,22 @@ def _event_value(column: sa.Column[Any]) -> str:
     return f"CASE event.{column.name} WHEN {UNSAVED} THEN {own}.id ELSE event.{column.name} END"
 
 
+_ROUTE_COLUMNS: Final = [*t.channels.c, *t.notification_templates.c]
+_ROUTE_GIVEN: Final = "route_given"
+_ROUTE_HOLDS: Final = " AND ".join(f"{column.table.name}.{column.name} = {cast(column)}" for column in _ROUTE_COLUMNS)
+"""The registration's route is the stored one, column for column."""
+
 _PG_REGISTRATION: Final = (
     sa.text(
         f"""
-WITH new_person AS (
-    INSERT INTO persons ({names(_PERSON)}) VALUES ({casts(_PERSON)})
+WITH route AS (
+    SELECT NOT :{_ROUTE_GIVEN} OR EXISTS (
+        SELECT FROM channels JOIN notification_templates ON notification_templates.channel = channels.code
+        WHERE {_ROUTE_HOLDS}
+    ) AS held
+),
+new_person AS (
+    INSERT INTO persons ({names(_PERSON)}) SELECT {casts(_PERSON)} FROM route WHERE route.held
     ON CONFLICT (phone_number) DO NOTHING
     RETURNING id
 ),
@@ -108,7 +126,7 @@ new_events AS (
     FROM new_person, new_client, new_notification, {recordset(_rows_parameter(t.audit_events), AUDIT_COLUMNS, "event")}
     ORDER BY event.{ORDER}
 )
-SELECT new_person.id AS new_person_id, new_client.id AS new_client_id,
+SELECT (SELECT held FROM route) AS route_held, new_person.id AS new_person_id, new_client.id AS new_client_id,
     new_notification.id AS new_notification_id, ARRAY(SELECT id FROM new_consents ORDER BY id) AS new_consent_ids,
     known.*, {", ".join(f"known_client.{column.name} AS {_KNOWN_CLIENT}{column.name}" for column in t.clients.c)}
 FROM (VALUES (true)) AS one
@@ -119,8 +137,11 @@ LEFT JOIN persons AS known ON new_person.id IS NULL AND known.phone_number = {ca
 LEFT JOIN clients AS known_client ON known_client.person_id = known.id
 """  # noqa: S608 -- the schema's own names, no input
     )
-    .bindparams(*typed(_PERSON + _CLIENT + _NOTIFICATION))
+    .bindparams(
+        *typed(_PERSON + _CLIENT + _NOTIFICATION + _ROUTE_COLUMNS), sa.bindparam(_ROUTE_GIVEN, type_=sa.Boolean)
+    )
     .columns(
+        route_held=sa.Boolean(),
         **{column.name: column.type for column in t.persons.c},
         **{f"{_KNOWN_CLIENT}{column.name}": column.type for column in t.clients.c},
     )
@@ -143,13 +164,25 @@ def _registration_parameters(registration: NewRegistration) -> Values:
     history = [history_values(UNSAVED, position, change) for position, change in enumerate(notification.history)]
     consents = [consent_values(consent) for consent in registration.consents]
     events = [audit_values(event) for event in registration.events]
+    route = registration.route
     return {
+        _ROUTE_GIVEN: route is not None,
+        **_route_parameters(route),
         **row_parameters(_PERSON, person_values(registration.person)),
         **row_parameters(_CLIENT, client_values(registration.client)),
         _rows_parameter(t.consents): json_rows(_CONSENT, consents),
         **row_parameters(_NOTIFICATION, notification_values(notification)),
         _rows_parameter(t.notification_status_changes): json_rows(_HISTORY, history),
         _rows_parameter(t.audit_events): json_rows(AUDIT_COLUMNS, events),
+    }
+
+
+def _route_parameters(route: Route | None) -> Values:
+    if route is None:
+        return {parameter(column): None for column in _ROUTE_COLUMNS}
+    return {
+        **row_parameters(list(t.channels.c), channel_values(route.channel)),
+        **row_parameters(list(t.notification_templates.c), template_values(route.template)),
     }
 
 
@@ -171,14 +204,17 @@ class SqlRegistrationRepository:
         clients: SqlClientRepository,
         consents: SqlConsentRepository,
         notifications: SqlNotificationRepository,
+        reference: SqlReferenceDataRepository,
         unit: Unit,
     ) -> None:
         """``unit``: its unit of work, which records the events a store without the one
-        statement writes at the commit, and commits."""
+        statement writes at the commit, and commits. ``reference``: where the registration's
+        route is checked, and its copy forgotten when it is out of date."""
         self._db = statements
         self._clients = clients
         self._consents = consents
         self._notifications = notifications
+        self._reference = reference
         self._unit = unit
 
     async def add_if_new(self, registration: NewRegistration) -> KnownPerson | None:
@@ -193,23 +229,33 @@ class SqlRegistrationRepository:
         return known
 
     async def _add(self, registration: NewRegistration, *, alone: bool) -> KnownPerson | None:
+        if self._db.dialect == "postgresql":
+            return await self._add_in_one_statement(registration, alone=alone)
         person = registration.person
-        if self._db.dialect != "postgresql":
-            person_id = await self._db.insert_id_unless_taken(t.persons, person_values(person), "phone_number")
-            if person_id is None:
-                return await self._known(person.phone)
-            person.id = person_id
-            await registration.add_client_records(self._clients, self._consents, self._notifications)
-            self._unit.record(*registration.events_with_ids())
-            return None
+        if registration.route is not None and not await self._reference.holds(registration.route):
+            return await self._known_or_route_changed(person.phone)
+        person_id = await self._db.insert_id_unless_taken(t.persons, person_values(person), "phone_number")
+        if person_id is None:
+            return await self._known(person.phone)
+        person.id = person_id
+        await registration.add_client_records(self._clients, self._consents, self._notifications)
+        self._unit.record(*registration.events_with_ids())
+        return None
+
+    async def _add_in_one_statement(self, registration: NewRegistration, *, alone: bool) -> KnownPerson | None:
+        person = registration.person
         result = await self._db.execute(_PG_REGISTRATION, _registration_parameters(registration), alone=alone)
         row = result.mappings().one()
         if row["new_person_id"] is None:
-            if row["id"] is None:
-                # A concurrent registration committed the phone while this statement waited
-                # for it; the statement's snapshot predates that row, the next one sees it.
-                return await self._known(person.phone)
-            return _known_person(row)
+            if row["id"] is not None:
+                return _known_person(row)
+            if not row["route_held"]:
+                assert registration.route is not None  # a registration without one always holds
+                self._reference.forget(registration.route)
+                return await self._known_or_route_changed(person.phone)
+            # A concurrent registration committed the phone while this statement waited
+            # for it; the statement's snapshot predates that row, the next one sees it.
+            return await self._known(person.phone)
         client, notification = registration.client, registration.notification
         person.id = client.person_id = row["new_person_id"]
         client.id = notification.client_id = row["new_client_id"]
@@ -220,4 +266,14 @@ class SqlRegistrationRepository:
         return None
 
     async def _known(self, phone: PhoneNumber) -> KnownPerson:
-        return _known_person(row_clashed_with(await self._db.row(_KNOWN.where(t.persons.c.phone_number == phone.e164))))
+        return _known_person(row_clashed_with(await self._stored(phone)))
+
+    async def _known_or_route_changed(self, phone: PhoneNumber) -> KnownPerson:
+        """A known phone is answered whatever its route; a new one waits for the route read afresh."""
+        row = await self._stored(phone)
+        if row is None:
+            raise RouteChanged()
+        return _known_person(row)
+
+    async def _stored(self, phone: PhoneNumber) -> RowMapping | None:
+        return await self._db.row(_KNOWN.where(t.persons.c.phone_number == phone.e164))

@@ -24,6 +24,7 @@ from sqlalchemy.sql.dml import Insert
 
 from barbershop_adapters.sqlalchemy import tables as t
 from barbershop_adapters.sqlalchemy.direct_statements import DirectStatements, outside_a_transaction
+from barbershop_adapters.sqlalchemy.engine import PerEngine
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_adapters.sqlalchemy.json_rows import ORDER, json_rows, recordset
 from barbershop_core.model import (
@@ -48,7 +49,7 @@ from barbershop_core.model import (
     StatusChange,
     TemplateKind,
 )
-from barbershop_core.ports import AuditQuery, StorageUnavailable, ToSend
+from barbershop_core.ports import AuditQuery, Route, StorageUnavailable, ToSend
 from barbershop_core.values import Email, FirstName, FullName, Login, Money, PhoneNumber
 
 Values = dict[str, Any]
@@ -1228,7 +1229,60 @@ def _route_of(
     return channel, _template(_prefixed(row, template_prefix, t.notification_templates))
 
 
+class RouteCopies:
+    """The routes one process's units of work read as deliverable (both channel and template
+    there and active), kept for :meth:`SqlReferenceDataRepository.seen_route`: one per
+    engine, bounded by the reference data. A registration checks its copy in its own write
+    (:attr:`barbershop_core.ports.NewRegistration.route`), so a copy another process made
+    out of date costs that registration one more try, never a wrong write."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], Route] = {}
+
+    def get(self, channel: str, template_code: str) -> Route | None:
+        return self._routes.get((channel, template_code))
+
+    def keep(self, channel: Channel | None, template: NotificationTemplate | None) -> None:
+        if channel is not None and template is not None and channel.is_active and template.is_active:
+            self._routes[channel.code, template.code] = Route(channel, template)
+
+    def drop(self, route: Route) -> None:
+        self._routes.pop((route.channel.code, route.template.code), None)
+
+    def clear(self) -> None:
+        self._routes.clear()
+
+
+route_copies: Final = PerEngine(RouteCopies)
+"""The route copies of an engine's units of work in this process."""
+
+
 class SqlReferenceDataRepository(_Repository):
+    def __init__(self, statements: Statements, copies: RouteCopies | None = None) -> None:
+        """``copies``: the process's (:func:`route_copies`); without them every route is read."""
+        super().__init__(statements)
+        self._copies = copies if copies is not None else RouteCopies()
+
+    async def seen_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        copy = self._copies.get(channel, template_code)
+        if copy is not None:
+            return copy.channel, copy.template
+        found, template = await self.get_route(channel, template_code)
+        self._copies.keep(found, template)
+        return found, template
+
+    async def holds(self, route: Route) -> bool:
+        """Whether ``route`` is the stored one (read in the unit of work's transaction); its
+        copy is dropped when it is not."""
+        if await self.get_route(route.channel.code, route.template.code) == (route.channel, route.template):
+            return True
+        self.forget(route)
+        return False
+
+    def forget(self, route: Route) -> None:
+        """``route`` is out of date: read it afresh next time."""
+        self._copies.drop(route)
+
     async def list_channels(self) -> Sequence[Channel]:
         return [_channel(row) for row in await self._db.rows(sa.select(t.channels).order_by(t.channels.c.code))]
 
@@ -1240,6 +1294,7 @@ class SqlReferenceDataRepository(_Repository):
         return _route_of(await self._db.row(_ROUTE, {"channel": channel, "template_code": template_code}))
 
     async def save_channel(self, channel: Channel) -> None:
+        self._copies.clear()
         await self._db.execute(self._db.upsert(t.channels, channel_values(channel), ["code"]))
 
     async def list_templates(self) -> Sequence[NotificationTemplate]:
@@ -1254,6 +1309,7 @@ class SqlReferenceDataRepository(_Repository):
 
     async def save_template(self, template: NotificationTemplate) -> None:
         values = template_values(template)
+        self._copies.clear()
         await self._db.execute(self._db.upsert(t.notification_templates, values, ["code", "channel"]))
 
 

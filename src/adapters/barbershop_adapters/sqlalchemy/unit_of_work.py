@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Final, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from barbershop_adapters.sqlalchemy.direct_statements import direct_statements
+from barbershop_adapters.sqlalchemy.engine import PerEngine
 from barbershop_adapters.sqlalchemy.errors import translated
 from barbershop_adapters.sqlalchemy.promo_batches import SqlPromoBatchRepository
 from barbershop_adapters.sqlalchemy.registrations import SqlRegistrationRepository
@@ -27,6 +27,7 @@ from barbershop_adapters.sqlalchemy.repositories import (
     SqlPurchaseRepository,
     SqlReferenceDataRepository,
     Statements,
+    route_copies,
 )
 from barbershop_core.model import AuditEvent, ClientNotification
 from barbershop_core.ports import (
@@ -83,12 +84,13 @@ class SqlAlchemyUnitOfWork:
         self.clients: ClientRepository = clients
         self.consents: ConsentRepository = consents
         self.notifications: NotificationRepository = self._notifications
+        reference = SqlReferenceDataRepository(statements, route_copies(engine))
         self.registrations: RegistrationRepository = SqlRegistrationRepository(
-            statements, clients, consents, self._notifications, self
+            statements, clients, consents, self._notifications, reference, self
         )
         self._audit = SqlAuditLog(statements)
         self.audit: AuditLog = self._audit
-        self.reference: ReferenceDataRepository = SqlReferenceDataRepository(statements)
+        self.reference: ReferenceDataRepository = reference
         self.managers: ManagerRepository = SqlManagerRepository(statements)
         self.partners: PartnerRepository = SqlPartnerRepository(statements)
         self.purchases: PurchaseRepository = SqlPurchaseRepository(statements)
@@ -169,7 +171,7 @@ class SqlAlchemyUnitOfWork:
         self._notifications.forget()
 
 
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+_SQLITE_WRITERS: Final = PerEngine(asyncio.Lock)
 
 
 def _sqlite_writer(engine: AsyncEngine) -> asyncio.Lock | None:
@@ -180,12 +182,7 @@ def _sqlite_writer(engine: AsyncEngine) -> asyncio.Lock | None:
     tries while the database is free — the embedded default's long tail. Waiting on the
     lock, the next unit of work starts the moment the last one ends.
     """
-    if engine.dialect.name != "sqlite":
-        return None
-    lock = _SQLITE_WRITERS.get(engine)
-    if lock is None:
-        lock = _SQLITE_WRITERS[engine] = asyncio.Lock()
-    return lock
+    return _SQLITE_WRITERS(engine) if engine.dialect.name == "sqlite" else None
 
 
 async def _hand_off(queue: NotificationQueue | None, due: list[ClientNotification]) -> None:
