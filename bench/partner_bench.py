@@ -424,7 +424,8 @@ def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -
     # The bench runs without src on the path otherwise.
     from barbershop_adapters.sqlalchemy import promo_batches as sql_of  # noqa: PLC0415
     from barbershop_adapters.sqlalchemy.arrays import array, send_binary_arrays  # noqa: PLC0415
-    from barbershop_adapters.sqlalchemy.repositories import _PG_AUDIT  # noqa: PLC0415
+    from barbershop_adapters.sqlalchemy.json_rows import json_rows  # noqa: PLC0415
+    from barbershop_adapters.sqlalchemy.repositories import _PG_AUDIT, AUDIT_COLUMNS  # noqa: PLC0415
 
     statements = {
         name: _psycopg_sql(getattr(sql_of, name))
@@ -483,20 +484,21 @@ def raw_set_based(database_url: str, partner_id: int, batches: int, size: int) -
                 completed = records | {"states": array(["completed"] * size), "results": client_ids}
                 if connection.execute(statements["_PG_COMPLETE"], completed).rowcount != size:
                     raise SystemExit("a record's key was taken")
-                connection.execute(
-                    audit,
+                events = [
                     {
-                        "action": array(["promo_registered"] * size),
-                        "actor": array([scope] * size),
-                        "occurred_at": array([now] * size),
-                        "request_id": array([None] * size),
-                        "person_id": persons,
-                        "client_id": client_ids,
-                        "notification_id": array([None] * size),
-                        "masked_phone": array(["+7914*****00"] * size),
-                        "details": array(['{"purchases": "2", "email": "i*****@mail.ru"}'] * size),
-                    },
-                )
+                        "action": "promo_registered",
+                        "actor": scope,
+                        "occurred_at": now,
+                        "request_id": None,
+                        "person_id": person_id,
+                        "client_id": client_id,
+                        "notification_id": None,
+                        "masked_phone": "+7914*****00",
+                        "details": {"purchases": "2", "email": "i*****@mail.ru"},
+                    }
+                    for person_id, client_id in zip(persons, client_ids, strict=True)
+                ]
+                connection.execute(audit, {"events": json_rows(AUDIT_COLUMNS, events)})  # as SqlAuditLog sends them
             result.participants += size
         result.seconds = time.perf_counter() - started
         # here "server loop" is this bench's own thread: the client of the raw SQL
