@@ -624,11 +624,17 @@ async def test_a_template_another_process_deactivated_after_the_route_was_copied
     assert phones_stored(world) == ["+79110000001"]
 
 
-async def test_a_registration_goes_out_with_the_template_another_process_changed_after_the_copy(world: World) -> None:
+async def test_a_registration_goes_out_with_the_template_another_process_changed_after_the_copy(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     await register(world, "+79110000001")
     saved_by_another_process(world, attrs.evolve(WELCOME_SMS, body="Ваш логин {login}"))
 
-    await register(world)
+    with caplog.at_level(logging.INFO, logger="barbershop_core"):
+        await register(world)
+
+    assert f"route changed since it was read; registering again, phone={MASKED_PHONE}" in caplog.messages
+    assert PHONE not in caplog.text
 
     first, second = rows(world, "notifications")
     assert first.secret is not None

@@ -130,6 +130,7 @@ async def _register_or_replay(
             except RouteChanged:
                 # The store's copy of the route was out of date (another process changed the
                 # channel or its template): made again, on the route read afresh.
+                log.info("route changed since it was read; registering again, phone=%s", phone.masked)
                 continue
         raise StorageUnavailable("the route changed while the client was being registered")
     except UniqueViolation:
