@@ -396,6 +396,7 @@ class FakeAudit(_Repository):
 
 class FakeReference(_Repository):
     table = "channels"
+    saved = False
 
     async def list_channels(self) -> Sequence[Channel]:
         return self._tx.all("channels")
@@ -405,27 +406,32 @@ class FakeReference(_Repository):
 
     async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
         found: Channel | None = self._tx.get("channels", channel)
-        return found, self._tx.get("templates", (template_code, channel)) if found else None
-
-    async def seen_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        template: NotificationTemplate | None = self._tx.get("templates", (template_code, channel)) if found else None
         copies = self._uow.db.route_copies
-        copy = copies.get((channel, template_code))
-        if copy is not None:
-            return copy.channel, copy.template
-        found, template = await self.get_route(channel, template_code)
         if found is not None and template is not None and found.is_active and template.is_active:
             copies[channel, template_code] = Route(found, template)
+        else:
+            copies.pop((channel, template_code), None)
         return found, template
 
+    async def seen_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        copy = self._uow.db.route_copies.get((channel, template_code))
+        if copy is not None:
+            return copy.channel, copy.template
+        return await self.get_route(channel, template_code)
+
     async def holds(self, route: Route) -> bool:
-        """Whether ``route`` is the stored one; its copy is dropped when it is not."""
-        key = (route.channel.code, route.template.code)
-        if await self.get_route(*key) == (route.channel, route.template):
-            return True
-        self._uow.db.route_copies.pop(key, None)
-        return False
+        """Whether ``route`` is the stored one (the read refreshes its copy)."""
+        return await self.get_route(route.channel.code, route.template.code) == (route.channel, route.template)
+
+    def settle(self) -> None:
+        """As the SQL store: what this unit of work saved clears the copies again when it ends."""
+        if self.saved:
+            self.saved = False
+            self._uow.db.route_copies.clear()
 
     async def save_channel(self, channel: Channel) -> None:
+        self.saved = True
         self._uow.db.route_copies.clear()
         self._tx.put("channels", channel.code, channel)
 
@@ -436,6 +442,7 @@ class FakeReference(_Repository):
         return self._tx.get("templates", (code, channel))  # type: ignore[no-any-return]
 
     async def save_template(self, template: NotificationTemplate) -> None:
+        self.saved = True
         self._uow.db.route_copies.clear()
         self._tx.put("templates", (template.code, template.channel), template)
 
@@ -662,6 +669,7 @@ class FakeUnitOfWork:
     async def commit(self) -> None:
         self.audit.write(self.recorded)
         self.transaction.commit()
+        self.reference.settle()
         self.recorded.clear()
         due, self.seen = [n for n in self.seen if n.due_now], []
         for notification in due:
@@ -676,6 +684,7 @@ class FakeUnitOfWork:
 
     async def rollback(self) -> None:
         self.transaction = _Transaction(self.db)
+        self.reference.settle()
         self.recorded.clear()
         self.seen.clear()
 

@@ -299,8 +299,9 @@ class ReferenceDataRepository(Protocol):
     async def seen_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
         """:meth:`get_route`, or the copy a store may keep of a route it read with both its
         channel and its template there and active: perhaps out of date, so only for a write
-        that checks it (:attr:`NewRegistration.route`). Anything else is read afresh, and so
-        is a route whose copy a write found out of date (:class:`RouteChanged`)."""
+        that checks it (:attr:`NewRegistration.route`), never for a refusal. Anything else is
+        read afresh, and so is a route whose copy a write found out of date
+        (:class:`RouteChanged`)."""
 
     async def save_channel(self, channel: Channel) -> None:
         """Insert or update by ``code``."""

@@ -1349,21 +1349,46 @@ async def seen_and_changed_behind(backend: Backend) -> tuple[Route, Notification
     return Route(channel, template), changed
 
 
-async def test_a_seen_route_is_the_copy_until_this_process_saves_reference_data(backend: Backend) -> None:
+async def test_a_seen_route_is_the_copy_until_the_route_is_read_afresh(backend: Backend) -> None:
     seen, changed = await seen_and_changed_behind(backend)
 
     async with backend.uow_factory() as uow:
         assert await uow.reference.seen_route(*WELCOME) == (seen.channel, seen.template)
         assert await uow.reference.get_route(*WELCOME) == (seen.channel, changed)
+        assert await uow.reference.seen_route(*WELCOME) == (seen.channel, changed)  # the read refreshed it
+
+
+async def test_saving_reference_data_in_this_process_drops_the_copies(backend: Backend) -> None:
+    seen, changed = await seen_and_changed_behind(backend)
+
+    async with backend.uow_factory() as uow:
         await uow.reference.save_channel(seen.channel)
         await uow.commit()
     async with backend.uow_factory() as uow:
         assert await uow.reference.seen_route(*WELCOME) == (seen.channel, changed)
 
 
-async def test_a_route_that_is_not_deliverable_is_never_a_copy(backend: Backend) -> None:
+async def test_a_copy_made_while_a_save_was_not_committed_yet_is_dropped_with_its_commit(backend: Backend) -> None:
+    if backend.name == "sqlite":
+        pytest.skip("SQLite's units of work of one process take turns: none reads while another saves")
     async with backend.uow_factory() as uow:
         channel, template = await uow.reference.get_route(*WELCOME)
+    assert channel is not None
+    assert template is not None
+    changed = attrs.evolve(template, body="Здравствуйте! Логин {login}, пароль {password}")
+    async with backend.uow_factory() as saving, backend.uow_factory() as reading:
+        await saving.reference.save_template(changed)
+        # the row before the save, as another request of this process reads it meanwhile
+        assert await reading.reference.seen_route(*WELCOME) == (channel, template)
+        await saving.commit()
+    async with backend.uow_factory() as uow:
+        assert await uow.reference.seen_route(*WELCOME) == (channel, changed)
+
+
+async def test_a_route_that_is_not_deliverable_is_never_a_copy(backend: Backend) -> None:
+    async with backend.uow_factory() as uow:
+        channel = await uow.reference.get_channel("sms")
+        template = await uow.reference.get_template("REG_WELCOME", "sms")
     assert template is not None
     await saved_by_another_process(backend, attrs.evolve(template, is_active=False))
     async with backend.uow_factory() as uow:
@@ -1394,12 +1419,15 @@ async def test_a_known_phone_is_answered_whatever_the_route_of_its_registration(
     async with backend.uow_factory() as uow:
         client = await add_client(uow)
         await uow.commit()
-    seen, _ = await seen_and_changed_behind(backend)
+    seen, changed = await seen_and_changed_behind(backend)
 
     async with backend.uow_factory() as uow:
         known = await uow.registrations.commit_if_new(attrs.evolve(a_registration(), route=seen))
     assert known is not None
     assert known.client == client
+    async with backend.uow_factory() as uow:  # the copy was found out of date all the same
+        channel, template = await uow.reference.seen_route(*WELCOME)
+    assert (channel, template) == (seen.channel, changed)
 
 
 async def test_a_route_saved_earlier_in_the_unit_of_work_holds_for_its_registration(backend: Backend) -> None:

@@ -642,6 +642,20 @@ async def test_a_registration_goes_out_with_the_template_another_process_changed
     assert phones_stored(world) == ["+79110000001", PHONE]
 
 
+async def test_a_refusal_is_never_given_on_a_copy_of_the_route_another_process_made_out_of_date(
+    world: World,
+) -> None:
+    await add_marketing_template(world)
+    await register(world, "+79110000001", template_code="PROMO_AUTUMN", consents={"marketing": True})  # copied
+    promo = NotificationTemplate("PROMO_AUTUMN", "sms", TemplateKind.MARKETING, "{first_name}, скидка 20%!")
+    saved_by_another_process(world, attrs.evolve(promo, kind=TemplateKind.SERVICE))
+
+    result = await register(world, template_code="PROMO_AUTUMN", consents={"personal_data": True})
+
+    assert result.notification_status is NotificationStatus.SCHEDULED  # no A5: the route read afresh is a service one
+    await register(world, "+79110000002", template_code="PROMO_AUTUMN")  # the copy was refreshed with it
+
+
 async def test_a_route_out_of_date_on_both_tries_answers_temporary_error_and_stores_nothing(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

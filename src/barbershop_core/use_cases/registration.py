@@ -33,6 +33,7 @@ from barbershop_core.ports import (
     UnitOfWorkFactory,
 )
 from barbershop_core.use_cases._shared import (
+    Delivery,
     TemporaryPassword,
     Trail,
     has_marketing_consent,
@@ -157,16 +158,7 @@ async def _register(
     now = person.created_at
     context = command.context
     try:
-        delivery = await resolve_delivery(
-            uow,
-            channel_code=command.channel or deps.policy.default_channel,
-            template_code=command.template_code or deps.policy.welcome_template,
-            policy=deps.policy,
-            postpone=command.postpone_notification,
-            client_accounts=command.channel_accounts,
-            marketing_consent=has_marketing_consent(consents),
-            seen=True,
-        )
+        delivery = await _delivery(uow, command, consents, deps)
     except DomainError:
         # The route is read before the phone is checked (one write does both); a known
         # phone is still answered as A1/A6 whatever its welcome message would have met.
@@ -219,6 +211,30 @@ async def _register(
         notification_id=notification.id,
         notification_status=notification.status,
     )
+
+
+async def _delivery(
+    uow: UnitOfWork, command: RegisterClient, consents: dict[str, bool], deps: RegistrationDeps
+) -> Delivery:
+    """The welcome message's way, on the route as last seen — a copy the write checks — but a
+    refusal (A5, A7) only on the route read afresh: no write would check the copy behind it."""
+
+    async def resolve(*, seen: bool) -> Delivery:
+        return await resolve_delivery(
+            uow,
+            channel_code=command.channel or deps.policy.default_channel,
+            template_code=command.template_code or deps.policy.welcome_template,
+            policy=deps.policy,
+            postpone=command.postpone_notification,
+            client_accounts=command.channel_accounts,
+            marketing_consent=has_marketing_consent(consents),
+            seen=seen,
+        )
+
+    try:
+        return await resolve(seen=True)
+    except DomainError:
+        return await resolve(seen=False)
 
 
 async def _known_by_phone(uow: UnitOfWork, phone: PhoneNumber) -> KnownPerson | None:

@@ -99,7 +99,9 @@ def _event_value(column: sa.Column[Any]) -> str:
 
 _ROUTE_COLUMNS: Final = [*t.channels.c, *t.notification_templates.c]
 _ROUTE_GIVEN: Final = "route_given"
-_ROUTE_HOLDS: Final = " AND ".join(f"{column.table.name}.{column.name} = {cast(column)}" for column in _ROUTE_COLUMNS)
+_ROUTE_HOLDS: Final = " AND ".join(
+    f"{column.table.name}.{column.name} IS NOT DISTINCT FROM {cast(column)}" for column in _ROUTE_COLUMNS
+)
 """The registration's route is the stored one, column for column."""
 
 _PG_REGISTRATION: Final = (
@@ -247,11 +249,12 @@ class SqlRegistrationRepository:
         result = await self._db.execute(_PG_REGISTRATION, _registration_parameters(registration), alone=alone)
         row = result.mappings().one()
         if row["new_person_id"] is None:
-            if row["id"] is not None:
-                return _known_person(row)
             if not row["route_held"]:
                 assert registration.route is not None  # a registration without one always holds
                 self._reference.forget(registration.route)
+            if row["id"] is not None:
+                return _known_person(row)  # whatever its route
+            if not row["route_held"]:
                 return await self._known_or_route_changed(person.phone)
             # A concurrent registration committed the phone while this statement waited
             # for it; the statement's snapshot predates that row, the next one sees it.

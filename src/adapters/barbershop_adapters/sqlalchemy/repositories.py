@@ -1233,8 +1233,9 @@ class RouteCopies:
     """The routes one process's units of work read as deliverable (both channel and template
     there and active), kept for :meth:`SqlReferenceDataRepository.seen_route`: one per
     engine, bounded by the reference data. A registration checks its copy in its own write
-    (:attr:`barbershop_core.ports.NewRegistration.route`), so a copy another process made
-    out of date costs that registration one more try, never a wrong write."""
+    (:attr:`barbershop_core.ports.NewRegistration.route`) and refuses only on the route read
+    afresh, so a copy another process made out of date costs a registration one more try,
+    never a wrong write or a wrong refusal."""
 
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], Route] = {}
@@ -1242,9 +1243,14 @@ class RouteCopies:
     def get(self, channel: str, template_code: str) -> Route | None:
         return self._routes.get((channel, template_code))
 
-    def keep(self, channel: Channel | None, template: NotificationTemplate | None) -> None:
+    def refresh(
+        self, channel_code: str, template_code: str, channel: Channel | None, template: NotificationTemplate | None
+    ) -> None:
+        """The route as just read: kept when deliverable, else forgotten."""
         if channel is not None and template is not None and channel.is_active and template.is_active:
-            self._routes[channel.code, template.code] = Route(channel, template)
+            self._routes[channel_code, template_code] = Route(channel, template)
+        else:
+            self._routes.pop((channel_code, template_code), None)
 
     def drop(self, route: Route) -> None:
         self._routes.pop((route.channel.code, route.template.code), None)
@@ -1262,26 +1268,35 @@ class SqlReferenceDataRepository(_Repository):
         """``copies``: the process's (:func:`route_copies`); without them every route is read."""
         super().__init__(statements)
         self._copies = copies if copies is not None else RouteCopies()
+        self._saved = False
+
+    async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
+        found, template = _route_of(await self._db.row(_ROUTE, {"channel": channel, "template_code": template_code}))
+        self._copies.refresh(channel, template_code, found, template)
+        return found, template
 
     async def seen_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
         copy = self._copies.get(channel, template_code)
         if copy is not None:
             return copy.channel, copy.template
-        found, template = await self.get_route(channel, template_code)
-        self._copies.keep(found, template)
-        return found, template
+        return await self.get_route(channel, template_code)
 
     async def holds(self, route: Route) -> bool:
-        """Whether ``route`` is the stored one (read in the unit of work's transaction); its
-        copy is dropped when it is not."""
-        if await self.get_route(route.channel.code, route.template.code) == (route.channel, route.template):
-            return True
-        self.forget(route)
-        return False
+        """Whether ``route`` is the stored one (read in the unit of work's transaction, which
+        refreshes its copy)."""
+        return await self.get_route(route.channel.code, route.template.code) == (route.channel, route.template)
 
     def forget(self, route: Route) -> None:
         """``route`` is out of date: read it afresh next time."""
         self._copies.drop(route)
+
+    def settle(self) -> None:
+        """The unit of work committed or dropped its work: a channel or template it saved
+        makes every copy out of date (cleared again here, since a route read between the save
+        and its commit saw the row before it)."""
+        if self._saved:
+            self._saved = False
+            self._copies.clear()
 
     async def list_channels(self) -> Sequence[Channel]:
         return [_channel(row) for row in await self._db.rows(sa.select(t.channels).order_by(t.channels.c.code))]
@@ -1290,10 +1305,8 @@ class SqlReferenceDataRepository(_Repository):
         row = await self._db.row(sa.select(t.channels).where(t.channels.c.code == code))
         return _channel(row) if row else None
 
-    async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
-        return _route_of(await self._db.row(_ROUTE, {"channel": channel, "template_code": template_code}))
-
     async def save_channel(self, channel: Channel) -> None:
+        self._saved = True
         self._copies.clear()
         await self._db.execute(self._db.upsert(t.channels, channel_values(channel), ["code"]))
 
@@ -1309,6 +1322,7 @@ class SqlReferenceDataRepository(_Repository):
 
     async def save_template(self, template: NotificationTemplate) -> None:
         values = template_values(template)
+        self._saved = True
         self._copies.clear()
         await self._db.execute(self._db.upsert(t.notification_templates, values, ["code", "channel"]))
 

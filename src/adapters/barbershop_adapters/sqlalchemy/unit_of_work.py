@@ -84,7 +84,7 @@ class SqlAlchemyUnitOfWork:
         self.clients: ClientRepository = clients
         self.consents: ConsentRepository = consents
         self.notifications: NotificationRepository = self._notifications
-        reference = SqlReferenceDataRepository(statements, route_copies(engine))
+        reference = self._reference = SqlReferenceDataRepository(statements, route_copies(engine))
         self.registrations: RegistrationRepository = SqlRegistrationRepository(
             statements, clients, consents, self._notifications, reference, self
         )
@@ -154,6 +154,7 @@ class SqlAlchemyUnitOfWork:
     async def commit(self) -> None:
         await self._notifications.flush(audit=self._recorded)
         await translated(self.connection.commit())
+        self._reference.settle()
         self._recorded.clear()
         due = [notification for notification in self._seen if notification.due_now]
         self._seen.clear()
@@ -166,6 +167,7 @@ class SqlAlchemyUnitOfWork:
         await translated(self.connection.rollback())
 
     def _forget(self) -> None:
+        self._reference.settle()
         self._recorded.clear()
         self._seen.clear()
         self._notifications.forget()
