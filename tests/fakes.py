@@ -408,8 +408,9 @@ class FakeReference(_Repository):
         found: Channel | None = self._tx.get("channels", channel)
         template: NotificationTemplate | None = self._tx.get("templates", (template_code, channel)) if found else None
         copies = self._uow.db.route_copies
-        if found is not None and template is not None and found.is_active and template.is_active:
-            copies[channel, template_code] = Route(found, template)
+        route = Route(found, template) if found is not None and template is not None else None
+        if route is not None and route.deliverable:
+            copies[channel, template_code] = route
         else:
             copies.pop((channel, template_code), None)
         return found, template

@@ -69,6 +69,12 @@ class Route:
     channel: Channel
     template: NotificationTemplate
 
+    @property
+    def deliverable(self) -> bool:
+        """Both its channel and its template are active: the only route worth keeping a copy
+        of (:meth:`ReferenceDataRepository.seen_route`)."""
+        return self.channel.is_active and self.template.is_active
+
 
 class PersonRepository(Protocol):
     async def add(self, person: Person) -> None:

@@ -97,7 +97,9 @@ def _event_value(column: sa.Column[Any]) -> str:
     return f"CASE event.{column.name} WHEN {UNSAVED} THEN {own}.id ELSE event.{column.name} END"
 
 
-_ROUTE_COLUMNS: Final = [*t.channels.c, *t.notification_templates.c]
+_CHANNEL: Final = list(t.channels.c)
+_TEMPLATE: Final = list(t.notification_templates.c)
+_ROUTE_COLUMNS: Final = _CHANNEL + _TEMPLATE
 _ROUTE_GIVEN: Final = "route_given"
 _ROUTE_HOLDS: Final = " AND ".join(
     f"{column.table.name}.{column.name} IS NOT DISTINCT FROM {cast(column)}" for column in _ROUTE_COLUMNS
@@ -183,8 +185,8 @@ def _route_parameters(route: Route | None) -> Values:
     if route is None:
         return {parameter(column): None for column in _ROUTE_COLUMNS}
     return {
-        **row_parameters(list(t.channels.c), channel_values(route.channel)),
-        **row_parameters(list(t.notification_templates.c), template_values(route.template)),
+        **row_parameters(_CHANNEL, channel_values(route.channel)),
+        **row_parameters(_TEMPLATE, template_values(route.template)),
     }
 
 

@@ -1247,8 +1247,9 @@ class RouteCopies:
         self, channel_code: str, template_code: str, channel: Channel | None, template: NotificationTemplate | None
     ) -> None:
         """The route as just read: kept when deliverable, else forgotten."""
-        if channel is not None and template is not None and channel.is_active and template.is_active:
-            self._routes[channel_code, template_code] = Route(channel, template)
+        route = Route(channel, template) if channel is not None and template is not None else None
+        if route is not None and route.deliverable:
+            self._routes[channel_code, template_code] = route
         else:
             self._routes.pop((channel_code, template_code), None)
 
@@ -1264,10 +1265,10 @@ route_copies: Final = PerEngine(RouteCopies)
 
 
 class SqlReferenceDataRepository(_Repository):
-    def __init__(self, statements: Statements, copies: RouteCopies | None = None) -> None:
-        """``copies``: the process's (:func:`route_copies`); without them every route is read."""
+    def __init__(self, statements: Statements, copies: RouteCopies) -> None:
+        """``copies``: the process's (:func:`route_copies`)."""
         super().__init__(statements)
-        self._copies = copies if copies is not None else RouteCopies()
+        self._copies = copies
         self._saved = False
 
     async def get_route(self, channel: str, template_code: str) -> tuple[Channel | None, NotificationTemplate | None]:
