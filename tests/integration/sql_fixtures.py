@@ -159,19 +159,28 @@ async def sqlite_backend(sqlite_engine: AsyncEngine) -> AsyncIterator[Backend]:
 
 
 @pytest.fixture
-async def postgres_sessions(postgres_engine: AsyncEngine) -> AsyncIterator[PsycopgSessionReader]:
-    """PostgreSQL's session reader as ``build_container`` makes it."""
-    reader = PsycopgSessionReader(SessionConnections(postgres_engine.url))
-    yield reader
-    await reader.aclose()
+async def postgres_autocommit(postgres_engine: AsyncEngine) -> AsyncIterator[SessionConnections]:
+    """The autocommit connections ``build_container`` shares between the session checks
+    and the units of work's lone writes."""
+    connections = SessionConnections(postgres_engine.url)
+    yield connections
+    await connections.aclose()
 
 
 @pytest.fixture
-def postgres_backend(postgres_engine: AsyncEngine, postgres_sessions: PsycopgSessionReader) -> Backend:
+def postgres_sessions(postgres_autocommit: SessionConnections) -> PsycopgSessionReader:
+    """PostgreSQL's session reader as ``build_container`` makes it."""
+    return PsycopgSessionReader(postgres_autocommit)
+
+
+@pytest.fixture
+def postgres_backend(
+    postgres_engine: AsyncEngine, postgres_autocommit: SessionConnections, postgres_sessions: PsycopgSessionReader
+) -> Backend:
     queue = RecordingQueue()
     return Backend(
         "postgres",
-        SqlAlchemyUnitOfWorkFactory(postgres_engine, queue),
+        SqlAlchemyUnitOfWorkFactory(postgres_engine, queue, postgres_autocommit),
         postgres_engine,
         queue,
         sessions=postgres_sessions,

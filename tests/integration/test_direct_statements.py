@@ -58,7 +58,7 @@ def direct_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def statements(uow: SqlAlchemyUnitOfWork, engine: AsyncEngine) -> Statements:
-    return Statements(lambda: uow.connection, direct_statements.direct_statements(engine))
+    return Statements(uow.connect, engine.dialect.name, direct_statements.direct_statements(engine))
 
 
 @on_both
@@ -345,7 +345,7 @@ async def test_a_text_with_its_columns_given_in_order_is_matched_by_position_as_
 
 
 async def _driver_of(uow: SqlAlchemyUnitOfWork) -> psycopg.AsyncConnection[Any]:
-    driver = (await uow.connection.get_raw_connection()).driver_connection
+    driver = (await (await uow.connect()).get_raw_connection()).driver_connection
     assert isinstance(driver, psycopg.AsyncConnection)
     return driver
 

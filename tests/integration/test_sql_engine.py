@@ -124,9 +124,9 @@ async def test_an_unreachable_database_is_storage_unavailable(url: str, tmp_path
     threads_before = set(threading.enumerate())
     engine = create_engine(DatabaseSettings(url.format(tmp_path=tmp_path)))  # a directory is no database file
     try:
-        with pytest.raises(StorageUnavailable, match="database unavailable"):
-            async with SqlAlchemyUnitOfWorkFactory(engine)():
-                pass
+        async with SqlAlchemyUnitOfWorkFactory(engine)() as uow:  # checks nothing out yet
+            with pytest.raises(StorageUnavailable, match="database unavailable"):
+                await uow.persons.get_by_phone(PHONE)
     finally:
         await engine.dispose()
     # aiosqlite stops the worker thread of a failed connection in the background; let it
@@ -225,7 +225,7 @@ async def test_a_value_for_no_column_is_refused_before_anything_is_written(backe
     values = person_values(a_person(PHONE)) | {"frist_name": "Иван"}
     async with backend.uow_factory() as uow:
         assert isinstance(uow, SqlAlchemyUnitOfWork)
-        statements = Statements(lambda: uow.connection)
+        statements = Statements(uow.connect, backend.sql.dialect.name)
         with pytest.raises(ValueError, match="persons has no column frist_name"):
             await statements.insert_id(t.persons, values)
         with pytest.raises(ValueError, match="frist_name"):

@@ -68,7 +68,7 @@ def new_world() -> World:
 def registration_deps(world: World, uow_factory: Callable[[], Any]) -> RegistrationDeps:
     """The world's deps on ``uow_factory``; a SQL factory hands off to the world's queue."""
     if isinstance(uow_factory, SqlAlchemyUnitOfWorkFactory):
-        uow_factory = SqlAlchemyUnitOfWorkFactory(uow_factory.engine, world.queue)
+        uow_factory = SqlAlchemyUnitOfWorkFactory(uow_factory.engine, world.queue, uow_factory.autocommit)
     return attrs.evolve(world.registration(), uow_factory=uow_factory)
 
 
@@ -192,12 +192,13 @@ async def test_a_fault_between_the_inserts_leaves_nothing_and_answers_temporary_
 async def test_a_pooled_connection_that_died_idle_costs_one_temporary_error_not_a_pre_ping_per_request(
     backend: Backend,
 ) -> None:
-    """No pre-ping on checkout: the server dropping idle pooled connections (a restart, a
-    proxy's idle timeout) is met by the next unit of work's first statement. That request
-    answers A3 and leaves nothing; the pool is invalidated, so the next one goes through."""
+    """No pre-ping on checkout: the server dropping idle connections (a restart, a proxy's
+    idle timeout) is met by the next unit of work's first statement. That request answers
+    A3 and leaves nothing; the dead connections are dropped, so the next one goes through."""
     world = new_world()
     deps = registration_deps(world, backend.uow_factory)
-    await register(deps, phone="+79110000000")  # leaves a connection in the pool
+    await register(deps, phone="+79110000000")  # the route read afresh: a connection left in the pool
+    await register(deps, phone="+79110000001")  # the route's copy: an autocommit connection left idle
     admin_engine = create_async_engine(backend.sql.url, poolclass=NullPool)
     async with admin_engine.connect() as admin:
         killed = await admin.execute(
@@ -215,7 +216,10 @@ async def test_a_pooled_connection_that_died_idle_costs_one_temporary_error_not_
     assert isinstance(raised.value.__cause__, StorageUnavailable)
     retried = await register(deps)
     assert not retried.idempotent
-    assert await backend.count(tables.persons) == 2
+    counting_engine = create_async_engine(backend.sql.url, poolclass=NullPool)  # the pool's are dead too
+    async with counting_engine.connect() as connection:
+        assert (await connection.execute(sa.select(sa.func.count()).select_from(tables.persons))).scalar_one() == 3
+    await counting_engine.dispose()
 
 
 @pytest.mark.postgres

@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import IO, Any, Final
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barbershop_adapters.sqlalchemy import tables as t
 from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT
+from barbershop_adapters.sqlalchemy.psycopg_sessions import SessionConnections
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from barbershop_core.model import Partner
@@ -89,6 +91,9 @@ class Counter:
     deallocations: int = 0
     """psycopg's ``DEALLOCATE ALL`` after a ROLLBACK, when the connection held prepared
     statements (it drops them all: a rollback may have undone what they were planned on)."""
+    checkouts: int = 0
+    """PostgreSQL's: connections checked out of the engine's pool (the autocommit
+    connections of :data:`AUTOCOMMIT` are not the pool's)."""
 
 
 @contextmanager
@@ -122,20 +127,30 @@ _TRACE_FLAGS: Final = pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE
 _ENDS: Final = {"COMMIT", "ROLLBACK"}
 
 
+AUTOCOMMIT: Final[weakref.WeakKeyDictionary[AsyncEngine, SessionConnections]] = weakref.WeakKeyDictionary()
+"""The autocommit connections beside a PostgreSQL engine's pool, as ``build_container``
+gives its units of work (see the ``autocommit`` fixture)."""
+
+
 @contextmanager
 def on_the_wire(engine: AsyncEngine) -> Iterator[Counter]:
-    """A :class:`Counter` of what PostgreSQL received on the connections checked out meanwhile."""
+    """A :class:`Counter` of what PostgreSQL received on the connections checked out meanwhile,
+    the engine's and its :data:`AUTOCOMMIT` ones."""
     traces: list[IO[str]] = []
     traced: list[tuple[psycopg.AsyncConnection[Any], int | None]] = []
+    counter = Counter()
 
-    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        driver = dbapi_connection.driver_connection
+    def trace(driver: psycopg.AsyncConnection[Any]) -> None:
         trace = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 -- closed after reading
         traces.append(trace)
         traced.append((driver, driver.prepare_threshold))
         driver.prepare_threshold = None
         driver.pgconn.trace(trace.fileno())
         driver.pgconn.set_trace_flags(_TRACE_FLAGS)
+
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        counter.checkouts += 1
+        trace(dbapi_connection.driver_connection)
 
     incomplete: list[str] = []
 
@@ -148,20 +163,35 @@ def on_the_wire(engine: AsyncEngine) -> Iterator[Counter]:
         driver.prepare_threshold = threshold
 
     def checkin(dbapi_connection: Any, record: Any) -> None:
-        driver = getattr(dbapi_connection, "driver_connection", None)
+        driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
         for index, (one, threshold) in enumerate(traced):
             if one is driver:
                 stop(one, threshold)
                 del traced[index]
                 break
 
+    autocommit = AUTOCOMMIT.get(engine)
+    if autocommit is not None:
+        take = autocommit.connection
+
+        @asynccontextmanager
+        async def traced_connection() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+            async with take() as connection:
+                trace(connection)
+                try:
+                    yield connection
+                finally:
+                    checkin(connection, None)
+
+        autocommit.connection = traced_connection  # type: ignore[method-assign]  # counting only
     pool = engine.sync_engine.pool
     event.listen(pool, "checkout", checkout)
     event.listen(pool, "checkin", checkin)
-    counter = Counter()
     try:
         yield counter
     finally:
+        if autocommit is not None:
+            del autocommit.connection  # the class's own again
         event.remove(pool, "checkout", checkout)
         event.remove(pool, "checkin", checkin)
         for driver, threshold in traced:
@@ -220,6 +250,18 @@ def engine(request: pytest.FixtureRequest) -> AsyncEngine:
     return engine
 
 
+@pytest.fixture(autouse=True)
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[SessionConnections | None]:
+    """PostgreSQL's autocommit connections, given to the units of work as ``build_container``
+    gives them (:func:`on_sql`)."""
+    if engine.dialect.name != "postgresql":
+        yield None
+        return
+    connections = AUTOCOMMIT[engine] = SessionConnections(engine.url)
+    yield connections
+    await connections.aclose()
+
+
 @pytest.fixture
 def world(engine: AsyncEngine) -> World:
     world = World()
@@ -228,7 +270,7 @@ def world(engine: AsyncEngine) -> World:
 
 
 def on_sql(world: World, engine: AsyncEngine) -> SqlAlchemyUnitOfWorkFactory:
-    return SqlAlchemyUnitOfWorkFactory(engine, world.queue)
+    return SqlAlchemyUnitOfWorkFactory(engine, world.queue, AUTOCOMMIT.get(engine))
 
 
 def on_sql_partners(world: World, engine: AsyncEngine) -> PartnerDeps:
@@ -262,6 +304,7 @@ async def test_a_registration_is_one_statement_on_postgresql_a_transaction_of_it
         assert counter.statements == ["WITH"], counter
         assert counter.transactions == 0, counter
         assert counter.round_trips == 1, counter
+        assert counter.checkouts == 0, counter  # on an autocommit connection: no pool, no SQLAlchemy
     else:
         # SQLite has no data-modifying CTEs, and no round trips to save: the route's check,
         # person, client, consents, notification, its history, audit

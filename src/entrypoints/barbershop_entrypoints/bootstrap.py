@@ -274,10 +274,16 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
         broker = build_broker(settings)
         closers["broker"] = functools.partial(_shut_down, broker)
     queue = overrides.get("queue") or TaskiqNotificationQueue(broker, SEND_NOTIFICATION)
+    # PostgreSQL connections in autocommit, opened on demand: every session check's, and a
+    # registration's one statement (it checks nothing out of the engine's pool).
+    autocommit = None
+    if engine is not None and engine.dialect.name == "postgresql":
+        autocommit = SessionConnections(engine.url)
+        closers["sessions"] = autocommit.aclose
     uow_factory = overrides.get("uow_factory")
     if uow_factory is None:
         assert engine is not None  # built above unless both the store and the counter were given
-        uow_factory = SqlAlchemyUnitOfWorkFactory(engine, queue)
+        uow_factory = SqlAlchemyUnitOfWorkFactory(engine, queue, autocommit)
     http_client = overrides.get("http_client")
     channels = overrides.get("channels")
     if channels is None:
@@ -315,10 +321,8 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
     sessions = overrides.get("sessions")
     if sessions is None:
         assert engine is not None  # built above unless the store, the counter and the sessions were given
-        if engine.dialect.name == "postgresql":
-            reader = PsycopgSessionReader(SessionConnections(engine.url))
-            closers["sessions"] = reader.aclose
-            sessions = reader
+        if autocommit is not None:
+            sessions = PsycopgSessionReader(autocommit)
         else:
             kept = SqlSessionReader(engine, keep_connections=True)
             closers["sessions"] = kept.aclose

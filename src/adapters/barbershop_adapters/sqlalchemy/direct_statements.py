@@ -45,7 +45,7 @@ from psycopg import pq
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Result
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
@@ -460,6 +460,28 @@ class DirectStatements:
             raise  # not reached: the handling raises
         return prepared.result(*outcome)
 
+    async def execute_in_autocommit(
+        self,
+        connection: psycopg.AsyncConnection[Any],
+        dialect: Dialect,
+        statement: sa.Executable,
+        parameters: dict[str, Any],
+    ) -> Result[Any] | None:
+        """The statement's result, run on ``connection`` (psycopg, in autocommit: the
+        statement is a transaction of its own), with no SQLAlchemy connection at all; or
+        None when SQLAlchemy must run it (nothing was sent). Its failure is psycopg's own."""
+        driver = _Psycopg(connection)
+        prepared = self._lookup(statement, dialect, tuple(sorted(parameters)), many=False, driver=driver)
+        if prepared is None:
+            return None
+        try:
+            run = prepared.arguments(parameters)
+        except Exception as error:
+            raise sa_exc.StatementError(str(error), prepared.sql, None, error) from error
+        if run is None:
+            return None
+        return prepared.result(*await driver.one(*run, describe=prepared.shape is None))
+
     def _lookup(
         self, statement: sa.Executable, dialect: Dialect, keys: tuple[str, ...], *, many: bool, driver: _Driver
     ) -> Prepared | None:
@@ -509,6 +531,13 @@ def _watched(dispatch: Any) -> bool:
         or dispatch.before_cursor_execute
         or dispatch.after_cursor_execute
     )
+
+
+def watched(engine: AsyncEngine) -> bool:
+    """Whether the engine logs its statements (``echo``, the ``sqlalchemy.engine`` logger)
+    or has listeners of them: then SQLAlchemy must run every one."""
+    sync = engine.sync_engine
+    return bool(sync._should_log_info() or _watched(sync.dispatch))
 
 
 def _driver(sync: Connection | None) -> _Driver | None:

@@ -46,8 +46,8 @@ caches warmed, ~3 ms of CPU per request under 16 partner requests in flight with
 10 (``docs/performance.md``). 16 covers that load."""
 DEFAULT_MAX_OVERFLOW: Final = 4
 """Connections opened for a burst above the pool and closed again when returned. With the
-pool, 20 per process as before; ``serve`` adds up to 4 for its session checks
-(:mod:`.psycopg_sessions`): ``serve --workers 2``, a worker and a scheduler hold at most 88,
+pool, 20 per process as before; ``serve`` adds up to 4 for its session checks and
+registrations (:mod:`.psycopg_sessions`): ``serve --workers 2``, a worker and a scheduler hold at most 88,
 within PostgreSQL's default ``max_connections`` of 100."""
 
 

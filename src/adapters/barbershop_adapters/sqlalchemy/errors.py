@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Awaitable
 from typing import Final, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
@@ -105,25 +106,51 @@ def translate(error: BaseException) -> Exception:
     """The core's exception for one of :data:`FAULTS`."""
     if isinstance(error, sa_exc.DBAPIError):
         orig = error.orig if error.orig is not None else error
-        if isinstance(error, sa_exc.IntegrityError):
-            is_unique, violation = _unique_violation(orig)
-            if violation is not None:
-                return UniqueViolation(violation)
-            if is_unique:
-                # A clash on a key the core has no name for: a concurrent writer got there
-                # first (a notification's history row, say). Retrying is the answer.
-                return StorageUnavailable(f"concurrent write conflict ({_describe(orig)})")
-            return StorageUnavailable(f"the database refused the row ({_describe(orig)})")
-        if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) or error.connection_invalidated:
-            fault = StorageUnavailable(f"database unavailable ({_describe(orig)})")
-            # Connection-level messages quote no row data (parameters are hidden by the
-            # engine), so the cause stays attached for whoever debugs the outage.
-            fault.__cause__ = error
-            return fault
-        return StorageUnavailable(f"the database refused the statement ({_describe(orig)})")
+        connection_level = (
+            isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) or error.connection_invalidated
+        )
+        return _translated_driver_error(
+            orig, integrity=isinstance(error, sa_exc.IntegrityError), connection_level=connection_level, cause=error
+        )
     fault = StorageUnavailable(f"database unavailable ({type(error).__name__})")
     fault.__cause__ = error
     return fault
+
+
+def translate_psycopg(error: psycopg.Error | OSError) -> Exception:
+    """The core's exception for psycopg's own error, met where no engine wraps it (a
+    statement on a connection of :mod:`.psycopg_sessions`), as :func:`translate` gives it."""
+    if not isinstance(error, psycopg.Error):
+        fault = StorageUnavailable(f"database unavailable ({type(error).__name__})")
+        fault.__cause__ = error
+        return fault
+    return _translated_driver_error(
+        error,
+        integrity=isinstance(error, psycopg.IntegrityError),
+        connection_level=isinstance(error, psycopg.OperationalError | psycopg.InterfaceError),
+        cause=error,
+    )
+
+
+def _translated_driver_error(
+    orig: BaseException, *, integrity: bool, connection_level: bool, cause: BaseException
+) -> Exception:
+    if integrity:
+        is_unique, violation = _unique_violation(orig)
+        if violation is not None:
+            return UniqueViolation(violation)
+        if is_unique:
+            # A clash on a key the core has no name for: a concurrent writer got there
+            # first (a notification's history row, say). Retrying is the answer.
+            return StorageUnavailable(f"concurrent write conflict ({_describe(orig)})")
+        return StorageUnavailable(f"the database refused the row ({_describe(orig)})")
+    if connection_level:
+        fault = StorageUnavailable(f"database unavailable ({_describe(orig)})")
+        # Connection-level messages quote no row data (parameters are hidden by the
+        # engine), so the cause stays attached for whoever debugs the outage.
+        fault.__cause__ = cause
+        return fault
+    return StorageUnavailable(f"the database refused the statement ({_describe(orig)})")
 
 
 async def translated(work: Awaitable[T]) -> T:

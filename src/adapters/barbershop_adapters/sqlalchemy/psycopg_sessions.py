@@ -18,6 +18,10 @@ wait for — recycled by age like the engine's, never pinged. A connection that 
 closed; one the server dropped is closed with every idle one (a restarted server killed
 them all). A check that met such a dropped connection, kept from before, reads again once
 on a new one (it is a lone SELECT): a restart of the database costs no request an A3.
+
+The same connections run a unit of work's write that stands alone (a registration's one
+statement, :class:`~.unit_of_work.SqlAlchemyUnitOfWork`), which is not sent again: whether
+it ran on a connection that failed is not known, so that request answers A3.
 """
 
 from __future__ import annotations
@@ -50,9 +54,9 @@ from barbershop_core.model import Client, Manager, Partner, Person
 from barbershop_core.ports import StorageUnavailable
 
 SESSION_CONNECTIONS_MAX: Final = 4
-"""Connections for session checks per process, beside the engine's pool. A check holds one
-for a single round trip (~0.2 ms), so four serve thousands of requests a second; more
-checks at once wait for one of them."""
+"""Connections for session checks and lone writes per process, beside the engine's pool.
+Each holds one for a single round trip (~0.2 ms), so four serve thousands of requests a
+second; more at once wait for one of them."""
 
 
 def _columns(table: sa.Table, prefix: str = "") -> str:

@@ -66,9 +66,21 @@ class Statements:
     Writes a repository keeps for later (:meth:`write_pending_first`) are sent before any
     other statement, so every statement of the unit of work sees them."""
 
-    def __init__(self, connection: Callable[[], AsyncConnection], direct: DirectStatements | None = None) -> None:
+    def __init__(
+        self,
+        connection: Callable[[], Awaitable[AsyncConnection]],
+        dialect: str,
+        direct: DirectStatements | None = None,
+        *,
+        alone: Callable[[sa.Executable, Values], Awaitable[Any]] | None = None,
+    ) -> None:
+        """``connection``: the unit of work's, checked out at its first statement.
+        ``alone``: runs a statement that may stand alone (see :meth:`execute`) off the unit
+        of work's connection, or answers None when it cannot."""
         self._connection = connection
+        self._dialect = dialect
         self._direct = direct
+        self._alone = alone
         self._has_pending: Callable[[], bool] = lambda: False
         self._write_pending: Callable[[], Awaitable[None]] = _nothing_to_write
 
@@ -79,7 +91,7 @@ class Statements:
 
     @property
     def dialect(self) -> str:
-        return self._connection().dialect.name
+        return self._dialect
 
     async def execute(
         self, statement: sa.Executable, parameters: Values | list[Values] | None = None, *, alone: bool = False
@@ -89,7 +101,11 @@ class Statements:
         is sent; only for a caller that commits right after it, with nothing else to write."""
         if self._has_pending():
             await self._write_pending()
-        connection = self._connection()
+        if alone and self._alone is not None and isinstance(parameters, dict):
+            result = await self._alone(statement, parameters)
+            if result is not None:
+                return result
+        connection = await self._connection()
         if self._direct is not None:
             result = await translated(self._direct.execute(connection, statement, parameters, alone=alone))
             if result is not None:
@@ -113,7 +129,7 @@ class Statements:
         return await translated(self._in_savepoint(statement, parameters))
 
     async def _in_savepoint(self, statement: sa.Executable, parameters: Values | None) -> CursorResult[Any]:
-        connection = self._connection()
+        connection = await self._connection()
         async with connection.begin_nested():
             return await connection.execute(statement, parameters)
 

@@ -8,6 +8,7 @@ on each).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
@@ -79,7 +80,9 @@ class SqlSessionReader:
     async def _statements(self) -> AsyncIterator[Statements]:
         connection = self._idle.pop() if self._idle else await self._connect()
         try:
-            yield Statements(lambda: connection, direct_statements(self._engine))
+            yield Statements(
+                functools.partial(_ready, connection), connection.dialect.name, direct_statements(self._engine)
+            )
             if connection.in_transaction():  # SQLAlchemy ran the read (its first time) and began one
                 await translated(connection.rollback())
         except BaseException:
@@ -101,3 +104,8 @@ class SqlSessionReader:
         except BaseException:
             await asyncio.shield(translated(connection.close()))
             raise
+
+
+async def _ready(connection: AsyncConnection) -> AsyncConnection:
+    """The reader's connection, already checked out, as :class:`Statements` asks for one."""
+    return connection

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
+import psycopg
+from sqlalchemy import Executable
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from barbershop_adapters.sqlalchemy.direct_statements import direct_statements
+from barbershop_adapters.sqlalchemy.direct_statements import direct_statements, watched
 from barbershop_adapters.sqlalchemy.engine import PerEngine
-from barbershop_adapters.sqlalchemy.errors import translated
+from barbershop_adapters.sqlalchemy.errors import translate_psycopg, translated
 from barbershop_adapters.sqlalchemy.promo_batches import SqlPromoBatchRepository
+from barbershop_adapters.sqlalchemy.psycopg_sessions import SessionConnections, StaleConnection
 from barbershop_adapters.sqlalchemy.registrations import SqlRegistrationRepository
 from barbershop_adapters.sqlalchemy.repositories import (
     SqlAuditLog,
@@ -58,8 +62,8 @@ log = logging.getLogger(__name__)
 class SqlAlchemyUnitOfWork:
     """Implements ``UnitOfWork``.
 
-    Entering checks a connection out of the engine's pool; the transaction begins with
-    the first statement (on SQLite with ``BEGIN IMMEDIATE``, see
+    The first statement checks a connection out of the engine's pool (:meth:`connect`);
+    the transaction begins with it (on SQLite with ``BEGIN IMMEDIATE``, see
     :mod:`barbershop_adapters.sqlalchemy.engine`). :meth:`commit` writes the notifications'
     saved rows, their new history and attempts and the recorded audit events (on
     PostgreSQL in one statement, elsewhere one per table), makes the work durable, and
@@ -67,16 +71,33 @@ class SqlAlchemyUnitOfWork:
     stays usable: the next statement begins a new transaction. Leaving rolls back
     whatever was not committed and returns the connection, also when the task is
     cancelled or the connection is already dead.
+
+    ``autocommit``: PostgreSQL connections in autocommit (the session checks' own, see
+    :mod:`.psycopg_sessions`). A write that may stand alone (a registration's one
+    statement, committed right after it) runs on one of them when the unit of work has
+    no connection yet: it then never checks one out of the engine's pool, nor begins,
+    commits and returns it through SQLAlchemy — ~0.6 ms of the loop's CPU a registration
+    (``docs/performance.md``).
     """
 
-    def __init__(self, engine: AsyncEngine, queue: NotificationQueue | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, queue: NotificationQueue | None = None, autocommit: SessionConnections | None = None
+    ) -> None:
         self._engine = engine
         self._writer: asyncio.Lock | None = None
         self._queue = queue
+        self._open = False
         self._connection: AsyncConnection | None = None
         self._recorded: list[AuditEvent] = []
         self._seen: list[ClientNotification] = []
-        statements = Statements(lambda: self.connection, direct_statements(engine))
+        self._direct = direct_statements(engine)
+        self._autocommit = autocommit if engine.dialect.name == "postgresql" else None
+        statements = Statements(
+            self.connect,
+            engine.dialect.name,
+            self._direct,
+            alone=self._in_autocommit if self._autocommit is not None else None,
+        )
         clients = SqlClientRepository(statements)
         consents = SqlConsentRepository(statements)
         self._notifications = SqlNotificationRepository(statements, self._seen.append)
@@ -100,23 +121,45 @@ class SqlAlchemyUnitOfWork:
 
     @property
     def connection(self) -> AsyncConnection:
-        """The connection of the open unit of work (for adapters and tests that need it)."""
+        """The connection checked out by the open unit of work's statements so far."""
         if self._connection is None:
+            raise RuntimeError("the unit of work has no connection: outside its block, or before its first statement")
+        return self._connection
+
+    async def connect(self) -> AsyncConnection:
+        """The connection of the open unit of work, checked out at the first call (for
+        its statements, and adapters and tests that need it)."""
+        if not self._open:
             raise RuntimeError("the unit of work is used outside its `async with` block")
+        if self._connection is None:
+            self._connection = await translated(self._engine.connect())
         return self._connection
 
     async def __aenter__(self) -> Self:
-        if self._connection is not None:
+        if self._open:
             raise RuntimeError("the unit of work is already open")
         self._writer = _sqlite_writer(self._engine)
         if self._writer is not None:
             await self._writer.acquire()
-        try:
-            self._connection = await translated(self._engine.connect())
-        except BaseException:
-            self._release_writer()
-            raise
+        self._open = True
         return self
+
+    async def _in_autocommit(self, statement: Executable, parameters: dict[str, Any]) -> Result[Any] | None:
+        """``statement`` as a transaction of its own on an autocommit connection, when the
+        unit of work has none checked out (nothing of it is open) and nobody watches the
+        engine's statements; else None."""
+        if self._connection is not None or self._autocommit is None or watched(self._engine):
+            return None
+        try:
+            async with self._autocommit.connection() as connection:
+                return await self._direct.execute_in_autocommit(connection, self._engine.dialect, statement, parameters)
+        except StaleConnection as stale:
+            # A write is not sent again: whether it ran is not known (A3, as on the pool's).
+            fault = translate_psycopg(stale.fault)
+        except (psycopg.Error, OSError) as error:
+            fault = translate_psycopg(error)
+        # Raised outside the ``except`` block: psycopg's text may quote a raw phone.
+        raise fault
 
     def _release_writer(self) -> None:
         writer, self._writer = self._writer, None
@@ -130,8 +173,10 @@ class SqlAlchemyUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         connection, self._connection = self._connection, None
+        self._open = False
         self._forget()
         if connection is None:
+            self._release_writer()
             return
         try:
             # Shielded: a cancelled request must still give its connection back clean.
@@ -153,7 +198,8 @@ class SqlAlchemyUnitOfWork:
 
     async def commit(self) -> None:
         await self._notifications.flush(audit=self._recorded)
-        await translated(self.connection.commit())
+        if self._connection is not None:
+            await translated(self._connection.commit())
         self._reference.settle()
         self._recorded.clear()
         due = [notification for notification in self._seen if notification.due_now]
@@ -164,7 +210,8 @@ class SqlAlchemyUnitOfWork:
 
     async def rollback(self) -> None:
         self._forget()
-        await translated(self.connection.rollback())
+        if self._connection is not None:
+            await translated(self._connection.rollback())
 
     def _forget(self) -> None:
         self._reference.settle()
@@ -209,12 +256,15 @@ class SqlAlchemyUnitOfWorkFactory:
     """A ``UnitOfWorkFactory``: each call gives a new unit of work on ``engine`` that hands
     due notifications to ``queue`` after it commits."""
 
-    def __init__(self, engine: AsyncEngine, queue: NotificationQueue | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, queue: NotificationQueue | None = None, autocommit: SessionConnections | None = None
+    ) -> None:
         self.engine = engine
         self.queue = queue
+        self.autocommit = autocommit
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.engine, self.queue)
+        return SqlAlchemyUnitOfWork(self.engine, self.queue, self.autocommit)
 
 
 if TYPE_CHECKING:
