@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from barbershop_adapters.sqlalchemy import tables
-from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, configure_lone_writes, create_engine
 from barbershop_adapters.sqlalchemy.migrate import upgrade
 from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, SessionConnections
 from barbershop_adapters.sqlalchemy.repositories import channel_values, template_values
@@ -160,17 +160,18 @@ async def sqlite_backend(sqlite_engine: AsyncEngine) -> AsyncIterator[Backend]:
 
 @pytest.fixture
 async def postgres_autocommit(postgres_engine: AsyncEngine) -> AsyncIterator[SessionConnections]:
-    """The autocommit connections ``build_container`` shares between the session checks
-    and the units of work's lone writes."""
-    connections = SessionConnections(postgres_engine.url)
+    """The autocommit connections ``build_container`` gives the units of work for their lone writes."""
+    connections = SessionConnections(postgres_engine.url, configure=configure_lone_writes)
     yield connections
     await connections.aclose()
 
 
 @pytest.fixture
-def postgres_sessions(postgres_autocommit: SessionConnections) -> PsycopgSessionReader:
+async def postgres_sessions(postgres_engine: AsyncEngine) -> AsyncIterator[PsycopgSessionReader]:
     """PostgreSQL's session reader as ``build_container`` makes it."""
-    return PsycopgSessionReader(postgres_autocommit)
+    reader = PsycopgSessionReader(SessionConnections(postgres_engine.url))
+    yield reader
+    await reader.aclose()
 
 
 @pytest.fixture

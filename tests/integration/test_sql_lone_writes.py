@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barbershop_adapters.sqlalchemy import tables as t
+from barbershop_adapters.sqlalchemy.engine import configure_lone_writes
 from barbershop_adapters.sqlalchemy.errors import translate_psycopg
 from barbershop_adapters.sqlalchemy.repositories import person_values
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -131,3 +132,31 @@ async def test_psycopgs_own_errors_become_the_cores_as_the_engines_do(backend: B
     assert isinstance(lost, StorageUnavailable)
     assert str(lost).startswith("database unavailable")
     assert PHONE.e164 not in str(unique) + str(lost)  # no row values in the core's text
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
+async def test_outside_its_block_a_unit_of_work_neither_writes_nor_commits(backend: Backend) -> None:
+    world = new_world()
+    await register(backend, world, "+79110000000")  # on PostgreSQL the next would be a lone write
+    uow = sql_factory(backend, world)()
+
+    with pytest.raises(RuntimeError, match="outside"):
+        await uow.persons.get_by_phone(PHONE)
+    with pytest.raises(RuntimeError, match="outside"):
+        await uow.commit()
+    with pytest.raises(RuntimeError, match="outside"):
+        await uow.rollback()
+    assert await backend.count(t.persons) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_lone_write_reads_committed_whatever_the_servers_default(backend: Backend) -> None:
+    url = backend.sql.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    options = "-c default_transaction_isolation=serializable"
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True, options=options) as connection:
+        assert (await (await connection.execute("SHOW transaction_isolation")).fetchone()) == ("serializable",)
+
+        await configure_lone_writes(connection)
+
+        assert (await (await connection.execute("SHOW transaction_isolation")).fetchone()) == ("read committed",)

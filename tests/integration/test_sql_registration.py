@@ -41,6 +41,7 @@ from barbershop_core.use_cases.registration import (
     RegistrationResult,
     register_client,
 )
+from barbershop_core.values import PhoneNumber
 from tests.conftest import MANAGER, World
 from tests.fakes import FakeHasher, ScriptedChannel
 from tests.integration.sql_fixtures import ALL_BACKENDS, SQL_BACKENDS, Backend
@@ -189,12 +190,14 @@ async def test_a_fault_between_the_inserts_leaves_nothing_and_answers_temporary_
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-async def test_a_pooled_connection_that_died_idle_costs_one_temporary_error_not_a_pre_ping_per_request(
+async def test_connections_that_died_idle_cost_one_temporary_error_each_set_not_a_pre_ping_per_request(
     backend: Backend,
 ) -> None:
     """No pre-ping on checkout: the server dropping idle connections (a restart, a proxy's
-    idle timeout) is met by the next unit of work's first statement. That request answers
-    A3 and leaves nothing; the dead connections are dropped, so the next one goes through."""
+    idle timeout) is met by the next statement on them. The registration's lone write meets
+    its dead autocommit connection: that request answers A3 and leaves nothing, the dead ones
+    are dropped, and the next goes through. The engine's pool, which that write never
+    touched, costs its own first user one A3 too; it is then invalidated."""
     world = new_world()
     deps = registration_deps(world, backend.uow_factory)
     await register(deps, phone="+79110000000")  # the route read afresh: a connection left in the pool
@@ -216,10 +219,12 @@ async def test_a_pooled_connection_that_died_idle_costs_one_temporary_error_not_
     assert isinstance(raised.value.__cause__, StorageUnavailable)
     retried = await register(deps)
     assert not retried.idempotent
-    counting_engine = create_async_engine(backend.sql.url, poolclass=NullPool)  # the pool's are dead too
-    async with counting_engine.connect() as connection:
-        assert (await connection.execute(sa.select(sa.func.count()).select_from(tables.persons))).scalar_one() == 3
-    await counting_engine.dispose()
+    async with backend.uow_factory() as uow:
+        with pytest.raises(StorageUnavailable):
+            await uow.persons.get_by_phone(PhoneNumber(retried.phone))
+    async with backend.uow_factory() as uow:
+        assert await uow.persons.get_by_phone(PhoneNumber(retried.phone)) is not None
+    assert await backend.count(tables.persons) == 3
 
 
 @pytest.mark.postgres

@@ -35,7 +35,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barbershop_adapters.sqlalchemy import tables as t
-from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT
+from barbershop_adapters.sqlalchemy.engine import SINGLE_STATEMENT, configure_lone_writes
 from barbershop_adapters.sqlalchemy.psycopg_sessions import SessionConnections
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -257,7 +257,7 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[SessionConnections | 
     if engine.dialect.name != "postgresql":
         yield None
         return
-    connections = AUTOCOMMIT[engine] = SessionConnections(engine.url)
+    connections = AUTOCOMMIT[engine] = SessionConnections(engine.url, configure=configure_lone_writes)
     yield connections
     await connections.aclose()
 

@@ -24,7 +24,7 @@ from barbershop_adapters.key_derivation import derive_key
 from barbershop_adapters.password_generator import SecretsPasswordGenerator
 from barbershop_adapters.redis_attempt_counter import RedisAttemptCounter
 from barbershop_adapters.sqlalchemy.attempt_counter import SqlAttemptCounter
-from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, create_engine
+from barbershop_adapters.sqlalchemy.engine import DatabaseSettings, configure_lone_writes, create_engine
 from barbershop_adapters.sqlalchemy.psycopg_sessions import PsycopgSessionReader, SessionConnections
 from barbershop_adapters.sqlalchemy.sessions import SqlSessionReader
 from barbershop_adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -274,16 +274,10 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
         broker = build_broker(settings)
         closers["broker"] = functools.partial(_shut_down, broker)
     queue = overrides.get("queue") or TaskiqNotificationQueue(broker, SEND_NOTIFICATION)
-    # PostgreSQL connections in autocommit, opened on demand: every session check's, and a
-    # registration's one statement (it checks nothing out of the engine's pool).
-    autocommit = None
-    if engine is not None and engine.dialect.name == "postgresql":
-        autocommit = SessionConnections(engine.url)
-        closers["sessions"] = autocommit.aclose
     uow_factory = overrides.get("uow_factory")
     if uow_factory is None:
         assert engine is not None  # built above unless both the store and the counter were given
-        uow_factory = SqlAlchemyUnitOfWorkFactory(engine, queue, autocommit)
+        uow_factory = _units_of_work(engine, queue, closers)
     http_client = overrides.get("http_client")
     channels = overrides.get("channels")
     if channels is None:
@@ -321,8 +315,10 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
     sessions = overrides.get("sessions")
     if sessions is None:
         assert engine is not None  # built above unless the store, the counter and the sessions were given
-        if autocommit is not None:
-            sessions = PsycopgSessionReader(autocommit)
+        if engine.dialect.name == "postgresql":
+            reader = PsycopgSessionReader(SessionConnections(engine.url))
+            closers["sessions"] = reader.aclose
+            sessions = reader
         else:
             kept = SqlSessionReader(engine, keep_connections=True)
             closers["sessions"] = kept.aclose
@@ -355,7 +351,19 @@ def build_container(settings: Settings, **overrides: Unpack[Overrides]) -> Conta
     return container
 
 
-CLOSING_ORDER: Final = ("broker", "provider_client", "redis", "sessions", "engine", "hasher")
+def _units_of_work(
+    engine: AsyncEngine, queue: NotificationQueue, closers: dict[str, Callable[[], Awaitable[None]]]
+) -> SqlAlchemyUnitOfWorkFactory:
+    lone_writes = None
+    if engine.dialect.name == "postgresql":
+        # A registration's one statement, on connections of its own in autocommit: it
+        # checks nothing out of the engine's pool (opened on the first registration).
+        lone_writes = SessionConnections(engine.url, configure=configure_lone_writes)
+        closers["lone_writes"] = lone_writes.aclose
+    return SqlAlchemyUnitOfWorkFactory(engine, queue, lone_writes)
+
+
+CLOSING_ORDER: Final = ("broker", "provider_client", "redis", "sessions", "lone_writes", "engine", "hasher")
 
 
 log = logging.getLogger("barbershop.bootstrap")

@@ -433,7 +433,9 @@ class DirectStatements:
         given: list[dict[str, Any]] = parameters if isinstance(parameters, list) else [parameters or {}]
         if sync is None or driver is None or not given:
             return None
-        prepared = self._lookup(statement, connection.dialect, tuple(sorted(given[0])), many=many, driver=driver)
+        prepared = self._lookup(
+            statement, connection.dialect, tuple(sorted(given[0])), many=many, several=driver.several
+        )
         if prepared is None:
             return None
         try:
@@ -460,30 +462,33 @@ class DirectStatements:
             raise  # not reached: the handling raises
         return prepared.result(*outcome)
 
-    async def execute_in_autocommit(
-        self,
-        connection: psycopg.AsyncConnection[Any],
-        dialect: Dialect,
-        statement: sa.Executable,
-        parameters: dict[str, Any],
-    ) -> Result[Any] | None:
-        """The statement's result, run on ``connection`` (psycopg, in autocommit: the
-        statement is a transaction of its own), with no SQLAlchemy connection at all; or
-        None when SQLAlchemy must run it (nothing was sent). Its failure is psycopg's own."""
-        driver = _Psycopg(connection)
-        prepared = self._lookup(statement, dialect, tuple(sorted(parameters)), many=False, driver=driver)
+    def for_autocommit(
+        self, dialect: Dialect, statement: sa.Executable, parameters: dict[str, Any]
+    ) -> tuple[Prepared, tuple[str, _Arguments]] | None:
+        """``statement`` ready to run on a psycopg connection in autocommit (a transaction of
+        its own, with no SQLAlchemy connection at all: :meth:`run_in_autocommit`), or None
+        when SQLAlchemy must run it — told before any connection is taken for it."""
+        prepared = self._lookup(
+            statement, dialect, tuple(sorted(parameters)), many=False, several=False
+        )  # psycopg: one set per call
         if prepared is None:
             return None
         try:
             run = prepared.arguments(parameters)
         except Exception as error:
             raise sa_exc.StatementError(str(error), prepared.sql, None, error) from error
-        if run is None:
-            return None
-        return prepared.result(*await driver.one(*run, describe=prepared.shape is None))
+        return None if run is None else (prepared, run)
+
+    @staticmethod
+    async def run_in_autocommit(
+        connection: psycopg.AsyncConnection[Any], ready: tuple[Prepared, tuple[str, _Arguments]]
+    ) -> Result[Any]:
+        """The result of a statement :meth:`for_autocommit` made ready; its failure is psycopg's own."""
+        prepared, run = ready
+        return prepared.result(*await _Psycopg(connection).one(*run, describe=prepared.shape is None))
 
     def _lookup(
-        self, statement: sa.Executable, dialect: Dialect, keys: tuple[str, ...], *, many: bool, driver: _Driver
+        self, statement: sa.Executable, dialect: Dialect, keys: tuple[str, ...], *, many: bool, several: bool
     ) -> Prepared | None:
         try:
             variants = self._prepared.get(statement)
@@ -496,7 +501,7 @@ class DirectStatements:
             variants = self._prepared[statement] = {}
         variant = (keys, many)
         if variant not in variants:
-            variants[variant] = prepare(statement, dialect, keys, many=many, several=driver.several)
+            variants[variant] = prepare(statement, dialect, keys, many=many, several=several)
         return variants[variant]
 
 

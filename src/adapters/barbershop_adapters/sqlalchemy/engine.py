@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
 import attrs
+import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -46,8 +47,9 @@ caches warmed, ~3 ms of CPU per request under 16 partner requests in flight with
 10 (``docs/performance.md``). 16 covers that load."""
 DEFAULT_MAX_OVERFLOW: Final = 4
 """Connections opened for a burst above the pool and closed again when returned. With the
-pool, 20 per process as before; ``serve`` adds up to 4 for its session checks and
-registrations (:mod:`.psycopg_sessions`): ``serve --workers 2``, a worker and a scheduler hold at most 88,
+pool, 20 per process as before; ``serve`` adds up to 4 for its session checks and 4 for
+its registrations' lone writes (:mod:`.psycopg_sessions`): ``serve --workers 2``, a worker and a
+scheduler hold at most 96,
 within PostgreSQL's default ``max_connections`` of 100."""
 
 
@@ -166,6 +168,14 @@ def _private_database_file(path: Path) -> None:
 
 def _configure_postgresql_connection(dbapi_connection: Any, connection_record: Any) -> None:
     send_binary_arrays(dbapi_connection.driver_connection)
+
+
+async def configure_lone_writes(connection: psycopg.AsyncConnection[Any]) -> None:
+    """A psycopg connection in autocommit made to write as the engine's connections do: the
+    same dumpers, and READ COMMITTED whatever the server's default (the engine sets it on
+    its transactions; a statement in autocommit runs at the session's default)."""
+    send_binary_arrays(connection)
+    await connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:

@@ -19,9 +19,12 @@ closed; one the server dropped is closed with every idle one (a restarted server
 them all). A check that met such a dropped connection, kept from before, reads again once
 on a new one (it is a lone SELECT): a restart of the database costs no request an A3.
 
-The same connections run a unit of work's write that stands alone (a registration's one
-statement, :class:`~.unit_of_work.SqlAlchemyUnitOfWork`), which is not sent again: whether
-it ran on a connection that failed is not known, so that request answers A3.
+A second set of them, configured as the engine's connections
+(:func:`~.engine.configure_lone_writes`), runs a unit of work's write that stands alone (a
+registration's one statement, :class:`~.unit_of_work.SqlAlchemyUnitOfWork`): apart from the
+checks, so a write waiting on a lock or a slow commit never holds up a session check. Such a
+write is not sent again: whether it ran on a connection that failed is not known, so that
+request answers A3.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -54,9 +57,9 @@ from barbershop_core.model import Client, Manager, Partner, Person
 from barbershop_core.ports import StorageUnavailable
 
 SESSION_CONNECTIONS_MAX: Final = 4
-"""Connections for session checks and lone writes per process, beside the engine's pool.
-Each holds one for a single round trip (~0.2 ms), so four serve thousands of requests a
-second; more at once wait for one of them."""
+"""Connections per process and use (session checks, lone writes), beside the engine's pool.
+Each holds one for a single statement (a check's ~0.2 ms), so four serve thousands of
+requests a second; more at once wait for one of them."""
 
 
 def _columns(table: sa.Table, prefix: str = "") -> str:
@@ -121,7 +124,9 @@ class SessionConnections:
         max_age_seconds: float = POSTGRES_RECYCLE_SECONDS,
         connect_timeout_seconds: int = POSTGRES_CONNECT_TIMEOUT_SECONDS,
         connection_class: type[psycopg.AsyncConnection[Any]] = psycopg.AsyncConnection,
+        configure: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
     ) -> None:
+        """``configure``: run on each new connection before its first use."""
         if url.get_backend_name() != "postgresql":
             raise ValueError(f"session connections need PostgreSQL, not {url.get_backend_name()!r}")
         # The engine's own reading of the URL: options, several hosts, a password with spaces.
@@ -131,6 +136,7 @@ class SessionConnections:
         self._max_age = max_age_seconds
         self._connect_timeout = connect_timeout_seconds
         self._connection_class = connection_class
+        self._configure = configure
         self._slots = asyncio.Semaphore(max_size)
         self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
         self._failed_at = -math.inf
@@ -141,7 +147,8 @@ class SessionConnections:
         """One connection for one statement: kept if it is left idle and healthy, else closed.
 
         Failing to connect is :class:`StorageUnavailable`; what the statement raises goes on
-        as it is (:meth:`PsycopgSessionReader._one` translates it), except a connection
+        as it is (its user translates it: :meth:`PsycopgSessionReader._one`, a unit of work's
+        lone write), except a connection
         fault on a kept connection the server dropped: :class:`StaleConnection`. A check that waited for a
         slot while a connection attempt failed is refused at once rather than trying again:
         behind a database that does not answer, each wave of checks would otherwise wait out
@@ -183,6 +190,12 @@ class SessionConnections:
             connection = await self._connection_class.connect(
                 self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
             )
+            if self._configure is not None:
+                try:
+                    await self._configure(connection)
+                except BaseException:
+                    await _close(connection)
+                    raise
         except _CONNECTION_FAULTS as error:
             self._failed_at = time.monotonic()
             raise _unavailable(error) from error  # connection-level: no secrets in its text

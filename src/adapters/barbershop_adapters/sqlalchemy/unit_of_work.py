@@ -72,12 +72,12 @@ class SqlAlchemyUnitOfWork:
     whatever was not committed and returns the connection, also when the task is
     cancelled or the connection is already dead.
 
-    ``autocommit``: PostgreSQL connections in autocommit (the session checks' own, see
-    :mod:`.psycopg_sessions`). A write that may stand alone (a registration's one
-    statement, committed right after it) runs on one of them when the unit of work has
-    no connection yet: it then never checks one out of the engine's pool, nor begins,
-    commits and returns it through SQLAlchemy — ~0.6 ms of the loop's CPU a registration
-    (``docs/performance.md``).
+    ``autocommit``: PostgreSQL connections in autocommit (:mod:`.psycopg_sessions`,
+    configured as the engine's by :func:`.engine.configure_lone_writes`). A write that may
+    stand alone (a registration's one statement, committed right after it) runs on one of
+    them when the unit of work has no connection yet: it then never checks one out of the
+    engine's pool, nor begins, commits and returns it through SQLAlchemy — ~0.4–0.6 ms of
+    the loop's CPU a registration (``docs/performance.md``).
     """
 
     def __init__(
@@ -148,11 +148,16 @@ class SqlAlchemyUnitOfWork:
         """``statement`` as a transaction of its own on an autocommit connection, when the
         unit of work has none checked out (nothing of it is open) and nobody watches the
         engine's statements; else None."""
+        if not self._open:
+            raise RuntimeError("the unit of work is used outside its `async with` block")
         if self._connection is not None or self._autocommit is None or watched(self._engine):
+            return None
+        ready = self._direct.for_autocommit(self._engine.dialect, statement, parameters)
+        if ready is None:
             return None
         try:
             async with self._autocommit.connection() as connection:
-                return await self._direct.execute_in_autocommit(connection, self._engine.dialect, statement, parameters)
+                return await self._direct.run_in_autocommit(connection, ready)
         except StaleConnection as stale:
             # A write is not sent again: whether it ran is not known (A3, as on the pool's).
             fault = translate_psycopg(stale.fault)
@@ -197,6 +202,8 @@ class SqlAlchemyUnitOfWork:
         self._recorded.extend(events)
 
     async def commit(self) -> None:
+        if not self._open:
+            raise RuntimeError("the unit of work is used outside its `async with` block")
         await self._notifications.flush(audit=self._recorded)
         if self._connection is not None:
             await translated(self._connection.commit())
@@ -209,6 +216,8 @@ class SqlAlchemyUnitOfWork:
         await _hand_off(self._queue, due)
 
     async def rollback(self) -> None:
+        if not self._open:
+            raise RuntimeError("the unit of work is used outside its `async with` block")
         self._forget()
         if self._connection is not None:
             await translated(self._connection.rollback())
