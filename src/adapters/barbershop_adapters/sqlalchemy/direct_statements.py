@@ -468,9 +468,8 @@ class DirectStatements:
         """``statement`` ready to run on a psycopg connection in autocommit (a transaction of
         its own, with no SQLAlchemy connection at all: :meth:`run_in_autocommit`), or None
         when SQLAlchemy must run it — told before any connection is taken for it."""
-        prepared = self._lookup(
-            statement, dialect, tuple(sorted(parameters)), many=False, several=False
-        )  # psycopg: one set per call
+        # psycopg takes one parameter set per call (several=False).
+        prepared = self._lookup(statement, dialect, tuple(sorted(parameters)), many=False, several=False)
         if prepared is None:
             return None
         try:

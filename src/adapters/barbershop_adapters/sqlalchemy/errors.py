@@ -112,24 +112,27 @@ def translate(error: BaseException) -> Exception:
         return _translated_driver_error(
             orig, integrity=isinstance(error, sa_exc.IntegrityError), connection_level=connection_level, cause=error
         )
-    fault = StorageUnavailable(f"database unavailable ({type(error).__name__})")
-    fault.__cause__ = error
-    return fault
+    return _unavailable(error)
 
 
 def translate_psycopg(error: psycopg.Error | OSError) -> Exception:
     """The core's exception for psycopg's own error, met where no engine wraps it (a
     statement on a connection of :mod:`.psycopg_sessions`), as :func:`translate` gives it."""
     if not isinstance(error, psycopg.Error):
-        fault = StorageUnavailable(f"database unavailable ({type(error).__name__})")
-        fault.__cause__ = error
-        return fault
+        return _unavailable(error)
     return _translated_driver_error(
         error,
         integrity=isinstance(error, psycopg.IntegrityError),
         connection_level=isinstance(error, psycopg.OperationalError | psycopg.InterfaceError),
         cause=error,
     )
+
+
+def _unavailable(error: BaseException) -> StorageUnavailable:
+    """Below the driver (a socket, a pool's timeout): named by class, the cause attached."""
+    fault = StorageUnavailable(f"database unavailable ({type(error).__name__})")
+    fault.__cause__ = error
+    return fault
 
 
 def _translated_driver_error(

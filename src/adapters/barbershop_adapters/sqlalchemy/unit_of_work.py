@@ -129,11 +129,14 @@ class SqlAlchemyUnitOfWork:
     async def connect(self) -> AsyncConnection:
         """The connection of the open unit of work, checked out at the first call (for
         its statements, and adapters and tests that need it)."""
-        if not self._open:
-            raise RuntimeError("the unit of work is used outside its `async with` block")
+        self._require_open()
         if self._connection is None:
             self._connection = await translated(self._engine.connect())
         return self._connection
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise RuntimeError("the unit of work is used outside its `async with` block")
 
     async def __aenter__(self) -> Self:
         if self._open:
@@ -148,8 +151,7 @@ class SqlAlchemyUnitOfWork:
         """``statement`` as a transaction of its own on an autocommit connection, when the
         unit of work has none checked out (nothing of it is open) and nobody watches the
         engine's statements; else None."""
-        if not self._open:
-            raise RuntimeError("the unit of work is used outside its `async with` block")
+        self._require_open()
         if self._connection is not None or self._autocommit is None or watched(self._engine):
             return None
         ready = self._direct.for_autocommit(self._engine.dialect, statement, parameters)
@@ -180,12 +182,10 @@ class SqlAlchemyUnitOfWork:
         connection, self._connection = self._connection, None
         self._open = False
         self._forget()
-        if connection is None:
-            self._release_writer()
-            return
         try:
-            # Shielded: a cancelled request must still give its connection back clean.
-            await asyncio.shield(_release(connection))
+            if connection is not None:
+                # Shielded: a cancelled request must still give its connection back clean.
+                await asyncio.shield(_release(connection))
         except StorageUnavailable as failure:
             if exc is None:
                 raise
@@ -202,8 +202,7 @@ class SqlAlchemyUnitOfWork:
         self._recorded.extend(events)
 
     async def commit(self) -> None:
-        if not self._open:
-            raise RuntimeError("the unit of work is used outside its `async with` block")
+        self._require_open()
         await self._notifications.flush(audit=self._recorded)
         if self._connection is not None:
             await translated(self._connection.commit())
@@ -216,8 +215,7 @@ class SqlAlchemyUnitOfWork:
         await _hand_off(self._queue, due)
 
     async def rollback(self) -> None:
-        if not self._open:
-            raise RuntimeError("the unit of work is used outside its `async with` block")
+        self._require_open()
         self._forget()
         if self._connection is not None:
             await translated(self._connection.rollback())
